@@ -1,0 +1,85 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps an admin's IWSVA / IWSS 6.5 security fixes (tcp_rfc1337=0, custom firewall ACCEPT
+/// rules) alive across service-pack and patch upgrades.
+#[derive(Debug, Parser)]
+#[command(name = "iwss-keeper", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Resolve every path the tool reads, writes or runs under this directory
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Where snapshots and state live [default: ROOT/var/lib/iwss-keeper]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Configuration file [default: ROOT/etc/iwss-keeper/config.toml, optional]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print a machine-readable JSON report instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log more to stderr (repeat for debug detail)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log only errors to stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record the configuration now and print the snapshot's id
+    Snapshot {
+        /// A note stored with the snapshot (e.g. "before SP3")
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+    /// List snapshots: id, time, product and version, label
+    List,
+    /// Show what one snapshot holds
+    Show {
+        /// Snapshot id, unique id prefix, snapshot directory, or a root tree read now
+        snapshot: String,
+    },
+    /// Compare two states by meaning; exit 0 = nothing to restore, 1 = something to restore
+    Diff {
+        /// Old state [default: newest snapshot from an older version than the live system]
+        old: Option<String>,
+        /// New state [default: the live system]
+        new: Option<String>,
+    },
+    /// Restore what an upgrade discarded (custom ACCEPT rules, managed sysctl values)
+    Restore {
+        /// State to restore from [default: newest snapshot from an older version]
+        #[arg(long, value_name = "SNAPSHOT")]
+        from: Option<String>,
+        /// Change nothing; print the plan as unified diffs
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not restart the firewall after rewriting its script
+        #[arg(long)]
+        no_restart: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

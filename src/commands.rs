@@ -1,0 +1,381 @@
+//! The commands: each reads through one root, does its work, and reports.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::apply;
+use crate::cli::{Cli, Command};
+use crate::compare::{self, compare, Comparison};
+use crate::config::Config;
+use crate::exit_codes::ExitCode;
+use crate::plan;
+use crate::report::{self, ChangeReport, Report, Side};
+use crate::root::Root;
+use crate::snapshot::{Manifest, Origin, Snapshot, Store};
+use crate::sysctl;
+
+/// Everything a command needs: the root, the state directory and the configuration.
+pub struct Env {
+    pub root: Root,
+    pub state_dir: PathBuf,
+    pub config: Config,
+    pub json: bool,
+}
+
+impl Env {
+    pub fn from_cli(cli: &Cli) -> Result<Self> {
+        let root = Root::new(&cli.root);
+        if !root.dir().is_dir() {
+            bail!("root {} is not a directory", root.dir().display());
+        }
+        let config = match &cli.config {
+            Some(path) => Config::load(path, true)?,
+            None => Config::load(&root.path("/etc/iwss-keeper/config.toml"), false)?,
+        };
+        let state_dir = cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| root.path("/var/lib/iwss-keeper"));
+        Ok(Self {
+            root,
+            state_dir,
+            config,
+            json: cli.json,
+        })
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(&self.state_dir)
+    }
+
+    /// The live system, captured now.
+    pub fn live(&self) -> Result<Snapshot> {
+        Snapshot::capture(&self.root, &self.config, None)
+    }
+
+    /// Reads a SNAPSHOT argument: an id or unique id prefix, a snapshot directory, or a root tree.
+    pub fn resolve(&self, arg: &str) -> Result<Snapshot> {
+        let path = Path::new(arg);
+        let looks_like_path = arg.contains('/') || arg == "." || arg == "..";
+        if !looks_like_path {
+            if let Some(dir) = self.store().find(arg)? {
+                return Snapshot::load(&dir);
+            }
+        }
+        if path.join("manifest.json").is_file() {
+            Snapshot::load(path)
+        } else if path.is_dir() {
+            Snapshot::capture(&Root::new(path), &self.config, None)
+                .with_context(|| format!("cannot read root tree {}", path.display()))
+        } else if looks_like_path {
+            bail!("{arg}: no such snapshot directory or root tree")
+        } else {
+            bail!("no snapshot {arg:?} in {}", self.store().dir.display())
+        }
+    }
+
+    /// The default old side: the newest snapshot recorded on an older version than `live`.
+    pub fn pre_upgrade(&self, live: &Snapshot) -> Result<Snapshot> {
+        let store = self.store();
+        match store.pre_upgrade(&live.manifest.version)? {
+            Some(m) => Snapshot::load(&store.dir.join(&m.id)),
+            None => bail!(
+                "no snapshot in {}: take one with `iwss-keeper snapshot` before upgrading, or name one",
+                store.dir.display()
+            ),
+        }
+    }
+}
+
+/// Runs the command line; the exit code says how it ended.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let env = Env::from_cli(&cli)?;
+    match cli.command {
+        Command::Snapshot { label } => cmd_snapshot(&env, label),
+        Command::List => cmd_list(&env),
+        Command::Show { snapshot } => cmd_show(&env, &snapshot),
+        Command::Diff { old, new } => cmd_diff(&env, old.as_deref(), new.as_deref()),
+        Command::Restore {
+            from,
+            dry_run,
+            no_restart,
+        } => cmd_restore(&env, from.as_deref(), dry_run, no_restart),
+    }
+}
+
+fn cmd_snapshot(env: &Env, label: Option<String>) -> Result<ExitCode> {
+    let mut snap = Snapshot::capture(&env.root, &env.config, label)?;
+    let id = snap.store(&env.store().dir)?;
+    log::info!(
+        "snapshot {id} taken: {} files, {}",
+        snap.manifest.files.len(),
+        snap.manifest.version
+    );
+    report::print(env.json, &snap.manifest, || format!("{id}\n"))?;
+    Ok(ExitCode::Success)
+}
+
+fn cmd_list(env: &Env) -> Result<ExitCode> {
+    let manifests = env.store().manifests()?;
+    report::print(env.json, &manifests, || {
+        let mut out = String::new();
+        let w = manifests.iter().map(|m| m.id.len()).max().unwrap_or(2).max(2);
+        let v = manifests
+            .iter()
+            .map(|m| m.version.to_string().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = writeln!(out, "{:w$}  {:20}  {:v$}  LABEL", "ID", "CREATED", "VERSION");
+        for m in &manifests {
+            let _ = writeln!(
+                out,
+                "{:w$}  {:20}  {:v$}  {}",
+                m.id,
+                m.created,
+                m.version.to_string(),
+                m.label.as_deref().unwrap_or("")
+            );
+        }
+        out
+    })?;
+    Ok(ExitCode::Success)
+}
+
+/// A rule as `show` lists it.
+#[derive(Serialize)]
+struct ShownRule {
+    line: usize,
+    text: String,
+    canonical: String,
+    custom: bool,
+}
+
+#[derive(Serialize)]
+struct ShownSysctl {
+    key: String,
+    value: String,
+    source: Option<(String, usize)>,
+}
+
+#[derive(Serialize)]
+struct Shown<'a> {
+    kind: &'static str,
+    manifest: &'a Manifest,
+    rules: Vec<ShownRule>,
+    sysctl: Vec<ShownSysctl>,
+}
+
+fn cmd_show(env: &Env, arg: &str) -> Result<ExitCode> {
+    let snap = env.resolve(arg)?;
+    let m = &snap.manifest;
+    let mut rules = Vec::new();
+    if let Some(script) = compare::script_of(&snap, &env.config.firewall_script)? {
+        for (i, r) in script.rules() {
+            rules.push(ShownRule {
+                line: script.lines[i].first,
+                text: script.lines[i].text.trim().to_string(),
+                canonical: r.canonical(),
+                custom: r.is_custom_accept(),
+            });
+        }
+    }
+    let sources = snap.sysctl_sources();
+    let sysctl = env
+        .config
+        .managed_sysctl
+        .iter()
+        .map(|k| {
+            let e = sysctl::effective(sources.iter().copied(), k);
+            ShownSysctl {
+                key: sysctl::display_key(&sysctl::canonical_key(k)),
+                value: e.value,
+                source: e.source,
+            }
+        })
+        .collect();
+    let shown = Shown {
+        kind: Side::of(&snap).kind,
+        manifest: m,
+        rules,
+        sysctl,
+    };
+    report::print(env.json, &shown, || {
+        let mut out = String::new();
+        match &snap.origin {
+            Origin::Stored(dir) => {
+                let _ = writeln!(
+                    out,
+                    "snapshot  {}\ndirectory {}\ncreated   {}",
+                    m.id,
+                    dir.display(),
+                    m.created
+                );
+            }
+            Origin::Tree(dir) => {
+                let _ = writeln!(out, "tree      {} (read now)", dir.display());
+            }
+        }
+        let _ = writeln!(out, "host      {}", m.host);
+        let _ = writeln!(out, "label     {}", m.label.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "version   {} (from {:?})", m.version, m.version_text);
+        let _ = writeln!(out, "files:");
+        let size_w = m.files.iter().map(|f| f.size.to_string().len()).max().unwrap_or(1);
+        for f in &m.files {
+            let kind = match &f.target {
+                Some(t) => format!(" -> {t}"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:04o} {:>5}:{:<5} {:>size_w$}  {}  {}{kind}",
+                f.mode,
+                f.uid,
+                f.gid,
+                f.size,
+                &f.sha256[..12],
+                f.path
+            );
+        }
+        let custom = shown.rules.iter().filter(|r| r.custom).count();
+        if !shown.rules.is_empty() || snap.content(&env.config.firewall_script).is_some() {
+            let _ = writeln!(
+                out,
+                "firewall  {}: {} rules, {custom} custom",
+                env.config.firewall_script,
+                shown.rules.len()
+            );
+            for r in shown.rules.iter().filter(|r| r.custom) {
+                let _ = writeln!(out, "  line {}  {}", r.line, r.text);
+            }
+        }
+        for s in &shown.sysctl {
+            let from = s
+                .source
+                .as_ref()
+                .map_or("kernel default".to_string(), |(f, l)| format!("{f}:{l}"));
+            let _ = writeln!(out, "sysctl    {} = {} ({from})", s.key, s.value);
+        }
+        out
+    })?;
+    Ok(ExitCode::Success)
+}
+
+/// Loads the two sides of a comparison.
+fn sides(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<(Snapshot, Snapshot)> {
+    let new = match new {
+        Some(arg) => env.resolve(arg)?,
+        None => env.live()?,
+    };
+    let old = match old {
+        Some(arg) => env.resolve(arg)?,
+        None => env.pre_upgrade(&new)?,
+    };
+    Ok((old, new))
+}
+
+fn cmd_diff(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<ExitCode> {
+    let (old, new) = sides(env, old, new)?;
+    let cmp = compare(&old, &new, &env.config)?;
+    let plan = plan::plan(&old, &new, &cmp, &env.config)?;
+    let needs = cmp.needs_restore();
+    let report = Report {
+        command: "diff",
+        old: Side::of(&old),
+        new: Side::of(&new),
+        changes: plan.changes.iter().map(|c| ChangeReport::new(c, None)).collect(),
+        comparison: cmp,
+        dry_run: false,
+        live: Vec::new(),
+        outcome: if needs { "restorable" } else { "nothing-to-restore" },
+    };
+    report::print(env.json, &report, || report.render())?;
+    Ok(if needs { ExitCode::Differs } else { ExitCode::Success })
+}
+
+/// A compact UTC stamp for backup names.
+fn stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// The outcome of planning and (unless dry) applying a restore.
+pub struct Restored {
+    pub report: Report,
+    pub script_changed: bool,
+}
+
+/// Plans and applies a restore from `from` onto the live root.
+pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored> {
+    let (old, new) = sides(env, from, None)?;
+    let cmp: Comparison = compare(&old, &new, &env.config)?;
+    let plan = plan::plan(&old, &new, &cmp, &env.config)?;
+    let mut live = Vec::new();
+    let written = if dry_run || plan.changes.is_empty() {
+        if dry_run && plan.changes.iter().any(|c| c.path == env.config.firewall_script) {
+            if apply::can_check_syntax(&env.root) {
+                let change = plan
+                    .changes
+                    .iter()
+                    .find(|c| c.path == env.config.firewall_script)
+                    .expect("found");
+                apply::check_syntax(&env.root, &change.new)?;
+                live.push("bash -n: the new firewall script is valid".to_string());
+            } else {
+                live.push(format!("bash -n: not run (no bash under {})", env.root.dir().display()));
+            }
+        }
+        Vec::new()
+    } else {
+        apply::apply(&env.root, &plan, &env.config.firewall_script, &stamp())?
+    };
+    let changes = plan
+        .changes
+        .iter()
+        .map(|c| ChangeReport::new(c, written.iter().find(|w| w.path == c.path)))
+        .collect();
+    let outcome = if plan.changes.is_empty() {
+        "nothing-to-restore"
+    } else if dry_run {
+        "planned"
+    } else {
+        "restored"
+    };
+    let script_changed = plan.changes.iter().any(|c| c.path == env.config.firewall_script);
+    Ok(Restored {
+        report: Report {
+            command: "restore",
+            old: Side::of(&old),
+            new: Side::of(&new),
+            comparison: cmp,
+            changes,
+            dry_run,
+            live,
+            outcome,
+        },
+        script_changed,
+    })
+}
+
+fn cmd_restore(env: &Env, from: Option<&str>, dry_run: bool, no_restart: bool) -> Result<ExitCode> {
+    let mut restored = restore(env, from, dry_run)?;
+    if restored.script_changed && !dry_run {
+        let why = if no_restart {
+            "--no-restart"
+        } else {
+            "restart not yet supported"
+        };
+        restored.report.live.push(format!(
+            "firewall restart: still to do ({why}); the new rules load at the next firewall restart"
+        ));
+    }
+    let report = &restored.report;
+    report::print(env.json, report, || report.render())?;
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,28 @@
+//! Process exit codes.
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Done, or nothing to do.
+    Success,
+    /// `diff` found something to restore; `status` found something missing.
+    Differs,
+    /// Anything failed; the message says what, and nothing was left half-done.
+    Error,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Success => 0,
+            Self::Differs => 1,
+            Self::Error => 2,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> Self {
+        Self::from(c.code() as u8)
+    }
+}

@@ -1,0 +1,303 @@
+//! The appliance firewall script (`/usr/iwss/iwsvafw.sh`): its `IPTABLE` lines as rules with the
+//! canonical form iptables itself prints.
+
+use std::ops::Range;
+
+use crate::rule::{self, Family, Rule};
+
+/// One logical line of the script: physical lines joined at `\` continuations.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// First and last physical line numbers, 1-based.
+    pub first: usize,
+    pub last: usize,
+    /// Byte range of the physical lines, newline of the last one included.
+    pub bytes: Range<usize>,
+    /// Text with continuations joined (lossy UTF-8), for display and parsing.
+    pub text: String,
+    /// The rule this line adds, when it is an `IPTABLE -A` / `-I` line.
+    pub rule: Option<Rule>,
+}
+
+impl Line {
+    /// Whether the line carries nothing (blank).
+    pub fn is_blank(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+
+    /// Whether the line is the article's anchor: a `# stateful` comment, or the INPUT rule
+    /// accepting ESTABLISHED,RELATED traffic.
+    pub fn is_stateful(&self) -> bool {
+        let lower = self.text.to_ascii_lowercase();
+        if let Some(hash) = lower.find('#') {
+            if lower[hash + 1..].trim_start().starts_with("stateful") {
+                return true;
+            }
+        }
+        self.rule.as_ref().is_some_and(Rule::is_stateful_accept)
+    }
+}
+
+/// A parsed firewall script.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    pub lines: Vec<Line>,
+}
+
+/// An `IPTABLE` line the tool cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {message}")]
+pub struct ScriptError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Ends a physical line with an unescaped backslash (a continuation)?
+fn continues(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let slashes = line.iter().rev().take_while(|&&b| b == b'\\').count();
+    slashes % 2 == 1
+}
+
+impl Script {
+    /// Splits a script into logical lines and parses each `IPTABLE` call.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ScriptError> {
+        let mut lines = Vec::new();
+        let mut offset = 0;
+        let mut physical = 0;
+        while offset < bytes.len() {
+            let start = offset;
+            let first = physical + 1;
+            let mut text = String::new();
+            loop {
+                let end = bytes[offset..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |p| offset + p);
+                let raw = &bytes[offset..end];
+                physical += 1;
+                offset = (end + 1).min(bytes.len());
+                if end == bytes.len() {
+                    offset = bytes.len();
+                }
+                if continues(raw) && offset < bytes.len() {
+                    let body = raw.strip_suffix(b"\r").unwrap_or(raw);
+                    text.push_str(&String::from_utf8_lossy(&body[..body.len() - 1]));
+                    text.push(' ');
+                    continue;
+                }
+                text.push_str(&String::from_utf8_lossy(raw.strip_suffix(b"\r").unwrap_or(raw)));
+                break;
+            }
+            let rule = parse_call(&text).map_err(|message| ScriptError { line: first, message })?;
+            lines.push(Line {
+                first,
+                last: physical,
+                bytes: start..offset,
+                text,
+                rule,
+            });
+        }
+        Ok(Self { lines })
+    }
+
+    /// Rules in script order, with the index of their line.
+    pub fn rules(&self) -> impl Iterator<Item = (usize, &Rule)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.rule.as_ref().map(|r| (i, r)))
+    }
+
+    /// Whether some rule of this script already does what `rule` does, in any spelling.
+    pub fn covers(&self, rule: &Rule) -> bool {
+        self.rules().any(|(_, r)| r.covers(rule))
+    }
+
+    /// Index of the first stateful anchor line.
+    pub fn stateful_line(&self) -> Option<usize> {
+        self.lines.iter().position(Line::is_stateful)
+    }
+}
+
+/// Parses the logical line of an `IPTABLE` call into a rule. Lines that are not calls (the
+/// function definition, other commands, comments) give `None`; so do `IPTABLE` calls that add no
+/// rule (`-N`, `-P`, `-F` ...).
+fn parse_call(text: &str) -> Result<Option<Rule>, String> {
+    let trimmed = text.trim_start();
+    let Some(rest) = trimmed.strip_prefix("IPTABLE") else {
+        return Ok(None);
+    };
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return Ok(None);
+    }
+    let tokens = shlex::split(rest).ok_or_else(|| "unbalanced quotes in IPTABLE line".to_string())?;
+    let (family, args) = match tokens.first().map(String::as_str) {
+        Some("ipv4") => (Some(Family::V4), &tokens[1..]),
+        Some("ipv6") => (Some(Family::V6), &tokens[1..]),
+        _ => (None, &tokens[..]),
+    };
+    rule::parse_args(family, args)
+}
+
+/// Checks that a line to be written back is a plain `IPTABLE` call: words of safe characters,
+/// optionally quoted, and an optional trailing comment. Command substitution, backticks, `;`, `|`,
+/// `&`, redirections and stray newlines are refused. Returns why a line is refused.
+pub fn check_restorable(raw: &[u8]) -> Result<(), String> {
+    let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let mut i = 0;
+    let n = body.len();
+    let skip_blanks = |i: &mut usize| {
+        while *i < n {
+            match body[*i] {
+                b' ' | b'\t' | b'\r' => *i += 1,
+                // A continuation: backslash, optional CR, newline.
+                b'\\' if body[*i + 1..].starts_with(b"\n") => *i += 2,
+                b'\\' if body[*i + 1..].starts_with(b"\r\n") => *i += 3,
+                _ => break,
+            }
+        }
+    };
+    skip_blanks(&mut i);
+    if !body[i..].starts_with(b"IPTABLE") {
+        return Err("does not start with IPTABLE".into());
+    }
+    i += b"IPTABLE".len();
+    let mut words = 0;
+    loop {
+        let before = i;
+        skip_blanks(&mut i);
+        if i >= n {
+            break;
+        }
+        if i == before {
+            return Err(format!("unexpected {:?}", char::from(body[i])));
+        }
+        if body[i] == b'#' {
+            // A comment is inert to the shell; only a newline would end it early.
+            if body[i..].contains(&b'\n') || body.ends_with(b"\\") {
+                return Err("comment spans lines".into());
+            }
+            break;
+        }
+        let quote = match body[i] {
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                Some(q)
+            }
+            _ => None,
+        };
+        let start = i;
+        while i < n {
+            let b = body[i];
+            let safe = b.is_ascii_alphanumeric() || b"_.:/,!=@%+-".contains(&b);
+            match quote {
+                Some(q) if b == q => break,
+                Some(_) if safe || b == b' ' => i += 1,
+                None if safe => i += 1,
+                _ => break,
+            }
+        }
+        if let Some(q) = quote {
+            if i >= n || body[i] != q {
+                let bad = body
+                    .get(i)
+                    .map_or("end of line".to_string(), |&b| format!("{:?}", char::from(b)));
+                return Err(format!("{bad} inside quotes"));
+            }
+            i += 1;
+        } else if i == start {
+            return Err(format!("forbidden character {:?}", char::from(body[i])));
+        }
+        if i < n && !matches!(body[i], b' ' | b'\t' | b'\r' | b'\\') {
+            return Err(format!("forbidden character {:?}", char::from(body[i])));
+        }
+        words += 1;
+    }
+    if words < 2 {
+        return Err("IPTABLE call without arguments".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXCERPT: &str = "IPTABLE -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT # stateful\n\
+IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n\
+# Create the custom chains\n\
+IPTABLE -N SCAN_SERV_IN\n";
+
+    #[test]
+    fn parses_the_article_excerpt() {
+        let s = Script::parse(EXCERPT.as_bytes()).unwrap();
+        assert_eq!(s.lines.len(), 4);
+        assert!(s.lines[0].is_stateful());
+        let r = s.lines[1].rule.as_ref().unwrap();
+        assert_eq!(r.canonical(), "-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT");
+        assert_eq!(r.family, Some(Family::V4));
+        assert!(r.is_custom_accept());
+        assert!(s.lines[3].rule.is_none());
+        assert_eq!(s.stateful_line(), Some(0));
+        assert_eq!(
+            &EXCERPT.as_bytes()[s.lines[1].bytes.clone()],
+            b"IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n"
+        );
+    }
+
+    #[test]
+    fn continuation_lines_join_and_keep_their_numbers() {
+        let s = Script::parse(b"x=1\nIPTABLE ipv4 -A INPUT \\\n  -p tcp \\\r\n  -s 10.0.0.0/8 -j ACCEPT\nend").unwrap();
+        assert_eq!(s.lines.len(), 3);
+        assert_eq!((s.lines[1].first, s.lines[1].last), (2, 4));
+        assert_eq!(
+            s.lines[1].rule.as_ref().unwrap().canonical(),
+            "-A INPUT -s 10.0.0.0/8 -p tcp -j ACCEPT"
+        );
+        assert_eq!(s.lines[2].first, 5);
+    }
+
+    #[test]
+    fn function_definitions_and_other_words_are_not_rules() {
+        let s = Script::parse(b"IPTABLE() {\n  iptables \"$@\"\n}\nIPTABLES_X -A INPUT -j ACCEPT\n").unwrap();
+        assert!(s.rules().next().is_none());
+    }
+
+    #[test]
+    fn unbalanced_quotes_name_the_line() {
+        let e = Script::parse(b"a\nIPTABLE -A INPUT -m comment --comment 'x -j ACCEPT\n").unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn strict_grammar_accepts_plain_calls() {
+        for ok in [
+            "IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
+            "  IPTABLE -A INPUT -s 10.1.0.0/16 -m comment --comment \"proxy farm\" -j ACCEPT # keep\r\n",
+            "IPTABLE ipv4 -A INPUT \\\n  -s 192.0.2.1 -j ACCEPT",
+            "IPTABLE -A INPUT -s 192.0.2.1 -j ACCEPT # \u{3053}\u{308c}`|;",
+        ] {
+            assert_eq!(check_restorable(ok.as_bytes()), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn strict_grammar_refuses_shell_tricks() {
+        for bad in [
+            "IPTABLE -A INPUT -s $(curl x) -j ACCEPT",
+            "IPTABLE -A INPUT -s `id` -j ACCEPT",
+            "IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT; rm -rf /",
+            "IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT && reboot",
+            "IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT | sh",
+            "IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT > /etc/passwd",
+            "IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT & ",
+            "IPTABLE -A INPUT -s \"$X\" -j ACCEPT",
+            "IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT\nreboot",
+            "IPTABLE",
+            "echo IPTABLE -A INPUT",
+        ] {
+            assert!(check_restorable(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! iwss-keeper: snapshot, compare and restore the custom settings IWSVA / IWSS upgrades discard.
+
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod compare;
+pub mod config;
+pub mod exit_codes;
+pub mod firewall;
+pub mod fsutil;
+pub mod logging;
+pub mod plan;
+pub mod report;
+pub mod root;
+pub mod rule;
+pub mod runtime;
+pub mod snapshot;
+pub mod sysctl;
+pub mod version;
+
+pub use commands::run;

@@ -1,0 +1,281 @@
+//! sysctl configuration files read as procps `sysctl -p` and systemd-sysctl read them.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// Directories of sysctl drop-ins, highest priority first: a basename in `/etc` hides the same
+/// basename in `/run` and `/usr/lib`.
+pub const DROP_IN_DIRS: [&str; 3] = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/lib/sysctl.d"];
+
+/// The main file; RHEL 7's systemd-sysctl reads it after every drop-in, so it wins.
+pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+
+/// Value the kernel uses when no file sets a managed key (`tcp_rfc1337` defaults to 0).
+pub const KERNEL_DEFAULT: &str = "0";
+
+/// One `key = value` assignment in a sysctl file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// 1-based line number.
+    pub line: usize,
+    /// Key in its canonical path form (`net/ipv4/tcp_rfc1337`).
+    pub key: String,
+    /// Value with surrounding blanks trimmed.
+    pub value: String,
+    /// Byte range of the trimmed value within the file, for in-place edits.
+    pub value_span: Range<usize>,
+}
+
+/// Canonical path form of a key, following procps: if the first separator is `.`, dots and
+/// slashes swap; if it is `/`, the key is already a path.
+pub fn canonical_key(key: &str) -> String {
+    let key = key.trim();
+    match key.find(['.', '/']) {
+        Some(i) if key.as_bytes()[i] == b'.' => key
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
+        _ => key.to_string(),
+    }
+}
+
+/// Dotted display form of a canonical key (`net.ipv4.tcp_rfc1337`).
+pub fn display_key(canonical: &str) -> String {
+    canonical
+        .chars()
+        .map(|c| match c {
+            '/' => '.',
+            '.' => '/',
+            c => c,
+        })
+        .collect()
+}
+
+/// Values compare with runs of blanks collapsed (`4096  87380` equals `4096 87380`).
+pub fn same_value(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
+/// Parses a sysctl file the way `sysctl -p FILE` does: leading blanks stripped, `#` and `;` start
+/// a comment line, split at the first `=`, a leading `-` marks "ignore failure". Lines without
+/// `=` are skipped, as procps skips them with a warning. Bytes need not be UTF-8.
+pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (idx, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_start = start;
+        start += line.len() + 1;
+        let Some(first) = line.iter().position(|b| !b.is_ascii_whitespace()) else {
+            continue;
+        };
+        if matches!(line[first], b'#' | b';') {
+            continue;
+        }
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let mut key = String::from_utf8_lossy(&line[first..eq]).trim().to_string();
+        if let Some(stripped) = key.strip_prefix('-') {
+            key = stripped.trim().to_string();
+        }
+        if key.is_empty() {
+            continue;
+        }
+        let raw = &line[eq + 1..];
+        let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let trail = raw[lead..].iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+        let value_start = line_start + eq + 1 + lead;
+        let value_end = line_start + eq + 1 + raw.len() - trail;
+        out.push(Assignment {
+            line: idx + 1,
+            key: canonical_key(&key),
+            value: String::from_utf8_lossy(&bytes[value_start..value_end]).into_owned(),
+            value_span: value_start..value_end.max(value_start),
+        });
+    }
+    out
+}
+
+/// The files that configure the kernel, in the order systemd-sysctl applies them: drop-ins by
+/// basename (an `/etc` basename hiding `/run` and `/usr/lib` ones), then `/etc/sysctl.conf`.
+/// `paths` are absolute paths of the regular files available; the result keeps only those used.
+pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut by_basename: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    let mut has_main = None;
+    for path in paths {
+        if path == SYSCTL_CONF {
+            has_main = Some(path);
+            continue;
+        }
+        let Some((dir, base)) = path.rsplit_once('/') else {
+            continue;
+        };
+        let Some(prio) = DROP_IN_DIRS.iter().position(|d| *d == dir) else {
+            continue;
+        };
+        if !base.ends_with(".conf") {
+            continue;
+        }
+        let slot = by_basename.entry(base).or_insert((prio, path));
+        if prio < slot.0 {
+            *slot = (prio, path);
+        }
+    }
+    let mut order: Vec<&str> = by_basename.into_values().map(|(_, p)| p).collect();
+    order.extend(has_main);
+    order
+}
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Effective {
+    /// The value the kernel gets.
+    pub value: String,
+    /// The deciding file and line, or `None` for the kernel default.
+    pub source: Option<(String, usize)>,
+}
+
+/// The value a key ends up with when `files` (path, content) are applied in order: later wins,
+/// and a key set nowhere keeps the kernel default.
+pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: &str) -> Effective {
+    let key = canonical_key(key);
+    let mut result = Effective {
+        value: KERNEL_DEFAULT.to_string(),
+        source: None,
+    };
+    for (path, bytes) in files {
+        for a in parse(bytes) {
+            if a.key == key {
+                result = Effective {
+                    value: a.value,
+                    source: Some((path.to_string(), a.line)),
+                };
+            }
+        }
+    }
+    result
+}
+
+/// Sets `key` to `value` in one file: the last assignment of the key is edited in place (every
+/// other byte kept); without one, `key=value` is appended on a line of its own.
+pub fn set_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let canonical = canonical_key(key);
+    match parse(bytes).into_iter().rev().find(|a| a.key == canonical) {
+        Some(a) => {
+            let mut out = Vec::with_capacity(bytes.len() + value.len());
+            out.extend_from_slice(&bytes[..a.value_span.start]);
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(&bytes[a.value_span.end..]);
+            out
+        }
+        None => {
+            let mut out = bytes.to_vec();
+            if !out.is_empty() && !out.ends_with(b"\n") {
+                // Keep the file's own line ending style.
+                out.extend_from_slice(if out.contains(&b'\r') { b"\r\n" } else { b"\n" });
+            }
+            let crlf = bytes.windows(2).any(|w| w == b"\r\n");
+            out.extend_from_slice(format!("{}={value}", display_key(&canonical)).as_bytes());
+            out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_procps_separator_rule() {
+        assert_eq!(canonical_key("net.ipv4.tcp_rfc1337"), "net/ipv4/tcp_rfc1337");
+        assert_eq!(canonical_key(" net/ipv4/tcp_rfc1337 "), "net/ipv4/tcp_rfc1337");
+        assert_eq!(
+            canonical_key("net.ipv4.conf.eth0/1.rp_filter"),
+            "net/ipv4/conf/eth0.1/rp_filter"
+        );
+        assert_eq!(
+            canonical_key("net/ipv4/conf/eth0.1/rp_filter"),
+            "net/ipv4/conf/eth0.1/rp_filter"
+        );
+        assert_eq!(
+            display_key("net/ipv4/conf/eth0.1/rp_filter"),
+            "net.ipv4.conf.eth0/1.rp_filter"
+        );
+    }
+
+    #[test]
+    fn parses_like_sysctl_p() {
+        let text = b"# c\n ; c2\nnet.ipv4.tcp_rfc1337=1\n  -net.ipv4.ip_forward = 0 \nnoequals\n=5\nnet.ipv4.tcp_rfc1337 = 0 # not a comment\n";
+        let got = parse(text);
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].line, got[0].value.as_str()), (3, "1"));
+        assert_eq!(
+            (got[1].key.as_str(), got[1].value.as_str()),
+            ("net/ipv4/ip_forward", "0")
+        );
+        assert_eq!(got[2].value, "0 # not a comment");
+        assert_eq!(&text[got[0].value_span.clone()], b"1");
+    }
+
+    #[test]
+    fn later_lines_and_sysctl_conf_win() {
+        let files: Vec<(&str, &[u8])> = vec![
+            ("/usr/lib/sysctl.d/50-a.conf", b"net.ipv4.tcp_rfc1337=1\n"),
+            (
+                "/etc/sysctl.conf",
+                b"net.ipv4.tcp_rfc1337=1\nnet.ipv4.tcp_rfc1337 = 0\n",
+            ),
+        ];
+        let e = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        assert_eq!(e.value, "0");
+        assert_eq!(e.source, Some(("/etc/sysctl.conf".into(), 2)));
+        let none = effective(Vec::<(&str, &[u8])>::new(), "net.ipv4.tcp_rfc1337");
+        assert_eq!((none.value.as_str(), none.source), ("0", None));
+    }
+
+    #[test]
+    fn load_order_prefers_etc_and_puts_sysctl_conf_last() {
+        let order = load_order([
+            "/etc/sysctl.conf",
+            "/usr/lib/sysctl.d/10-x.conf",
+            "/etc/sysctl.d/10-x.conf",
+            "/run/sysctl.d/05-y.conf",
+            "/etc/sysctl.d/README",
+            "/usr/lib/sysctl.d/99-z.conf",
+        ]);
+        assert_eq!(
+            order,
+            [
+                "/run/sysctl.d/05-y.conf",
+                "/etc/sysctl.d/10-x.conf",
+                "/usr/lib/sysctl.d/99-z.conf",
+                "/etc/sysctl.conf"
+            ]
+        );
+    }
+
+    #[test]
+    fn set_value_edits_the_deciding_line_in_place() {
+        let before = b"# vendor\nnet.ipv4.tcp_rfc1337 = 1\r\nkernel.x=2\nnet.ipv4.tcp_rfc1337=1  \n\xfe\xff\n";
+        let after = set_value(before, "net.ipv4.tcp_rfc1337", "0");
+        assert_eq!(
+            after,
+            b"# vendor\nnet.ipv4.tcp_rfc1337 = 1\r\nkernel.x=2\nnet.ipv4.tcp_rfc1337=0  \n\xfe\xff\n"
+        );
+    }
+
+    #[test]
+    fn set_value_appends_when_absent() {
+        assert_eq!(
+            set_value(b"a=1", "net.ipv4.tcp_rfc1337", "0"),
+            b"a=1\nnet.ipv4.tcp_rfc1337=0\n"
+        );
+        assert_eq!(set_value(b"", "net/ipv4/tcp_rfc1337", "0"), b"net.ipv4.tcp_rfc1337=0\n");
+        assert_eq!(set_value(b"a=1\r\n", "k.x", "0"), b"a=1\r\nk.x=0\r\n");
+    }
+}

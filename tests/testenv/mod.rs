@@ -1,0 +1,130 @@
+//! The one test environment: a temporary root built from a fixture tree, the real binary run
+//! against it, and golden-file comparison with temporary paths replaced by fixed tokens.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+/// The repository's `testdata/`.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// A scratch root and state directory.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub state: PathBuf,
+}
+
+/// Copies a tree, keeping file modes; symlinks are copied as symlinks.
+pub fn copy_tree(src: &Path, dest: &Path) {
+    for entry in walkdir::WalkDir::new(src).min_depth(1) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(src).unwrap();
+        let to = dest.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            fs::create_dir_all(&to).unwrap();
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &to).unwrap();
+        } else {
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+impl TestEnv {
+    /// An empty root with the host's bash linked in (the tool runs `bash -n` from the root).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let state = dir.path().join("state");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        std::os::unix::fs::symlink("/bin/bash", root.join("bin/bash")).unwrap();
+        Self { dir, root, state }
+    }
+
+    /// A root holding a copy of `tree`.
+    pub fn from_tree(tree: &Path) -> Self {
+        let env = Self::new();
+        copy_tree(tree, &env.root);
+        env
+    }
+
+    /// The real binary, pointed at this root and state directory.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("iwss-keeper").unwrap();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--state-dir")
+            .arg(&self.state);
+        cmd
+    }
+
+    /// Runs the binary and returns `stdout`, `stderr` and the exit code as one normalised text.
+    pub fn run(&self, args: &[&str]) -> (String, i32) {
+        let out = self.cmd().args(args).output().unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.is_empty() {
+            text.push_str("--- stderr\n");
+            text.push_str(&err);
+        }
+        text.push_str(&format!("--- exit {code}\n"));
+        (self.normalize(&text), code)
+    }
+
+    /// Replaces temporary paths, backup stamps and times with fixed tokens.
+    pub fn normalize(&self, text: &str) -> String {
+        let text = text
+            .replace(&self.root.display().to_string(), "[ROOT]")
+            .replace(&self.state.display().to_string(), "[STATE]")
+            .replace(&testdata().display().to_string(), "testdata");
+        let stamp = Regex::new(r"\.org\.\d{8}T\d{6}Z").unwrap();
+        let id = Regex::new(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b").unwrap();
+        let time = Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z").unwrap();
+        let text = stamp.replace_all(&text, ".org.[STAMP]");
+        let text = id.replace_all(&text, "[ID]");
+        time.replace_all(&text, "[TIME]").into_owned()
+    }
+
+    /// Every regular file under the root with its bytes and mode, for "nothing changed" checks.
+    pub fn files(&self) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+        walkdir::WalkDir::new(&self.root)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let mode = e.metadata().unwrap().permissions().mode();
+                (
+                    e.path().strip_prefix(&self.root).unwrap().to_path_buf(),
+                    (fs::read(e.path()).unwrap(), mode),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Compares `actual` with the golden file; `IWSS_KEEPER_BLESS=1` rewrites the golden file.
+pub fn assert_golden(golden: &Path, actual: &str) {
+    if std::env::var_os("IWSS_KEEPER_BLESS").is_some() {
+        fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        fs::write(golden, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with IWSS_KEEPER_BLESS=1 to create it)", golden.display()));
+    assert!(
+        expected == actual,
+        "{} differs from the output:\n--- expected\n{expected}\n--- actual\n{actual}",
+        golden.display()
+    );
+}
