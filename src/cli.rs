@@ -59,6 +59,8 @@ pub enum Command {
         /// New state [default: the live system]
         new: Option<String>,
     },
+    /// Say whether every custom rule is in the script and loaded and rfc1337 is kept; exit 1 if not
+    Status,
     /// Restore what an upgrade discarded (custom ACCEPT rules, managed sysctl values)
     Restore {
         /// State to restore from [default: newest snapshot from an older version]

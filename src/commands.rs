@@ -6,14 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::activate;
 use crate::apply;
 use crate::cli::{Cli, Command};
 use crate::compare::{self, compare, Comparison};
 use crate::config::Config;
 use crate::exit_codes::ExitCode;
+use crate::live;
 use crate::plan;
 use crate::report::{self, ChangeReport, Report, Side};
 use crate::root::Root;
+use crate::rule::{self, Family};
 use crate::snapshot::{Manifest, Origin, Snapshot, Store};
 use crate::sysctl;
 
@@ -51,9 +54,11 @@ impl Env {
         Store::new(&self.state_dir)
     }
 
-    /// The live system, captured now.
-    pub fn live(&self) -> Result<Snapshot> {
-        Snapshot::capture(&self.root, &self.config, None)
+    /// The live system, captured now, with what is loaded when it can be read.
+    pub fn live(&self, label: Option<String>) -> Result<Snapshot> {
+        let mut snap = Snapshot::capture(&self.root, &self.config, label)?;
+        snap.manifest.runtime = Some(live::capture_runtime(&self.root, &self.config.managed_sysctl));
+        Ok(snap)
     }
 
     /// Reads a SNAPSHOT argument: an id or unique id prefix, a snapshot directory, or a root tree.
@@ -98,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::List => cmd_list(&env),
         Command::Show { snapshot } => cmd_show(&env, &snapshot),
         Command::Diff { old, new } => cmd_diff(&env, old.as_deref(), new.as_deref()),
+        Command::Status => cmd_status(&env),
         Command::Restore {
             from,
             dry_run,
@@ -107,7 +113,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn cmd_snapshot(env: &Env, label: Option<String>) -> Result<ExitCode> {
-    let mut snap = Snapshot::capture(&env.root, &env.config, label)?;
+    let mut snap = env.live(label)?;
     let id = snap.store(&env.store().dir)?;
     log::info!(
         "snapshot {id} taken: {} files, {}",
@@ -268,7 +274,7 @@ fn cmd_show(env: &Env, arg: &str) -> Result<ExitCode> {
 fn sides(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<(Snapshot, Snapshot)> {
     let new = match new {
         Some(arg) => env.resolve(arg)?,
-        None => env.live()?,
+        None => env.live(None)?,
     };
     let old = match old {
         Some(arg) => env.resolve(arg)?,
@@ -282,6 +288,7 @@ fn cmd_diff(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<ExitCode>
     let cmp = compare(&old, &new, &env.config)?;
     let plan = plan::plan(&old, &new, &cmp, &env.config)?;
     let needs = cmp.needs_restore();
+    let live = runtime_lines(env, &old, &new)?;
     let report = Report {
         command: "diff",
         old: Side::of(&old),
@@ -289,7 +296,7 @@ fn cmd_diff(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<ExitCode>
         changes: plan.changes.iter().map(|c| ChangeReport::new(c, None)).collect(),
         comparison: cmp,
         dry_run: false,
-        live: Vec::new(),
+        live,
         outcome: if needs { "restorable" } else { "nothing-to-restore" },
     };
     report::print(env.json, &report, || report.render())?;
@@ -308,7 +315,9 @@ fn stamp() -> String {
 /// The outcome of planning and (unless dry) applying a restore.
 pub struct Restored {
     pub report: Report,
-    pub script_changed: bool,
+    pub old: Snapshot,
+    pub new: Snapshot,
+    pub written: Vec<apply::Written>,
 }
 
 /// Plans and applies a restore from `from` onto the live root.
@@ -317,14 +326,10 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
     let cmp: Comparison = compare(&old, &new, &env.config)?;
     let plan = plan::plan(&old, &new, &cmp, &env.config)?;
     let mut live = Vec::new();
+    let script_change = plan.changes.iter().find(|c| c.path == env.config.firewall_script);
     let written = if dry_run || plan.changes.is_empty() {
-        if dry_run && plan.changes.iter().any(|c| c.path == env.config.firewall_script) {
+        if let (true, Some(change)) = (dry_run, script_change) {
             if apply::can_check_syntax(&env.root) {
-                let change = plan
-                    .changes
-                    .iter()
-                    .find(|c| c.path == env.config.firewall_script)
-                    .expect("found");
                 apply::check_syntax(&env.root, &change.new)?;
                 live.push("bash -n: the new firewall script is valid".to_string());
             } else {
@@ -347,7 +352,6 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
     } else {
         "restored"
     };
-    let script_changed = plan.changes.iter().any(|c| c.path == env.config.firewall_script);
     Ok(Restored {
         report: Report {
             command: "restore",
@@ -359,23 +363,240 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
             live,
             outcome,
         },
-        script_changed,
+        old,
+        new,
+        written,
     })
 }
 
 fn cmd_restore(env: &Env, from: Option<&str>, dry_run: bool, no_restart: bool) -> Result<ExitCode> {
-    let mut restored = restore(env, from, dry_run)?;
-    if restored.script_changed && !dry_run {
-        let why = if no_restart {
-            "--no-restart"
-        } else {
-            "restart not yet supported"
-        };
-        restored.report.live.push(format!(
-            "firewall restart: still to do ({why}); the new rules load at the next firewall restart"
+    let mut r = restore(env, from, dry_run)?;
+    let mut lines = std::mem::take(&mut r.report.live);
+    let failed = if dry_run {
+        None
+    } else {
+        activate::activate(
+            env,
+            &r.old,
+            &r.new,
+            &r.report.comparison,
+            &r.written,
+            no_restart,
+            &mut lines,
+        )?
+    };
+    if !r.written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
+        lines.extend(activate::running_mismatches(env, &r.new));
+    }
+    r.report.live = lines;
+    if failed.is_some() {
+        r.report.outcome = "rolled-back";
+    }
+    let report = &r.report;
+    report::print(env.json, report, || report.render())?;
+    match failed {
+        Some(step) => bail!("restore failed at {step}; the previous files and firewall rules were put back"),
+        None => Ok(ExitCode::Success),
+    }
+}
+
+/// Rules from `iptables -S` output, as the given family.
+fn loaded_rules(text: &str, family: Family) -> Vec<rule::Rule> {
+    text.lines()
+        .filter(|l| l.starts_with("-A "))
+        .filter_map(shlex::split)
+        .filter_map(|words| rule::parse_args(Some(family), &words).ok().flatten())
+        .collect()
+}
+
+/// "In script / loaded" lines for the old side's custom rules, from the new side's runtime record.
+fn runtime_lines(env: &Env, old: &Snapshot, new: &Snapshot) -> Result<Vec<String>> {
+    let Some(runtime) = &new.manifest.runtime else {
+        return Ok(Vec::new());
+    };
+    let Some(old_script) = compare::script_of(old, &env.config.firewall_script)? else {
+        return Ok(Vec::new());
+    };
+    let new_script = compare::script_of(new, &env.config.firewall_script)?;
+    let v4 = runtime.iptables.as_deref().map(|t| loaded_rules(t, Family::V4));
+    let v6 = runtime.ip6tables.as_deref().map(|t| loaded_rules(t, Family::V6));
+    let mut lines = Vec::new();
+    for (_, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+        let in_script = new_script.as_ref().is_some_and(|s| s.covers(r));
+        let loaded: Option<bool> = r
+            .families()
+            .iter()
+            .map(|f| {
+                let set = if *f == Family::V4 { &v4 } else { &v6 };
+                set.as_ref().map(|rules| {
+                    rules.iter().any(|l| {
+                        l.covers(&rule::Rule {
+                            family: Some(*f),
+                            ..r.clone()
+                        })
+                    })
+                })
+            })
+            .try_fold(true, |acc, x| x.map(|x| acc && x));
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        lines.push(format!(
+            "custom rule {}: in script {}, loaded {}",
+            r.canonical(),
+            yes(in_script),
+            loaded.map_or("unknown", yes)
         ));
     }
-    let report = &restored.report;
-    report::print(env.json, report, || report.render())?;
-    Ok(ExitCode::Success)
+    for (key, value) in &runtime.sysctl {
+        let sources = new.sysctl_sources();
+        let eff = sysctl::effective(sources.iter().copied(), key);
+        let note = if sysctl::same_value(value, &eff.value) {
+            ""
+        } else {
+            " (differs from the files)"
+        };
+        lines.push(format!("sysctl {key}: files {}, running {value}{note}", eff.value));
+    }
+    Ok(lines)
+}
+
+/// The report of `status`.
+#[derive(Serialize)]
+struct Status {
+    snapshot: Option<Side>,
+    live: Side,
+    rules: Vec<RuleStatus>,
+    sysctl: Vec<SysctlStatus>,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct RuleStatus {
+    rule: String,
+    in_script: bool,
+    loaded: Vec<live::Loaded>,
+}
+
+#[derive(Serialize)]
+struct SysctlStatus {
+    key: String,
+    wanted: Option<String>,
+    effective: String,
+    running: Option<String>,
+    ok: bool,
+}
+
+fn cmd_status(env: &Env) -> Result<ExitCode> {
+    let now = Snapshot::capture(&env.root, &env.config, None)?;
+    let store = env.store();
+    let snap = match store.pre_upgrade(&now.manifest.version)? {
+        Some(m) => Some(Snapshot::load(&store.dir.join(&m.id))?),
+        None => None,
+    };
+    let script = compare::script_of(&now, &env.config.firewall_script)?;
+    let mut rules = Vec::new();
+    if let Some(old) = &snap {
+        if let Some(old_script) = compare::script_of(old, &env.config.firewall_script)? {
+            for (_, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+                rules.push(RuleStatus {
+                    rule: r.canonical(),
+                    in_script: script.as_ref().is_some_and(|s| s.covers(r)),
+                    loaded: live::check_loaded(&env.root, r),
+                });
+            }
+        }
+    }
+    let sources = now.sysctl_sources();
+    let sysctl: Vec<SysctlStatus> = env
+        .config
+        .managed_sysctl
+        .iter()
+        .map(|k| {
+            let eff = sysctl::effective(sources.iter().copied(), k);
+            let running = live::read_sysctl(&env.root, k);
+            let before = snap
+                .as_ref()
+                .map(|s| sysctl::effective(s.sysctl_sources().iter().copied(), k).value);
+            let wanted = env.config.sysctl_values.get(k).cloned().or_else(|| before.clone());
+            // Only a value the system had before the upgrade is owed back.
+            let owed = match (&wanted, &before) {
+                (Some(w), Some(b)) => sysctl::same_value(w, b),
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let ok = !owed
+                || wanted.as_ref().is_none_or(|w| {
+                    sysctl::same_value(w, &eff.value) && running.as_ref().is_none_or(|r| sysctl::same_value(w, r))
+                });
+            SysctlStatus {
+                key: sysctl::display_key(&sysctl::canonical_key(k)),
+                wanted: if owed { wanted } else { None },
+                effective: eff.value,
+                running,
+                ok,
+            }
+        })
+        .collect();
+    let ok = rules
+        .iter()
+        .all(|r| r.in_script && r.loaded.iter().all(|l| l.loaded == Some(true)))
+        && sysctl.iter().all(|s| s.ok);
+    let status = Status {
+        snapshot: snap.as_ref().map(Side::of),
+        live: Side::of(&now),
+        rules,
+        sysctl,
+        ok,
+    };
+    report::print(env.json, &status, || {
+        let mut out = String::new();
+        match &status.snapshot {
+            Some(s) => {
+                let _ = writeln!(out, "snapshot {} ({})", s.name, s.version);
+            }
+            None => {
+                let _ = writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`");
+            }
+        }
+        let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
+        for r in &status.rules {
+            let loaded: Vec<String> = r
+                .loaded
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} {}",
+                        l.family,
+                        match l.loaded {
+                            Some(true) => "loaded",
+                            Some(false) => "NOT LOADED",
+                            None => "unknown",
+                        }
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "rule     {}: {}, {}",
+                r.rule,
+                if r.in_script { "in script" } else { "NOT IN SCRIPT" },
+                loaded.join(", ")
+            );
+        }
+        for s in &status.sysctl {
+            let _ = writeln!(
+                out,
+                "sysctl   {} = {} (files), {} (running){}",
+                s.key,
+                s.effective,
+                s.running.as_deref().unwrap_or("unknown"),
+                match (&s.wanted, s.ok) {
+                    (Some(w), false) => format!(": MISSING, want {w}"),
+                    _ => String::new(),
+                }
+            );
+        }
+        let _ = writeln!(out, "{}", if status.ok { "all kept" } else { "something is missing" });
+        out
+    })?;
+    Ok(if ok { ExitCode::Success } else { ExitCode::Differs })
 }

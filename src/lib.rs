@@ -1,5 +1,6 @@
 //! iwss-keeper: snapshot, compare and restore the custom settings IWSVA / IWSS upgrades discard.
 
+pub mod activate;
 pub mod apply;
 pub mod cli;
 pub mod commands;
@@ -8,6 +9,7 @@ pub mod config;
 pub mod exit_codes;
 pub mod firewall;
 pub mod fsutil;
+pub mod live;
 pub mod logging;
 pub mod plan;
 pub mod report;

@@ -68,7 +68,7 @@ pub struct Report {
     pub dry_run: bool,
     /// What happened to the running firewall and kernel, one line each.
     pub live: Vec<String>,
-    /// `nothing-to-restore`, `restorable`, `planned`, `restored`.
+    /// `nothing-to-restore`, `restorable`, `planned`, `restored`, `rolled-back`.
     pub outcome: &'static str,
 }
 
@@ -154,6 +154,7 @@ impl Report {
             "nothing-to-restore" => "nothing to restore: every custom setting survived the upgrade",
             "restorable" => "something to restore: run `iwss-keeper restore`",
             "planned" => "dry run: nothing was changed",
+            "rolled-back" => "FAILED: rolled back; nothing was changed",
             _ => "restored",
         };
         let _ = writeln!(out, "{summary}");

@@ -128,3 +128,87 @@ pub fn assert_golden(golden: &Path, actual: &str) {
         golden.display()
     );
 }
+
+/// Whether tests that need root, network namespaces and iptables can run here. When they cannot,
+/// says so loudly; with `CI=true` that is a failure, not a skip.
+pub fn require_netns(test: &str) -> bool {
+    let why = if euid() != 0 {
+        Some("not running as root".to_string())
+    } else if !Path::new("/usr/sbin/iptables").exists() {
+        Some("no /usr/sbin/iptables (apt-get install iptables)".to_string())
+    } else {
+        match std::process::Command::new("unshare").args(["-n", "true"]).status() {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!("unshare -n failed ({s})")),
+            Err(e) => Some(format!("cannot run unshare: {e}")),
+        }
+    };
+    match why {
+        None => true,
+        Some(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{test}: cannot run under CI=true: {why}");
+            }
+            eprintln!("SKIPPED {test}: {why} (set CI=true to make this a failure)");
+            false
+        }
+    }
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+impl TestEnv {
+    /// Makes the root runnable for live tests: the real iptables, ip6tables and `/proc`, and the
+    /// reconstructed `/etc/init.d/iptables`.
+    pub fn make_live(&self) {
+        let sbin = self.root.join("usr/sbin");
+        fs::create_dir_all(&sbin).unwrap();
+        for prog in ["iptables", "ip6tables"] {
+            std::os::unix::fs::symlink(format!("/usr/sbin/{prog}"), sbin.join(prog)).unwrap();
+        }
+        std::os::unix::fs::symlink("/bin/sh", self.root.join("bin/sh")).unwrap();
+        // The few host tools the fixture scripts use, since the tool's PATH is the root's own.
+        let usr_bin = self.root.join("usr/bin");
+        fs::create_dir_all(&usr_bin).unwrap();
+        for tool in ["dirname", "mkdir", "rm", "sleep", "cat"] {
+            let host = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(host, usr_bin.join(tool)).unwrap();
+        }
+        std::os::unix::fs::symlink("/proc", self.root.join("proc")).unwrap();
+        copy_tree(&testdata().join("live"), &self.root);
+    }
+
+    /// Runs a bash script inside a fresh network namespace, with `ROOT`, `STATE` and `BIN` set.
+    /// Returns its output split into `@@name` sections.
+    pub fn in_netns(&self, script: &str) -> BTreeMap<String, String> {
+        let bin = assert_cmd::cargo::cargo_bin("iwss-keeper");
+        let out = std::process::Command::new("unshare")
+            .args(["-n", "bash", "-c", script])
+            .env("ROOT", &self.root)
+            .env("STATE", &self.state)
+            .env("BIN", bin)
+            .env("TESTDATA", testdata())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let mut sections = BTreeMap::new();
+        let mut name = "head".to_string();
+        for line in text.lines() {
+            if let Some(n) = line.strip_prefix("@@") {
+                name = n.to_string();
+                continue;
+            }
+            let s: &mut String = sections.entry(name.clone()).or_default();
+            s.push_str(line);
+            s.push('\n');
+        }
+        sections
+    }
+}
