@@ -17,6 +17,7 @@ pub mod root;
 pub mod rule;
 pub mod runtime;
 pub mod snapshot;
+pub mod status;
 pub mod sysctl;
 pub mod version;
 
