@@ -59,6 +59,24 @@ pub enum Command {
         /// New state [default: the live system]
         new: Option<String>,
     },
+    /// Run as an upgrade hook: quiet, never prompts, exits 0 on failure unless `strict`
+    Hook {
+        /// Which moment of the upgrade
+        #[arg(value_enum)]
+        event: crate::hooks::Event,
+    },
+    /// Install the hook scripts and a boot guard, and take a baseline snapshot
+    Register {
+        /// Where the upgrade runs hook scripts [default: config `hook_dir`, /usr/iwss/hooks]
+        #[arg(long, value_name = "DIR")]
+        hook_dir: Option<String>,
+    },
+    /// Remove the hook scripts and the boot guard that `register` installed
+    Unregister {
+        /// Where the hook scripts were installed [default: config `hook_dir`]
+        #[arg(long, value_name = "DIR")]
+        hook_dir: Option<String>,
+    },
     /// Say whether every custom rule is in the script and loaded and rfc1337 is kept; exit 1 if not
     Status,
     /// Restore what an upgrade discarded (custom ACCEPT rules, managed sysctl values)

@@ -12,8 +12,12 @@ use crate::cli::{Cli, Command};
 use crate::compare::{self, compare, Comparison};
 use crate::config::Config;
 use crate::exit_codes::ExitCode;
+use crate::hooks;
 use crate::live;
+use crate::lock::Lock;
+use crate::logging;
 use crate::plan;
+use crate::register;
 use crate::report::{self, ChangeReport, Report, Side};
 use crate::root::Root;
 use crate::rule::{self, Family};
@@ -62,6 +66,31 @@ impl Env {
         Ok(snap)
     }
 
+    /// Records the live system as a new stored snapshot, then prunes beyond `keep_snapshots`,
+    /// never the newest pre-upgrade snapshot nor the one a pending restore needs.
+    pub fn record(&self, label: Option<String>) -> Result<Snapshot> {
+        let mut snap = self.live(label)?;
+        let store = self.store();
+        let id = snap.store(&store.dir)?;
+        log::info!(
+            "snapshot {id} taken ({}): {} files, {}",
+            snap.manifest.label.as_deref().unwrap_or("no label"),
+            snap.manifest.files.len(),
+            snap.manifest.version
+        );
+        let mut protect: Vec<String> = store
+            .pre_upgrade(&snap.manifest.version)?
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        protect.push(id);
+        if let Some(p) = hooks::Pending::load(self)? {
+            protect.extend(p.snapshot);
+        }
+        store.prune(self.config.keep_snapshots, &protect)?;
+        Ok(snap)
+    }
+
     /// Reads a SNAPSHOT argument: an id or unique id prefix, a snapshot directory, or a root tree.
     pub fn resolve(&self, arg: &str) -> Result<Snapshot> {
         let path = Path::new(arg);
@@ -99,7 +128,29 @@ impl Env {
 /// Runs the command line; the exit code says how it ended.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let env = Env::from_cli(&cli)?;
+    // Runs that change anything log to a file (and syslog on the real root) and hold the lock.
+    let changes = match &cli.command {
+        Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
+        Command::Restore { dry_run, .. } => !dry_run,
+        Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
+    };
+    let _lock = if changes {
+        let log_path = env.root.path("/var/log/iwss-keeper.log");
+        if let Err(e) = logging::attach_file(&log_path) {
+            log::warn!("cannot log to {}: {e}", log_path.display());
+        }
+        if env.root.is_host() {
+            logging::attach_syslog();
+        }
+        let timeout = std::time::Duration::from_secs(env.config.lock_timeout_secs);
+        Some(Lock::acquire(&env.state_dir, timeout)?)
+    } else {
+        None
+    };
     match cli.command {
+        Command::Hook { event } => hooks::run(&env, event),
+        Command::Register { hook_dir } => cmd_register(&env, hook_dir.as_deref()),
+        Command::Unregister { hook_dir } => cmd_unregister(&env, hook_dir.as_deref()),
         Command::Snapshot { label } => cmd_snapshot(&env, label),
         Command::List => cmd_list(&env),
         Command::Show { snapshot } => cmd_show(&env, &snapshot),
@@ -114,14 +165,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn cmd_snapshot(env: &Env, label: Option<String>) -> Result<ExitCode> {
-    let mut snap = env.live(label)?;
-    let id = snap.store(&env.store().dir)?;
-    log::info!(
-        "snapshot {id} taken: {} files, {}",
-        snap.manifest.files.len(),
-        snap.manifest.version
-    );
-    report::print(env.json, &snap.manifest, || format!("{id}\n"))?;
+    let snap = env.record(label)?;
+    report::print(env.json, &snap.manifest, || format!("{}\n", snap.manifest.id))?;
+    Ok(ExitCode::Success)
+}
+
+fn cmd_register(env: &Env, hook_dir: Option<&str>) -> Result<ExitCode> {
+    let mut lines = register::register(env, hook_dir)?;
+    let snap = env.record(Some("baseline (register)".into()))?;
+    lines.push(format!(
+        "snapshot   {} (baseline, {})",
+        snap.manifest.id, snap.manifest.version
+    ));
+    report::print(env.json, &lines, || lines.iter().map(|l| format!("{l}\n")).collect())?;
+    Ok(ExitCode::Success)
+}
+
+fn cmd_unregister(env: &Env, hook_dir: Option<&str>) -> Result<ExitCode> {
+    let lines = register::unregister(env, hook_dir)?;
+    report::print(env.json, &lines, || {
+        if lines.is_empty() {
+            "nothing registered\n".to_string()
+        } else {
+            lines.iter().map(|l| format!("{l}\n")).collect()
+        }
+    })?;
     Ok(ExitCode::Success)
 }
 
@@ -305,7 +373,7 @@ fn cmd_diff(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<ExitCode>
 }
 
 /// A compact UTC stamp for backup names.
-fn stamp() -> String {
+pub fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .chars()
@@ -325,6 +393,20 @@ pub struct Restored {
 pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored> {
     let (old, new) = sides(env, from, None)?;
     let cmp: Comparison = compare(&old, &new, &env.config)?;
+    log::info!(
+        "restore: from {} ({}) onto {} ({})",
+        old.name(),
+        old.manifest.version,
+        new.name(),
+        new.manifest.version
+    );
+    for d in &cmp.discarded {
+        let verdict = if d.restore { "restore" } else { "skip" };
+        log::info!("discarded rule, {verdict}: line {} {}: {}", d.line, d.text, d.reason);
+    }
+    for f in &cmp.sysctl {
+        log::info!("sysctl {}: {}", f.key, f.reason);
+    }
     let plan = plan::plan(&old, &new, &cmp, &env.config)?;
     let mut live = Vec::new();
     let script_change = plan.changes.iter().find(|c| c.path == env.config.firewall_script);

@@ -32,6 +32,16 @@ pub struct Config {
     pub keep_rules: Vec<String>,
     /// Seconds the firewall restart may take before it is stopped and rolled back.
     pub restart_timeout_secs: u64,
+    /// Where the upgrade runs `pre-install.d/` and `post-install.d/` scripts. No public source
+    /// says where IWSVA/IWSS upgrades look for hooks: this default is an assumption.
+    pub hook_dir: String,
+    /// In hook mode, exit non-zero on failure (and so fail the upgrade) instead of exiting 0.
+    pub strict: bool,
+    /// Snapshots kept; older ones are pruned, except the newest pre-upgrade one and one a pending
+    /// restore needs.
+    pub keep_snapshots: usize,
+    /// Seconds a run waits for another run's lock before giving up.
+    pub lock_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -44,6 +54,10 @@ impl Default for Config {
             sysctl_values: BTreeMap::from([("net.ipv4.tcp_rfc1337".into(), "0".into())]),
             keep_rules: Vec::new(),
             restart_timeout_secs: 60,
+            hook_dir: "/usr/iwss/hooks".into(),
+            strict: false,
+            keep_snapshots: 10,
+            lock_timeout_secs: 30,
         }
     }
 }
@@ -65,6 +79,9 @@ impl Config {
             if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
                 bail!("{origin}: {name} must be an absolute path without `..`, not {path:?}");
             }
+        }
+        if config.keep_snapshots == 0 {
+            bail!("{origin}: keep_snapshots must be at least 1");
         }
         Ok(config)
     }

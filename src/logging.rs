@@ -1,33 +1,100 @@
-//! Log records to stderr at the level `-v` / `-q` choose.
+//! Log records: to stderr at the level `-v` / `-q` choose, and, for runs that change anything, to
+//! `ROOT/var/log/iwss-keeper.log` and (on the real root) syslog at info level.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-struct StderrLogger {
-    level: LevelFilter,
+/// Sinks attached once the root is known.
+#[derive(Default)]
+struct Sinks {
+    file: Option<File>,
+    syslog: bool,
 }
 
-impl Log for StderrLogger {
+fn sinks() -> &'static Mutex<Sinks> {
+    static SINKS: OnceLock<Mutex<Sinks>> = OnceLock::new();
+    SINKS.get_or_init(Mutex::default)
+}
+
+struct Logger {
+    stderr: LevelFilter,
+}
+
+fn tag(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warn => "warning",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= self.level
+        metadata.level() <= self.stderr.max(LevelFilter::Info)
     }
 
     fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            let tag = match record.level() {
-                Level::Error => "error",
-                Level::Warn => "warning",
-                Level::Info => "info",
-                Level::Debug => "debug",
-                Level::Trace => "trace",
+        let level = record.level();
+        if level <= self.stderr {
+            eprintln!("iwss-keeper: {}: {}", tag(level), record.args());
+        }
+        if level > LevelFilter::Info {
+            return;
+        }
+        let Ok(mut sinks) = sinks().lock() else {
+            return;
+        };
+        if let Some(file) = sinks.file.as_mut() {
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            let _ = writeln!(file, "{now} [{}] {}: {}", std::process::id(), tag(level), record.args());
+        }
+        if sinks.syslog {
+            let priority = match level {
+                Level::Error => libc::LOG_ERR,
+                Level::Warn => libc::LOG_WARNING,
+                _ => libc::LOG_INFO,
             };
-            eprintln!("iwss-keeper: {tag}: {}", record.args());
+            if let Ok(msg) = CString::new(format!("{}", record.args()).replace('\0', " ")) {
+                // SAFETY: a constant format string and a NUL-terminated argument.
+                unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
+            }
         }
     }
 
-    fn flush(&self) {}
+    fn flush(&self) {
+        if let Ok(mut sinks) = sinks().lock() {
+            if let Some(f) = sinks.file.as_mut() {
+                let _ = f.flush();
+            }
+        }
+    }
 }
 
-/// The level for `-q` / `-v` counts.
+/// Records a final error in the log file and syslog (stderr gets it from `main`).
+pub fn record_error(message: &str) {
+    if let Ok(mut sinks) = sinks().lock() {
+        if let Some(file) = sinks.file.as_mut() {
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            let _ = writeln!(file, "{now} [{}] error: {message}", std::process::id());
+        }
+        if sinks.syslog {
+            if let Ok(msg) = CString::new(message.replace('\0', " ")) {
+                // SAFETY: a constant format string and a NUL-terminated argument.
+                unsafe { libc::syslog(libc::LOG_ERR, c"%s".as_ptr(), msg.as_ptr()) };
+            }
+        }
+    }
+}
+
+/// The stderr level for `-q` / `-v` counts.
 pub fn level(quiet: bool, verbose: u8) -> LevelFilter {
     match (quiet, verbose) {
         (true, _) => LevelFilter::Error,
@@ -38,8 +105,29 @@ pub fn level(quiet: bool, verbose: u8) -> LevelFilter {
 }
 
 /// Installs the logger once; later calls keep the first.
-pub fn init(level: LevelFilter) {
-    if log::set_boxed_logger(Box::new(StderrLogger { level })).is_ok() {
-        log::set_max_level(level);
+pub fn init(stderr: LevelFilter) {
+    if log::set_boxed_logger(Box::new(Logger { stderr })).is_ok() {
+        log::set_max_level(stderr.max(LevelFilter::Info));
+    }
+}
+
+/// Appends info and above to `path` (created 0600, parents too).
+pub fn attach_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    if let Ok(mut s) = sinks().lock() {
+        s.file = Some(file);
+    }
+    Ok(())
+}
+
+/// Sends info and above to syslog (facility user, tag `iwss-keeper`).
+pub fn attach_syslog() {
+    // SAFETY: openlog keeps the pointer; the identifier is a 'static C string.
+    unsafe { libc::openlog(c"iwss-keeper".as_ptr(), libc::LOG_PID, libc::LOG_USER) };
+    if let Ok(mut s) = sinks().lock() {
+        s.syslog = true;
     }
 }

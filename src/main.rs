@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code.into(),
         Err(err) => {
             eprintln!("iwss-keeper: {err:#}");
+            iwss_keeper::logging::record_error(&format!("{err:#}"));
             if json {
                 println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
             }

@@ -240,7 +240,7 @@ impl Snapshot {
             }
         }
         let now = SystemTime::now();
-        let created = humantime::format_rfc3339_seconds(now).to_string();
+        let created = humantime::format_rfc3339_micros(now).to_string();
         Ok(Self {
             manifest: Manifest {
                 format: FORMAT,
@@ -262,12 +262,12 @@ impl Snapshot {
     /// to a temporary directory, synced, then renamed into place. Returns the id.
     pub fn store(&mut self, snapshots_dir: &Path) -> Result<String> {
         fsutil::create_private_dir(snapshots_dir)?;
-        let stamp: String = self
-            .manifest
-            .created
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
+        // The id keeps the time to the second; `created` orders snapshots to the microsecond.
+        let seconds = self.manifest.created.split('.').next().unwrap_or_default();
+        let mut stamp: String = seconds.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        if !stamp.ends_with('Z') {
+            stamp.push('Z');
+        }
         let mut hasher = Sha256::new();
         hasher.update(format!("{:?}{}", SystemTime::now(), std::process::id()));
         for r in &self.manifest.files {
@@ -436,6 +436,37 @@ impl Store {
                 many.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+
+    /// Removes the oldest snapshots beyond `keep`, never one named in `protect`. A snapshot is
+    /// renamed out of sight before it is deleted, so none is ever seen half-removed. Returns the
+    /// ids removed.
+    pub fn prune(&self, keep: usize, protect: &[String]) -> Result<Vec<String>> {
+        let all = self.manifests()?;
+        let mut excess = all.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        for m in &all {
+            if excess == 0 {
+                break;
+            }
+            if protect.contains(&m.id) {
+                continue;
+            }
+            let dir = self.dir.join(&m.id);
+            let hidden = self.dir.join(format!(".del-{}", m.id));
+            fs::rename(&dir, &hidden).with_context(|| format!("cannot prune {}", dir.display()))?;
+            fs_extra::remove_items(&[&hidden])
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", hidden.display()))?;
+            log::info!(
+                "pruned snapshot {} ({}, {})",
+                m.id,
+                m.version,
+                m.label.as_deref().unwrap_or("no label")
+            );
+            removed.push(m.id.clone());
+            excess -= 1;
+        }
+        Ok(removed)
     }
 
     /// The snapshot a restore starts from: the newest recorded on an older version than `live`

@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::commands::Env;
 use crate::compare;
 use crate::exit_codes::ExitCode;
+use crate::hooks::Pending;
 use crate::live;
+use crate::register::{self, FileState};
 use crate::report::{self, Side};
 use crate::snapshot::Snapshot;
 use crate::sysctl;
@@ -21,6 +23,10 @@ struct Status {
     live: Side,
     rules: Vec<RuleStatus>,
     sysctl: Vec<SysctlStatus>,
+    /// A hook run that failed and was not yet retried successfully.
+    pending: Option<Pending>,
+    /// The hook scripts and boot guard `register` manages.
+    registration: Vec<FileState>,
     ok: bool,
 }
 
@@ -92,15 +98,21 @@ pub fn run(env: &Env) -> Result<ExitCode> {
             }
         })
         .collect();
+    let pending = Pending::load(env)?;
+    let registration = register::states(env, None);
     let ok = rules
         .iter()
         .all(|r| r.in_script && r.loaded.iter().all(|l| l.loaded == Some(true)))
-        && sysctl.iter().all(|s| s.ok);
+        && sysctl.iter().all(|s| s.ok)
+        && pending.is_none()
+        && registration.iter().all(|f| f.state != "modified");
     let status = Status {
         snapshot: snap.as_ref().map(Side::of),
         live: Side::of(&now),
         rules,
         sysctl,
+        pending,
+        registration,
         ok,
     };
     report::print(env.json, &status, || {
@@ -150,6 +162,19 @@ pub fn run(env: &Env) -> Result<ExitCode> {
                     _ => String::new(),
                 }
             );
+        }
+        let intact = status.registration.iter().filter(|f| f.state == "intact").count();
+        if intact == status.registration.len() {
+            let _ = writeln!(out, "hooks    registered ({intact} files intact)");
+        } else if intact == 0 && status.registration.iter().all(|f| f.state == "missing") {
+            let _ = writeln!(out, "hooks    not registered: run `iwss-keeper register`");
+        } else {
+            for f in status.registration.iter().filter(|f| f.state != "intact") {
+                let _ = writeln!(out, "hooks    {}: {}", f.state.to_uppercase(), f.path);
+            }
+        }
+        if let Some(p) = &status.pending {
+            let _ = writeln!(out, "pending  {} failed at {}: {}", p.event, p.since, p.error);
         }
         let _ = writeln!(out, "{}", if status.ok { "all kept" } else { "something is missing" });
         out

@@ -57,6 +57,11 @@ impl TestEnv {
         env
     }
 
+    /// The tool's log file under the root.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.join("var/log/iwss-keeper.log")).unwrap_or_default()
+    }
+
     /// The real binary, pointed at this root and state directory.
     pub fn cmd(&self) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin("iwss-keeper").unwrap();
@@ -90,18 +95,23 @@ impl TestEnv {
             .replace(&testdata().display().to_string(), "testdata");
         let stamp = Regex::new(r"\.org\.\d{8}T\d{6}Z").unwrap();
         let id = Regex::new(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b").unwrap();
-        let time = Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z").unwrap();
+        let time = Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z").unwrap();
         let text = stamp.replace_all(&text, ".org.[STAMP]");
         let text = id.replace_all(&text, "[ID]");
         time.replace_all(&text, "[TIME]").into_owned()
     }
 
-    /// Every regular file under the root with its bytes and mode, for "nothing changed" checks.
+    /// Every regular file under the root with its bytes and mode, for "nothing changed" checks;
+    /// the tool's own log (`var/log/`) and state (`var/lib/iwss-keeper/`) are left out.
     pub fn files(&self) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
         walkdir::WalkDir::new(&self.root)
             .into_iter()
             .map(Result::unwrap)
-            .filter(|e| e.file_type().is_file())
+            .filter(|e| {
+                e.file_type().is_file()
+                    && !e.path().starts_with(self.root.join("var/log"))
+                    && !e.path().starts_with(self.root.join("var/lib/iwss-keeper"))
+            })
             .map(|e| {
                 let mode = e.metadata().unwrap().permissions().mode();
                 (

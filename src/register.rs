@@ -1,0 +1,239 @@
+//! `register` / `unregister`: the hook scripts where the upgrade runs them, and a boot guard for
+//! upgrades that reboot or never call hooks. Both are idempotent and touch only their own files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::commands::Env;
+use crate::fsutil::{self, Owner};
+
+/// The hook scripts, as shipped in `hooks/`.
+pub const HOOKS: [(&str, &str); 2] = [
+    (
+        "pre-install.d/50iwss-keeper",
+        include_str!("../hooks/pre-install.d/50iwss-keeper"),
+    ),
+    (
+        "post-install.d/50iwss-keeper",
+        include_str!("../hooks/post-install.d/50iwss-keeper"),
+    ),
+];
+
+const UNIT: &str = "/etc/systemd/system/iwss-keeper-guard.service";
+const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/iwss-keeper-guard.service";
+const SYSV: &str = "/etc/init.d/iwss-keeper-guard";
+const SYSV_LINKS: [&str; 2] = ["/etc/rc3.d/S99iwss-keeper-guard", "/etc/rc5.d/S99iwss-keeper-guard"];
+
+/// One file `register` manages, with the content it must have.
+#[derive(Debug, Clone)]
+struct Managed {
+    path: PathBuf,
+    content: Managed2,
+}
+
+#[derive(Debug, Clone)]
+enum Managed2 {
+    File { text: String, mode: u32 },
+    Link { target: String },
+}
+
+/// State of one managed file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileState {
+    pub path: String,
+    /// `intact`, `missing` or `modified`.
+    pub state: &'static str,
+}
+
+fn guard_command(env: &Env) -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .map_or("/usr/sbin/iwss-keeper".to_string(), |p| p.display().to_string());
+    let mut cmd = exe;
+    if !env.root.is_host() {
+        cmd.push_str(&format!(" --root {}", env.root.dir().display()));
+    }
+    cmd.push_str(" hook boot");
+    cmd
+}
+
+/// Whether the root runs systemd (its unit directories exist).
+fn has_systemd(env: &Env) -> bool {
+    ["/usr/lib/systemd/system", "/lib/systemd/system", "/run/systemd/system"]
+        .iter()
+        .any(|d| env.root.path(d).is_dir())
+}
+
+fn managed(env: &Env, hook_dir: &str) -> Vec<Managed> {
+    let mut out: Vec<Managed> = HOOKS
+        .iter()
+        .map(|(rel, text)| Managed {
+            path: env.root.path(&format!("{}/{rel}", hook_dir.trim_end_matches('/'))),
+            content: Managed2::File {
+                text: text.to_string(),
+                mode: 0o755,
+            },
+        })
+        .collect();
+    let command = guard_command(env);
+    if has_systemd(env) {
+        out.push(Managed {
+            path: env.root.path(UNIT),
+            content: Managed2::File {
+                text: format!(
+                    "# {MARK}; removed by `iwss-keeper unregister`.\n\
+                     [Unit]\n\
+                     Description=iwss-keeper: restore custom settings after an IWSVA/IWSS upgrade\n\
+                     After=local-fs.target iptables.service\n\n\
+                     [Service]\n\
+                     Type=oneshot\n\
+                     StandardInput=null\n\
+                     ExecStart={command}\n\n\
+                     [Install]\n\
+                     WantedBy=multi-user.target\n"
+                ),
+                mode: 0o644,
+            },
+        });
+        out.push(Managed {
+            path: env.root.path(UNIT_LINK),
+            content: Managed2::Link { target: UNIT.into() },
+        });
+    } else {
+        out.push(Managed {
+            path: env.root.path(SYSV),
+            content: Managed2::File {
+                text: format!(
+                    "#!/bin/sh\n\
+                     # {MARK}; removed by `iwss-keeper unregister`.\n\
+                     # chkconfig: 345 99 01\n\
+                     # description: restore custom settings after an IWSVA/IWSS upgrade\n\
+                     case \"$1\" in\n    start) exec {command} </dev/null ;;\n    *) exit 0 ;;\nesac\n"
+                ),
+                mode: 0o755,
+            },
+        });
+        for link in SYSV_LINKS {
+            out.push(Managed {
+                path: env.root.path(link),
+                content: Managed2::Link { target: SYSV.into() },
+            });
+        }
+    }
+    out
+}
+
+fn state_of(m: &Managed) -> &'static str {
+    match &m.content {
+        Managed2::File { text, .. } => match std::fs::read(&m.path) {
+            Ok(bytes) if bytes == text.as_bytes() => "intact",
+            Ok(_) => "modified",
+            Err(_) => "missing",
+        },
+        Managed2::Link { target } => match std::fs::read_link(&m.path) {
+            Ok(t) if t == Path::new(target) => "intact",
+            Ok(_) => "modified",
+            Err(_) if m.path.exists() => "modified",
+            Err(_) => "missing",
+        },
+    }
+}
+
+/// What `register` manages and in what state each file is.
+pub fn states(env: &Env, hook_dir: Option<&str>) -> Vec<FileState> {
+    let dir = hook_dir.unwrap_or(&env.config.hook_dir).to_string();
+    managed(env, &dir)
+        .iter()
+        .map(|m| FileState {
+            path: m.path.display().to_string(),
+            state: state_of(m),
+        })
+        .collect()
+}
+
+/// Installs the hook scripts and the boot guard. Returns one line per file: installed or unchanged.
+pub fn register(env: &Env, hook_dir: Option<&str>) -> Result<Vec<String>> {
+    let dir = hook_dir.unwrap_or(&env.config.hook_dir).to_string();
+    let mut lines = Vec::new();
+    for m in managed(env, &dir) {
+        let state = state_of(&m);
+        if state == "intact" {
+            lines.push(format!("unchanged  {}", m.path.display()));
+            continue;
+        }
+        let parent = m.path.parent().expect("absolute path");
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        match &m.content {
+            Managed2::File { text, mode } => {
+                if state == "modified" {
+                    fsutil::backup(&m.path, &crate::commands::stamp())?;
+                }
+                let owner = Owner {
+                    mode: *mode,
+                    uid: fsutil::current_ids().0,
+                    gid: fsutil::current_ids().1,
+                };
+                fsutil::atomic_write(&m.path, text.as_bytes(), owner)?;
+            }
+            Managed2::Link { target } => {
+                if state == "modified" {
+                    anyhow::bail!(
+                        "{} exists and is not iwss-keeper's link; remove it first",
+                        m.path.display()
+                    );
+                }
+                std::os::unix::fs::symlink(target, &m.path)
+                    .with_context(|| format!("cannot link {}", m.path.display()))?;
+            }
+        }
+        log::info!("registered {}", m.path.display());
+        lines.push(format!("installed  {}", m.path.display()));
+    }
+    Ok(lines)
+}
+
+/// Marks the guard files `register` writes, so `unregister` knows them whatever they run.
+const MARK: &str = "Installed by `iwss-keeper register`";
+
+/// Removes what `register` installed: hook scripts still as shipped, guard files carrying its
+/// mark, links pointing at the guard. A hook script someone changed is left in place and reported.
+pub fn unregister(env: &Env, hook_dir: Option<&str>) -> Result<Vec<String>> {
+    let dir = hook_dir
+        .unwrap_or(&env.config.hook_dir)
+        .trim_end_matches('/')
+        .to_string();
+    let mut lines = Vec::new();
+    let remove = |path: PathBuf, lines: &mut Vec<String>| -> Result<()> {
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        log::info!("unregistered {}", path.display());
+        lines.push(format!("removed    {}", path.display()));
+        Ok(())
+    };
+    for (rel, text) in HOOKS {
+        let path = env.root.path(&format!("{dir}/{rel}"));
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes == text.as_bytes() => remove(path, &mut lines)?,
+            Ok(_) => {
+                log::warn!("{} was changed since register; left in place", path.display());
+                lines.push(format!("kept       {} (changed since register)", path.display()));
+            }
+            Err(_) => {}
+        }
+    }
+    for link in std::iter::once(UNIT_LINK).chain(SYSV_LINKS) {
+        let path = env.root.path(link);
+        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(UNIT) || t == Path::new(SYSV)) {
+            remove(path, &mut lines)?;
+        }
+    }
+    for guard in [UNIT, SYSV] {
+        let path = env.root.path(guard);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(MARK)) {
+            remove(path, &mut lines)?;
+        }
+    }
+    Ok(lines)
+}
