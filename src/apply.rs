@@ -77,7 +77,7 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        if current != change.old {
+        if current.as_deref() != change.old {
             bail!(
                 "{} changed while the restore was planned; nothing was changed, run again",
                 path.display()
@@ -87,7 +87,7 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             check_syntax(root, &change.new).with_context(|| format!("{}", path.display()))?;
         }
     }
-    let mut written: Vec<(Written, Option<Vec<u8>>, Owner)> = Vec::new();
+    let mut written: Vec<(Written, Option<&[u8]>, Owner)> = Vec::new();
     let result = (|| -> Result<()> {
         for change in &plan.changes {
             let path = root.path(&change.path);
@@ -108,7 +108,7 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
                     path: change.path.clone(),
                     backup,
                 },
-                change.old.clone(),
+                change.old,
                 owner,
             ));
         }

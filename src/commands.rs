@@ -1,5 +1,6 @@
 //! The commands: each reads through one root, does its work, and reports.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -9,9 +10,10 @@ use serde::Serialize;
 use crate::activate;
 use crate::apply;
 use crate::cli::{Cli, Command};
-use crate::compare::{self, compare, Comparison};
+use crate::compare::{self, compare, Comparison, Pair};
 use crate::config::Config;
 use crate::exit_codes::ExitCode;
+use crate::firewall::Script;
 use crate::hooks;
 use crate::live;
 use crate::lock::Lock;
@@ -252,8 +254,8 @@ fn cmd_show(env: &Env, arg: &str) -> Result<ExitCode> {
         for (i, r) in script.rules() {
             rules.push(ShownRule {
                 line: script.lines[i].first,
-                text: script.lines[i].text.trim().to_string(),
-                canonical: r.canonical(),
+                text: script.text(i),
+                canonical: r.canonical().to_string(),
                 custom: r.is_custom_accept(),
             });
         }
@@ -354,15 +356,20 @@ fn sides(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<(Snapshot, S
 
 fn cmd_diff(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<ExitCode> {
     let (old, new) = sides(env, old, new)?;
-    let cmp = compare(&old, &new, &env.config)?;
-    let plan = plan::plan(&old, &new, &cmp, &env.config)?;
+    let pair = Pair::read(&old, &new, &env.config.firewall_script)?;
+    let cmp = compare(&pair, &env.config)?;
+    let plan = plan::plan(&pair, &cmp, &env.config)?;
     let needs = cmp.needs_restore();
     let live = runtime_lines(env, &old, &new)?;
     let report = Report {
         command: "diff",
         old: Side::of(&old),
         new: Side::of(&new),
-        changes: plan.changes.iter().map(|c| ChangeReport::new(c, None)).collect(),
+        changes: plan
+            .changes
+            .iter()
+            .map(|c| ChangeReport::new(c, None, env.json))
+            .collect(),
         comparison: cmp,
         dry_run: false,
         live,
@@ -392,7 +399,8 @@ pub struct Restored {
 /// Plans and applies a restore from `from` onto the live root.
 pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored> {
     let (old, new) = sides(env, from, None)?;
-    let cmp: Comparison = compare(&old, &new, &env.config)?;
+    let pair = Pair::read(&old, &new, &env.config.firewall_script)?;
+    let cmp: Comparison = compare(&pair, &env.config)?;
     log::info!(
         "restore: from {} ({}) onto {} ({})",
         old.name(),
@@ -407,7 +415,7 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
     for f in &cmp.sysctl {
         log::info!("sysctl {}: {}", f.key, f.reason);
     }
-    let plan = plan::plan(&old, &new, &cmp, &env.config)?;
+    let plan = plan::plan(&pair, &cmp, &env.config)?;
     let mut live = Vec::new();
     let script_change = plan.changes.iter().find(|c| c.path == env.config.firewall_script);
     let written = if dry_run || plan.changes.is_empty() {
@@ -426,7 +434,7 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
     let changes = plan
         .changes
         .iter()
-        .map(|c| ChangeReport::new(c, written.iter().find(|w| w.path == c.path)))
+        .map(|c| ChangeReport::new(c, written.iter().find(|w| w.path == c.path), dry_run || env.json))
         .collect();
     let outcome = if plan.changes.is_empty() {
         "nothing-to-restore"
@@ -501,24 +509,26 @@ fn runtime_lines(env: &Env, old: &Snapshot, new: &Snapshot) -> Result<Vec<String
         return Ok(Vec::new());
     };
     let new_script = compare::script_of(new, &env.config.firewall_script)?;
-    let v4 = runtime.iptables.as_deref().map(|t| loaded_rules(t, Family::V4));
-    let v6 = runtime.ip6tables.as_deref().map(|t| loaded_rules(t, Family::V6));
+    let new_index = new_script.as_ref().map(Script::index);
+    let loaded_set = |text: &Option<String>, family| {
+        text.as_deref().map(|t| {
+            loaded_rules(t, family)
+                .iter()
+                .map(|r| r.canonical().to_string())
+                .collect::<HashSet<_>>()
+        })
+    };
+    let v4 = loaded_set(&runtime.iptables, Family::V4);
+    let v6 = loaded_set(&runtime.ip6tables, Family::V6);
     let mut lines = Vec::new();
     for (_, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
-        let in_script = new_script.as_ref().is_some_and(|s| s.covers(r));
+        let in_script = new_index.as_ref().is_some_and(|s| s.covers(r));
         let loaded: Option<bool> = r
             .families()
             .iter()
             .map(|f| {
                 let set = if *f == Family::V4 { &v4 } else { &v6 };
-                set.as_ref().map(|rules| {
-                    rules.iter().any(|l| {
-                        l.covers(&rule::Rule {
-                            family: Some(*f),
-                            ..r.clone()
-                        })
-                    })
-                })
+                set.as_ref().map(|loaded| loaded.contains(r.canonical()))
             })
             .try_fold(true, |acc, x| x.map(|x| acc && x));
         let yes = |b: bool| if b { "yes" } else { "no" };

@@ -58,10 +58,35 @@ impl Comparison {
 }
 
 /// Parses a snapshot's firewall script, naming its file and line on error.
-pub fn script_of(snap: &Snapshot, path: &str) -> Result<Option<Script>> {
+pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Result<Option<Script<'a>>> {
     snap.content(path)
         .map(|bytes| Script::parse(bytes).map_err(|e| anyhow!("{}:{}: {}", snap.location(path), e.line, e.message)))
         .transpose()
+}
+
+/// The two sides of a comparison with their firewall scripts parsed once (in parallel: large
+/// scripts are the bulk of the work).
+pub struct Pair<'a> {
+    pub before: &'a Snapshot,
+    pub after: &'a Snapshot,
+    pub old: Option<Script<'a>>,
+    pub new: Option<Script<'a>>,
+}
+
+impl<'a> Pair<'a> {
+    pub fn read(before: &'a Snapshot, after: &'a Snapshot, path: &str) -> Result<Self> {
+        let (old, new) = std::thread::scope(|s| {
+            let old = s.spawn(|| script_of(before, path));
+            let new = script_of(after, path);
+            (old.join().expect("parser thread"), new)
+        });
+        Ok(Self {
+            before,
+            after,
+            old: old?,
+            new: new?,
+        })
+    }
 }
 
 /// Rules from the configuration's `keep_rules`, parsed once.
@@ -84,15 +109,15 @@ fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
 }
 
 /// Compares `before` (pre-upgrade) with `after` (the system now).
-pub fn compare(before: &Snapshot, after: &Snapshot, config: &Config) -> Result<Comparison> {
+pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let path = &config.firewall_script;
-    let old = script_of(before, path)?;
-    let new = script_of(after, path)?;
+    let (before, after, old, new) = (pair.before, pair.after, &pair.old, &pair.new);
     let keep = keep_rules(config)?;
     let mut discarded = Vec::new();
+    let new_index = new.as_ref().map(Script::index);
     if let Some(old) = &old {
         for (index, rule) in old.rules() {
-            if new.as_ref().is_some_and(|n| n.covers(rule)) {
+            if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
                 continue;
             }
             let kept = keep.iter().any(|k| k.covers(rule) || rule.covers(k));
@@ -105,11 +130,10 @@ pub fn compare(before: &Snapshot, after: &Snapshot, config: &Config) -> Result<C
             } else {
                 (false, "vendor rule changed or dropped by the upgrade (not an ACCEPT with a source address, not in keep_rules)".to_string())
             };
-            let line = &old.lines[index];
             discarded.push(DiscardedRule {
-                line: line.first,
-                text: line.text.trim().to_string(),
-                canonical: rule.canonical(),
+                line: old.lines[index].first,
+                text: old.text(index),
+                canonical: rule.canonical().to_string(),
                 family: rule.family,
                 restore,
                 reason,

@@ -1,6 +1,7 @@
 //! The appliance firewall script (`/usr/iwss/iwsvafw.sh`): its `IPTABLE` lines as rules with the
 //! canonical form iptables itself prints.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::rule::{self, Family, Rule};
@@ -13,34 +14,19 @@ pub struct Line {
     pub last: usize,
     /// Byte range of the physical lines, newline of the last one included.
     pub bytes: Range<usize>,
-    /// Text with continuations joined (lossy UTF-8), for display and parsing.
-    pub text: String,
+    /// Nothing but blanks.
+    pub blank: bool,
+    /// The article's anchor: a `# stateful` comment, or the INPUT rule accepting
+    /// ESTABLISHED,RELATED traffic.
+    pub stateful: bool,
     /// The rule this line adds, when it is an `IPTABLE -A` / `-I` line.
     pub rule: Option<Rule>,
 }
 
-impl Line {
-    /// Whether the line carries nothing (blank).
-    pub fn is_blank(&self) -> bool {
-        self.text.trim().is_empty()
-    }
-
-    /// Whether the line is the article's anchor: a `# stateful` comment, or the INPUT rule
-    /// accepting ESTABLISHED,RELATED traffic.
-    pub fn is_stateful(&self) -> bool {
-        let lower = self.text.to_ascii_lowercase();
-        if let Some(hash) = lower.find('#') {
-            if lower[hash + 1..].trim_start().starts_with("stateful") {
-                return true;
-            }
-        }
-        self.rule.as_ref().is_some_and(Rule::is_stateful_accept)
-    }
-}
-
-/// A parsed firewall script.
-#[derive(Debug, Clone, Default)]
-pub struct Script {
+/// A parsed firewall script, borrowing the script's bytes.
+#[derive(Debug, Clone)]
+pub struct Script<'a> {
+    pub bytes: &'a [u8],
     pub lines: Vec<Line>,
 }
 
@@ -59,16 +45,41 @@ fn continues(line: &[u8]) -> bool {
     slashes % 2 == 1
 }
 
-impl Script {
+/// Joins a logical line's physical lines (continuations become a blank).
+fn join_text(raw: &[u8]) -> String {
+    let mut text = String::new();
+    let mut parts = raw.split(|&b| b == b'\n').peekable();
+    while let Some(part) = parts.next() {
+        let part = part.strip_suffix(b"\r").unwrap_or(part);
+        if parts.peek().is_some() && continues(part) {
+            text.push_str(&String::from_utf8_lossy(&part[..part.len() - 1]));
+            text.push(' ');
+        } else {
+            text.push_str(&String::from_utf8_lossy(part));
+        }
+    }
+    text
+}
+
+/// Whether a line carries the `# stateful` comment.
+fn has_stateful_comment(text: &str) -> bool {
+    text.find('#').is_some_and(|hash| {
+        text[hash + 1..]
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("stateful")
+    })
+}
+
+impl<'a> Script<'a> {
     /// Splits a script into logical lines and parses each `IPTABLE` call.
-    pub fn parse(bytes: &[u8]) -> Result<Self, ScriptError> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ScriptError> {
         let mut lines = Vec::new();
         let mut offset = 0;
         let mut physical = 0;
         while offset < bytes.len() {
             let start = offset;
             let first = physical + 1;
-            let mut text = String::new();
             loop {
                 let end = bytes[offset..]
                     .iter()
@@ -77,28 +88,37 @@ impl Script {
                 let raw = &bytes[offset..end];
                 physical += 1;
                 offset = (end + 1).min(bytes.len());
-                if end == bytes.len() {
-                    offset = bytes.len();
+                if !(continues(raw) && offset < bytes.len()) {
+                    break;
                 }
-                if continues(raw) && offset < bytes.len() {
-                    let body = raw.strip_suffix(b"\r").unwrap_or(raw);
-                    text.push_str(&String::from_utf8_lossy(&body[..body.len() - 1]));
-                    text.push(' ');
-                    continue;
-                }
-                text.push_str(&String::from_utf8_lossy(raw.strip_suffix(b"\r").unwrap_or(raw)));
-                break;
             }
-            let rule = parse_call(&text).map_err(|message| ScriptError { line: first, message })?;
+            let raw = &bytes[start..offset];
+            let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let blank = body.iter().all(u8::is_ascii_whitespace);
+            let (rule, stateful) = if blank {
+                (None, false)
+            } else {
+                let text = join_text(body);
+                let rule = parse_call(&text).map_err(|message| ScriptError { line: first, message })?;
+                let stateful = has_stateful_comment(&text) || rule.as_ref().is_some_and(Rule::is_stateful_accept);
+                (rule, stateful)
+            };
             lines.push(Line {
                 first,
                 last: physical,
                 bytes: start..offset,
-                text,
+                blank,
+                stateful,
                 rule,
             });
         }
-        Ok(Self { lines })
+        Ok(Self { bytes, lines })
+    }
+
+    /// A line's text with continuations joined and surrounding blanks trimmed.
+    pub fn text(&self, index: usize) -> String {
+        let raw = &self.bytes[self.lines[index].bytes.clone()];
+        join_text(raw.strip_suffix(b"\n").unwrap_or(raw)).trim().to_string()
     }
 
     /// Rules in script order, with the index of their line.
@@ -109,14 +129,33 @@ impl Script {
             .filter_map(|(i, l)| l.rule.as_ref().map(|r| (i, r)))
     }
 
-    /// Whether some rule of this script already does what `rule` does, in any spelling.
-    pub fn covers(&self, rule: &Rule) -> bool {
-        self.rules().any(|(_, r)| r.covers(rule))
+    /// An index of the rules by canonical form, for matching in constant time.
+    pub fn index(&self) -> RuleIndex<'_> {
+        let mut reach: HashMap<&str, u8> = HashMap::with_capacity(self.lines.len());
+        for (_, r) in self.rules() {
+            *reach.entry(r.canonical()).or_default() |= r.reach();
+        }
+        RuleIndex { reach }
     }
 
     /// Index of the first stateful anchor line.
     pub fn stateful_line(&self) -> Option<usize> {
-        self.lines.iter().position(Line::is_stateful)
+        self.lines.iter().position(|l| l.stateful)
+    }
+}
+
+/// The rules of one script by canonical form, with the families they reach together.
+pub struct RuleIndex<'s> {
+    reach: HashMap<&'s str, u8>,
+}
+
+impl RuleIndex<'_> {
+    /// Whether the script already does what `rule` does, in any spelling and every family
+    /// `rule` reaches.
+    pub fn covers(&self, rule: &Rule) -> bool {
+        self.reach
+            .get(rule.canonical())
+            .is_some_and(|r| r & rule.reach() == rule.reach())
     }
 }
 
@@ -233,7 +272,7 @@ IPTABLE -N SCAN_SERV_IN\n";
     fn parses_the_article_excerpt() {
         let s = Script::parse(EXCERPT.as_bytes()).unwrap();
         assert_eq!(s.lines.len(), 4);
-        assert!(s.lines[0].is_stateful());
+        assert!(s.lines[0].stateful);
         let r = s.lines[1].rule.as_ref().unwrap();
         assert_eq!(r.canonical(), "-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT");
         assert_eq!(r.family, Some(Family::V4));
@@ -261,6 +300,7 @@ IPTABLE -N SCAN_SERV_IN\n";
     #[test]
     fn function_definitions_and_other_words_are_not_rules() {
         let s = Script::parse(b"IPTABLE() {\n  iptables \"$@\"\n}\nIPTABLES_X -A INPUT -j ACCEPT\n").unwrap();
+        assert_eq!(s.text(1), "iptables \"$@\"");
         assert!(s.rules().next().is_none());
     }
 

@@ -137,7 +137,7 @@ pub fn check_loaded(root: &Root, rule: &Rule) -> Vec<Loaded> {
     rule.families()
         .iter()
         .map(|&family| {
-            let canonical = rule.canonical();
+            let canonical = rule.canonical().to_string();
             let Some(prog) = iptables_for(root, family) else {
                 return Loaded {
                     rule: canonical,
@@ -149,10 +149,7 @@ pub fn check_loaded(root: &Root, rule: &Rule) -> Vec<Loaded> {
                     ),
                 };
             };
-            let mut args = rule.check_args();
-            if rule.table != "filter" && !args.iter().any(|a| a == "-t" || a == "--table") {
-                args.splice(0..0, ["-t".to_string(), rule.table.clone()]);
-            }
+            let args = rule.check_args();
             match run(root, &prog, &args, Duration::from_secs(30)) {
                 Ok(r) if r.code == Some(0) => Loaded {
                     rule: canonical,

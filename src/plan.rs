@@ -3,32 +3,36 @@
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
-use crate::compare::{script_of, Comparison};
+use crate::compare::{Comparison, Pair};
 use crate::config::Config;
+use std::collections::{HashMap, HashSet};
+
 use crate::firewall::{self, Script};
-use crate::snapshot::Snapshot;
 use crate::sysctl;
 
 /// New content for one file.
 #[derive(Debug, Clone, Serialize)]
-pub struct FileChange {
+pub struct FileChange<'a> {
     /// Absolute appliance path.
     pub path: String,
     /// Current content (`None`: the file does not exist yet).
     #[serde(skip)]
-    pub old: Option<Vec<u8>>,
+    pub old: Option<&'a [u8]>,
     #[serde(skip)]
     pub new: Vec<u8>,
     /// One line per edit.
     pub edits: Vec<String>,
 }
 
-impl FileChange {
-    /// A unified diff of the change, for `--dry-run` and reports.
+impl FileChange<'_> {
+    /// A unified diff of the change, for `--dry-run` and reports. Patience diff: linear in
+    /// practice on scripts whose lines are nearly all unique.
     pub fn unified_diff(&self) -> String {
-        let old = String::from_utf8_lossy(self.old.as_deref().unwrap_or_default());
+        let old = String::from_utf8_lossy(self.old.unwrap_or_default());
         let new = String::from_utf8_lossy(&self.new);
-        similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
+        similar::TextDiff::configure()
+            .algorithm(similar::Algorithm::Patience)
+            .diff_lines(old.as_ref(), new.as_ref())
             .unified_diff()
             .context_radius(3)
             .header(&format!("a{}", self.path), &format!("b{}", self.path))
@@ -38,53 +42,85 @@ impl FileChange {
 
 /// Everything `restore` writes.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Plan {
-    pub changes: Vec<FileChange>,
+pub struct Plan<'a> {
+    pub changes: Vec<FileChange<'a>>,
+}
+
+/// Lines of the new script by what they mean: rules by canonical form and families, other
+/// non-blank lines by their text. Each maps to the line indexes that hold it.
+struct Anchors<'s> {
+    rules: HashMap<(&'s str, u8), Vec<usize>>,
+    texts: HashMap<String, Vec<usize>>,
+}
+
+impl<'s> Anchors<'s> {
+    fn of(script: &'s Script) -> Self {
+        let mut rules: HashMap<(&str, u8), Vec<usize>> = HashMap::new();
+        let mut texts: HashMap<String, Vec<usize>> = HashMap::new();
+        for (k, line) in script.lines.iter().enumerate() {
+            match &line.rule {
+                Some(r) => rules.entry((r.canonical(), r.reach())).or_default().push(k),
+                None if !line.blank => texts.entry(script.text(k)).or_default().push(k),
+                None => {}
+            }
+        }
+        Self { rules, texts }
+    }
+
+    /// The one line of the new script that holds the same as old line `j`, if exactly one does.
+    fn unique(&self, old: &Script, j: usize) -> Option<usize> {
+        let hits = match &old.lines[j].rule {
+            Some(r) => self.rules.get(&(r.canonical(), r.reach())),
+            None => self.texts.get(&old.text(j)),
+        };
+        match hits.map(Vec::as_slice) {
+            Some([k]) => Some(*k),
+            _ => None,
+        }
+    }
 }
 
 /// Where a restored rule goes in the new script: the index of the line it follows.
-fn find_anchor(old: &Script, new: &Script, index: usize, restoring: &[usize]) -> Option<(usize, String)> {
+fn find_anchor(
+    old: &Script,
+    new: &Script,
+    anchors: &Anchors,
+    index: usize,
+    restoring: &HashSet<usize>,
+) -> Option<(usize, String)> {
     let preceding = (0..index)
         .rev()
-        .find(|&j| !old.lines[j].is_blank() && !restoring.contains(&j));
-    if let Some(j) = preceding {
-        let prev = &old.lines[j];
-        let hits: Vec<usize> = new
-            .lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| match (&prev.rule, &l.rule) {
-                (Some(a), Some(b)) => a.covers(b) && b.covers(a),
-                (None, None) => l.text.trim() == prev.text.trim(),
-                _ => false,
-            })
-            .map(|(k, _)| k)
-            .collect();
-        if let [k] = hits.as_slice() {
-            return Some((
-                *k,
-                format!("after line {} (the line that preceded it)", new.lines[*k].first),
-            ));
-        }
+        .find(|j| !old.lines[*j].blank && !restoring.contains(j));
+    if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
+        return Some((
+            k,
+            format!("after line {} (the line that preceded it)", new.lines[k].first),
+        ));
     }
     new.stateful_line()
         .map(|k| (k, format!("after line {} (the stateful line)", new.lines[k].first)))
 }
 
 /// Inserts the rules to restore into the new script, in their old order and original text.
-fn restore_rules(before: &Snapshot, after: &Snapshot, cmp: &Comparison, path: &str) -> Result<Option<FileChange>> {
-    let restoring: Vec<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
+fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Option<FileChange<'a>>> {
+    let (before, after) = (pair.before, pair.after);
+    let restoring: HashSet<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
     if restoring.is_empty() {
         return Ok(None);
     }
-    let old = script_of(before, path)?.ok_or_else(|| anyhow!("{} has no {path}", before.name()))?;
-    let new = script_of(after, path)?.ok_or_else(|| anyhow!("{} has no {path}", after.name()))?;
-    let old_bytes = before.content(path).expect("parsed above");
-    let new_bytes = after.content(path).expect("parsed above");
+    let old = pair
+        .old
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} has no {path}", before.name()))?;
+    let new = pair
+        .new
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} has no {path}", after.name()))?;
+    let anchors = Anchors::of(new);
     let mut inserts = Vec::new();
     let mut edits = Vec::new();
     for d in cmp.discarded.iter().filter(|d| d.restore) {
-        let raw = &old_bytes[old.lines[d.index].bytes.clone()];
+        let raw = &old.bytes[old.lines[d.index].bytes.clone()];
         if let Err(why) = firewall::check_restorable(raw) {
             bail!(
                 "{}:{}: refusing to restore {:?}: {why}; nothing was changed",
@@ -93,7 +129,7 @@ fn restore_rules(before: &Snapshot, after: &Snapshot, cmp: &Comparison, path: &s
                 d.text
             );
         }
-        let (anchor, place) = find_anchor(&old, &new, d.index, &restoring).ok_or_else(|| {
+        let (anchor, place) = find_anchor(old, new, &anchors, d.index, &restoring).ok_or_else(|| {
             anyhow!(
                 "{}: no place to restore {:?} ({}:{}): neither the line that preceded it nor a stateful line is in the new script; nothing was changed",
                 after.location(path),
@@ -102,37 +138,38 @@ fn restore_rules(before: &Snapshot, after: &Snapshot, cmp: &Comparison, path: &s
                 d.line
             )
         })?;
-        let mut text = raw.to_vec();
-        if !text.ends_with(b"\n") {
-            text.push(b'\n');
-        }
-        inserts.push((anchor, d.index, text));
+        inserts.push((anchor, d.index, raw));
         edits.push(format!("restore line {} {place}: {}", d.line, d.text));
     }
     inserts.sort_by_key(|(anchor, index, _)| (*anchor, *index));
-    let mut out = Vec::with_capacity(new_bytes.len() + inserts.iter().map(|i| i.2.len()).sum::<usize>());
+    let extra: usize = inserts.iter().map(|i| i.2.len() + 1).sum();
+    let mut out = Vec::with_capacity(new.bytes.len() + extra);
     let mut next = inserts.iter().peekable();
     for (k, line) in new.lines.iter().enumerate() {
-        out.extend_from_slice(&new_bytes[line.bytes.clone()]);
+        out.extend_from_slice(&new.bytes[line.bytes.clone()]);
         while let Some((_, _, text)) = next.next_if(|(a, _, _)| *a == k) {
             if !out.ends_with(b"\n") {
                 out.push(b'\n');
             }
             out.extend_from_slice(text);
+            if !text.ends_with(b"\n") {
+                out.push(b'\n');
+            }
         }
     }
     Ok(Some(FileChange {
         path: path.to_string(),
-        old: Some(new_bytes.to_vec()),
+        old: Some(new.bytes),
         new: out,
         edits,
     }))
 }
 
 /// Computes every file change `restore` makes to bring `after` back to `before`'s custom state.
-pub fn plan(before: &Snapshot, after: &Snapshot, cmp: &Comparison, config: &Config) -> Result<Plan> {
+pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Plan<'a>> {
+    let after = pair.after;
     let mut plan = Plan::default();
-    if let Some(change) = restore_rules(before, after, cmp, &config.firewall_script)? {
+    if let Some(change) = restore_rules(pair, cmp, &config.firewall_script)? {
         plan.changes.push(change);
     }
     let mut sysctl_change: Option<FileChange> = None;
@@ -146,10 +183,10 @@ pub fn plan(before: &Snapshot, after: &Snapshot, cmp: &Comparison, config: &Conf
             );
         }
         let change = sysctl_change.get_or_insert_with(|| {
-            let old = after.content(sysctl::SYSCTL_CONF).map(<[u8]>::to_vec);
+            let old = after.content(sysctl::SYSCTL_CONF);
             FileChange {
                 path: sysctl::SYSCTL_CONF.into(),
-                new: old.clone().unwrap_or_default(),
+                new: old.unwrap_or_default().to_vec(),
                 old,
                 edits: Vec::new(),
             }

@@ -40,18 +40,20 @@ impl Side {
 pub struct ChangeReport {
     pub path: String,
     pub edits: Vec<String>,
-    /// Unified diff of the change.
-    pub diff: String,
+    /// Unified diff of the change (left out of plain `diff` output, where nothing prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
     /// Backup taken before writing.
     pub backup: Option<String>,
 }
 
 impl ChangeReport {
-    pub fn new(change: &FileChange, written: Option<&Written>) -> Self {
+    /// `with_diff`: compute the unified diff (for dry runs and JSON).
+    pub fn new(change: &FileChange, written: Option<&Written>, with_diff: bool) -> Self {
         Self {
             path: change.path.clone(),
             edits: change.edits.clone(),
-            diff: change.unified_diff(),
+            diff: with_diff.then(|| change.unified_diff()),
             backup: written.and_then(|w| w.backup.as_ref()).map(|b| b.display().to_string()),
         }
     }
@@ -143,7 +145,7 @@ impl Report {
             }
             if self.dry_run {
                 for c in &self.changes {
-                    out.push_str(&c.diff);
+                    out.push_str(c.diff.as_deref().unwrap_or_default());
                 }
             }
         }

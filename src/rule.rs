@@ -23,105 +23,66 @@ impl fmt::Display for Family {
     }
 }
 
-/// A rule added by `-A` or `-I`.
+/// A rule added by `-A` or `-I`, kept compact: large scripts hold many of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// The family argument as written (`None`: both families).
     pub family: Option<Family>,
-    pub table: String,
-    pub chain: String,
-    /// The rule specification in canonical order and spelling (no table, no chain command).
-    pub spec: Vec<String>,
-    /// The arguments as written after the family, for asking iptables about the rule.
-    pub args: Vec<String>,
-    /// Jump target (`ACCEPT`, a chain ...), if any.
-    pub target: Option<String>,
-    /// Source address or network, when the rule names a non-negated one.
-    pub source: Option<String>,
+    /// `[-t TABLE] -A CHAIN spec...` in canonical order and spelling.
+    canonical: String,
+    /// Families the rule reaches, as a bit set (1 = IPv4, 2 = IPv6).
+    reach: u8,
+    /// An ACCEPT naming a non-negated source address (the article's custom rule).
+    custom: bool,
+    /// The INPUT rule accepting RELATED,ESTABLISHED.
+    stateful: bool,
 }
 
+const V4: u8 = 1;
+const V6: u8 = 2;
+
 impl Rule {
-    /// `-A CHAIN spec...` in canonical spelling; with `-t` first when not the filter table.
-    pub fn canonical(&self) -> String {
-        let mut out = String::new();
-        if self.table != "filter" {
-            out.push_str("-t ");
-            out.push_str(&self.table);
-            out.push(' ');
-        }
-        out.push_str("-A ");
-        out.push_str(&self.chain);
-        for word in &self.spec {
-            out.push(' ');
-            out.push_str(&quote(word));
-        }
-        out
+    /// `-A CHAIN spec...` in canonical spelling; with `-t TABLE` first when not the filter table.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
     }
 
     /// The families the rule really reaches: the written one, else the one its addresses imply,
     /// else both.
     pub fn families(&self) -> &'static [Family] {
-        match self.family {
-            Some(Family::V4) => &[Family::V4],
-            Some(Family::V6) => &[Family::V6],
-            None => {
-                let addr_family = self
-                    .spec
-                    .windows(2)
-                    .filter(|w| w[0] == "-s" || w[0] == "-d")
-                    .find_map(|w| w[1].split(',').next().and_then(address_family));
-                match addr_family {
-                    Some(Family::V4) => &[Family::V4],
-                    Some(Family::V6) => &[Family::V6],
-                    None => &[Family::V4, Family::V6],
-                }
-            }
+        match self.reach {
+            V4 => &[Family::V4],
+            V6 => &[Family::V6],
+            _ => &[Family::V4, Family::V6],
         }
+    }
+
+    /// The families reached, as a bit set for indexes.
+    pub fn reach(&self) -> u8 {
+        self.reach
     }
 
     /// Whether `self` already does what `other` does: same table, chain and specification, in
     /// every family `other` reaches.
     pub fn covers(&self, other: &Rule) -> bool {
-        self.table == other.table
-            && self.chain == other.chain
-            && self.spec == other.spec
-            && other.families().iter().all(|f| self.families().contains(f))
+        self.canonical == other.canonical && self.reach & other.reach == other.reach
     }
 
     /// The article's custom rule: an ACCEPT that names a source address or network.
     pub fn is_custom_accept(&self) -> bool {
-        self.target.as_deref() == Some("ACCEPT") && self.source.is_some()
+        self.custom
     }
 
     /// The vendor's stateful rule: INPUT accepts RELATED,ESTABLISHED.
     pub fn is_stateful_accept(&self) -> bool {
-        self.table == "filter"
-            && self.chain == "INPUT"
-            && self.target.as_deref() == Some("ACCEPT")
-            && self
-                .spec
-                .windows(2)
-                .any(|w| w[0] == "--ctstate" && w[1] == "RELATED,ESTABLISHED")
+        self.stateful
     }
 
-    /// Arguments for `iptables -w -C ...`: the written arguments with `-A CHAIN` / `-I CHAIN [N]`
-    /// turned into `-C CHAIN`.
+    /// Arguments for `iptables -w -C ...`: the canonical spelling with `-A` turned into `-C`.
     pub fn check_args(&self) -> Vec<String> {
         let mut out = vec!["-w".to_string()];
-        let mut i = 0;
-        while i < self.args.len() {
-            let a = self.args[i].as_str();
-            if matches!(a, "-A" | "--append" | "-I" | "--insert") && i + 1 < self.args.len() {
-                out.push("-C".into());
-                out.push(self.args[i + 1].clone());
-                i += 2;
-                if matches!(a, "-I" | "--insert") && self.args.get(i).is_some_and(|n| is_number(n)) {
-                    i += 1;
-                }
-                continue;
-            }
-            out.push(self.args[i].clone());
-            i += 1;
+        for word in shlex::split(&self.canonical).unwrap_or_default() {
+            out.push(if word == "-A" { "-C".to_string() } else { word });
         }
         out
     }
@@ -421,14 +382,45 @@ pub fn parse_args(family: Option<Family>, args: &[String]) -> Result<Option<Rule
     }
     spec.extend(target_words);
     let source = src.filter(|(b, _)| b.is_empty()).map(|(_, v)| v);
+    let reach = match family {
+        Some(Family::V4) => V4,
+        Some(Family::V6) => V6,
+        None => match source
+            .as_deref()
+            .or(dst.as_ref().map(|(_, d)| d.as_str()))
+            .and_then(|a| a.split(',').next())
+            .and_then(address_family)
+        {
+            Some(Family::V4) => V4,
+            Some(Family::V6) => V6,
+            None => V4 | V6,
+        },
+    };
+    let accept = target.as_deref() == Some("ACCEPT");
+    let stateful = accept
+        && table == "filter"
+        && chain == "INPUT"
+        && spec
+            .windows(2)
+            .any(|w| w[0] == "--ctstate" && w[1] == "RELATED,ESTABLISHED");
+    let mut canonical = String::new();
+    if table != "filter" {
+        canonical.push_str("-t ");
+        canonical.push_str(&table);
+        canonical.push(' ');
+    }
+    canonical.push_str("-A ");
+    canonical.push_str(&chain);
+    for word in &spec {
+        canonical.push(' ');
+        canonical.push_str(&quote(word));
+    }
     Ok(Some(Rule {
         family,
-        table,
-        chain,
-        spec,
-        args: args.to_vec(),
-        target,
-        source,
+        canonical,
+        reach,
+        custom: accept && source.is_some(),
+        stateful,
     }))
 }
 
@@ -523,7 +515,23 @@ mod tests {
     fn check_args_turn_append_into_check() {
         assert_eq!(
             rule("ipv4 -I INPUT 2 -p tcp -s 192.0.2.1 -j ACCEPT").check_args(),
-            ["-w", "-C", "INPUT", "-p", "tcp", "-s", "192.0.2.1", "-j", "ACCEPT"]
+            ["-w", "-C", "INPUT", "-s", "192.0.2.1/32", "-p", "tcp", "-j", "ACCEPT"]
+        );
+        assert_eq!(
+            rule("-t nat -A PREROUTING -m comment --comment 'a b' -j RETURN").check_args(),
+            [
+                "-w",
+                "-t",
+                "nat",
+                "-C",
+                "PREROUTING",
+                "-m",
+                "comment",
+                "--comment",
+                "a b",
+                "-j",
+                "RETURN"
+            ]
         );
     }
 

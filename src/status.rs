@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::commands::Env;
 use crate::compare;
 use crate::exit_codes::ExitCode;
+use crate::firewall::Script;
 use crate::hooks::Pending;
 use crate::live;
 use crate::register::{self, FileState};
@@ -55,13 +56,14 @@ pub fn run(env: &Env) -> Result<ExitCode> {
         None => None,
     };
     let script = compare::script_of(&now, &env.config.firewall_script)?;
+    let index = script.as_ref().map(Script::index);
     let mut rules = Vec::new();
     if let Some(old) = &snap {
         if let Some(old_script) = compare::script_of(old, &env.config.firewall_script)? {
             for (_, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
                 rules.push(RuleStatus {
-                    rule: r.canonical(),
-                    in_script: script.as_ref().is_some_and(|s| s.covers(r)),
+                    rule: r.canonical().to_string(),
+                    in_script: index.as_ref().is_some_and(|s| s.covers(r)),
                     loaded: live::check_loaded(&env.root, r),
                 });
             }
