@@ -247,13 +247,14 @@ struct Shown<'a> {
 }
 
 fn cmd_show(env: &Env, arg: &str) -> Result<ExitCode> {
-    let snap = env.resolve(arg)?;
+    let mut snap = env.resolve(arg)?;
+    snap.fill_checksums();
     let m = &snap.manifest;
     let mut rules = Vec::new();
     if let Some(script) = compare::script_of(&snap, &env.config.firewall_script)? {
         for (i, r) in script.rules() {
             rules.push(ShownRule {
-                line: script.lines[i].first,
+                line: script.lines[i].first(),
                 text: script.text(i),
                 canonical: r.canonical().to_string(),
                 custom: r.is_custom_accept(),
@@ -495,8 +496,7 @@ fn cmd_restore(env: &Env, from: Option<&str>, dry_run: bool, no_restart: bool) -
 fn loaded_rules(text: &str, family: Family) -> Vec<rule::Rule> {
     text.lines()
         .filter(|l| l.starts_with("-A "))
-        .filter_map(shlex::split)
-        .filter_map(|words| rule::parse_args(Some(family), &words).ok().flatten())
+        .filter_map(|l| rule::parse_call(l, Some(family)).ok().flatten())
         .collect()
 }
 

@@ -95,13 +95,7 @@ fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
         .keep_rules
         .iter()
         .map(|text| {
-            let words = shlex::split(text).ok_or_else(|| anyhow!("keep_rules: unbalanced quotes in {text:?}"))?;
-            let (family, args) = match words.first().map(String::as_str) {
-                Some("ipv4") => (Some(Family::V4), &words[1..]),
-                Some("ipv6") => (Some(Family::V6), &words[1..]),
-                _ => (None, &words[..]),
-            };
-            rule::parse_args(family, args)
+            rule::parse_call(text, None)
                 .map_err(|e| anyhow!("keep_rules: {text:?}: {e}"))?
                 .ok_or_else(|| anyhow!("keep_rules: {text:?} adds no rule (use -A CHAIN ...)"))
         })
@@ -131,7 +125,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                 (false, "vendor rule changed or dropped by the upgrade (not an ACCEPT with a source address, not in keep_rules)".to_string())
             };
             discarded.push(DiscardedRule {
-                line: old.lines[index].first,
+                line: old.lines[index].first(),
                 text: old.text(index),
                 canonical: rule.canonical().to_string(),
                 family: rule.family,

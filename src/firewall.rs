@@ -1,19 +1,22 @@
 //! The appliance firewall script (`/usr/iwss/iwsvafw.sh`): its `IPTABLE` lines as rules with the
 //! canonical form iptables itself prints.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::rule::{self, Family, Rule};
+use crate::rule::{self, Rule};
 
 /// One logical line of the script: physical lines joined at `\` continuations.
 #[derive(Debug, Clone)]
 pub struct Line {
-    /// First and last physical line numbers, 1-based.
-    pub first: usize,
-    pub last: usize,
+    /// First and last physical line numbers, 1-based (u32 keeps large scripts small in memory;
+    /// files are bounded far below 4 GiB).
+    first: u32,
+    last: u32,
     /// Byte range of the physical lines, newline of the last one included.
-    pub bytes: Range<usize>,
+    start: u32,
+    end: u32,
     /// Nothing but blanks.
     pub blank: bool,
     /// The article's anchor: a `# stateful` comment, or the INPUT rule accepting
@@ -21,6 +24,23 @@ pub struct Line {
     pub stateful: bool,
     /// The rule this line adds, when it is an `IPTABLE -A` / `-I` line.
     pub rule: Option<Rule>,
+}
+
+impl Line {
+    /// First physical line number, 1-based.
+    pub fn first(&self) -> usize {
+        self.first as usize
+    }
+
+    /// Last physical line number, 1-based.
+    pub fn last(&self) -> usize {
+        self.last as usize
+    }
+
+    /// Byte range of the physical lines, newline of the last one included.
+    pub fn bytes(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 /// A parsed firewall script, borrowing the script's bytes.
@@ -45,8 +65,11 @@ fn continues(line: &[u8]) -> bool {
     slashes % 2 == 1
 }
 
-/// Joins a logical line's physical lines (continuations become a blank).
-fn join_text(raw: &[u8]) -> String {
+/// Joins a logical line's physical lines (continuations become a blank); borrows a plain line.
+fn join_text(raw: &[u8]) -> Cow<'_, str> {
+    if !raw.contains(&b'\n') {
+        return String::from_utf8_lossy(raw.strip_suffix(b"\r").unwrap_or(raw));
+    }
     let mut text = String::new();
     let mut parts = raw.split(|&b| b == b'\n').peekable();
     while let Some(part) = parts.next() {
@@ -58,7 +81,7 @@ fn join_text(raw: &[u8]) -> String {
             text.push_str(&String::from_utf8_lossy(part));
         }
     }
-    text
+    Cow::Owned(text)
 }
 
 /// Whether a line carries the `# stateful` comment.
@@ -74,7 +97,7 @@ fn has_stateful_comment(text: &str) -> bool {
 impl<'a> Script<'a> {
     /// Splits a script into logical lines and parses each `IPTABLE` call.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ScriptError> {
-        let mut lines = Vec::new();
+        let mut lines = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
         let mut offset = 0;
         let mut physical = 0;
         while offset < bytes.len() {
@@ -104,9 +127,10 @@ impl<'a> Script<'a> {
                 (rule, stateful)
             };
             lines.push(Line {
-                first,
-                last: physical,
-                bytes: start..offset,
+                first: first as u32,
+                last: physical as u32,
+                start: start as u32,
+                end: offset as u32,
                 blank,
                 stateful,
                 rule,
@@ -117,7 +141,7 @@ impl<'a> Script<'a> {
 
     /// A line's text with continuations joined and surrounding blanks trimmed.
     pub fn text(&self, index: usize) -> String {
-        let raw = &self.bytes[self.lines[index].bytes.clone()];
+        let raw = &self.bytes[self.lines[index].bytes()];
         join_text(raw.strip_suffix(b"\n").unwrap_or(raw)).trim().to_string()
     }
 
@@ -170,13 +194,7 @@ fn parse_call(text: &str) -> Result<Option<Rule>, String> {
     if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
         return Ok(None);
     }
-    let tokens = shlex::split(rest).ok_or_else(|| "unbalanced quotes in IPTABLE line".to_string())?;
-    let (family, args) = match tokens.first().map(String::as_str) {
-        Some("ipv4") => (Some(Family::V4), &tokens[1..]),
-        Some("ipv6") => (Some(Family::V6), &tokens[1..]),
-        _ => (None, &tokens[..]),
-    };
-    rule::parse_args(family, args)
+    rule::parse_call(rest, None).map_err(|e| format!("IPTABLE line: {e}"))
 }
 
 /// Checks that a line to be written back is a plain `IPTABLE` call: words of safe characters,
@@ -275,12 +293,12 @@ IPTABLE -N SCAN_SERV_IN\n";
         assert!(s.lines[0].stateful);
         let r = s.lines[1].rule.as_ref().unwrap();
         assert_eq!(r.canonical(), "-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT");
-        assert_eq!(r.family, Some(Family::V4));
+        assert_eq!(r.family, Some(crate::rule::Family::V4));
         assert!(r.is_custom_accept());
         assert!(s.lines[3].rule.is_none());
         assert_eq!(s.stateful_line(), Some(0));
         assert_eq!(
-            &EXCERPT.as_bytes()[s.lines[1].bytes.clone()],
+            &EXCERPT.as_bytes()[s.lines[1].bytes()],
             b"IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n"
         );
     }
@@ -289,12 +307,12 @@ IPTABLE -N SCAN_SERV_IN\n";
     fn continuation_lines_join_and_keep_their_numbers() {
         let s = Script::parse(b"x=1\nIPTABLE ipv4 -A INPUT \\\n  -p tcp \\\r\n  -s 10.0.0.0/8 -j ACCEPT\nend").unwrap();
         assert_eq!(s.lines.len(), 3);
-        assert_eq!((s.lines[1].first, s.lines[1].last), (2, 4));
+        assert_eq!((s.lines[1].first(), s.lines[1].last()), (2, 4));
         assert_eq!(
             s.lines[1].rule.as_ref().unwrap().canonical(),
             "-A INPUT -s 10.0.0.0/8 -p tcp -j ACCEPT"
         );
-        assert_eq!(s.lines[2].first, 5);
+        assert_eq!(s.lines[2].first(), 5);
     }
 
     #[test]

@@ -49,20 +49,22 @@ pub struct Plan<'a> {
 /// Lines of the new script by what they mean: rules by canonical form and families, other
 /// non-blank lines by their text. Each maps to the line indexes that hold it.
 struct Anchors<'s> {
-    rules: HashMap<(&'s str, u8), Vec<usize>>,
-    texts: HashMap<String, Vec<usize>>,
+    /// (first line index, number of lines) per meaning: an anchor must be unique.
+    rules: HashMap<(&'s str, u8), (usize, usize)>,
+    texts: HashMap<String, (usize, usize)>,
 }
 
 impl<'s> Anchors<'s> {
     fn of(script: &'s Script) -> Self {
-        let mut rules: HashMap<(&str, u8), Vec<usize>> = HashMap::new();
-        let mut texts: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut rules: HashMap<(&str, u8), (usize, usize)> = HashMap::with_capacity(script.lines.len());
+        let mut texts: HashMap<String, (usize, usize)> = HashMap::new();
         for (k, line) in script.lines.iter().enumerate() {
-            match &line.rule {
-                Some(r) => rules.entry((r.canonical(), r.reach())).or_default().push(k),
-                None if !line.blank => texts.entry(script.text(k)).or_default().push(k),
-                None => {}
-            }
+            let slot = match &line.rule {
+                Some(r) => rules.entry((r.canonical(), r.reach())).or_insert((k, 0)),
+                None if !line.blank => texts.entry(script.text(k)).or_insert((k, 0)),
+                None => continue,
+            };
+            slot.1 += 1;
         }
         Self { rules, texts }
     }
@@ -73,8 +75,8 @@ impl<'s> Anchors<'s> {
             Some(r) => self.rules.get(&(r.canonical(), r.reach())),
             None => self.texts.get(&old.text(j)),
         };
-        match hits.map(Vec::as_slice) {
-            Some([k]) => Some(*k),
+        match hits {
+            Some(&(k, 1)) => Some(k),
             _ => None,
         }
     }
@@ -94,11 +96,11 @@ fn find_anchor(
     if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
         return Some((
             k,
-            format!("after line {} (the line that preceded it)", new.lines[k].first),
+            format!("after line {} (the line that preceded it)", new.lines[k].first()),
         ));
     }
     new.stateful_line()
-        .map(|k| (k, format!("after line {} (the stateful line)", new.lines[k].first)))
+        .map(|k| (k, format!("after line {} (the stateful line)", new.lines[k].first())))
 }
 
 /// Inserts the rules to restore into the new script, in their old order and original text.
@@ -120,7 +122,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     let mut inserts = Vec::new();
     let mut edits = Vec::new();
     for d in cmp.discarded.iter().filter(|d| d.restore) {
-        let raw = &old.bytes[old.lines[d.index].bytes.clone()];
+        let raw = &old.bytes[old.lines[d.index].bytes()];
         if let Err(why) = firewall::check_restorable(raw) {
             bail!(
                 "{}:{}: refusing to restore {:?}: {why}; nothing was changed",
@@ -146,7 +148,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     let mut out = Vec::with_capacity(new.bytes.len() + extra);
     let mut next = inserts.iter().peekable();
     for (k, line) in new.lines.iter().enumerate() {
-        out.extend_from_slice(&new.bytes[line.bytes.clone()]);
+        out.extend_from_slice(&new.bytes[line.bytes()]);
         while let Some((_, _, text)) = next.next_if(|(a, _, _)| *a == k) {
             if !out.ends_with(b"\n") {
                 out.push(b'\n');

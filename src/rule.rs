@@ -1,5 +1,6 @@
 //! One iptables rule and its canonical form, spelled the way `iptables -S` prints it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -29,7 +30,7 @@ pub struct Rule {
     /// The family argument as written (`None`: both families).
     pub family: Option<Family>,
     /// `[-t TABLE] -A CHAIN spec...` in canonical order and spelling.
-    canonical: String,
+    canonical: Box<str>,
     /// Families the rule reaches, as a bit set (1 = IPv4, 2 = IPv6).
     reach: u8,
     /// An ACCEPT naming a non-negated source address (the article's custom rule).
@@ -88,16 +89,62 @@ impl Rule {
     }
 }
 
-/// Quotes a word for display only when it holds characters beyond the plain iptables set.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:/,!=@%+-".contains(&b));
+/// Bytes a word may hold and still print unquoted.
+fn is_plain_byte(b: u8) -> bool {
+    matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b':' | b'/' | b',' | b'!' | b'=' | b'@' | b'%' | b'+' | b'-')
+}
+
+/// Appends a word, quoted only when it holds characters beyond the plain iptables set.
+fn push_quoted(out: &mut String, word: &str) {
+    let plain = !word.is_empty() && word.bytes().all(is_plain_byte);
     if plain {
-        word.to_string()
+        out.push_str(word);
     } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+        out.push('\'');
+        out.push_str(&word.replace('\'', r"'\''"));
+        out.push('\'');
+    }
+}
+
+/// Classifies an argument: the short letter of a base or command option (long spellings
+/// folded in), `!`, `-` for any other option, 0 for a plain word.
+fn option_code(word: &str) -> u8 {
+    let b = word.as_bytes();
+    match b {
+        [b'!'] => b'!',
+        [b'-', c] if c.is_ascii_alphabetic() => match c {
+            b't' | b'A' | b'I' | b'N' | b'P' | b'F' | b'X' | b'D' | b'R' | b'Z' | b'E' | b'L' | b'S' | b'C' | b's'
+            | b'd' | b'i' | b'o' | b'p' | b'f' | b'm' | b'j' | b'g' => *c,
+            _ => b'-',
+        },
+        [b'-', b'-', ..] => match word {
+            "--table" => b't',
+            "--append" => b'A',
+            "--insert" => b'I',
+            "--new-chain" => b'N',
+            "--policy" => b'P',
+            "--flush" => b'F',
+            "--delete-chain" => b'X',
+            "--delete" => b'D',
+            "--replace" => b'R',
+            "--zero" => b'Z',
+            "--rename-chain" => b'E',
+            "--list" => b'L',
+            "--list-rules" => b'S',
+            "--check" => b'C',
+            "--source" | "--src" => b's',
+            "--destination" | "--dst" => b'd',
+            "--in-interface" => b'i',
+            "--out-interface" => b'o',
+            "--protocol" => b'p',
+            "--fragment" => b'f',
+            "--match" => b'm',
+            "--jump" => b'j',
+            "--goto" => b'g',
+            _ => b'-',
+        },
+        _ if is_option(word) => b'-',
+        _ => 0,
     }
 }
 
@@ -165,16 +212,17 @@ fn canonical_one_address(addr: &str) -> String {
     }
 }
 
-fn canonical_protocol(p: &str) -> String {
-    let p = p.to_ascii_lowercase();
-    match p.as_str() {
-        "6" => "tcp".into(),
-        "17" => "udp".into(),
-        "1" => "icmp".into(),
-        "58" | "icmpv6" | "ipv6-icmp" => "ipv6-icmp".into(),
-        "0" => "all".into(),
-        _ => p,
-    }
+fn canonical_protocol(p: &str) -> Cow<'_, str> {
+    let p = lower(p);
+    let named = match p.as_ref() {
+        "6" => "tcp",
+        "17" => "udp",
+        "1" => "icmp",
+        "58" | "icmpv6" | "ipv6-icmp" => "ipv6-icmp",
+        "0" => "all",
+        _ => return p,
+    };
+    Cow::Borrowed(named)
 }
 
 /// Conntrack states in the order the kernel's match prints them.
@@ -211,112 +259,139 @@ fn canonical_option(module: &str, opt: &str) -> &'static str {
         .map_or("", |(_, short)| short)
 }
 
-/// A match module with its options, as they will print.
-struct Match {
-    name: String,
-    words: Vec<String>,
+/// Parses the words of an `IPTABLE` call, `[ipv4|ipv6] ARGS...`; `family` applies when the words
+/// name none (an `iptables -S` line is IPv4). A plain line is split at blanks up to a `#`
+/// comment without allocating; one with quotes or backslashes goes through a real shell
+/// tokenizer.
+pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
+    let owned;
+    let mut words: Vec<&str> = Vec::with_capacity(16);
+    if text.bytes().any(|b| matches!(b, b'\'' | b'"' | b'\\')) {
+        owned = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_string())?;
+        words.extend(owned.iter().map(String::as_str));
+    } else {
+        words.extend(text.split_ascii_whitespace().take_while(|w| !w.starts_with('#')));
+    }
+    let (family, args) = match words.first() {
+        Some(&"ipv4") => (Some(Family::V4), &words[1..]),
+        Some(&"ipv6") => (Some(Family::V6), &words[1..]),
+        _ => (family, &words[..]),
+    };
+    parse_args(family, args)
 }
+
+/// Lower-cases without allocating when the word already is lower case.
+fn lower(word: &str) -> Cow<'_, str> {
+    if word.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(word.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    }
+}
+
+/// A match module with its options, as they will print.
+struct Match<'a> {
+    name: Cow<'a, str>,
+    words: Vec<Cow<'a, str>>,
+}
+
+/// A base option (`-s`, `-d`, `-i`, `-o`, `-p`) with its negation.
+type Base<'a> = Option<(bool, Cow<'a, str>)>;
 
 /// Parses iptables arguments (after the family) into a rule. Returns `None` for calls that add no
 /// rule, and an error for a rule the tool cannot read.
-pub fn parse_args(family: Option<Family>, args: &[String]) -> Result<Option<Rule>, String> {
-    let mut table = "filter".to_string();
+pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>, String> {
+    let mut table = "filter";
     let mut chain = None;
-    let (mut src, mut dst, mut iif, mut oif, mut proto, mut frag) = (None, None, None, None, None, None);
+    let (mut src, mut dst, mut iif, mut oif, mut proto): (Base, Base, Base, Base, Base) =
+        (None, None, None, None, None);
+    let mut frag: Option<bool> = None;
     let mut matches: Vec<Match> = Vec::new();
-    let mut target: Option<String> = None;
-    let mut target_words: Vec<String> = Vec::new();
+    let mut target: Option<&str> = None;
+    let mut target_words: Vec<&str> = Vec::new();
     let mut negate = false;
     let mut i = 0;
-    let value = |i: usize, opt: &str| -> Result<String, String> {
-        args.get(i + 1).cloned().ok_or_else(|| format!("{opt} needs a value"))
+    let value = |i: usize, opt: &str| -> Result<&str, String> {
+        args.get(i + 1).copied().ok_or_else(|| format!("{opt} needs a value"))
     };
     while i < args.len() {
-        let a = args[i].as_str();
+        let a = args[i];
         let neg = std::mem::take(&mut negate);
-        let bang = if neg { "! " } else { "" };
-        match a {
-            "!" => {
+        match option_code(a) {
+            b'!' => {
                 negate = true;
                 i += 1;
                 continue;
             }
-            "-t" | "--table" => {
+            b't' => {
                 table = value(i, a)?;
                 i += 2;
             }
-            "-A" | "--append" | "-I" | "--insert" => {
+            b'A' | b'I' => {
                 chain = Some(value(i, a)?);
                 i += 2;
-                if (a == "-I" || a == "--insert") && args.get(i).is_some_and(|n| is_number(n)) {
+                if option_code(a) == b'I' && args.get(i).is_some_and(|n| is_number(n)) {
                     i += 1;
                 }
             }
-            "-N" | "--new-chain" | "-P" | "--policy" | "-F" | "--flush" | "-X" | "--delete-chain" | "-D"
-            | "--delete" | "-R" | "--replace" | "-Z" | "--zero" | "-E" | "--rename-chain" | "-L" | "--list" | "-S"
-            | "--list-rules" | "-C" | "--check" => return Ok(None),
-            "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" | "-i" | "--in-interface" | "-o"
-            | "--out-interface" | "-p" | "--protocol" => {
+            b'N' | b'P' | b'F' | b'X' | b'D' | b'R' | b'Z' | b'E' | b'L' | b'S' | b'C' => return Ok(None),
+            code @ (b's' | b'd' | b'i' | b'o' | b'p') => {
                 let mut v = value(i, a)?;
-                let mut bang = bang;
+                let mut neg = neg;
                 i += 2;
                 // Old spelling: `-s ! ADDR`.
                 if v == "!" {
                     v = value(i - 1, a)?;
-                    bang = "! ";
+                    neg = true;
                     i += 1;
                 }
-                let slot = match a {
-                    "-s" | "--source" | "--src" => {
-                        v = canonical_address(&v);
-                        &mut src
-                    }
-                    "-d" | "--destination" | "--dst" => {
-                        v = canonical_address(&v);
-                        &mut dst
-                    }
-                    "-i" | "--in-interface" => &mut iif,
-                    "-o" | "--out-interface" => &mut oif,
-                    _ => {
-                        v = canonical_protocol(&v);
-                        &mut proto
-                    }
-                };
-                *slot = Some((bang, v));
+                match code {
+                    b's' => src = Some((neg, Cow::Owned(canonical_address(v)))),
+                    b'd' => dst = Some((neg, Cow::Owned(canonical_address(v)))),
+                    b'i' => iif = Some((neg, Cow::Borrowed(v))),
+                    b'o' => oif = Some((neg, Cow::Borrowed(v))),
+                    _ => proto = Some((neg, canonical_protocol(v))),
+                }
             }
-            "-f" | "--fragment" => {
-                frag = Some(bang);
+            b'f' => {
+                frag = Some(neg);
                 i += 1;
             }
-            "-m" | "--match" => {
-                let name = value(i, a)?.to_ascii_lowercase();
+            b'm' => {
+                let name = lower(value(i, a)?);
                 i += 2;
                 // `-m state --state` and `-m conntrack --ctstate` are the same match.
-                let name = if name == "state" { "conntrack".to_string() } else { name };
+                let name = if name == "state" {
+                    Cow::Borrowed("conntrack")
+                } else {
+                    name
+                };
                 matches.push(Match {
                     name,
                     words: Vec::new(),
                 });
             }
-            "-j" | "--jump" | "-g" | "--goto" => {
+            code @ (b'j' | b'g') => {
                 let t = value(i, a)?;
                 i += 2;
-                let flag = if a == "-g" || a == "--goto" { "-g" } else { "-j" };
-                target_words = vec![flag.to_string(), t.clone()];
+                let flag = if code == b'g' { "-g" } else { "-j" };
+                target_words.clear();
+                target_words.extend([flag, t]);
                 target = Some(t);
             }
-            opt if is_option(opt) => {
-                let mut words = Vec::new();
+            b'-' => {
+                let opt = a;
+                let start = i + 1;
                 i += 1;
-                while i < args.len() && args[i] != "!" && !is_option(&args[i]) {
-                    words.push(args[i].clone());
+                while i < args.len() && args[i] != "!" && !is_option(args[i]) {
                     i += 1;
                 }
+                let words = &args[start..i];
                 if target.is_some() {
                     if neg {
-                        target_words.push("!".into());
+                        target_words.push("!");
                     }
-                    target_words.push(opt.to_string());
+                    target_words.push(opt);
                     target_words.extend(words);
                     continue;
                 }
@@ -332,62 +407,75 @@ pub fn parse_args(family: Option<Family>, args: &[String]) -> Result<Option<Rule
                     });
                 }
                 let m = matches.last_mut().expect("a match exists");
-                let mut opt_name = canonical_option(&m.name, opt).to_string();
+                let mut opt_name = canonical_option(&m.name, opt);
                 if opt_name.is_empty() {
-                    opt_name = opt.to_string();
-                }
-                if m.name == "conntrack" && (opt_name == "--state" || opt_name == "--ctstate") {
-                    opt_name = "--ctstate".into();
-                    words = words.iter().map(|w| canonical_states(w)).collect();
+                    opt_name = opt;
                 }
                 if neg {
-                    m.words.push("!".into());
+                    m.words.push(Cow::Borrowed("!"));
                 }
-                m.words.push(opt_name);
-                m.words.extend(words);
+                if m.name == "conntrack" && (opt_name == "--state" || opt_name == "--ctstate") {
+                    m.words.push(Cow::Borrowed("--ctstate"));
+                    m.words.extend(words.iter().map(|w| Cow::Owned(canonical_states(w))));
+                } else {
+                    m.words.push(Cow::Borrowed(opt_name));
+                    m.words.extend(words.iter().map(|w| Cow::Borrowed(*w)));
+                }
             }
-            other => return Err(format!("unexpected argument {other:?}")),
+            _ => return Err(format!("unexpected argument {a:?}")),
         }
     }
     let Some(chain) = chain else {
         return Ok(None);
     };
-    let mut spec = Vec::new();
-    let mut push = |flag: &str, v: &Option<(&str, String)>| {
-        if let Some((bang, v)) = v {
-            if !bang.is_empty() {
-                spec.push("!".to_string());
-            }
-            spec.push(flag.to_string());
-            spec.push(v.clone());
-        }
+    if proto.as_ref().is_some_and(|(neg, p)| !neg && p == "all") {
+        proto = None;
+    }
+    let mut canonical = String::with_capacity(64);
+    if table != "filter" {
+        canonical.push_str("-t ");
+        canonical.push_str(table);
+        canonical.push(' ');
+    }
+    canonical.push_str("-A ");
+    canonical.push_str(chain);
+    let mut word = |w: &str| {
+        canonical.push(' ');
+        push_quoted(&mut canonical, w);
     };
-    push("-s", &src);
-    push("-d", &dst);
-    push("-i", &iif);
-    push("-o", &oif);
-    if proto.as_ref().is_some_and(|(b, p)| !(b.is_empty() && p == "all")) {
-        push("-p", &proto);
-    }
-    if let Some(bang) = frag {
-        if !bang.is_empty() {
-            spec.push("!".into());
+    for (flag, v) in [("-s", &src), ("-d", &dst), ("-i", &iif), ("-o", &oif), ("-p", &proto)] {
+        if let Some((neg, v)) = v {
+            if *neg {
+                word("!");
+            }
+            word(flag);
+            word(v);
         }
-        spec.push("-f".into());
     }
-    for m in matches {
-        spec.push("-m".into());
-        spec.push(m.name);
-        spec.extend(m.words);
+    if let Some(neg) = frag {
+        if neg {
+            word("!");
+        }
+        word("-f");
     }
-    spec.extend(target_words);
-    let source = src.filter(|(b, _)| b.is_empty()).map(|(_, v)| v);
+    let mut stateful = false;
+    for m in &matches {
+        word("-m");
+        word(&m.name);
+        for (k, w) in m.words.iter().enumerate() {
+            word(w);
+            stateful |= w == "--ctstate" && m.words.get(k + 1).is_some_and(|s| s == "RELATED,ESTABLISHED");
+        }
+    }
+    for w in &target_words {
+        word(w);
+    }
+    let source = src.as_ref().filter(|(neg, _)| !neg).map(|(_, v)| v.as_ref());
     let reach = match family {
         Some(Family::V4) => V4,
         Some(Family::V6) => V6,
         None => match source
-            .as_deref()
-            .or(dst.as_ref().map(|(_, d)| d.as_str()))
+            .or(dst.as_ref().map(|(_, d)| d.as_ref()))
             .and_then(|a| a.split(',').next())
             .and_then(address_family)
         {
@@ -396,31 +484,13 @@ pub fn parse_args(family: Option<Family>, args: &[String]) -> Result<Option<Rule
             None => V4 | V6,
         },
     };
-    let accept = target.as_deref() == Some("ACCEPT");
-    let stateful = accept
-        && table == "filter"
-        && chain == "INPUT"
-        && spec
-            .windows(2)
-            .any(|w| w[0] == "--ctstate" && w[1] == "RELATED,ESTABLISHED");
-    let mut canonical = String::new();
-    if table != "filter" {
-        canonical.push_str("-t ");
-        canonical.push_str(&table);
-        canonical.push(' ');
-    }
-    canonical.push_str("-A ");
-    canonical.push_str(&chain);
-    for word in &spec {
-        canonical.push(' ');
-        canonical.push_str(&quote(word));
-    }
+    let accept = target == Some("ACCEPT");
     Ok(Some(Rule {
         family,
-        canonical,
+        canonical: canonical.into_boxed_str(),
         reach,
         custom: accept && source.is_some(),
-        stateful,
+        stateful: stateful && accept && table == "filter" && chain == "INPUT",
     }))
 }
 
@@ -429,13 +499,21 @@ mod tests {
     use super::*;
 
     fn rule(text: &str) -> Rule {
-        let words = shlex::split(text).unwrap();
-        let (family, args) = match words[0].as_str() {
-            "ipv4" => (Some(Family::V4), &words[1..]),
-            "ipv6" => (Some(Family::V6), &words[1..]),
-            _ => (None, &words[..]),
-        };
-        parse_args(family, args).unwrap().unwrap()
+        parse_call(text, None).unwrap().unwrap()
+    }
+
+    #[test]
+    fn plain_and_quoted_lines_parse_alike() {
+        for (plain, quoted) in [
+            (
+                "-A INPUT -s 1.2.3.4 -j ACCEPT # c",
+                "-A INPUT -s '1.2.3.4' -j \"ACCEPT\" # c",
+            ),
+            ("-A  INPUT\t-p tcp#x -j DROP", "-A INPUT -p 'tcp#x' -j DROP"),
+        ] {
+            assert_eq!(parse_call(plain, None), parse_call(quoted, None), "{plain:?}");
+        }
+        assert!(parse_call("-A INPUT -s 'x", None).is_err());
     }
 
     #[test]

@@ -232,7 +232,9 @@ impl Snapshot {
                 mode: meta.mode() & 0o7777,
                 uid: meta.uid(),
                 gid: meta.gid(),
-                sha256: sha256_hex(&bytes),
+                // Filled by `fill_checksums` when the snapshot is stored or shown: comparing a
+                // tree read now needs no checksum, and hashing large scripts is costly.
+                sha256: String::new(),
                 target,
             });
             if kind == FileKind::File {
@@ -258,9 +260,21 @@ impl Snapshot {
         })
     }
 
+    /// Computes the SHA-256 of every captured file that has none yet.
+    pub fn fill_checksums(&mut self) {
+        for r in self.manifest.files.iter_mut().filter(|r| r.sha256.is_empty()) {
+            r.sha256 = match (&r.target, self.contents.get(&r.path)) {
+                (Some(t), _) => sha256_hex(t.as_bytes()),
+                (None, Some(bytes)) => sha256_hex(bytes),
+                (None, None) => continue,
+            };
+        }
+    }
+
     /// Stores the snapshot under `snapshots_dir` in a new directory named by a fresh id: written
     /// to a temporary directory, synced, then renamed into place. Returns the id.
     pub fn store(&mut self, snapshots_dir: &Path) -> Result<String> {
+        self.fill_checksums();
         fsutil::create_private_dir(snapshots_dir)?;
         // The id keeps the time to the second; `created` orders snapshots to the microsecond.
         let seconds = self.manifest.created.split('.').next().unwrap_or_default();
