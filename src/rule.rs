@@ -615,12 +615,9 @@ mod tests {
 
     #[test]
     fn non_rule_calls_and_errors() {
-        assert_eq!(parse_args(None, &["-N".into(), "ACL_IN".into()]), Ok(None));
-        assert_eq!(
-            parse_args(None, &["-P".into(), "INPUT".into(), "DROP".into()]),
-            Ok(None)
-        );
-        assert!(parse_args(None, &["-A".into(), "INPUT".into(), "-s".into()]).is_err());
-        assert!(parse_args(None, &["-A".into(), "INPUT".into(), "junk".into()]).is_err());
+        assert_eq!(parse_args(None, &["-N", "ACL_IN"]), Ok(None));
+        assert_eq!(parse_args(None, &["-P", "INPUT", "DROP"]), Ok(None));
+        assert!(parse_args(None, &["-A", "INPUT", "-s"]).is_err());
+        assert!(parse_args(None, &["-A", "INPUT", "junk"]).is_err());
     }
 }
