@@ -1,8 +1,8 @@
 //! The appliance firewall script (`/usr/iwss/iwsvafw.sh`): its `IPTABLE` lines as rules with the
 //! canonical form iptables itself prints.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::rule::{self, Rule};
@@ -155,7 +155,7 @@ impl<'a> Script<'a> {
 
     /// An index of the rules by canonical form, for matching in constant time.
     pub fn index(&self) -> RuleIndex<'_> {
-        let mut reach: HashMap<&str, u8> = HashMap::with_capacity(self.lines.len());
+        let mut reach: HashMap<&str, u8> = HashMap::with_capacity_and_hasher(self.lines.len(), Default::default());
         for (_, r) in self.rules() {
             *reach.entry(r.canonical()).or_default() |= r.reach();
         }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::compare::{Comparison, Pair};
 use crate::config::Config;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::firewall::{self, Script};
 use crate::sysctl;
@@ -56,8 +56,9 @@ struct Anchors<'s> {
 
 impl<'s> Anchors<'s> {
     fn of(script: &'s Script) -> Self {
-        let mut rules: HashMap<(&str, u8), (usize, usize)> = HashMap::with_capacity(script.lines.len());
-        let mut texts: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut rules: HashMap<(&str, u8), (usize, usize)> =
+            HashMap::with_capacity_and_hasher(script.lines.len(), Default::default());
+        let mut texts: HashMap<String, (usize, usize)> = HashMap::default();
         for (k, line) in script.lines.iter().enumerate() {
             let slot = match &line.rule {
                 Some(r) => rules.entry((r.canonical(), r.reach())).or_insert((k, 0)),

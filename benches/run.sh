@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Whole-process benchmarks of iwss-keeper: release build, generated inputs, hyperfine medians,
+# the ratio to `diff -u` on the same files, scaling from 10,000 to 100,000 rules, and peak memory.
+# Prints a Markdown table. Usage: bash benches/run.sh [OUTDIR]   (needs hyperfine and GNU time)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-$(mktemp -d)}
+mkdir -p "$out"
+command -v hyperfine >/dev/null || { echo "install hyperfine (apt-get install hyperfine)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "install GNU time (apt-get install time)" >&2; exit 1; }
+
+cargo build --release --quiet --bin iwss-keeper --example bench-tree
+bin=$PWD/target/release/iwss-keeper
+gen=$PWD/target/release/examples/bench-tree
+mkdir -p "$out/empty"
+for n in 100 10000 100000; do
+    [ -d "$out/r$n" ] || "$gen" "$out/r$n" "$n" 10000
+done
+stock=$PWD/testdata/iwsva-sp2-to-sp3
+
+# name|command (exit 1 from diff means "something to restore" and is expected)
+cases=(
+    "restore --dry-run, stock SP2->SP3|$bin --root $stock/after restore --from $stock/before --dry-run"
+    "diff, stock SP2->SP3|$bin --root $out/empty diff $stock/before $stock/after"
+    "diff, 100 rules|$bin --root $out/empty diff $out/r100/before $out/r100/after"
+    "diff, 10000 rules|$bin --root $out/empty diff $out/r10000/before $out/r10000/after"
+    "diff, 100000 rules|$bin --root $out/empty diff $out/r100000/before $out/r100000/after"
+    "diff -u, 10000 rules|diff -u $out/r10000/before/usr/iwss/iwsvafw.sh $out/r10000/after/usr/iwss/iwsvafw.sh"
+    "diff -u, 100000 rules|diff -u $out/r100000/before/usr/iwss/iwsvafw.sh $out/r100000/after/usr/iwss/iwsvafw.sh"
+)
+
+printf '| case | median | min - max | peak RSS | input |\n|---|---|---|---|---|\n'
+declare -A median
+for entry in "${cases[@]}"; do
+    name=${entry%%|*}
+    cmd=${entry#*|}
+    json=$out/$(echo "$name" | tr -c 'a-zA-Z0-9' _).json
+    hyperfine --style none --warmup 3 --min-runs 15 -i --export-json "$json" "$cmd" >/dev/null 2>&1
+    read -r med lo hi < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["median"], r["min"], r["max"])' "$json")
+    median[$name]=$med
+    # shellcheck disable=SC2086
+    rss=$( { /usr/bin/time -f '%M' $cmd >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    files=$(echo "$cmd" | grep -o "$out/r[0-9]*\|$stock" | head -1)
+    input=$( [ -n "$files" ] && du -cb "$files"/before "$files"/after 2>/dev/null | tail -1 | cut -f1 || echo 0)
+    printf '| %s | %.2f ms | %.2f - %.2f ms | %.1f MB | %.1f MB |\n' "$name" \
+        "$(python3 -c "print($med*1000)")" "$(python3 -c "print($lo*1000)")" "$(python3 -c "print($hi*1000)")" \
+        "$(python3 -c "print($rss/1024)")" "$(python3 -c "print($input/1e6)")"
+done
+echo
+python3 - "${median[diff, 10000 rules]}" "${median[diff, 100000 rules]}" \
+    "${median[diff -u, 10000 rules]}" "${median[diff -u, 100000 rules]}" <<'PY'
+import sys
+d10, d100, u10, u100 = map(float, sys.argv[1:])
+print(f"- ratio to `diff -u`: {d10/u10:.2f}x at 10,000 rules, {d100/u100:.2f}x at 100,000 rules")
+print(f"- scaling 10,000 -> 100,000 rules (10x input): iwss-keeper {d100/d10:.1f}x, diff -u {u100/u10:.1f}x")
+PY
+echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
