@@ -18,33 +18,35 @@ for n in 100 10000 100000; do
 done
 stock=$PWD/testdata/iwsva-sp2-to-sp3
 
-# name|command (exit 1 from diff means "something to restore" and is expected)
+# name|input tree|command (exit 1 from diff means "something to restore" and is expected)
 cases=(
-    "restore --dry-run, stock SP2->SP3|$bin --root $stock/after restore --from $stock/before --dry-run"
-    "diff, stock SP2->SP3|$bin --root $out/empty diff $stock/before $stock/after"
-    "diff, 100 rules|$bin --root $out/empty diff $out/r100/before $out/r100/after"
-    "diff, 10000 rules|$bin --root $out/empty diff $out/r10000/before $out/r10000/after"
-    "diff, 100000 rules|$bin --root $out/empty diff $out/r100000/before $out/r100000/after"
-    "diff -u, 10000 rules|diff -u $out/r10000/before/usr/iwss/iwsvafw.sh $out/r10000/after/usr/iwss/iwsvafw.sh"
-    "diff -u, 100000 rules|diff -u $out/r100000/before/usr/iwss/iwsvafw.sh $out/r100000/after/usr/iwss/iwsvafw.sh"
+    "restore --dry-run, stock SP2->SP3|$stock|$bin --root $stock/after restore --from $stock/before --dry-run"
+    "diff, stock SP2->SP3|$stock|$bin --root $out/empty diff $stock/before $stock/after"
+    "diff, 100 rules|$out/r100|$bin --root $out/empty diff $out/r100/before $out/r100/after"
+    "diff, 10000 rules|$out/r10000|$bin --root $out/empty diff $out/r10000/before $out/r10000/after"
+    "diff, 100000 rules|$out/r100000|$bin --root $out/empty diff $out/r100000/before $out/r100000/after"
+    "diff -u, 10000 rules|$out/r10000|diff -u $out/r10000/before/usr/iwss/iwsvafw.sh $out/r10000/after/usr/iwss/iwsvafw.sh"
+    "diff -u, 100000 rules|$out/r100000|diff -u $out/r100000/before/usr/iwss/iwsvafw.sh $out/r100000/after/usr/iwss/iwsvafw.sh"
 )
 
 printf '| case | median | min - max | peak RSS | input |\n|---|---|---|---|---|\n'
 declare -A median
 for entry in "${cases[@]}"; do
     name=${entry%%|*}
-    cmd=${entry#*|}
+    rest=${entry#*|}
+    tree=${rest%%|*}
+    cmd=${rest#*|}
     json=$out/$(echo "$name" | tr -c 'a-zA-Z0-9' _).json
     hyperfine --style none --warmup 3 --min-runs 15 -i --export-json "$json" "$cmd" >/dev/null 2>&1
     read -r med lo hi < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["median"], r["min"], r["max"])' "$json")
     median[$name]=$med
     # shellcheck disable=SC2086
-    rss=$( { /usr/bin/time -f '%M' $cmd >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
-    files=$(echo "$cmd" | grep -o "$out/r[0-9]*\|$stock" | head -1)
-    input=$( [ -n "$files" ] && du -cb "$files"/before "$files"/after 2>/dev/null | tail -1 | cut -f1 || echo 0)
-    printf '| %s | %.2f ms | %.2f - %.2f ms | %.1f MB | %.1f MB |\n' "$name" \
+    /usr/bin/time -f '%M' -o "$out/rss" $cmd >/dev/null 2>&1 || true
+    rss=$(tail -1 "$out/rss")
+    input=$(du -cb "$tree/before" "$tree/after" | tail -1 | cut -f1)
+    printf '| %s | %.2f ms | %.2f - %.2f ms | %.1f MB | %.0f KB |\n' "$name" \
         "$(python3 -c "print($med*1000)")" "$(python3 -c "print($lo*1000)")" "$(python3 -c "print($hi*1000)")" \
-        "$(python3 -c "print($rss/1024)")" "$(python3 -c "print($input/1e6)")"
+        "$(python3 -c "print($rss/1024)")" "$(python3 -c "print($input/1e3)")"
 done
 echo
 python3 - "${median[diff, 10000 rules]}" "${median[diff, 100000 rules]}" \

@@ -75,6 +75,18 @@ pub struct Pair<'a> {
 
 impl<'a> Pair<'a> {
     pub fn read(before: &'a Snapshot, after: &'a Snapshot, path: &str) -> Result<Self> {
+        // A thread pays off only for large scripts.
+        let large = [before, after]
+            .iter()
+            .all(|s| s.content(path).is_some_and(|c| c.len() > 256 * 1024));
+        if !large {
+            return Ok(Self {
+                before,
+                after,
+                old: script_of(before, path)?,
+                new: script_of(after, path)?,
+            });
+        }
         let (old, new) = std::thread::scope(|s| {
             let old = s.spawn(|| script_of(before, path));
             let new = script_of(after, path);

@@ -1,11 +1,8 @@
 //! Product and version of an IWSVA / IWSS 6.5 installation, parsed from the strings the appliance shows.
 
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::OnceLock;
-
-use regex::Regex;
-use serde::{Deserialize, Serialize};
 
 /// Which Trend Micro product a version belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -16,16 +13,6 @@ pub enum Product {
     /// InterScan Web Security Suite for Linux (no appliance firewall script).
     #[serde(rename = "IWSS")]
     Iwss,
-}
-
-impl Product {
-    fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "IWSVA" => Some(Self::Iwsva),
-            "IWSS" => Some(Self::Iwss),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for Product {
@@ -151,28 +138,57 @@ pub enum VersionError {
     NoProduct(String),
 }
 
-fn version_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(
-            r"(?ix)
-            (?:\b(?P<product>IWSVA|IWSS)\b[^0-9\n]*?)?
-            \b(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<micro>\d+))?
-            (?P<rest>[^\n]*)",
-        )
-        .expect("static regex")
-    })
+/// Digits at the start of `s`, as a number, and how many bytes they take.
+fn leading_number(s: &str) -> Option<(u64, usize)> {
+    let len = s.bytes().take_while(u8::is_ascii_digit).count();
+    (len > 0).then(|| (s[..len].parse().unwrap_or(u64::MAX), len))
 }
 
-fn rest_regexes() -> &'static [Regex; 3] {
-    static RE: OnceLock<[Regex; 3]> = OnceLock::new();
-    RE.get_or_init(|| {
-        [
-            Regex::new(r"(?i)(?:^|[^A-Z])(?:SP|Service[ _]?Pack)[ _]?(\d+)").expect("static regex"),
-            Regex::new(r"(?i)\bPatch[ _]?(\d+)").expect("static regex"),
-            Regex::new(r"(?i)Build(?:[ _]Linux)?[ _]?(\d+)").expect("static regex"),
-        ]
-    })
+/// The number after the first `keyword` in `lower` (lower-cased text) that does not follow a
+/// letter, skipping one optional ` ` or `_` and the given infixes (`_linux`).
+fn number_after(lower: &str, keywords: &[&str], infixes: &[&str]) -> Option<u32> {
+    for keyword in keywords {
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(keyword) {
+            let at = from + pos;
+            from = at + keyword.len();
+            if lower[..at].chars().next_back().is_some_and(|c| c.is_ascii_alphabetic()) {
+                continue;
+            }
+            let mut rest = &lower[from..];
+            for infix in infixes {
+                if let Some(r) = rest.strip_prefix(infix) {
+                    rest = r;
+                }
+            }
+            let rest = rest.strip_prefix([' ', '_']).unwrap_or(rest);
+            if let Some((n, _)) = leading_number(rest) {
+                return u32::try_from(n).ok();
+            }
+        }
+    }
+    None
+}
+
+/// Finds `IWSVA` or `IWSS` as a word; returns the product and where its name ends.
+fn find_product(lower: &str) -> Option<(Product, usize)> {
+    let is_word_char = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let mut best: Option<(Product, usize, usize)> = None;
+    for (name, product) in [("iwsva", Product::Iwsva), ("iwss", Product::Iwss)] {
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(name) {
+            let at = from + pos;
+            let end = at + name.len();
+            from = end;
+            if !is_word_char(lower[..at].chars().next_back()) && !is_word_char(lower[end..].chars().next()) {
+                if best.is_none_or(|(_, a, _)| at < a) {
+                    best = Some((product, at, end));
+                }
+                break;
+            }
+        }
+    }
+    best.map(|(p, _, end)| (p, end))
 }
 
 /// Parses one version string, e.g. `6.5-SP2_Build_Linux_1548`,
@@ -185,29 +201,47 @@ pub fn parse_version(text: &str, default_product: Option<Product>) -> Result<Ver
         Some(i) => &text_trimmed[..i],
         None => text_trimmed,
     };
-    let caps = version_regex()
-        .captures(cleaned)
-        .ok_or_else(|| VersionError::NotFound(text_trimmed.to_string()))?;
-    let num = |name: &str| -> u64 { caps.name(name).and_then(|m| m.as_str().parse().ok()).unwrap_or(0) };
-    let product = caps
-        .name("product")
-        .and_then(|m| Product::from_name(m.as_str()))
+    let lower = cleaned.to_ascii_lowercase();
+    let named = find_product(&lower);
+    // The version number: the first `N.N[.N]` after the product name, or anywhere without one.
+    let start = named.map_or(0, |(_, end)| end);
+    let mut base = None;
+    let mut offset = start;
+    while offset < lower.len() {
+        let rest = &lower[offset..];
+        let Some(pos) = rest.find(|c: char| c.is_ascii_digit()) else {
+            break;
+        };
+        let at = offset + pos;
+        let (major, l1) = leading_number(&lower[at..]).expect("a digit");
+        let after_major = &lower[at + l1..];
+        if let Some((minor, l2)) = after_major.strip_prefix('.').and_then(leading_number) {
+            let mut end = at + l1 + 1 + l2;
+            let micro = match lower[end..].strip_prefix('.').and_then(leading_number) {
+                Some((micro, l3)) => {
+                    end += 1 + l3;
+                    micro
+                }
+                None => 0,
+            };
+            base = Some((semver::Version::new(major, minor, micro), end));
+            break;
+        }
+        offset = at + l1;
+    }
+    let (base, end) = base.ok_or_else(|| VersionError::NotFound(text_trimmed.to_string()))?;
+    let product = named
+        .map(|(p, _)| p)
         .or(default_product)
         .ok_or_else(|| VersionError::NoProduct(text_trimmed.to_string()))?;
-    let rest = caps.name("rest").map_or("", |m| m.as_str());
-    let [sp_re, patch_re, build_re] = rest_regexes();
-    let grab = |re: &Regex| -> Option<u32> {
-        re.captures(rest)
-            .and_then(|c| c.get(1))
-            .and_then(|m| m.as_str().parse().ok())
-    };
+    let rest = &lower[end..];
     Ok(Version {
         product,
         release: Release {
-            base: semver::Version::new(num("major"), num("minor"), num("micro")),
-            service_pack: grab(sp_re).unwrap_or(0),
-            patch: grab(patch_re).unwrap_or(0),
-            build: grab(build_re),
+            base,
+            service_pack: number_after(rest, &["sp", "service pack", "service_pack", "servicepack"], &[]).unwrap_or(0),
+            patch: number_after(rest, &["patch"], &[]).unwrap_or(0),
+            build: number_after(rest, &["build"], &["_linux", " linux"]),
         },
     })
 }
