@@ -3,35 +3,63 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 
 use crate::apply::Written;
 use crate::commands::Env;
 use crate::compare::{script_of, Comparison};
+use crate::fault;
 use crate::fsutil::{self, Owner};
 use crate::live;
 use crate::rule::{Family, Rule};
 use crate::snapshot::Snapshot;
 use crate::sysctl;
 
-/// The restored rules, parsed from the old snapshot.
-pub fn restored_rules(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<Vec<Rule>> {
+/// The rules to verify after a restart: every custom rule of the old snapshot and every rule
+/// restored from it.
+pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<Vec<Rule>> {
     let Some(script) = script_of(old, path)? else {
         return Ok(Vec::new());
     };
-    Ok(cmp
-        .discarded
-        .iter()
-        .filter(|d| d.restore)
-        .filter_map(|d| script.lines[d.index].rule.clone())
+    let restored: Vec<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
+    Ok(script
+        .rules()
+        .filter(|(i, r)| r.is_custom_accept() || restored.contains(i))
+        .map(|(_, r)| r.clone())
         .collect())
+}
+
+/// The journal that says files were written and the running system is not yet in line with
+/// them. A run interrupted between writing and verifying leaves it; the next run finishes.
+fn journal(env: &Env) -> PathBuf {
+    env.state_dir.join("activation-pending")
+}
+
+/// Records, before any file is written, that the running system will need to follow.
+pub fn begin(env: &Env) -> Result<()> {
+    fsutil::create_private_dir(&env.state_dir)?;
+    let (uid, gid) = fsutil::current_ids();
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    fsutil::atomic_write(&journal(env), stamp.as_bytes(), Owner { mode: 0o600, uid, gid })
+}
+
+fn finish(env: &Env) -> Result<()> {
+    match std::fs::remove_file(journal(env)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context("cannot remove the activation journal"),
+    }
 }
 
 /// Restarts the firewall; `Err(step)` names what failed. Report lines go to `log_lines`.
 fn restart_and_verify(env: &Env, new: &Snapshot, rules: &[Rule], lines: &mut Vec<String>) -> Result<(), String> {
     let (program, args) = live::restart_command(&new.manifest.version, &env.config.firewall_script);
     let timeout = Duration::from_secs(env.config.restart_timeout_secs);
+    fault::point("restart-before");
     let ran = live::run(&env.root, &program, &args, timeout).map_err(|e| format!("restart: {e:#}"))?;
+    fault::point("restart-after");
     log::info!("firewall restart: {}", ran.summary());
     lines.push(format!("firewall restart: {}", ran.summary()));
     for l in ran.output.lines() {
@@ -119,8 +147,15 @@ pub fn activate(
     no_restart: bool,
     lines: &mut Vec<String>,
 ) -> Result<Option<String>> {
+    // An earlier run wrote files and stopped before the running system followed: finish its work.
+    let resume = journal(env).exists();
+    if resume && written.is_empty() {
+        log::warn!("an earlier run stopped before restarting and verifying: finishing it");
+        lines.push("resuming: an earlier run stopped before restarting and verifying".into());
+    }
     let script_written = written.iter().any(|w| w.path == env.config.firewall_script);
-    if script_written {
+    let has_script = new.content(&env.config.firewall_script).is_some();
+    if script_written || (resume && has_script) {
         let (program, args) = live::restart_command(&new.manifest.version, &env.config.firewall_script);
         if no_restart {
             lines.push(format!(
@@ -128,13 +163,30 @@ pub fn activate(
                 args.join(" ")
             ));
         } else {
-            let rules = restored_rules(old, cmp, &env.config.firewall_script)?;
+            let rules = rules_to_verify(old, cmp, &env.config.firewall_script)?;
             let before = live::list_rules(&env.root, Family::V4);
             if let Err(step) = restart_and_verify(env, new, &rules, lines) {
                 log::error!("restore failed at {step}; rolling back");
                 lines.push(format!("FAILED at {step}: rolling back"));
                 roll_back(env, new, written, &before, lines);
+                finish(env)?;
                 return Ok(Some(step));
+            }
+        }
+    }
+    if resume && written.is_empty() {
+        // Bring running values of managed keys in line with the files, as `sysctl -p` would.
+        let sources = new.sysctl_sources();
+        for key in &env.config.managed_sysctl {
+            let eff = sysctl::effective(sources.iter().copied(), key);
+            if let Some(running) = live::read_sysctl(&env.root, key) {
+                if !sysctl::same_value(&running, &eff.value) {
+                    let now = live::write_sysctl(&env.root, key, &eff.value)?;
+                    lines.push(format!(
+                        "running {}: {running} -> {now}",
+                        sysctl::display_key(&sysctl::canonical_key(key))
+                    ));
+                }
             }
         }
     }
@@ -153,6 +205,9 @@ pub fn activate(
                 Err(e) => lines.push(format!("running {}: not applied ({e:#}); run `sysctl -p`", f.key)),
             }
         }
+    }
+    if !no_restart {
+        finish(env)?;
     }
     Ok(None)
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::fault;
 use crate::fsutil::{self, Owner};
 use crate::plan::{FileChange, Plan};
 use crate::root::Root;
@@ -92,10 +93,12 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
         for change in &plan.changes {
             let path = root.path(&change.path);
             let owner = owner_for(root, change)?;
+            fsutil::remove_stale_temps(&path)?;
             let backup = match change.old {
                 Some(_) => Some(fsutil::backup(&path, stamp)?),
                 None => None,
             };
+            fault::point("apply-after-backup");
             log::info!(
                 "backed up {} as {}",
                 path.display(),

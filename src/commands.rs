@@ -14,6 +14,7 @@ use crate::compare::{self, compare, Comparison, Pair};
 use crate::config::Config;
 use crate::exit_codes::ExitCode;
 use crate::firewall::Script;
+use crate::fsutil;
 use crate::hooks;
 use crate::live;
 use crate::lock::Lock;
@@ -41,14 +42,18 @@ impl Env {
         if !root.dir().is_dir() {
             bail!("root {} is not a directory", root.dir().display());
         }
-        let config = match &cli.config {
-            Some(path) => Config::load(path, true)?,
-            None => Config::load(&root.path("/etc/iwss-keeper/config.toml"), false)?,
-        };
+        // Settings and state others could change are not trusted by a tool that runs as root.
+        let config_path = cli
+            .config
+            .clone()
+            .unwrap_or_else(|| root.path("/etc/iwss-keeper/config.toml"));
+        fsutil::check_trusted(&config_path, "configuration")?;
+        let config = Config::load(&config_path, cli.config.is_some())?;
         let state_dir = cli
             .state_dir
             .clone()
             .unwrap_or_else(|| root.path("/var/lib/iwss-keeper"));
+        fsutil::check_trusted(&state_dir, "state directory")?;
         Ok(Self {
             root,
             state_dir,
@@ -430,6 +435,7 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
         }
         Vec::new()
     } else {
+        activate::begin(env)?;
         apply::apply(&env.root, &plan, &env.config.firewall_script, &stamp())?
     };
     let changes = plan

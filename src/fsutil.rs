@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::fault;
+
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
@@ -102,7 +104,57 @@ pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
         let _ = fs::remove_file(&temp);
     }
     result?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    fault::point("write-after-rename");
+    Ok(())
+}
+
+/// Removes temp files a crashed run left beside `path` (`.NAME.iwss-keeper-*`). Call with the
+/// lock held: no other run can own them.
+pub fn remove_stale_temps(path: &Path) -> Result<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let prefix = format!(".{}.iwss-keeper-", name.to_string_lossy());
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            log::warn!("removing {} left by an interrupted run", entry.path().display());
+            fs::remove_file(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a state directory or configuration file that others could change: group- or
+/// world-writable, or owned by someone other than root or the running user.
+pub fn check_trusted(path: &Path, what: &str) -> Result<()> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let (uid, _) = current_ids();
+    if meta.uid() != 0 && meta.uid() != uid {
+        bail!(
+            "{what} {} is owned by uid {}, not root or the running user; refusing it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "{what} {} is group- or world-writable (mode {:04o}); refusing it (chmod go-w)",
+            path.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
 }
 
 /// Copies `path` to `PATH.org.STAMP` beside it (the article's `.org` habit), never overwriting an

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod compare;
 pub mod config;
 pub mod exit_codes;
+pub mod fault;
 pub mod firewall;
 pub mod fsutil;
 pub mod hooks;

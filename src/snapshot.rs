@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
 use crate::config::Config;
+use crate::fault;
 use crate::fsutil;
 use crate::root::Root;
 use crate::runtime::Runtime;
@@ -289,11 +290,14 @@ impl Snapshot {
         }
         let id = format!("{stamp}-{}", &sha256_hex(&hasher.finalize())[..6]);
         self.manifest.id = id.clone();
+        remove_stale_dirs(snapshots_dir)?;
         let temp = snapshots_dir.join(format!(".tmp-{id}"));
         let result = self.write_dir(&temp).and_then(|()| {
             let dest = snapshots_dir.join(&id);
+            fault::point("snapshot-before-rename");
             fs::rename(&temp, &dest).with_context(|| format!("cannot rename {} into place", temp.display()))?;
             fsutil::sync_dir(snapshots_dir)?;
+            fault::point("snapshot-after-rename");
             self.origin = Origin::Stored(dest);
             Ok(())
         });
@@ -319,6 +323,7 @@ impl Snapshot {
             fsutil::write_private(&dest, bytes)?;
             fsutil::sync_dir(parent)?;
         }
+        fault::point("snapshot-after-files");
         let json = serde_json::to_vec_pretty(&self.manifest)?;
         fsutil::write_private(&dir.join("manifest.json"), &json)?;
         fsutil::sync_dir(dir)
@@ -378,6 +383,20 @@ impl Snapshot {
             contents,
         })
     }
+}
+
+/// Removes half-written (`.tmp-*`) and half-pruned (`.del-*`) snapshot directories an interrupted
+/// run left; they were never visible as snapshots. Call with the lock held.
+fn remove_stale_dirs(snapshots_dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(snapshots_dir).with_context(|| format!("cannot list {}", snapshots_dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-") || name.starts_with(".del-") {
+            log::warn!("removing {} left by an interrupted run", entry.path().display());
+            fs::remove_dir_all(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn normalize(path: &str) -> Option<String> {

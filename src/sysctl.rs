@@ -60,11 +60,11 @@ pub fn same_value(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
 }
 
-/// Parses a sysctl file the way `sysctl -p FILE` does: leading blanks stripped, `#` and `;` start
-/// a comment line, split at the first `=`, a leading `-` marks "ignore failure". Lines without
-/// `=` are skipped, as procps skips them with a warning. Bytes need not be UTF-8.
-pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
-    let mut out = Vec::new();
+/// Walks a sysctl file the way `sysctl -p FILE` reads it: leading blanks stripped, `#` and `;`
+/// start a comment line, split at the first `=`, a leading `-` marks "ignore failure". Lines
+/// without `=` are skipped, as procps skips them with a warning. Bytes need not be UTF-8. Calls
+/// `f(line number, key as written, value span)` without allocating.
+fn scan(bytes: &[u8], mut f: impl FnMut(usize, &[u8], Range<usize>)) {
     let mut start = 0;
     for (idx, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_start = start;
@@ -78,9 +78,9 @@ pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
         let Some(eq) = line.iter().position(|&b| b == b'=') else {
             continue;
         };
-        let mut key = String::from_utf8_lossy(&line[first..eq]).trim().to_string();
-        if let Some(stripped) = key.strip_prefix('-') {
-            key = stripped.trim().to_string();
+        let mut key = line[first..eq].trim_ascii();
+        if let Some(stripped) = key.strip_prefix(b"-") {
+            key = stripped.trim_ascii();
         }
         if key.is_empty() {
             continue;
@@ -89,14 +89,39 @@ pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
         let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
         let trail = raw[lead..].iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
         let value_start = line_start + eq + 1 + lead;
-        let value_end = line_start + eq + 1 + raw.len() - trail;
-        out.push(Assignment {
-            line: idx + 1,
-            key: canonical_key(&key),
-            value: String::from_utf8_lossy(&bytes[value_start..value_end]).into_owned(),
-            value_span: value_start..value_end.max(value_start),
-        });
+        let value_end = (line_start + eq + 1 + raw.len() - trail).max(value_start);
+        f(idx + 1, key, value_start..value_end);
     }
+}
+
+/// Whether a key as written names `canonical` (path form), applying the procps separator rule.
+fn key_is(written: &[u8], canonical: &str) -> bool {
+    let canonical = canonical.as_bytes();
+    if written.len() != canonical.len() {
+        return false;
+    }
+    let swap = written.iter().find(|b| matches!(b, b'.' | b'/')) == Some(&b'.');
+    written.iter().zip(canonical).all(|(&w, &c)| {
+        let w = match (swap, w) {
+            (true, b'.') => b'/',
+            (true, b'/') => b'.',
+            (_, w) => w,
+        };
+        w == c
+    })
+}
+
+/// Parses every assignment of a sysctl file (see `scan` for the rules).
+pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    scan(bytes, |line, key, span| {
+        out.push(Assignment {
+            line,
+            key: canonical_key(&String::from_utf8_lossy(key)),
+            value: String::from_utf8_lossy(&bytes[span.clone()]).into_owned(),
+            value_span: span,
+        })
+    });
     out
 }
 
@@ -148,13 +173,17 @@ pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: 
         source: None,
     };
     for (path, bytes) in files {
-        for a in parse(bytes) {
-            if a.key == key {
-                result = Effective {
-                    value: a.value,
-                    source: Some((path.to_string(), a.line)),
-                };
+        let mut last = None;
+        scan(bytes, |line, written, span| {
+            if key_is(written, &key) {
+                last = Some((line, span));
             }
+        });
+        if let Some((line, span)) = last {
+            result = Effective {
+                value: String::from_utf8_lossy(&bytes[span]).into_owned(),
+                source: Some((path.to_string(), line)),
+            };
         }
     }
     result
@@ -164,12 +193,18 @@ pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: 
 /// other byte kept); without one, `key=value` is appended on a line of its own.
 pub fn set_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
     let canonical = canonical_key(key);
-    match parse(bytes).into_iter().rev().find(|a| a.key == canonical) {
-        Some(a) => {
+    let mut last = None;
+    scan(bytes, |_, written, span| {
+        if key_is(written, &canonical) {
+            last = Some(span);
+        }
+    });
+    match last {
+        Some(span) => {
             let mut out = Vec::with_capacity(bytes.len() + value.len());
-            out.extend_from_slice(&bytes[..a.value_span.start]);
+            out.extend_from_slice(&bytes[..span.start]);
             out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(&bytes[a.value_span.end..]);
+            out.extend_from_slice(&bytes[span.end..]);
             out
         }
         None => {
@@ -220,6 +255,18 @@ mod tests {
         );
         assert_eq!(got[2].value, "0 # not a comment");
         assert_eq!(&text[got[0].value_span.clone()], b"1");
+    }
+
+    #[test]
+    fn written_keys_match_their_canonical_form() {
+        assert!(key_is(b"net.ipv4.tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
+        assert!(key_is(b"net/ipv4/tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
+        assert!(key_is(
+            b"net.ipv4.conf.eth0/1.rp_filter",
+            "net/ipv4/conf/eth0.1/rp_filter"
+        ));
+        assert!(!key_is(b"net.ipv4.tcp_rfc1338", "net/ipv4/tcp_rfc1337"));
+        assert!(!key_is(b"net/ipv4.tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
     }
 
     #[test]
