@@ -40,9 +40,11 @@ fn journal(env: &Env) -> PathBuf {
 /// Records, before any file is written, that the running system will need to follow.
 pub fn begin(env: &Env) -> Result<()> {
     fsutil::create_private_dir(&env.state_dir)?;
-    let (uid, gid) = fsutil::current_ids();
+    let path = journal(env);
+    let _ = std::fs::remove_file(&path);
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    fsutil::atomic_write(&journal(env), stamp.as_bytes(), Owner { mode: 0o600, uid, gid })
+    fsutil::write_private(&path, stamp.as_bytes())?;
+    fsutil::sync_dir(&env.state_dir)
 }
 
 fn finish(env: &Env) -> Result<()> {

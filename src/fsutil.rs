@@ -98,8 +98,11 @@ pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
     refuse_symlink(path)?;
     let temp = sibling_temp(path, "new");
     let _ = fs::remove_file(&temp);
-    let result = write_new(&temp, bytes, owner)
-        .and_then(|()| fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display())));
+    let result = write_new(&temp, bytes, owner).and_then(|()| {
+        fault::point("write-after-temp");
+        fault::point("write-before-rename");
+        fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))
+    });
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
