@@ -67,6 +67,30 @@ pub struct Manifest {
     pub runtime: Option<Runtime>,
 }
 
+impl Manifest {
+    /// Parses and checks a manifest: known format, every path absolute, normalised and inside
+    /// the snapshot, symlinks with targets. `origin` names the file in errors.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("{origin}:{}: {e}", e.line()))?;
+        if manifest.format != FORMAT {
+            bail!("{origin}: unsupported snapshot format {}", manifest.format);
+        }
+        for r in &manifest.files {
+            if !is_safe_path(&r.path) {
+                bail!("{origin}: file path {:?} escapes the snapshot; refusing it", r.path);
+            }
+            if (r.kind == FileKind::Symlink) != r.target.is_some() {
+                bail!(
+                    "{origin}: {:?}: a symlink needs a target and only a symlink has one",
+                    r.path
+                );
+            }
+        }
+        Ok(manifest)
+    }
+}
+
 /// Where a snapshot's content lives.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -208,18 +232,46 @@ impl Snapshot {
         paths.push(config.version_file.clone());
         paths.dedup();
 
-        let mut files = Vec::new();
+        let mut files: Vec<FileRecord> = Vec::new();
         let mut contents = BTreeMap::new();
-        for path in paths {
+        let mut queue: std::collections::VecDeque<(String, Option<String>)> =
+            paths.into_iter().map(|p| (p, None)).collect();
+        while let Some((path, link)) = queue.pop_front() {
+            if files.iter().any(|f| f.path == path) {
+                continue;
+            }
+            if files.len() > 100_000 {
+                bail!("{}: too many files to capture", root.dir().display());
+            }
             let abs = root.path(&path);
             let meta = match fs::symlink_metadata(&abs) {
                 Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // A link whose target is missing would make every value read through it a guess.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match link {
+                    Some(link) => bail!(
+                        "{}: a symbolic link to {path}, which is not inside {}; refusing to guess its content",
+                        root.path(&link).display(),
+                        root.dir().display()
+                    ),
+                    None => continue,
+                },
                 Err(e) => return Err(e).with_context(|| format!("cannot read {}", abs.display())),
             };
             let (kind, bytes, target) = if meta.file_type().is_symlink() {
                 let t = fs::read_link(&abs).with_context(|| format!("cannot read link {}", abs.display()))?;
                 let t = t.to_string_lossy().into_owned();
+                // Links are recorded as links and their targets captured too (inside the root),
+                // so values read through them are the kernel's; nothing is written through them.
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let resolved = if t.starts_with('/') {
+                    normalize(&t)
+                } else {
+                    normalize(&format!("{dir}/{t}"))
+                };
+                match resolved {
+                    Some(r) => queue.push_back((r, Some(path.clone()))),
+                    None => bail!("{}: link target {t:?} leaves the root; refusing it", abs.display()),
+                }
                 (FileKind::Symlink, t.clone().into_bytes(), Some(t))
             } else if meta.is_file() {
                 (FileKind::File, fsutil::read_bounded(&abs)?, None)
@@ -333,24 +385,9 @@ impl Snapshot {
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest_path = dir.join("manifest.json");
         let bytes = fsutil::read_bounded(&manifest_path)?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", manifest_path.display(), e.line()))?;
-        if manifest.format != FORMAT {
-            bail!(
-                "{}: unsupported snapshot format {}",
-                manifest_path.display(),
-                manifest.format
-            );
-        }
+        let manifest = Manifest::parse(&bytes, &manifest_path.display().to_string())?;
         let mut contents = BTreeMap::new();
         for r in &manifest.files {
-            if !is_safe_path(&r.path) {
-                bail!(
-                    "{}: file path {:?} escapes the snapshot; refusing it",
-                    manifest_path.display(),
-                    r.path
-                );
-            }
             let data = match r.kind {
                 FileKind::Symlink => r.target.clone().unwrap_or_default().into_bytes(),
                 FileKind::File => {
