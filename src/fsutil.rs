@@ -59,20 +59,25 @@ fn write_new(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
         .mode(owner.mode)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.set_permissions(fs::Permissions::from_mode(owner.mode))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    // Chown only when it changes something, so an unprivileged run on own files works.
-    let meta = f.metadata()?;
-    if meta.uid() != owner.uid || meta.gid() != owner.gid {
-        std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))
-            .with_context(|| format!("cannot set the owner of {}", path.display()))?;
-        f.set_permissions(fs::Permissions::from_mode(owner.mode))?;
+    let filled = (|| -> Result<()> {
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(owner.mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        // Chown only when it changes something, so an unprivileged run on own files works.
+        let meta = f.metadata()?;
+        if meta.uid() != owner.uid || meta.gid() != owner.gid {
+            std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))
+                .with_context(|| format!("cannot set the owner of {}", path.display()))?;
+            f.set_permissions(fs::Permissions::from_mode(owner.mode))?;
+        }
+        f.sync_all().with_context(|| format!("cannot sync {}", path.display()))
+    })();
+    if filled.is_err() {
+        // A half-written new file is never left behind (a full disk, a read-only remount).
+        let _ = fs::remove_file(path);
     }
-    f.sync_all()
-        .with_context(|| format!("cannot sync {}", path.display()))?;
-    Ok(())
+    filled
 }
 
 /// fsync a directory so a rename in it survives a crash.
@@ -168,7 +173,7 @@ pub fn backup(path: &Path, stamp: &str) -> Result<PathBuf> {
     let base = format!("{}.org.{stamp}", path.display());
     let temp = sibling_temp(path, "backup");
     let _ = fs::remove_file(&temp);
-    write_new(&temp, &bytes, Owner::of(&meta))?;
+    write_new(&temp, &bytes, Owner::of(&meta)).with_context(|| format!("cannot back up {}", path.display()))?;
     for n in 0..1000 {
         let target = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });
         // link() fails when the name exists: an older backup is never replaced.

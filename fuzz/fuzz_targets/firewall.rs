@@ -1,0 +1,21 @@
+//! Firewall scripts: never panic, and every rule's canonical form parses back to itself.
+#![no_main]
+
+use iwss_keeper::firewall::{check_restorable, Script};
+use iwss_keeper::rule::parse_call;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(script) = Script::parse(data) else {
+        return;
+    };
+    for (i, line) in script.lines.iter().enumerate() {
+        let _ = check_restorable(&data[line.bytes()]);
+        if let Some(rule) = &line.rule {
+            let again = parse_call(rule.canonical(), rule.family)
+                .expect("a canonical form parses")
+                .expect("a canonical form is a rule");
+            assert_eq!(again.canonical(), rule.canonical(), "line {i}");
+        }
+    }
+});
