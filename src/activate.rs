@@ -27,7 +27,7 @@ pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<V
     Ok(script
         .rules()
         .filter(|(i, r)| r.is_custom_accept() || restored.contains(i))
-        .map(|(_, r)| r.clone())
+        .filter_map(|(i, _)| script.rule(i))
         .collect())
 }
 

@@ -261,7 +261,7 @@ fn cmd_show(env: &Env, arg: &str) -> Result<ExitCode> {
             rules.push(ShownRule {
                 line: script.lines[i].first(),
                 text: script.text(i),
-                canonical: r.canonical().to_string(),
+                canonical: script.rule(i).map(|r| r.canonical().to_string()).unwrap_or_default(),
                 custom: r.is_custom_accept(),
             });
         }
@@ -520,27 +520,30 @@ fn runtime_lines(env: &Env, old: &Snapshot, new: &Snapshot) -> Result<Vec<String
         text.as_deref().map(|t| {
             loaded_rules(t, family)
                 .iter()
-                .map(|r| r.canonical().to_string())
+                .map(|r| r.key().hash())
                 .collect::<HashSet<_>>()
         })
     };
     let v4 = loaded_set(&runtime.iptables, Family::V4);
     let v6 = loaded_set(&runtime.ip6tables, Family::V6);
     let mut lines = Vec::new();
-    for (_, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+    for (i, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
         let in_script = new_index.as_ref().is_some_and(|s| s.covers(r));
         let loaded: Option<bool> = r
             .families()
             .iter()
             .map(|f| {
                 let set = if *f == Family::V4 { &v4 } else { &v6 };
-                set.as_ref().map(|loaded| loaded.contains(r.canonical()))
+                set.as_ref().map(|loaded| loaded.contains(&r.hash()))
             })
             .try_fold(true, |acc, x| x.map(|x| acc && x));
         let yes = |b: bool| if b { "yes" } else { "no" };
         lines.push(format!(
             "custom rule {}: in script {}, loaded {}",
-            r.canonical(),
+            old_script
+                .rule(i)
+                .map(|r| r.canonical().to_string())
+                .unwrap_or_default(),
             yes(in_script),
             loaded.map_or("unknown", yes)
         ));

@@ -126,7 +126,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
                 continue;
             }
-            let kept = keep.iter().any(|k| k.covers(rule) || rule.covers(k));
+            let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
             let (restore, reason) = if new.is_none() {
                 (false, format!("the new version has no {path}"))
             } else if rule.is_custom_accept() {
@@ -136,11 +136,12 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             } else {
                 (false, "vendor rule changed or dropped by the upgrade (not an ACCEPT with a source address, not in keep_rules)".to_string())
             };
+            let full = old.rule(index).expect("a line with a rule key parses again");
             discarded.push(DiscardedRule {
                 line: old.lines[index].first(),
                 text: old.text(index),
-                canonical: rule.canonical().to_string(),
-                family: rule.family,
+                canonical: full.canonical().to_string(),
+                family: full.family,
                 restore,
                 reason,
                 index,

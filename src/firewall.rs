@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::rule::{self, Rule};
+use crate::rule::{self, Rule, RuleKey};
 
 /// One logical line of the script: physical lines joined at `\` continuations.
 #[derive(Debug, Clone)]
@@ -22,8 +22,9 @@ pub struct Line {
     /// The article's anchor: a `# stateful` comment, or the INPUT rule accepting
     /// ESTABLISHED,RELATED traffic.
     pub stateful: bool,
-    /// The rule this line adds, when it is an `IPTABLE -A` / `-I` line.
-    pub rule: Option<Rule>,
+    /// What the rule this line adds means, when it is an `IPTABLE -A` / `-I` line (the full rule,
+    /// with its text, comes from [`Script::rule`]).
+    pub rule: Option<RuleKey>,
 }
 
 impl Line {
@@ -98,6 +99,7 @@ impl<'a> Script<'a> {
     /// Splits a script into logical lines and parses each `IPTABLE` call.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ScriptError> {
         let mut lines = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+        let mut canonical = String::new();
         let mut offset = 0;
         let mut physical = 0;
         while offset < bytes.len() {
@@ -122,8 +124,8 @@ impl<'a> Script<'a> {
                 (None, false)
             } else {
                 let text = join_text(body);
-                let rule = parse_call(&text).map_err(|message| ScriptError { line: first, message })?;
-                let stateful = has_stateful_comment(&text) || rule.as_ref().is_some_and(Rule::is_stateful_accept);
+                let rule = parse_call(&text, &mut canonical).map_err(|message| ScriptError { line: first, message })?;
+                let stateful = has_stateful_comment(&text) || rule.as_ref().is_some_and(RuleKey::is_stateful_accept);
                 (rule, stateful)
             };
             lines.push(Line {
@@ -145,8 +147,17 @@ impl<'a> Script<'a> {
         join_text(raw.strip_suffix(b"\n").unwrap_or(raw)).trim().to_string()
     }
 
+    /// The rule line `index` adds, with its canonical text (parsed again: only the few rules a
+    /// report shows need their text).
+    pub fn rule(&self, index: usize) -> Option<Rule> {
+        self.lines[index].rule?;
+        let text = self.text(index);
+        let rest = text.trim_start().strip_prefix("IPTABLE")?;
+        rule::parse_call(rest, None).ok().flatten()
+    }
+
     /// Rules in script order, with the index of their line.
-    pub fn rules(&self) -> impl Iterator<Item = (usize, &Rule)> {
+    pub fn rules(&self) -> impl Iterator<Item = (usize, &RuleKey)> {
         self.lines
             .iter()
             .enumerate()
@@ -154,10 +165,10 @@ impl<'a> Script<'a> {
     }
 
     /// An index of the rules by canonical form, for matching in constant time.
-    pub fn index(&self) -> RuleIndex<'_> {
-        let mut reach: HashMap<&str, u8> = HashMap::with_capacity_and_hasher(self.lines.len(), Default::default());
+    pub fn index(&self) -> RuleIndex {
+        let mut reach: HashMap<u128, u8> = HashMap::with_capacity_and_hasher(self.lines.len(), Default::default());
         for (_, r) in self.rules() {
-            *reach.entry(r.canonical()).or_default() |= r.reach();
+            *reach.entry(r.hash()).or_default() |= r.reach();
         }
         RuleIndex { reach }
     }
@@ -169,16 +180,16 @@ impl<'a> Script<'a> {
 }
 
 /// The rules of one script by canonical form, with the families they reach together.
-pub struct RuleIndex<'s> {
-    reach: HashMap<&'s str, u8>,
+pub struct RuleIndex {
+    reach: HashMap<u128, u8>,
 }
 
-impl RuleIndex<'_> {
+impl RuleIndex {
     /// Whether the script already does what `rule` does, in any spelling and every family
     /// `rule` reaches.
-    pub fn covers(&self, rule: &Rule) -> bool {
+    pub fn covers(&self, rule: &RuleKey) -> bool {
         self.reach
-            .get(rule.canonical())
+            .get(&rule.hash())
             .is_some_and(|r| r & rule.reach() == rule.reach())
     }
 }
@@ -186,7 +197,7 @@ impl RuleIndex<'_> {
 /// Parses the logical line of an `IPTABLE` call into a rule. Lines that are not calls (the
 /// function definition, other commands, comments) give `None`; so do `IPTABLE` calls that add no
 /// rule (`-N`, `-P`, `-F` ...).
-fn parse_call(text: &str) -> Result<Option<Rule>, String> {
+fn parse_call(text: &str, canonical: &mut String) -> Result<Option<RuleKey>, String> {
     let trimmed = text.trim_start();
     let Some(rest) = trimmed.strip_prefix("IPTABLE") else {
         return Ok(None);
@@ -194,7 +205,9 @@ fn parse_call(text: &str) -> Result<Option<Rule>, String> {
     if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
         return Ok(None);
     }
-    rule::parse_call(rest, None).map_err(|e| format!("IPTABLE line: {e}"))
+    rule::parse_call_key(rest, None, canonical)
+        .map(|r| r.map(|(_, key)| key))
+        .map_err(|e| format!("IPTABLE line: {e}"))
 }
 
 /// Checks that a line to be written back is a plain `IPTABLE` call: words of safe characters,
@@ -291,7 +304,7 @@ IPTABLE -N SCAN_SERV_IN\n";
         let s = Script::parse(EXCERPT.as_bytes()).unwrap();
         assert_eq!(s.lines.len(), 4);
         assert!(s.lines[0].stateful);
-        let r = s.lines[1].rule.as_ref().unwrap();
+        let r = s.rule(1).unwrap();
         assert_eq!(r.canonical(), "-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT");
         assert_eq!(r.family, Some(crate::rule::Family::V4));
         assert!(r.is_custom_accept());
@@ -309,7 +322,7 @@ IPTABLE -N SCAN_SERV_IN\n";
         assert_eq!(s.lines.len(), 3);
         assert_eq!((s.lines[1].first(), s.lines[1].last()), (2, 4));
         assert_eq!(
-            s.lines[1].rule.as_ref().unwrap().canonical(),
+            s.rule(1).unwrap().canonical(),
             "-A INPUT -s 10.0.0.0/8 -p tcp -j ACCEPT"
         );
         assert_eq!(s.lines[2].first(), 5);

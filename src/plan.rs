@@ -48,20 +48,20 @@ pub struct Plan<'a> {
 
 /// Lines of the new script by what they mean: rules by canonical form and families, other
 /// non-blank lines by their text. Each maps to the line indexes that hold it.
-struct Anchors<'s> {
+struct Anchors {
     /// (first line index, number of lines) per meaning: an anchor must be unique.
-    rules: HashMap<(&'s str, u8), (usize, usize)>,
+    rules: HashMap<(u128, u8), (usize, usize)>,
     texts: HashMap<String, (usize, usize)>,
 }
 
-impl<'s> Anchors<'s> {
-    fn of(script: &'s Script) -> Self {
-        let mut rules: HashMap<(&str, u8), (usize, usize)> =
+impl Anchors {
+    fn of(script: &Script) -> Self {
+        let mut rules: HashMap<(u128, u8), (usize, usize)> =
             HashMap::with_capacity_and_hasher(script.lines.len(), Default::default());
         let mut texts: HashMap<String, (usize, usize)> = HashMap::default();
         for (k, line) in script.lines.iter().enumerate() {
             let slot = match &line.rule {
-                Some(r) => rules.entry((r.canonical(), r.reach())).or_insert((k, 0)),
+                Some(r) => rules.entry((r.hash(), r.reach())).or_insert((k, 0)),
                 None if !line.blank => texts.entry(script.text(k)).or_insert((k, 0)),
                 None => continue,
             };
@@ -73,7 +73,7 @@ impl<'s> Anchors<'s> {
     /// The one line of the new script that holds the same as old line `j`, if exactly one does.
     fn unique(&self, old: &Script, j: usize) -> Option<usize> {
         let hits = match &old.lines[j].rule {
-            Some(r) => self.rules.get(&(r.canonical(), r.reach())),
+            Some(r) => self.rules.get(&(r.hash(), r.reach())),
             None => self.texts.get(&old.text(j)),
         };
         match hits {

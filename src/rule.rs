@@ -24,13 +24,12 @@ impl fmt::Display for Family {
     }
 }
 
-/// A rule added by `-A` or `-I`, kept compact: large scripts hold many of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    /// The family argument as written (`None`: both families).
-    pub family: Option<Family>,
-    /// `[-t TABLE] -A CHAIN spec...` in canonical order and spelling.
-    canonical: Box<str>,
+/// What a rule means, without its text: a 128-bit hash of the canonical form (xxh3; a collision
+/// between two different rules is beyond any practical chance) and the properties the tool acts
+/// on. Large scripts hold one per line, so it is small and needs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleKey {
+    hash: [u64; 2],
     /// Families the rule reaches, as a bit set (1 = IPv4, 2 = IPv6).
     reach: u8,
     /// An ACCEPT naming a non-negated source address (the article's custom rule).
@@ -39,13 +38,25 @@ pub struct Rule {
     stateful: bool,
 }
 
-const V4: u8 = 1;
-const V6: u8 = 2;
+impl RuleKey {
+    fn new(canonical: &str, reach: u8, custom: bool, stateful: bool) -> Self {
+        let h = xxhash_rust::xxh3::xxh3_128(canonical.as_bytes());
+        Self {
+            hash: [h as u64, (h >> 64) as u64],
+            reach,
+            custom,
+            stateful,
+        }
+    }
 
-impl Rule {
-    /// `-A CHAIN spec...` in canonical spelling; with `-t TABLE` first when not the filter table.
-    pub fn canonical(&self) -> &str {
-        &self.canonical
+    /// The canonical form's hash, for indexes.
+    pub fn hash(&self) -> u128 {
+        u128::from(self.hash[0]) | (u128::from(self.hash[1]) << 64)
+    }
+
+    /// The families reached, as a bit set for indexes.
+    pub fn reach(&self) -> u8 {
+        self.reach
     }
 
     /// The families the rule really reaches: the written one, else the one its addresses imply,
@@ -58,15 +69,10 @@ impl Rule {
         }
     }
 
-    /// The families reached, as a bit set for indexes.
-    pub fn reach(&self) -> u8 {
-        self.reach
-    }
-
     /// Whether `self` already does what `other` does: same table, chain and specification, in
     /// every family `other` reaches.
-    pub fn covers(&self, other: &Rule) -> bool {
-        self.canonical == other.canonical && self.reach & other.reach == other.reach
+    pub fn covers(&self, other: &RuleKey) -> bool {
+        self.hash == other.hash && self.reach & other.reach == other.reach
     }
 
     /// The article's custom rule: an ACCEPT that names a source address or network.
@@ -77,6 +83,52 @@ impl Rule {
     /// The vendor's stateful rule: INPUT accepts RELATED,ESTABLISHED.
     pub fn is_stateful_accept(&self) -> bool {
         self.stateful
+    }
+}
+
+/// A rule added by `-A` or `-I`, with its canonical text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The family argument as written (`None`: both families).
+    pub family: Option<Family>,
+    /// `[-t TABLE] -A CHAIN spec...` in canonical order and spelling.
+    canonical: Box<str>,
+    key: RuleKey,
+}
+
+const V4: u8 = 1;
+const V6: u8 = 2;
+
+impl Rule {
+    /// `-A CHAIN spec...` in canonical spelling; with `-t TABLE` first when not the filter table.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    /// What the rule means, for matching.
+    pub fn key(&self) -> &RuleKey {
+        &self.key
+    }
+
+    pub fn families(&self) -> &'static [Family] {
+        self.key.families()
+    }
+
+    pub fn reach(&self) -> u8 {
+        self.key.reach
+    }
+
+    /// Whether `self` already does what `other` does (see [`RuleKey::covers`]).
+    pub fn covers(&self, other: &Rule) -> bool {
+        self.key.covers(&other.key)
+    }
+
+    pub fn is_custom_accept(&self) -> bool {
+        self.key.custom
+    }
+
+    pub fn is_stateful_accept(&self) -> bool {
+        self.key.stateful
     }
 
     /// Arguments for `iptables -w -C ...`: the canonical spelling with `-A` turned into `-C`.
@@ -264,6 +316,22 @@ fn canonical_option(module: &str, opt: &str) -> &'static str {
 /// comment without allocating; one with quotes or backslashes goes through a real shell
 /// tokenizer.
 pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
+    let mut canonical = String::new();
+    let key = parse_call_key(text, family, &mut canonical)?;
+    Ok(key.map(|(family, key)| Rule {
+        family,
+        canonical: canonical.into_boxed_str(),
+        key,
+    }))
+}
+
+/// Like [`parse_call`], but writes the canonical form into `canonical` (a buffer reused across
+/// lines) and returns only the written family and the key: no allocation per rule.
+pub fn parse_call_key(
+    text: &str,
+    family: Option<Family>,
+    canonical: &mut String,
+) -> Result<Option<(Option<Family>, RuleKey)>, String> {
     let owned;
     let mut words: Vec<&str> = Vec::with_capacity(16);
     if text.bytes().any(|b| matches!(b, b'\'' | b'"' | b'\\')) {
@@ -277,7 +345,7 @@ pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, St
         Some(&"ipv6") => (Some(Family::V6), &words[1..]),
         _ => (family, &words[..]),
     };
-    parse_args(family, args)
+    Ok(parse_into(family, args, canonical)?.map(|key| (family, key)))
 }
 
 /// Lower-cases without allocating when the word already is lower case.
@@ -301,6 +369,16 @@ type Base<'a> = Option<(bool, Cow<'a, str>)>;
 /// Parses iptables arguments (after the family) into a rule. Returns `None` for calls that add no
 /// rule, and an error for a rule the tool cannot read.
 pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>, String> {
+    let mut canonical = String::new();
+    Ok(parse_into(family, args, &mut canonical)?.map(|key| Rule {
+        family,
+        canonical: canonical.into_boxed_str(),
+        key,
+    }))
+}
+
+/// Parses arguments into `canonical` (cleared first) and the rule's key.
+fn parse_into(family: Option<Family>, args: &[&str], canonical: &mut String) -> Result<Option<RuleKey>, String> {
     let mut table = "filter";
     let mut chain = None;
     let (mut src, mut dst, mut iif, mut oif, mut proto): (Base, Base, Base, Base, Base) =
@@ -431,7 +509,7 @@ pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>,
     if proto.as_ref().is_some_and(|(neg, p)| !neg && p == "all") {
         proto = None;
     }
-    let mut canonical = String::with_capacity(64);
+    canonical.clear();
     if table != "filter" {
         canonical.push_str("-t ");
         canonical.push_str(table);
@@ -441,7 +519,7 @@ pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>,
     canonical.push_str(chain);
     let mut word = |w: &str| {
         canonical.push(' ');
-        push_quoted(&mut canonical, w);
+        push_quoted(canonical, w);
     };
     for (flag, v) in [("-s", &src), ("-d", &dst), ("-i", &iif), ("-o", &oif), ("-p", &proto)] {
         if let Some((neg, v)) = v {
@@ -485,13 +563,12 @@ pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>,
         },
     };
     let accept = target == Some("ACCEPT");
-    Ok(Some(Rule {
-        family,
-        canonical: canonical.into_boxed_str(),
+    Ok(Some(RuleKey::new(
+        canonical,
         reach,
-        custom: accept && source.is_some(),
-        stateful: stateful && accept && table == "filter" && chain == "INPUT",
-    }))
+        accept && source.is_some(),
+        stateful && accept && table == "filter" && chain == "INPUT",
+    )))
 }
 
 #[cfg(test)]

@@ -60,11 +60,12 @@ pub fn run(env: &Env) -> Result<ExitCode> {
     let mut rules = Vec::new();
     if let Some(old) = &snap {
         if let Some(old_script) = compare::script_of(old, &env.config.firewall_script)? {
-            for (_, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+            for (i, key) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+                let Some(r) = old_script.rule(i) else { continue };
                 rules.push(RuleStatus {
                     rule: r.canonical().to_string(),
-                    in_script: index.as_ref().is_some_and(|s| s.covers(r)),
-                    loaded: live::check_loaded(&env.root, r),
+                    in_script: index.as_ref().is_some_and(|s| s.covers(key)),
+                    loaded: live::check_loaded(&env.root, &r),
                 });
             }
         }

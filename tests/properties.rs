@@ -64,10 +64,13 @@ fn spell(p: &RuleParts, long: bool, shuffle: bool, explicit_mask: bool) -> Strin
     out
 }
 
+/// The rule one `IPTABLE` line adds, read through the script parser (key) and again in full.
 fn rule_of(line: &str) -> iwss_keeper::rule::Rule {
     let text = format!("IPTABLE {line}\n");
     let script = Script::parse(text.as_bytes()).unwrap();
-    let rule = script.rules().next().expect("one rule").1.clone();
+    let (index, key) = script.rules().next().expect("one rule");
+    let rule = script.rule(index).expect("parses again");
+    assert_eq!(rule.key(), key);
     rule
 }
 
@@ -146,7 +149,7 @@ proptest! {
         // Every custom rule of the old script is in the restored script.
         let restored = Script::parse(once.content("/usr/iwss/iwsvafw.sh").unwrap()).unwrap();
         for line in &custom_lines {
-            prop_assert!(restored.index().covers(&rule_of(line.trim_start_matches("IPTABLE ").trim_end())));
+            prop_assert!(restored.index().covers(rule_of(line.trim_start_matches("IPTABLE ").trim_end()).key()));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Firewall scripts: never panic, and every rule's canonical form parses back to itself.
+//! Firewall scripts: never panic, every rule line parses again in full with the same key, and
+//! every canonical form parses back to itself.
 #![no_main]
 
 use iwss_keeper::firewall::{check_restorable, Script};
@@ -11,11 +12,14 @@ fuzz_target!(|data: &[u8]| {
     };
     for (i, line) in script.lines.iter().enumerate() {
         let _ = check_restorable(&data[line.bytes()]);
-        if let Some(rule) = &line.rule {
-            let again = parse_call(rule.canonical(), rule.family)
-                .expect("a canonical form parses")
-                .expect("a canonical form is a rule");
-            assert_eq!(again.canonical(), rule.canonical(), "line {i}");
-        }
+        let Some(key) = line.rule else {
+            continue;
+        };
+        let rule = script.rule(i).expect("a rule line parses again");
+        assert_eq!(rule.key(), &key, "line {i}");
+        let again = parse_call(rule.canonical(), rule.family)
+            .expect("a canonical form parses")
+            .expect("a canonical form is a rule");
+        assert_eq!(again.canonical(), rule.canonical(), "line {i}");
     }
 });
