@@ -7,7 +7,7 @@ mod testenv;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use testenv::{require_netns, testdata, TestEnv};
+use testenv::{require_netns, sections, testdata, TestEnv};
 
 /// Runs `script` in a fresh mount namespace with a 512 KiB tmpfs at `$DISK` holding a copy of
 /// the upgraded root at `$DISK/root` (`sums` hashes its files, the tool's own log left out). Returns the `@@name` sections of its output.
@@ -31,19 +31,7 @@ sums() { (cd "$DISK/root" && find . -type f -not -path './var/log/*' -print0 | s
         .env("BIN", assert_cmd::cargo::cargo_bin("iwss-keeper"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let mut sections = BTreeMap::new();
-    let mut name = "head".to_string();
-    for line in text.lines() {
-        if let Some(n) = line.strip_prefix("@@") {
-            name = n.to_string();
-            continue;
-        }
-        let s: &mut String = sections.entry(name.clone()).or_default();
-        s.push_str(line);
-        s.push('\n');
-    }
-    sections
+    sections(&out)
 }
 
 #[test]

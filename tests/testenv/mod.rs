@@ -207,18 +207,23 @@ impl TestEnv {
             .env("TESTDATA", testdata())
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        let mut sections = BTreeMap::new();
-        let mut name = "head".to_string();
-        for line in text.lines() {
-            if let Some(n) = line.strip_prefix("@@") {
-                name = n.to_string();
-                continue;
-            }
-            let s: &mut String = sections.entry(name.clone()).or_default();
-            s.push_str(line);
-            s.push('\n');
-        }
-        sections
+        sections(&out)
     }
+}
+
+/// A script's output (stdout, then stderr) split into sections at lines `@@name`.
+pub fn sections(out: &std::process::Output) -> BTreeMap<String, String> {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let mut sections = BTreeMap::new();
+    let mut name = "head".to_string();
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("@@") {
+            name = n.to_string();
+            continue;
+        }
+        let s: &mut String = sections.entry(name.clone()).or_default();
+        s.push_str(line);
+        s.push('\n');
+    }
+    sections
 }
