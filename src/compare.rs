@@ -136,7 +136,13 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             } else {
                 (false, "vendor rule changed or dropped by the upgrade (not an ACCEPT with a source address, not in keep_rules)".to_string())
             };
-            let full = old.rule(index).expect("a line with a rule key parses again");
+            let full = old.rule(index).ok_or_else(|| {
+                anyhow!(
+                    "{}:{}: cannot read this rule again",
+                    before.location(path),
+                    old.lines[index].first()
+                )
+            })?;
             discarded.push(DiscardedRule {
                 line: old.lines[index].first(),
                 text: old.text(index),

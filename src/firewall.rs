@@ -151,8 +151,10 @@ impl<'a> Script<'a> {
     /// report shows need their text).
     pub fn rule(&self, index: usize) -> Option<Rule> {
         self.lines[index].rule?;
-        let text = self.text(index);
-        let rest = text.trim_start().strip_prefix("IPTABLE")?;
+        // Exactly the text and the steps `parse` used, so the result matches the line's key.
+        let raw = &self.bytes[self.lines[index].bytes()];
+        let text = join_text(raw.strip_suffix(b"\n").unwrap_or(raw));
+        let rest = call_arguments(&text)?;
         rule::parse_call(rest, None).ok().flatten()
     }
 
@@ -198,16 +200,18 @@ impl RuleIndex {
 /// function definition, other commands, comments) give `None`; so do `IPTABLE` calls that add no
 /// rule (`-N`, `-P`, `-F` ...).
 fn parse_call(text: &str, canonical: &mut String) -> Result<Option<RuleKey>, String> {
-    let trimmed = text.trim_start();
-    let Some(rest) = trimmed.strip_prefix("IPTABLE") else {
+    let Some(rest) = call_arguments(text) else {
         return Ok(None);
     };
-    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
-        return Ok(None);
-    }
     rule::parse_call_key(rest, None, canonical)
         .map(|r| r.map(|(_, key)| key))
         .map_err(|e| format!("IPTABLE line: {e}"))
+}
+
+/// The arguments of an `IPTABLE` call, or `None` when the line is not one.
+fn call_arguments(text: &str) -> Option<&str> {
+    let rest = text.trim_start().strip_prefix("IPTABLE")?;
+    (rest.is_empty() || rest.starts_with([' ', '\t'])).then_some(rest)
 }
 
 /// Checks that a line to be written back is a plain `IPTABLE` call: words of safe characters,
@@ -326,6 +330,15 @@ IPTABLE -N SCAN_SERV_IN\n";
             "-A INPUT -s 10.0.0.0/8 -p tcp -j ACCEPT"
         );
         assert_eq!(s.lines[2].first(), 5);
+    }
+
+    #[test]
+    fn every_rule_line_parses_again_with_the_same_key() {
+        // Found by fuzzing: text() trims Unicode blanks (here a vertical tab) that the parse kept.
+        let s = Script::parse(b"IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT\x0b\nIPTABLE -A INPUT -j \xff\x00\n").unwrap();
+        for (i, key) in s.rules() {
+            assert_eq!(s.rule(i).map(|r| *r.key()), Some(*key), "line {i}");
+        }
     }
 
     #[test]
