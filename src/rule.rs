@@ -512,11 +512,11 @@ fn parse_into(family: Option<Family>, args: &[&str], canonical: &mut String) -> 
     canonical.clear();
     if table != "filter" {
         canonical.push_str("-t ");
-        canonical.push_str(table);
+        push_quoted(canonical, table);
         canonical.push(' ');
     }
     canonical.push_str("-A ");
-    canonical.push_str(chain);
+    push_quoted(canonical, chain);
     let mut word = |w: &str| {
         canonical.push(' ');
         push_quoted(canonical, w);
@@ -627,6 +627,19 @@ mod tests {
             rule("-A INPUT -m comment --comment 'proxy farm' -s 192.0.2.1 -j ACCEPT").canonical(),
             "-A INPUT -s 192.0.2.1/32 -m comment --comment 'proxy farm' -j ACCEPT"
         );
+    }
+
+    #[test]
+    fn canonical_forms_read_back_as_themselves() {
+        // Found by fuzzing: a chain name with a quote was written unquoted.
+        for text in [
+            "-A 'IN\"P T' -j ACCEPT",
+            "-t 'a b' -A X -j ACCEPT",
+            "-A INPUT -m comment --comment \"it's\" -j DROP",
+        ] {
+            let r = rule(text);
+            assert_eq!(rule(r.canonical()).canonical(), r.canonical(), "{text}");
+        }
     }
 
     #[test]
