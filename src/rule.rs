@@ -357,6 +357,16 @@ fn lower(word: &str) -> Cow<'_, str> {
     }
 }
 
+/// A match module's canonical name: `-m state --state` and `-m conntrack --ctstate` are the same
+/// match, whether loaded by `-m` or implicitly by `-p`.
+fn module_name(name: Cow<'_, str>) -> Cow<'_, str> {
+    if name == "state" {
+        Cow::Borrowed("conntrack")
+    } else {
+        name
+    }
+}
+
 /// A match module with its options, as they will print.
 struct Match<'a> {
     name: Cow<'a, str>,
@@ -436,14 +446,8 @@ fn parse_into(family: Option<Family>, args: &[&str], canonical: &mut String) -> 
                 i += 1;
             }
             b'm' => {
-                let name = lower(value(i, a)?);
+                let name = module_name(lower(value(i, a)?));
                 i += 2;
-                // `-m state --state` and `-m conntrack --ctstate` are the same match.
-                let name = if name == "state" {
-                    Cow::Borrowed("conntrack")
-                } else {
-                    name
-                };
                 matches.push(Match {
                     name,
                     words: Vec::new(),
@@ -480,7 +484,7 @@ fn parse_into(family: Option<Family>, args: &[&str], canonical: &mut String) -> 
                         .map(|(_, p)| p.clone())
                         .ok_or_else(|| format!("option {opt} outside any match"))?;
                     matches.push(Match {
-                        name: implicit,
+                        name: module_name(implicit),
                         words: Vec::new(),
                     });
                 }
@@ -636,6 +640,8 @@ mod tests {
             "-A 'IN\"P T' -j ACCEPT",
             "-t 'a b' -A X -j ACCEPT",
             "-A INPUT -m comment --comment \"it's\" -j DROP",
+            // Also found by fuzzing: a protocol named like a match module loads it implicitly.
+            "-A INPUT -p state --state ESTABLISHED,,X -j ACCEPT",
         ] {
             let r = rule(text);
             assert_eq!(rule(r.canonical()).canonical(), r.canonical(), "{text}");
