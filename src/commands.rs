@@ -1,19 +1,16 @@
 //! The commands: each reads through one root, does its work, and reports.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
 
 use crate::activate;
 use crate::apply;
 use crate::cli::{Cli, Command};
-use crate::compare::{self, compare, Comparison, Pair};
+use crate::compare::{compare, Comparison, Pair};
 use crate::config::Config;
 use crate::exit_codes::ExitCode;
-use crate::firewall::Script;
 use crate::fsutil;
 use crate::hooks;
 use crate::live;
@@ -23,8 +20,9 @@ use crate::plan;
 use crate::register;
 use crate::report::{self, ChangeReport, Report, Side};
 use crate::root::Root;
-use crate::rule::{self, Family};
-use crate::snapshot::{Manifest, Origin, Snapshot, Store};
+use crate::runtime;
+use crate::show;
+use crate::snapshot::{Snapshot, Store};
 use crate::status;
 use crate::sysctl;
 
@@ -160,7 +158,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unregister { hook_dir } => cmd_unregister(&env, hook_dir.as_deref()),
         Command::Snapshot { label } => cmd_snapshot(&env, label),
         Command::List => cmd_list(&env),
-        Command::Show { snapshot } => cmd_show(&env, &snapshot),
+        Command::Show { snapshot } => show::run(&env, &snapshot),
         Command::Diff { old, new } => cmd_diff(&env, old.as_deref(), new.as_deref()),
         Command::Status => status::run(&env),
         Command::Restore {
@@ -227,126 +225,6 @@ fn cmd_list(env: &Env) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// A rule as `show` lists it.
-#[derive(Serialize)]
-struct ShownRule {
-    line: usize,
-    text: String,
-    canonical: String,
-    custom: bool,
-}
-
-#[derive(Serialize)]
-struct ShownSysctl {
-    key: String,
-    value: String,
-    source: Option<(String, usize)>,
-}
-
-#[derive(Serialize)]
-struct Shown<'a> {
-    kind: &'static str,
-    manifest: &'a Manifest,
-    rules: Vec<ShownRule>,
-    sysctl: Vec<ShownSysctl>,
-}
-
-fn cmd_show(env: &Env, arg: &str) -> Result<ExitCode> {
-    let mut snap = env.resolve(arg)?;
-    snap.fill_checksums();
-    let m = &snap.manifest;
-    let mut rules = Vec::new();
-    if let Some(script) = compare::script_of(&snap, &env.config.firewall_script)? {
-        for (i, r) in script.rules() {
-            rules.push(ShownRule {
-                line: script.lines[i].first(),
-                text: script.text(i),
-                canonical: script.rule(i).map(|r| r.canonical().to_string()).unwrap_or_default(),
-                custom: r.is_custom_accept(),
-            });
-        }
-    }
-    let sources = snap.sysctl_sources();
-    let sysctl = env
-        .config
-        .managed_sysctl
-        .iter()
-        .map(|k| {
-            let e = sysctl::effective(sources.iter().copied(), k);
-            ShownSysctl {
-                key: sysctl::display_key(&sysctl::canonical_key(k)),
-                value: e.value,
-                source: e.source,
-            }
-        })
-        .collect();
-    let shown = Shown {
-        kind: Side::of(&snap).kind,
-        manifest: m,
-        rules,
-        sysctl,
-    };
-    report::print(env.json, &shown, || {
-        let mut out = String::new();
-        match &snap.origin {
-            Origin::Stored(dir) => {
-                let _ = writeln!(
-                    out,
-                    "snapshot  {}\ndirectory {}\ncreated   {}",
-                    m.id,
-                    dir.display(),
-                    m.created
-                );
-            }
-            Origin::Tree(dir) => {
-                let _ = writeln!(out, "tree      {} (read now)", dir.display());
-            }
-        }
-        let _ = writeln!(out, "host      {}", m.host);
-        let _ = writeln!(out, "label     {}", m.label.as_deref().unwrap_or("-"));
-        let _ = writeln!(out, "version   {} (from {:?})", m.version, m.version_text);
-        let _ = writeln!(out, "files:");
-        let size_w = m.files.iter().map(|f| f.size.to_string().len()).max().unwrap_or(1);
-        for f in &m.files {
-            let kind = match &f.target {
-                Some(t) => format!(" -> {t}"),
-                None => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "  {:04o} {:>5}:{:<5} {:>size_w$}  {}  {}{kind}",
-                f.mode,
-                f.uid,
-                f.gid,
-                f.size,
-                &f.sha256[..12],
-                f.path
-            );
-        }
-        let custom = shown.rules.iter().filter(|r| r.custom).count();
-        if !shown.rules.is_empty() || snap.content(&env.config.firewall_script).is_some() {
-            let _ = writeln!(
-                out,
-                "firewall  {}: {} rules, {custom} custom",
-                env.config.firewall_script,
-                shown.rules.len()
-            );
-            for r in shown.rules.iter().filter(|r| r.custom) {
-                let _ = writeln!(out, "  line {}  {}", r.line, r.text);
-            }
-        }
-        for s in &shown.sysctl {
-            let from = s
-                .source
-                .as_ref()
-                .map_or("kernel default".to_string(), |(f, l)| format!("{f}:{l}"));
-            let _ = writeln!(out, "sysctl    {} = {} ({from})", s.key, s.value);
-        }
-        out
-    })?;
-    Ok(ExitCode::Success)
-}
-
 /// Loads the two sides of a comparison.
 fn sides(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<(Snapshot, Snapshot)> {
     let new = match new {
@@ -366,7 +244,7 @@ fn cmd_diff(env: &Env, old: Option<&str>, new: Option<&str>) -> Result<ExitCode>
     let cmp = compare(&pair, &env.config)?;
     let plan = plan::plan(&pair, &cmp, &env.config)?;
     let needs = cmp.needs_restore();
-    let live = runtime_lines(env, &old, &new)?;
+    let live = runtime::side_by_side(env, &old, &new)?;
     let report = Report {
         command: "diff",
         old: Side::of(&old),
@@ -496,67 +374,4 @@ fn cmd_restore(env: &Env, from: Option<&str>, dry_run: bool, no_restart: bool) -
         Some(step) => bail!("restore failed at {step}; the previous files and firewall rules were put back"),
         None => Ok(ExitCode::Success),
     }
-}
-
-/// Rules from `iptables -S` output, as the given family.
-fn loaded_rules(text: &str, family: Family) -> Vec<rule::Rule> {
-    text.lines()
-        .filter(|l| l.starts_with("-A "))
-        .filter_map(|l| rule::parse_call(l, Some(family)).ok().flatten())
-        .collect()
-}
-
-/// "In script / loaded" lines for the old side's custom rules, from the new side's runtime record.
-fn runtime_lines(env: &Env, old: &Snapshot, new: &Snapshot) -> Result<Vec<String>> {
-    let Some(runtime) = &new.manifest.runtime else {
-        return Ok(Vec::new());
-    };
-    let Some(old_script) = compare::script_of(old, &env.config.firewall_script)? else {
-        return Ok(Vec::new());
-    };
-    let new_script = compare::script_of(new, &env.config.firewall_script)?;
-    let new_index = new_script.as_ref().map(Script::index);
-    let loaded_set = |text: &Option<String>, family| {
-        text.as_deref().map(|t| {
-            loaded_rules(t, family)
-                .iter()
-                .map(|r| r.key().hash())
-                .collect::<HashSet<_>>()
-        })
-    };
-    let v4 = loaded_set(&runtime.iptables, Family::V4);
-    let v6 = loaded_set(&runtime.ip6tables, Family::V6);
-    let mut lines = Vec::new();
-    for (i, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
-        let in_script = new_index.as_ref().is_some_and(|s| s.covers(r));
-        let loaded: Option<bool> = r
-            .families()
-            .iter()
-            .map(|f| {
-                let set = if *f == Family::V4 { &v4 } else { &v6 };
-                set.as_ref().map(|loaded| loaded.contains(&r.hash()))
-            })
-            .try_fold(true, |acc, x| x.map(|x| acc && x));
-        let yes = |b: bool| if b { "yes" } else { "no" };
-        lines.push(format!(
-            "custom rule {}: in script {}, loaded {}",
-            old_script
-                .rule(i)
-                .map(|r| r.canonical().to_string())
-                .unwrap_or_default(),
-            yes(in_script),
-            loaded.map_or("unknown", yes)
-        ));
-    }
-    for (key, value) in &runtime.sysctl {
-        let sources = new.sysctl_sources();
-        let eff = sysctl::effective(sources.iter().copied(), key);
-        let note = if sysctl::same_value(value, &eff.value) {
-            ""
-        } else {
-            " (differs from the files)"
-        };
-        lines.push(format!("sysctl {key}: files {}, running {value}{note}", eff.value));
-    }
-    Ok(lines)
 }

@@ -20,6 +20,7 @@ pub mod report;
 pub mod root;
 pub mod rule;
 pub mod runtime;
+pub mod show;
 pub mod snapshot;
 pub mod status;
 pub mod sysctl;
