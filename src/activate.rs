@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -23,7 +24,7 @@ pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<V
     let Some(script) = script_of(old, path)? else {
         return Ok(Vec::new());
     };
-    let restored: Vec<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
+    let restored: HashSet<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
     Ok(script
         .rules()
         .filter(|(i, r)| r.is_custom_accept() || restored.contains(i))

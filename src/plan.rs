@@ -83,6 +83,24 @@ impl Anchors {
     }
 }
 
+/// The nearest line before `index` that is neither blank nor being restored. `memo` holds the
+/// previous restored rule and its answer (rules come in script order), so a block of restored
+/// rules is walked once, not once per rule.
+fn preceding_line(
+    old: &Script,
+    index: usize,
+    restoring: &HashSet<usize>,
+    memo: &mut Option<(usize, Option<usize>)>,
+) -> Option<usize> {
+    let floor = memo.map_or(0, |(previous, _)| previous);
+    let found = (floor..index)
+        .rev()
+        .find(|j| !old.lines[*j].blank && !restoring.contains(j));
+    let result = found.or(memo.and_then(|(_, answer)| answer));
+    *memo = Some((index, result));
+    result
+}
+
 /// Where a restored rule goes in the new script: the index of the line it follows.
 fn find_anchor(
     old: &Script,
@@ -90,10 +108,9 @@ fn find_anchor(
     anchors: &Anchors,
     index: usize,
     restoring: &HashSet<usize>,
+    memo: &mut Option<(usize, Option<usize>)>,
 ) -> Option<(usize, String)> {
-    let preceding = (0..index)
-        .rev()
-        .find(|j| !old.lines[*j].blank && !restoring.contains(j));
+    let preceding = preceding_line(old, index, restoring, memo);
     if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
         return Some((
             k,
@@ -120,6 +137,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
         .as_ref()
         .ok_or_else(|| anyhow!("{} has no {path}", after.name()))?;
     let anchors = Anchors::of(new);
+    let mut memo = None;
     let mut inserts = Vec::new();
     let mut edits = Vec::new();
     for d in cmp.discarded.iter().filter(|d| d.restore) {
@@ -132,7 +150,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
                 d.text
             );
         }
-        let (anchor, place) = find_anchor(old, new, &anchors, d.index, &restoring).ok_or_else(|| {
+        let (anchor, place) = find_anchor(old, new, &anchors, d.index, &restoring, &mut memo).ok_or_else(|| {
             anyhow!(
                 "{}: no place to restore {:?} ({}:{}): neither the line that preceded it nor a stateful line is in the new script; nothing was changed",
                 after.location(path),

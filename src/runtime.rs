@@ -76,8 +76,8 @@ pub fn side_by_side(env: &Env, old: &Snapshot, new: &Snapshot) -> Result<Vec<Str
             loaded.map_or("unknown", yes)
         ));
     }
+    let sources = new.sysctl_sources();
     for (key, value) in &runtime.sysctl {
-        let sources = new.sysctl_sources();
         let eff = sysctl::effective(sources.iter().copied(), key);
         let note = if sysctl::same_value(value, &eff.value) {
             ""
