@@ -74,7 +74,7 @@ fn snapshot_list_show_and_restore_by_default() {
 
 #[test]
 fn default_old_side_is_the_newest_snapshot_from_an_older_version() {
-    let (env, first) = upgraded("iwsva-sp2-to-sp3");
+    let (env, _) = upgraded("iwsva-sp2-to-sp3");
     // A snapshot taken after the upgrade is newer, but not pre-upgrade.
     let out = env.cmd().args(["snapshot"]).output().unwrap();
     assert!(out.status.success());
@@ -83,7 +83,6 @@ fn default_old_side_is_the_newest_snapshot_from_an_older_version() {
     let v: serde_json::Value = serde_json::from_str(json.split("--- exit").next().unwrap()).unwrap();
     assert_eq!(v["old"]["version"], "IWSVA 6.5 SP2 Build 1784");
     assert_eq!(v["old"]["kind"], "snapshot");
-    let _ = first;
 }
 
 #[test]

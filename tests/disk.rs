@@ -10,7 +10,9 @@ use std::process::Command;
 use testenv::{require_netns, sections, testdata, TestEnv};
 
 /// Runs `script` in a fresh mount namespace with a 512 KiB tmpfs at `$DISK` holding a copy of
-/// the upgraded root at `$DISK/root` (`sums` hashes its files, the tool's own log left out). Returns the `@@name` sections of its output.
+/// the upgraded root at `$DISK/root`, its file hashes in `$SCRATCH/before` and a roomy state
+/// directory at `$SCRATCH/state` (`sums` hashes the root's files, the tool's own log left out).
+/// Returns the `@@name` sections of its output.
 fn on_small_disk(env: &TestEnv, case: &str, script: &str) -> BTreeMap<String, String> {
     let setup = r#"
 set -u
@@ -20,12 +22,17 @@ mkdir -p "$DISK/root/bin" "$DISK/state"
 cp -a "$AFTER"/. "$DISK/root/"
 ln -s /bin/bash "$DISK/root/bin/bash"
 sums() { (cd "$DISK/root" && find . -type f -not -path './var/log/*' -print0 | sort -z | xargs -0 sha256sum); }
+mkdir -p "$SCRATCH/state"
+sums > "$SCRATCH/before"
 "#;
     let disk = env.dir.path().join("disk");
     std::fs::create_dir_all(&disk).unwrap();
+    // Scratch space outside the small disk: the hashes from before, a state dir that has room.
+    let scratch = env.dir.path().join("scratch");
     let out = Command::new("unshare")
         .args(["-m", "bash", "-c", &format!("{setup}\n{script}")])
         .env("DISK", &disk)
+        .env("SCRATCH", &scratch)
         .env("AFTER", testdata().join(case).join("after"))
         .env("FROM", testdata().join(case).join("before"))
         .env("BIN", assert_cmd::cargo::cargo_bin("iwss-keeper"))
@@ -44,15 +51,12 @@ fn a_full_disk_fails_cleanly_and_changes_nothing() {
         &env,
         "iwsva-sp1-to-sp2",
         r#"
-sums > /tmp/iwss-keeper-before.$$
-mkdir -p /tmp/iwss-keeper-state.$$
 dd if=/dev/zero of="$DISK/fill" bs=4k 2>/dev/null
-echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir /tmp/iwss-keeper-state.$$ restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
-echo "@@same"; sums | cmp - /tmp/iwss-keeper-before.$$ && echo same
+echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir "$SCRATCH/state" restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
+echo "@@same"; sums | cmp - "$SCRATCH/before" && echo same
 echo "@@temps"; find "$DISK/root" -name '*.iwss-keeper-*' -o -name '*.org.*'
 echo "@@snapshot"; "$BIN" --root "$DISK/root" --state-dir "$DISK/state" snapshot 2>&1; echo "rc=$?"
 echo "@@snapshots"; ls -A "$DISK/state/snapshots" 2>/dev/null
-rm -rf /tmp/iwss-keeper-before.$$ /tmp/iwss-keeper-state.$$
 "#,
     );
     let restore = &out["restore"];
@@ -90,13 +94,10 @@ fn a_read_only_root_and_state_fail_cleanly() {
         &env,
         "iwsva-sp1-to-sp2",
         r#"
-sums > /tmp/iwss-keeper-before.$$
-mkdir -p /tmp/iwss-keeper-state.$$
 mount --bind "$DISK" "$DISK" && mount -o remount,bind,ro "$DISK"
-echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir /tmp/iwss-keeper-state.$$ restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
-echo "@@same"; sums | cmp - /tmp/iwss-keeper-before.$$ && echo same
+echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir "$SCRATCH/state" restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
+echo "@@same"; sums | cmp - "$SCRATCH/before" && echo same
 echo "@@snapshot"; "$BIN" --root "$DISK/root" --state-dir "$DISK/state" snapshot 2>&1; echo "rc=$?"
-rm -rf /tmp/iwss-keeper-before.$$ /tmp/iwss-keeper-state.$$
 "#,
     );
     let restore = &out["restore"];

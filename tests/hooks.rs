@@ -15,14 +15,9 @@ fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("iwss-keeper")
 }
 
-/// Runs the binary with only `--root`, as the hooks and the guard do.
-fn keeper(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(bin())
-        .arg("--root")
-        .arg(&env.root)
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs a command: stdout, stderr and the exit code (-1 when killed).
+fn outcome(cmd: &mut Command) -> (String, String, i32) {
+    let out = cmd.output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -30,22 +25,22 @@ fn keeper(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
     )
 }
 
+/// Runs the binary with only `--root`, as the hooks and the guard do.
+fn keeper(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
+    outcome(Command::new(bin()).arg("--root").arg(&env.root).args(args))
+}
+
 /// Runs the fake upgrade package with the hook environment set.
 fn fake_upgrade(env: &TestEnv, new: &Path, extra: &[&str]) -> (String, String, i32) {
-    let out = Command::new("sh")
-        .arg(testdata().join("fake-upgrade.sh"))
-        .arg(&env.root)
-        .arg("/usr/iwss/hooks")
-        .arg(new)
-        .args(extra)
-        .env("IWSS_KEEPER", bin())
-        .env("IWSS_KEEPER_ROOT", &env.root)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
+    outcome(
+        Command::new("sh")
+            .arg(testdata().join("fake-upgrade.sh"))
+            .arg(&env.root)
+            .arg("/usr/iwss/hooks")
+            .arg(new)
+            .args(extra)
+            .env("IWSS_KEEPER", bin())
+            .env("IWSS_KEEPER_ROOT", &env.root),
     )
 }
 
