@@ -173,6 +173,13 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     })
 }
 
+/// The value owed back for a managed key: its custom value (or, without one, its value before
+/// the upgrade), but only when the system had that value before the upgrade.
+pub fn owed_value(before: &str, custom: Option<&str>) -> Option<String> {
+    let wanted = custom.unwrap_or(before);
+    sysctl::same_value(before, wanted).then(|| wanted.to_string())
+}
+
 /// Decides about one key: restore the custom value only when the system had it before the
 /// upgrade and has another value now.
 fn sysctl_decision(key: &str, before: Effective, after: Effective, custom: Option<String>) -> SysctlFinding {
@@ -181,7 +188,7 @@ fn sysctl_decision(key: &str, before: Effective, after: Effective, custom: Optio
         Some((file, line)) => format!("{file}:{line}"),
         None => "kernel default".to_string(),
     };
-    let (set_to, reason) = if !sysctl::same_value(&before.value, &wanted) {
+    let (set_to, reason) = if owed_value(&before.value, custom.as_deref()).is_none() {
         (
             None,
             format!(

@@ -78,23 +78,21 @@ pub fn run(env: &Env) -> Result<ExitCode> {
         .map(|k| {
             let eff = sysctl::effective(sources.iter().copied(), k);
             let running = live::read_sysctl(&env.root, k);
-            let before = snap
-                .as_ref()
-                .map(|s| sysctl::effective(s.sysctl_sources().iter().copied(), k).value);
-            let wanted = env.config.sysctl_values.get(k).cloned().or_else(|| before.clone());
-            // Only a value the system had before the upgrade is owed back.
-            let owed = match (&wanted, &before) {
-                (Some(w), Some(b)) => sysctl::same_value(w, b),
-                (Some(_), None) => true,
-                _ => false,
+            let custom = env.config.sysctl_values.get(k).map(String::as_str);
+            // Without a snapshot only a configured custom value is owed.
+            let wanted = match &snap {
+                Some(old) => {
+                    let before = sysctl::effective(old.sysctl_sources().iter().copied(), k);
+                    compare::owed_value(&before.value, custom)
+                }
+                None => custom.map(str::to_string),
             };
-            let ok = !owed
-                || wanted.as_ref().is_none_or(|w| {
-                    sysctl::same_value(w, &eff.value) && running.as_ref().is_none_or(|r| sysctl::same_value(w, r))
-                });
+            let ok = wanted.as_ref().is_none_or(|w| {
+                sysctl::same_value(w, &eff.value) && running.as_ref().is_none_or(|r| sysctl::same_value(w, r))
+            });
             SysctlStatus {
                 key: sysctl::display_key(&sysctl::canonical_key(k)),
-                wanted: if owed { wanted } else { None },
+                wanted,
                 effective: eff.value,
                 running,
                 ok,
