@@ -278,10 +278,47 @@ pub struct Restored {
     pub old: Snapshot,
     pub new: Snapshot,
     pub written: Vec<apply::Written>,
+    /// The step that failed and was rolled back, if any.
+    pub failed: Option<String>,
 }
 
-/// Plans and applies a restore from `from` onto the live root.
-pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored> {
+impl Restored {
+    /// The error a rolled-back restore ends with.
+    pub fn error(&self) -> Option<anyhow::Error> {
+        self.failed.as_ref().map(|step| {
+            anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back")
+        })
+    }
+}
+
+/// Restores from `from` onto the live root and, unless a dry run, brings the running system in
+/// line: restart, verification, rollback, live sysctl values.
+pub fn restore(env: &Env, from: Option<&str>, dry_run: bool, no_restart: bool) -> Result<Restored> {
+    let mut r = restore_files(env, from, dry_run)?;
+    let mut lines = std::mem::take(&mut r.report.live);
+    if !dry_run {
+        r.failed = activate::activate(
+            env,
+            &r.old,
+            &r.new,
+            &r.report.comparison,
+            &r.written,
+            no_restart,
+            &mut lines,
+        )?;
+    }
+    if !r.written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
+        lines.extend(activate::running_mismatches(env, &r.new));
+    }
+    r.report.live = lines;
+    if r.failed.is_some() {
+        r.report.outcome = "rolled-back";
+    }
+    Ok(r)
+}
+
+/// Plans and applies the file changes of a restore from `from` onto the live root.
+fn restore_files(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored> {
     let (old, new) = sides(env, from, None)?;
     let pair = Pair::read(&old, &new, &env.config.firewall_script)?;
     let cmp: Comparison = compare(&pair, &env.config)?;
@@ -342,36 +379,15 @@ pub fn restore(env: &Env, from: Option<&str>, dry_run: bool) -> Result<Restored>
         old,
         new,
         written,
+        failed: None,
     })
 }
 
 fn cmd_restore(env: &Env, from: Option<&str>, dry_run: bool, no_restart: bool) -> Result<ExitCode> {
-    let mut r = restore(env, from, dry_run)?;
-    let mut lines = std::mem::take(&mut r.report.live);
-    let failed = if dry_run {
-        None
-    } else {
-        activate::activate(
-            env,
-            &r.old,
-            &r.new,
-            &r.report.comparison,
-            &r.written,
-            no_restart,
-            &mut lines,
-        )?
-    };
-    if !r.written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
-        lines.extend(activate::running_mismatches(env, &r.new));
-    }
-    r.report.live = lines;
-    if failed.is_some() {
-        r.report.outcome = "rolled-back";
-    }
-    let report = &r.report;
-    report::print(env.json, report, || report.render())?;
-    match failed {
-        Some(step) => bail!("restore failed at {step}; the previous files and firewall rules were put back"),
+    let r = restore(env, from, dry_run, no_restart)?;
+    report::print(env.json, &r.report, || r.report.render())?;
+    match r.error() {
+        Some(err) => Err(err),
         None => Ok(ExitCode::Success),
     }
 }

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::activate;
 use crate::commands::{restore, Env};
 use crate::exit_codes::ExitCode;
 use crate::fsutil;
@@ -87,14 +86,12 @@ impl Pending {
 /// Restore with restart and verification; on success a post-install snapshot records the new
 /// version, so the boot guard knows the upgrade is handled.
 fn post_install(env: &Env) -> Result<()> {
-    let mut r = restore(env, None, false)?;
-    let mut lines = std::mem::take(&mut r.report.live);
-    let failed = activate::activate(env, &r.old, &r.new, &r.report.comparison, &r.written, false, &mut lines)?;
-    for line in &lines {
+    let r = restore(env, None, false, false)?;
+    for line in &r.report.live {
         log::info!("{line}");
     }
-    if let Some(step) = failed {
-        anyhow::bail!("restore failed at {step}; the previous files and firewall rules were put back");
+    if let Some(err) = r.error() {
+        return Err(err);
     }
     log::info!(
         "post-install: {} from {} ({} file(s) changed)",
