@@ -22,6 +22,8 @@ pub const HOOKS: [(&str, &str); 2] = [
 ];
 
 const UNIT: &str = "/etc/systemd/system/iwss-keeper-guard.service";
+/// Where the RPM puts the boot guard unit; when it is there, `register` only enables it.
+pub const PACKAGED_UNIT: &str = "/usr/lib/systemd/system/iwss-keeper-guard.service";
 const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/iwss-keeper-guard.service";
 const SYSV: &str = "/etc/init.d/iwss-keeper-guard";
 const SYSV_LINKS: [&str; 2] = ["/etc/rc3.d/S99iwss-keeper-guard", "/etc/rc5.d/S99iwss-keeper-guard"];
@@ -79,7 +81,15 @@ fn managed(env: &Env, hook_dir: &str) -> Vec<Managed> {
         })
         .collect();
     let command = guard_command(env);
-    if has_systemd(env) {
+    if env.root.path(PACKAGED_UNIT).is_file() {
+        // The package owns the unit; enabling it is the link `systemctl enable` would make.
+        out.push(Managed {
+            path: env.root.path(UNIT_LINK),
+            content: Managed2::Link {
+                target: PACKAGED_UNIT.into(),
+            },
+        });
+    } else if has_systemd(env) {
         out.push(Managed {
             path: env.root.path(UNIT),
             content: Managed2::File {
@@ -180,10 +190,15 @@ pub fn register(env: &Env, hook_dir: Option<&str>) -> Result<Vec<String>> {
             }
             Managed2::Link { target } => {
                 if state == "modified" {
-                    anyhow::bail!(
-                        "{} exists and is not iwss-keeper's link; remove it first",
-                        m.path.display()
-                    );
+                    // A link to another of our guards (the package superseding a hand-made
+                    // registration) is ours to replace; anything else is not.
+                    if !std::fs::read_link(&m.path).is_ok_and(is_guard) {
+                        anyhow::bail!(
+                            "{} exists and is not iwss-keeper's link; remove it first",
+                            m.path.display()
+                        );
+                    }
+                    std::fs::remove_file(&m.path).with_context(|| format!("cannot replace {}", m.path.display()))?;
                 }
                 std::os::unix::fs::symlink(target, &m.path)
                     .with_context(|| format!("cannot link {}", m.path.display()))?;
@@ -192,7 +207,21 @@ pub fn register(env: &Env, hook_dir: Option<&str>) -> Result<Vec<String>> {
         log::info!("registered {}", m.path.display());
         lines.push(format!("installed  {}", m.path.display()));
     }
+    if env.root.path(PACKAGED_UNIT).is_file() {
+        // A unit an earlier `register` wrote in /etc would shadow the package's.
+        let own = env.root.path(UNIT);
+        if std::fs::read_to_string(&own).is_ok_and(|t| t.contains(MARK)) {
+            std::fs::remove_file(&own).with_context(|| format!("cannot remove {}", own.display()))?;
+            log::info!("removed {} (superseded by {PACKAGED_UNIT})", own.display());
+            lines.push(format!("removed    {} (superseded by {PACKAGED_UNIT})", own.display()));
+        }
+    }
     Ok(lines)
+}
+
+/// Whether a link target is one of the guards `register` installs or enables.
+fn is_guard(target: PathBuf) -> bool {
+    [UNIT, PACKAGED_UNIT, SYSV].iter().any(|g| target == Path::new(g))
 }
 
 /// Marks the guard files `register` writes, so `unregister` knows them whatever they run.
@@ -225,7 +254,7 @@ pub fn unregister(env: &Env, hook_dir: Option<&str>) -> Result<Vec<String>> {
     }
     for link in std::iter::once(UNIT_LINK).chain(SYSV_LINKS) {
         let path = env.root.path(link);
-        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(UNIT) || t == Path::new(SYSV)) {
+        if std::fs::read_link(&path).is_ok_and(is_guard) {
             remove(path, &mut lines)?;
         }
     }

@@ -334,3 +334,50 @@ fn register_installs_a_systemd_unit_where_systemd_runs() {
     let (gone, _, _) = keeper(&env, &["unregister", "--hook-dir", "/opt/upgrade/hooks"]);
     assert_eq!(gone.matches("removed    ").count(), 4, "{gone}");
 }
+
+#[test]
+fn register_enables_the_packaged_unit_and_supersedes_its_own() {
+    let env = TestEnv::from_tree(&testdata().join("iwss-p2-to-p3/before"));
+    fs::create_dir_all(env.root.join("usr/lib/systemd/system")).unwrap();
+    // A registration made by hand before the package: register writes its own unit in /etc.
+    assert_eq!(keeper(&env, &["register"]).2, 0);
+    let own = env.root.join("etc/systemd/system/iwss-keeper-guard.service");
+    assert!(own.exists());
+    // Then the package brings its unit; register switches to it and removes its own.
+    let packaged = env.root.join("usr/lib/systemd/system/iwss-keeper-guard.service");
+    let unit = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/rpm/iwss-keeper-guard.service")).unwrap();
+    fs::write(&packaged, &unit).unwrap();
+    let (out, err, code) = keeper(&env, &["register"]);
+    assert_eq!(code, 0, "{err}");
+    let wants = env
+        .root
+        .join("etc/systemd/system/multi-user.target.wants/iwss-keeper-guard.service");
+    assert!(out.contains(&format!("installed  {}", wants.display())), "{out}");
+    assert!(
+        out.contains(&format!("removed    {} (superseded by", own.display())),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_link(&wants).unwrap(),
+        Path::new("/usr/lib/systemd/system/iwss-keeper-guard.service")
+    );
+    assert!(!own.exists());
+    let (status, _, _) = keeper(&env, &["status"]);
+    assert!(status.contains("hooks    registered (3 files intact)"), "{status}");
+    // A link someone else made is not replaced.
+    fs::remove_file(&wants).unwrap();
+    std::os::unix::fs::symlink("/usr/lib/systemd/system/other.service", &wants).unwrap();
+    let (_, err, code) = keeper(&env, &["register"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not iwss-keeper's link"), "{err}");
+    fs::remove_file(&wants).unwrap();
+    assert_eq!(keeper(&env, &["register"]).2, 0);
+    // unregister disables the packaged unit and leaves the file to the package.
+    let (gone, _, _) = keeper(&env, &["unregister"]);
+    assert_eq!(gone.matches("removed    ").count(), 3, "{gone}");
+    assert!(fs::symlink_metadata(&wants).is_err());
+    assert_eq!(fs::read(&packaged).unwrap(), unit);
+    // The packaged unit runs the packaged binary's boot guard.
+    let text = String::from_utf8(unit).unwrap();
+    assert!(text.contains("\nExecStart=/usr/sbin/iwss-keeper hook boot\n"), "{text}");
+}
