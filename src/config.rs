@@ -13,7 +13,7 @@ use crate::version::Product;
 pub const DEFAULT_VERSION_FILE: &str = "/usr/iwss/version";
 
 /// Settings, every one with a default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Absolute path, inside the root, of a file whose text holds the product version.
@@ -107,6 +107,30 @@ mod tests {
         assert_eq!(c.firewall_script, "/usr/iwss/iwsvafw.sh");
         assert_eq!(c.managed_sysctl, ["net.ipv4.tcp_rfc1337"]);
         assert_eq!(c.sysctl_values["net.ipv4.tcp_rfc1337"], "0");
+    }
+
+    /// The example the package installs as `/etc/iwss-keeper/config.toml` must say the truth:
+    /// as shipped it changes nothing, and each commented setting shows the real default.
+    #[test]
+    fn packaged_example_shows_the_defaults() {
+        let example = include_str!("../contrib/rpm/config.toml");
+        assert_eq!(Config::parse(example, "example").unwrap(), Config::default());
+        let setting = |l: &str| {
+            l.strip_prefix("# ")
+                .filter(|r| {
+                    r.split_once(" = ")
+                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                })
+                .map(str::to_string)
+        };
+        let (product, rest): (Vec<String>, Vec<String>) = example
+            .lines()
+            .filter_map(setting)
+            .partition(|l| l.starts_with("product = "));
+        assert_eq!(rest.len(), 10, "each of the 11 settings is in the example: {rest:?}");
+        assert_eq!(Config::parse(&rest.join("\n"), "example").unwrap(), Config::default());
+        let with_product = Config::parse(&product.join("\n"), "example").unwrap();
+        assert_eq!(with_product.product, Some(Product::Iwsva));
     }
 
     #[test]
