@@ -139,8 +139,22 @@ pub fn assert_golden(golden: &Path, actual: &str) {
     );
 }
 
-/// Whether tests that need root, network namespaces and iptables can run here. When they cannot,
-/// says so loudly; with `CI=true` that is a failure, not a skip.
+/// Whether a test can run here: `why_not` is `None` when it can. When it cannot, says so loudly;
+/// with `CI=true` that is a failure, not a skip.
+pub fn require(test: &str, why_not: Option<String>) -> bool {
+    match why_not {
+        None => true,
+        Some(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{test}: cannot run under CI=true: {why}");
+            }
+            eprintln!("SKIPPED {test}: {why} (set CI=true to make this a failure)");
+            false
+        }
+    }
+}
+
+/// Whether tests that need root, network namespaces and iptables can run here.
 pub fn require_netns(test: &str) -> bool {
     let why = if euid() != 0 {
         Some("not running as root".to_string())
@@ -153,14 +167,64 @@ pub fn require_netns(test: &str) -> bool {
             Err(e) => Some(format!("cannot run unshare: {e}")),
         }
     };
-    match why {
-        None => true,
-        Some(why) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test}: cannot run under CI=true: {why}");
+    require(test, why)
+}
+
+/// Whether a program is on `PATH`.
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// What `scripts/release.sh` built: the glibc 2.17 binary and the RPM of this version.
+pub struct Release {
+    pub binary: PathBuf,
+    pub rpm: PathBuf,
+}
+
+/// The release artifacts under `target/artifacts/`, if `scripts/release.sh` built them for this
+/// version (a build of another version is stale and does not count).
+pub fn release(test: &str) -> Option<Release> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    let version = env!("CARGO_PKG_VERSION");
+    let found = Release {
+        binary: dir.join(format!("iwss-keeper-{version}-x86_64-linux-gnu")),
+        rpm: dir.join(format!("iwss-keeper-{version}-1.x86_64.rpm")),
+    };
+    let why = [&found.binary, &found.rpm]
+        .iter()
+        .find(|p| !p.is_file())
+        .map(|p| format!("no {} (run scripts/release.sh first)", p.display()));
+    require(test, why).then_some(found)
+}
+
+/// Copies what `programs` need to run inside `root` under chroot (as RPM scriptlets do): each
+/// program's shared libraries, as `ldd` finds them, at the same paths, and the host's `/bin/sh`.
+pub fn add_runtime(root: &Path, programs: &[&Path]) {
+    let mut files = vec![PathBuf::from("/bin/sh")];
+    for program in programs.iter().copied().chain([Path::new("/bin/sh")]) {
+        let out = std::process::Command::new("ldd").arg(program).output().unwrap();
+        assert!(out.status.success(), "ldd {}: {:?}", program.display(), out);
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux... (0x...)"
+            let path = line.split("=> ").last().unwrap().split(" (").next().unwrap().trim();
+            if path.starts_with('/') {
+                files.push(PathBuf::from(path));
             }
-            eprintln!("SKIPPED {test}: {why} (set CI=true to make this a failure)");
-            false
+        }
+    }
+    for file in files {
+        let to = root.join(file.strip_prefix("/").unwrap());
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        if !to.exists() {
+            fs::copy(&file, &to).unwrap_or_else(|e| panic!("copy {}: {e}", file.display()));
         }
     }
 }
