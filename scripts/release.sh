@@ -9,6 +9,8 @@
 # usage: scripts/release.sh
 set -eu
 cd "$(dirname "$0")/.."
+# The package's asset paths (Cargo.toml) are under ./target.
+unset CARGO_TARGET_DIR CARGO_BUILD_TARGET_DIR
 
 glibc=2.17
 triple=x86_64-unknown-linux-gnu
