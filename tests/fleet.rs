@@ -20,16 +20,7 @@ use testenv::{add_runtime, copy_tree, have, is_root, release, require, testdata,
 /// `after` tree laid over it, as an upgrade that ran without iwss-keeper would leave it.
 fn upgraded_appliance(root: &Path, case: &str, rel: &Release) {
     copy_tree(&testdata().join(case).join("before"), root);
-    let out = Command::new(&rel.binary)
-        .args([
-            "--root",
-            root.to_str().unwrap(),
-            "snapshot",
-            "--label",
-            "before the upgrade",
-        ])
-        .output()
-        .unwrap();
+    let out = rel.keeper(root, &["snapshot", "--label", "before the upgrade"]);
     assert!(out.status.success(), "{out:?}");
     copy_tree(&testdata().join(case).join("after"), root);
     add_runtime(root, &[&rel.binary]);
@@ -112,10 +103,7 @@ impl Fleet {
 
     /// `iwss-keeper status --json` run directly on a host's root, and its exit code.
     fn status(&self, host: &str) -> (Value, i32) {
-        let out = Command::new(&self.rel.binary)
-            .args(["--root", self.root(host).to_str().unwrap(), "--json", "status"])
-            .output()
-            .unwrap();
+        let out = self.rel.keeper(&self.root(host), &["--json", "status"]);
         (serde_json::from_slice(&out.stdout).unwrap(), out.status.code().unwrap())
     }
 }

@@ -302,12 +302,7 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
     let verify = rpm_in(&root, &["-V", "--nodeps", "iwss-keeper"]);
     assert!(verify.status.success() && verify.stdout.is_empty(), "{verify:?}");
 
-    let keeper = |args: &[&str]| {
-        let mut all = vec!["--root", root.to_str().unwrap()];
-        all.extend_from_slice(args);
-        run(rel.binary.to_str().unwrap(), &all)
-    };
-    let status = keeper(&["--json", "status"]);
+    let status = rel.keeper(&root, &["--json", "status"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let states: Vec<&str> = status["registration"]
         .as_array()

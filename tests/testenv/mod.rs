@@ -189,6 +189,18 @@ pub struct Release {
     pub rpm: PathBuf,
 }
 
+impl Release {
+    /// Runs the release binary on a root.
+    pub fn keeper(&self, root: &Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(&self.binary)
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()))
+    }
+}
+
 /// The release artifacts under `target/artifacts/`, if `scripts/release.sh` built them for this
 /// version (a build of another version is stale and does not count).
 pub fn release(test: &str) -> Option<Release> {
