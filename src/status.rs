@@ -47,6 +47,12 @@ struct SysctlStatus {
     ok: bool,
 }
 
+/// Not registering is a choice; a registration with a file changed, or some files gone, is broken:
+/// the next upgrade would run half the hooks or none.
+fn registration_ok(files: &[FileState]) -> bool {
+    files.iter().all(|f| f.state == "intact") || files.iter().all(|f| f.state == "missing")
+}
+
 /// Runs `status`: exit 0 when everything is kept, 1 when something is missing.
 pub fn run(env: &Env) -> Result<ExitCode> {
     let now = Snapshot::capture(&env.root, &env.config, None)?;
@@ -106,7 +112,7 @@ pub fn run(env: &Env) -> Result<ExitCode> {
         .all(|r| r.in_script && r.loaded.iter().all(|l| l.loaded == Some(true)))
         && sysctl.iter().all(|s| s.ok)
         && pending.is_none()
-        && registration.iter().all(|f| f.state != "modified");
+        && registration_ok(&registration);
     let status = Status {
         snapshot: snap.as_ref().map(Side::of),
         live: Side::of(&now),

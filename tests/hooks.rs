@@ -205,6 +205,15 @@ fn iwss_patch2_to_patch3_upgrade_needs_nothing() {
     let (status, _, code) = keeper(&env, &["status"]);
     assert_eq!(code, 0, "{status}");
     assert!(status.contains("hooks    registered (5 files intact)"), "{status}");
+    // Half a registration is broken: the next upgrade would snapshot but never restore.
+    let hook = env.root.join("usr/iwss/hooks/post-install.d/50iwss-keeper");
+    fs::remove_file(&hook).unwrap();
+    let (status, _, code) = keeper(&env, &["status"]);
+    assert_eq!(code, 1, "{status}");
+    assert!(
+        status.contains(&format!("hooks    MISSING: {}", hook.display())) && status.ends_with("something is missing\n"),
+        "{status}"
+    );
 }
 
 #[test]
