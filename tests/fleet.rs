@@ -223,6 +223,18 @@ fn playbook_installs_registers_and_reports_the_fleet() {
     assert!(hook.is_file());
     assert_eq!(fleet.report()["hosts"]["appliance-b"]["result"], "kept");
 
+    // --check reports the fleet as it is and changes nothing, though a hook is missing again.
+    fs::remove_file(&hook).unwrap();
+    let (out, recap) = fleet.play(&["--limit", "appliance-a,appliance-b", "--check"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(counts(&recap, "appliance-b")["changed"], 0, "{recap:?}");
+    assert!(!hook.exists(), "--check registered the hook");
+    let report = fleet.report();
+    assert_eq!(report["hosts"]["appliance-a"]["result"], "missing", "{report:#}");
+    assert_eq!(report["hosts"]["appliance-b"]["result"], "missing", "{report:#}");
+    let states = report["hosts"]["appliance-b"]["status"]["registration"].to_string();
+    assert!(states.contains("\"missing\""), "{states}");
+
     // With iwss_keeper_fail_on_missing, the host missing its rules fails, and only it.
     let (out, recap) = fleet.play(&[
         "--limit",
