@@ -44,6 +44,9 @@ cargo run --locked --quiet --example man-and-completions -- "$dist/assets" >/dev
 gzip -9n "$dist"/assets/man/*.1
 
 echo "== rpm"
+# File times and the build time clamped to the last commit's: the same commit gives the same RPM.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
 # xz, not the default zstd: the rpm of RHEL/CentOS 7 cannot read zstd payloads.
 cargo generate-rpm --target "$triple" --profile "$profile" --payload-compress xz \
     --auto-req builtin -o "$dist/"
