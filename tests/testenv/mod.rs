@@ -148,7 +148,13 @@ pub fn require(test: &str, why_not: Option<String>) -> bool {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{test}: cannot run under CI=true: {why}");
             }
-            eprintln!("SKIPPED {test}: {why} (set CI=true to make this a failure)");
+            // Written to the stderr handle, not through eprintln!, which the test harness
+            // captures and hides for passing tests.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {why} (set CI=true to make this a failure)"
+            );
             false
         }
     }
