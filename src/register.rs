@@ -23,7 +23,7 @@ pub const HOOKS: [(&str, &str); 2] = [
 
 const UNIT: &str = "/etc/systemd/system/iwss-keeper-guard.service";
 /// Where the RPM puts the boot guard unit; when it is there, `register` only enables it.
-pub const PACKAGED_UNIT: &str = "/usr/lib/systemd/system/iwss-keeper-guard.service";
+const PACKAGED_UNIT: &str = "/usr/lib/systemd/system/iwss-keeper-guard.service";
 const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/iwss-keeper-guard.service";
 const SYSV: &str = "/etc/init.d/iwss-keeper-guard";
 const SYSV_LINKS: [&str; 2] = ["/etc/rc3.d/S99iwss-keeper-guard", "/etc/rc5.d/S99iwss-keeper-guard"];
