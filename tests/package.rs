@@ -252,41 +252,27 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
     );
     assert!(said.contains("(baseline, IWSVA 6.5 SP2 Build 1784)"), "{said}");
 
-    for (path, source, want) in [
-        ("usr/sbin/iwss-keeper", rel.binary.clone(), 0o755),
+    let mut expected = vec![
+        ("usr/sbin/iwss-keeper".to_string(), rel.binary.clone(), 0o755),
         (
-            "etc/iwss-keeper/config.toml",
+            "etc/iwss-keeper/config.toml".into(),
             repo().join("contrib/rpm/config.toml"),
             0o644,
         ),
         (
-            "usr/lib/systemd/system/iwss-keeper-guard.service",
+            "usr/lib/systemd/system/iwss-keeper-guard.service".into(),
             repo().join("contrib/rpm/iwss-keeper-guard.service"),
             0o644,
         ),
-        (
-            "usr/share/iwss-keeper/hooks/pre-install.d/50iwss-keeper",
-            repo().join("hooks/pre-install.d/50iwss-keeper"),
-            0o755,
-        ),
-        (
-            "usr/share/iwss-keeper/hooks/post-install.d/50iwss-keeper",
-            repo().join("hooks/post-install.d/50iwss-keeper"),
-            0o755,
-        ),
-        // Installed by %post (register), where the upgrade runs hooks.
-        (
-            "usr/iwss/hooks/pre-install.d/50iwss-keeper",
-            repo().join("hooks/pre-install.d/50iwss-keeper"),
-            0o755,
-        ),
-        (
-            "usr/iwss/hooks/post-install.d/50iwss-keeper",
-            repo().join("hooks/post-install.d/50iwss-keeper"),
-            0o755,
-        ),
-    ] {
-        let at = root.join(path);
+    ];
+    // The packaged reference copies, and those %post (register) put where the upgrade runs hooks.
+    for dir in ["usr/share/iwss-keeper/hooks", "usr/iwss/hooks"] {
+        for (hook, _) in iwss_keeper::register::HOOKS {
+            expected.push((format!("{dir}/{hook}"), repo().join("hooks").join(hook), 0o755));
+        }
+    }
+    for (path, source, want) in expected {
+        let at = root.join(&path);
         assert_eq!(fs::read(&at).unwrap(), fs::read(&source).unwrap(), "{path}");
         assert_eq!(mode(&at), want, "{path}");
     }
