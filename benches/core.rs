@@ -4,13 +4,13 @@
 mod support;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use iwss_keeper::compare::{compare, Pair};
-use iwss_keeper::config::Config;
-use iwss_keeper::firewall::Script;
-use iwss_keeper::plan::plan;
-use iwss_keeper::snapshot::Snapshot;
-use iwss_keeper::sysctl;
-use iwss_keeper::version::parse_version;
+use iwss_keeper::domain::compare::{compare, Pair};
+use iwss_keeper::domain::config::Config;
+use iwss_keeper::domain::firewall::Script;
+use iwss_keeper::domain::plan::plan;
+use iwss_keeper::domain::snapshot::Snapshot;
+use iwss_keeper::domain::sysctl;
+use iwss_keeper::domain::version::parse_version;
 
 fn snapshot(version: &str, script: &str, sysctl: &str) -> Snapshot {
     Snapshot::in_memory(

@@ -63,7 +63,7 @@ pub enum Command {
     Hook {
         /// Which moment of the upgrade
         #[arg(value_enum)]
-        event: crate::hooks::Event,
+        event: Event,
     },
     /// Install the hook scripts and a boot guard, and take a baseline snapshot
     Register {
@@ -91,6 +91,29 @@ pub enum Command {
         #[arg(long)]
         no_restart: bool,
     },
+}
+
+/// The moments hook mode handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Event {
+    /// Before an upgrade package installs: take a snapshot.
+    PreInstall,
+    /// After it installed: restore, restart, verify.
+    PostInstall,
+    /// At boot: run post-install if the version changed since the newest snapshot, or a restore is
+    /// pending.
+    Boot,
+}
+
+impl Event {
+    /// The name hook scripts pass and the log shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PreInstall => "pre-install",
+            Self::PostInstall => "post-install",
+            Self::Boot => "boot",
+        }
+    }
 }
 
 #[cfg(test)]

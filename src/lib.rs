@@ -1,29 +1,22 @@
 //! iwss-keeper: snapshot, compare and restore the custom settings IWSVA / IWSS upgrades discard.
+//!
+//! Layers, each using only the ones below it: `cmd` (one file per subcommand, the only code
+//! that prints), `restore` (the restore workflow), `context`, `store` (the state directory),
+//! `system` (the appliance: files, programs, iptables, /proc/sys), `domain` (pure logic); the
+//! leaves `root`, `logging`, `fault` and `exit_codes` anyone may use.
 
-pub mod activate;
-pub mod apply;
 pub mod cli;
-pub mod commands;
-pub mod compare;
-pub mod config;
+pub mod cmd;
+pub mod context;
+pub mod domain;
 pub mod exit_codes;
 pub mod fault;
-pub mod firewall;
-pub mod fsutil;
-pub mod hooks;
-pub mod live;
-pub mod lock;
+#[cfg(test)]
+mod layers;
 pub mod logging;
-pub mod plan;
-pub mod register;
-pub mod report;
+pub mod restore;
 pub mod root;
-pub mod rule;
-pub mod runtime;
-pub mod show;
-pub mod snapshot;
-pub mod status;
-pub mod sysctl;
-pub mod version;
+pub mod store;
+pub mod system;
 
-pub use commands::run;
+pub use cmd::run;

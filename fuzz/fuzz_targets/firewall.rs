@@ -2,8 +2,8 @@
 //! every canonical form parses back to itself.
 #![no_main]
 
-use iwss_keeper::firewall::{check_restorable, Script};
-use iwss_keeper::rule::parse_call;
+use iwss_keeper::domain::firewall::{check_restorable, Script};
+use iwss_keeper::domain::rule::parse_call;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

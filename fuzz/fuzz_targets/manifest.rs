@@ -1,7 +1,7 @@
 //! Snapshot manifests: never panic, and an accepted manifest has only safe paths.
 #![no_main]
 
-use iwss_keeper::snapshot::Manifest;
+use iwss_keeper::domain::snapshot::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

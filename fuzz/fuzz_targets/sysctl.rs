@@ -2,7 +2,7 @@
 //! outside the edited value (or the appended line) stays.
 #![no_main]
 
-use iwss_keeper::sysctl::{effective, parse, set_value};
+use iwss_keeper::domain::sysctl::{effective, parse, set_value};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "net.ipv4.tcp_rfc1337";

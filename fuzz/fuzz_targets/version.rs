@@ -1,7 +1,7 @@
 //! Version strings: never panic, and a parsed version reads back as itself.
 #![no_main]
 
-use iwss_keeper::version::{parse_version, parse_version_file};
+use iwss_keeper::domain::version::{parse_version, parse_version_file};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

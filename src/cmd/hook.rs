@@ -1,0 +1,102 @@
+//! Hook mode: what runs around an upgrade package and at boot. Never prompts, keeps stdout
+//! quiet, and by default never fails the upgrade: errors are logged and leave a pending marker
+//! that `status` reports and the next run retries.
+
+use anyhow::Result;
+
+use crate::cli::Event;
+use crate::context::Context;
+use crate::exit_codes::ExitCode;
+use crate::restore::{restore, RestoreOptions};
+use crate::store::pending::Pending;
+use crate::system::capture;
+
+/// Restore with restart and verification; on success a post-install snapshot records the new
+/// version, so the boot guard knows the upgrade is handled.
+fn post_install(ctx: &Context) -> Result<()> {
+    let r = restore(ctx, &RestoreOptions::default())?;
+    for line in crate::domain::steps::render(&r.report.live) {
+        log::info!("{line}");
+    }
+    if let Some(err) = r.error() {
+        return Err(err);
+    }
+    log::info!(
+        "post-install: {} from {} ({} file(s) changed)",
+        r.report.outcome.name(),
+        r.report.old.name,
+        r.written.len()
+    );
+    ctx.record(Some(format!("post-install ({})", r.new.manifest.version)))?;
+    Ok(())
+}
+
+/// Whether the boot guard has work: the version changed since the newest snapshot, or a restore
+/// is pending.
+fn boot_needed(ctx: &Context) -> Result<bool> {
+    if Pending::load(&ctx.state)?.is_some() {
+        log::info!("boot guard: a restore is pending");
+        return Ok(true);
+    }
+    let live = capture::capture(&ctx.root, &ctx.config, None)?;
+    let newest = ctx.state.snapshots().manifests()?.pop();
+    Ok(match newest {
+        Some(m) if m.version == live.manifest.version => false,
+        Some(m) => {
+            log::info!(
+                "boot guard: version changed from {} to {}",
+                m.version,
+                live.manifest.version
+            );
+            true
+        }
+        None => false,
+    })
+}
+
+/// Runs one hook event. Errors are logged and recorded as pending; the exit code is 0 unless
+/// `strict` is set.
+pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
+    log::info!("hook {} started", event.name());
+    let result = match event {
+        Event::PreInstall => ctx.record(Some("pre-install".into())).map(|_| ()),
+        Event::PostInstall => post_install(ctx).and_then(|()| Pending::clear(&ctx.state)),
+        Event::Boot => match boot_needed(ctx) {
+            Ok(true) => post_install(ctx).and_then(|()| Pending::clear(&ctx.state)),
+            Ok(false) => {
+                log::info!("boot guard: nothing to do");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => {
+            log::info!("hook {} done", event.name());
+            Ok(ExitCode::Success)
+        }
+        Err(err) => {
+            log::error!("hook {} FAILED: {err:#}", event.name());
+            let snapshot = capture::capture(&ctx.root, &ctx.config, None)
+                .ok()
+                .and_then(|live| ctx.state.snapshots().pre_upgrade(&live.manifest.version).ok().flatten())
+                .map(|m| m.id);
+            let pending = Pending {
+                since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                event: event.name().into(),
+                error: format!("{err:#}"),
+                snapshot,
+            };
+            if let Err(e) = pending.save(&ctx.state) {
+                log::error!("cannot record the pending restore: {e:#}");
+            } else {
+                log::error!("a restore is pending: `iwss-keeper status` shows it; the next run retries");
+            }
+            if ctx.config.strict {
+                Err(err)
+            } else {
+                Ok(ExitCode::Success)
+            }
+        }
+    }
+}

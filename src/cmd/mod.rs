@@ -1,0 +1,79 @@
+//! One file per subcommand. Only this layer prints and knows `--json`; everything below returns
+//! typed results.
+
+mod diff;
+mod hook;
+mod list;
+pub mod register;
+mod restore;
+mod show;
+mod snapshot;
+mod status;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::exit_codes::ExitCode;
+use crate::logging;
+use crate::store::lock::Lock;
+
+/// Prints a report as JSON or text.
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", text());
+    }
+    Ok(())
+}
+
+/// Runs the command line; the exit code says how it ended.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
+    let json = cli.json;
+    // Runs that change anything log to a file (and syslog on the real root) and hold the lock.
+    let changes = match &cli.command {
+        Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
+        Command::Restore { dry_run, .. } => !dry_run,
+        Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
+    };
+    let _lock = if changes {
+        let log_path = ctx.root.path("/var/log/iwss-keeper.log");
+        if let Err(e) = logging::attach_file(&log_path) {
+            log::warn!("cannot log to {}: {e}", log_path.display());
+        }
+        if ctx.root.is_host() {
+            logging::attach_syslog();
+        }
+        let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
+        Some(Lock::acquire(&ctx.state, timeout)?)
+    } else {
+        None
+    };
+    match cli.command {
+        Command::Hook { event } => hook::run(&ctx, event),
+        Command::Register { hook_dir } => register::run_register(&ctx, json, hook_dir.as_deref()),
+        Command::Unregister { hook_dir } => register::run_unregister(&ctx, json, hook_dir.as_deref()),
+        Command::Snapshot { label } => snapshot::run(&ctx, json, label),
+        Command::List => list::run(&ctx, json),
+        Command::Show { snapshot } => show::run(&ctx, json, &snapshot),
+        Command::Diff { old, new } => diff::run(&ctx, json, old.as_deref(), new.as_deref()),
+        Command::Status => status::run(&ctx, json),
+        Command::Restore {
+            from,
+            dry_run,
+            no_restart,
+        } => restore::run(
+            &ctx,
+            json,
+            &crate::restore::RestoreOptions {
+                from,
+                dry_run,
+                no_restart,
+                diffs: json,
+            },
+        ),
+    }
+}

@@ -1,0 +1,16 @@
+//! `restore`: put back what an upgrade discarded, then restart, verify, or roll back.
+
+use anyhow::Result;
+
+use crate::context::Context;
+use crate::exit_codes::ExitCode;
+use crate::restore::{restore, RestoreOptions};
+
+pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode> {
+    let r = restore(ctx, opts)?;
+    super::print(json, &r.report, || r.report.render())?;
+    match r.error() {
+        Some(err) => Err(err),
+        None => Ok(ExitCode::Success),
+    }
+}

@@ -1,0 +1,139 @@
+//! `show`: what one snapshot holds — its files, its custom rules and its managed sysctl values.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::domain::compare;
+use crate::domain::report::{Side, SideKind};
+use crate::domain::snapshot::{Manifest, Origin};
+use crate::domain::sysctl;
+use crate::exit_codes::ExitCode;
+
+/// A rule as `show` lists it.
+#[derive(Serialize)]
+struct ShownRule {
+    line: usize,
+    text: String,
+    canonical: String,
+    custom: bool,
+}
+
+#[derive(Serialize)]
+struct ShownSysctl {
+    key: String,
+    value: Option<String>,
+    source: Option<(String, usize)>,
+}
+
+#[derive(Serialize)]
+struct Shown<'a> {
+    kind: SideKind,
+    manifest: &'a Manifest,
+    rules: Vec<ShownRule>,
+    sysctl: Vec<ShownSysctl>,
+}
+
+/// Runs `show`: what one snapshot (or a root tree read now) holds.
+pub fn run(ctx: &Context, json: bool, arg: &str) -> Result<ExitCode> {
+    let mut snap = ctx.resolve(arg)?;
+    snap.fill_checksums();
+    let m = &snap.manifest;
+    let mut rules = Vec::new();
+    if let Some(script) = compare::script_of(&snap, &ctx.config.firewall_script)? {
+        for (i, r) in script.rules() {
+            rules.push(ShownRule {
+                line: script.lines[i].first(),
+                text: script.text(i),
+                canonical: script.rule(i).map(|r| r.canonical().to_string()).unwrap_or_default(),
+                custom: r.is_custom_accept(),
+            });
+        }
+    }
+    let sources = snap.sysctl_sources();
+    let sysctl = ctx
+        .config
+        .managed_sysctl
+        .iter()
+        .map(|k| {
+            let e = sysctl::effective(sources.iter().copied(), k);
+            ShownSysctl {
+                key: sysctl::display_key(&sysctl::canonical_key(k)),
+                value: e.value,
+                source: e.source,
+            }
+        })
+        .collect();
+    let shown = Shown {
+        kind: Side::of(&snap).kind,
+        manifest: m,
+        rules,
+        sysctl,
+    };
+    super::print(json, &shown, || {
+        let mut out = String::new();
+        match &snap.origin {
+            Origin::Stored(dir) => {
+                let _ = writeln!(
+                    out,
+                    "snapshot  {}\ndirectory {}\ncreated   {}",
+                    m.id,
+                    dir.display(),
+                    m.created
+                );
+            }
+            Origin::Tree(dir) => {
+                let _ = writeln!(out, "tree      {} (read now)", dir.display());
+            }
+        }
+        let _ = writeln!(out, "host      {}", m.host);
+        let _ = writeln!(out, "label     {}", m.label.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "version   {} (from {:?})", m.version, m.version_text);
+        let _ = writeln!(out, "files:");
+        let size_w = m.files.iter().map(|f| f.size.to_string().len()).max().unwrap_or(1);
+        for f in &m.files {
+            let kind = match &f.target {
+                Some(t) => format!(" -> {t}"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:04o} {:>5}:{:<5} {:>size_w$}  {}  {}{kind}",
+                f.mode,
+                f.uid,
+                f.gid,
+                f.size,
+                &f.sha256[..12],
+                f.path
+            );
+        }
+        let custom = shown.rules.iter().filter(|r| r.custom).count();
+        if !shown.rules.is_empty() || snap.content(&ctx.config.firewall_script).is_some() {
+            let _ = writeln!(
+                out,
+                "firewall  {}: {} rules, {custom} custom",
+                ctx.config.firewall_script,
+                shown.rules.len()
+            );
+            for r in shown.rules.iter().filter(|r| r.custom) {
+                let _ = writeln!(out, "  line {}  {}", r.line, r.text);
+            }
+        }
+        for s in &shown.sysctl {
+            let from = s
+                .source
+                .as_ref()
+                .map_or("kernel default".to_string(), |(f, l)| format!("{f}:{l}"));
+            let value = s.value.as_deref().unwrap_or("unknown");
+            let from = match (&s.source, &s.value) {
+                (None, None) => "set by no file; kernel default unknown".to_string(),
+                _ => from,
+            };
+            let _ = writeln!(out, "sysctl    {} = {value} ({from})", s.key);
+        }
+        out
+    })?;
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,199 @@
+//! `status`: whether the live system still has every custom setting of the newest pre-upgrade
+//! snapshot, in its files and in the running kernel.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cmd::register::{self, FileState, State};
+use crate::context::Context;
+use crate::domain::compare;
+use crate::domain::firewall::Script;
+use crate::domain::loaded::{Loaded, RuleState};
+use crate::domain::report::Side;
+use crate::domain::sysctl;
+use crate::exit_codes::ExitCode;
+use crate::store::pending::Pending;
+use crate::system::{capture, iptables, procsys};
+
+/// The report of `status`.
+#[derive(Serialize)]
+struct Status {
+    snapshot: Option<Side>,
+    live: Side,
+    rules: Vec<RuleStatus>,
+    sysctl: Vec<SysctlStatus>,
+    /// A hook run that failed and was not yet retried successfully.
+    pending: Option<Pending>,
+    /// The hook scripts and boot guard `register` manages.
+    registration: Vec<FileState>,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct RuleStatus {
+    rule: String,
+    in_script: bool,
+    loaded: Vec<Loaded>,
+}
+
+#[derive(Serialize)]
+struct SysctlStatus {
+    key: String,
+    wanted: Option<String>,
+    effective: Option<String>,
+    running: Option<String>,
+    ok: bool,
+}
+
+/// Not registering is a choice; a registration with a file changed, or some files gone, is broken:
+/// the next upgrade would run half the hooks or none.
+fn registration_ok(files: &[FileState]) -> bool {
+    files.iter().all(|f| f.state == State::Intact) || files.iter().all(|f| f.state == State::Missing)
+}
+
+/// Runs `status`: exit 0 when everything is kept, 1 when something is missing.
+pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
+    let now = capture::capture(&ctx.root, &ctx.config, None)?;
+    let store = ctx.state.snapshots();
+    let snap = match store.pre_upgrade(&now.manifest.version)? {
+        Some(m) => Some(crate::store::snapshots::load(&store.dir.join(&m.id))?),
+        None => None,
+    };
+    let script = compare::script_of(&now, &ctx.config.firewall_script)?;
+    let index = script.as_ref().map(Script::index);
+    let mut custom = Vec::new();
+    if let Some(old) = &snap {
+        if let Some(old_script) = compare::script_of(old, &ctx.config.firewall_script)? {
+            for (i, key) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+                if let Some(r) = old_script.rule(i) {
+                    custom.push((r, index.as_ref().is_some_and(|s| s.covers(key))));
+                }
+            }
+        }
+    }
+    let all: Vec<_> = custom.iter().map(|(r, _)| r.clone()).collect();
+    let mut loaded = iptables::check_loaded(&ctx.root, &all).into_iter();
+    let rules: Vec<RuleStatus> = custom
+        .iter()
+        .map(|(r, in_script)| RuleStatus {
+            rule: r.canonical().to_string(),
+            in_script: *in_script,
+            loaded: loaded.by_ref().take(r.families().len()).collect(),
+        })
+        .collect();
+    let sources = now.sysctl_sources();
+    let sysctl: Vec<SysctlStatus> = ctx
+        .config
+        .managed_sysctl
+        .iter()
+        .map(|k| {
+            let files = sysctl::effective(sources.iter().copied(), k);
+            let running = procsys::read(&ctx.root, k);
+            let custom = ctx.config.sysctl_values.get(k).map(String::as_str);
+            // Without a snapshot only a configured custom value is owed.
+            let wanted = match &snap {
+                Some(old) => {
+                    let before = sysctl::effective(old.sysctl_sources().iter().copied(), k);
+                    sysctl::owed_value(&before, custom)
+                }
+                None => custom.map(str::to_string),
+            };
+            let ok = wanted
+                .as_ref()
+                .is_none_or(|w| files.is(w) && running.as_ref().is_none_or(|r| sysctl::same_value(w, r)));
+            SysctlStatus {
+                key: sysctl::display_key(&sysctl::canonical_key(k)),
+                wanted,
+                effective: files.value,
+                running,
+                ok,
+            }
+        })
+        .collect();
+    let pending = Pending::load(&ctx.state)?;
+    let registration = register::states(ctx, None);
+    let ok = rules
+        .iter()
+        .all(|r| r.in_script && r.loaded.iter().all(|l| l.state == RuleState::Loaded))
+        && sysctl.iter().all(|s| s.ok)
+        && pending.is_none()
+        && registration_ok(&registration);
+    let status = Status {
+        snapshot: snap.as_ref().map(Side::of),
+        live: Side::of(&now),
+        rules,
+        sysctl,
+        pending,
+        registration,
+        ok,
+    };
+    super::print(json, &status, || render(&status))?;
+    Ok(if ok { ExitCode::Success } else { ExitCode::Differs })
+}
+
+fn render(status: &Status) -> String {
+    let mut out = String::new();
+    match &status.snapshot {
+        Some(s) => {
+            let _ = writeln!(out, "snapshot {} ({})", s.name, s.version);
+        }
+        None => {
+            let _ = writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`");
+        }
+    }
+    let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
+    for r in &status.rules {
+        let loaded: Vec<String> = r
+            .loaded
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l.family,
+                    match l.state {
+                        RuleState::Loaded => "loaded",
+                        RuleState::Missing => "NOT LOADED",
+                        RuleState::Unknown => "unknown",
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "rule     {}: {}, {}",
+            r.rule,
+            if r.in_script { "in script" } else { "NOT IN SCRIPT" },
+            loaded.join(", ")
+        );
+    }
+    for s in &status.sysctl {
+        let _ = writeln!(
+            out,
+            "sysctl   {} = {} (files), {} (running){}",
+            s.key,
+            s.effective.as_deref().unwrap_or("unknown"),
+            s.running.as_deref().unwrap_or("unknown"),
+            match (&s.wanted, s.ok) {
+                (Some(w), false) => format!(": MISSING, want {w}"),
+                _ => String::new(),
+            }
+        );
+    }
+    let intact = status.registration.iter().filter(|f| f.state == State::Intact).count();
+    if intact == status.registration.len() {
+        let _ = writeln!(out, "hooks    registered ({intact} files intact)");
+    } else if intact == 0 && status.registration.iter().all(|f| f.state == State::Missing) {
+        let _ = writeln!(out, "hooks    not registered: run `iwss-keeper register`");
+    } else {
+        for f in status.registration.iter().filter(|f| f.state != State::Intact) {
+            let _ = writeln!(out, "hooks    {}: {}", f.state.upper(), f.path);
+        }
+    }
+    if let Some(p) = &status.pending {
+        let _ = writeln!(out, "pending  {} failed at {}: {}", p.event, p.since, p.error);
+    }
+    let _ = writeln!(out, "{}", if status.ok { "all kept" } else { "something is missing" });
+    out
+}

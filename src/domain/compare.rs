@@ -1,0 +1,211 @@
+//! Semantic comparison of two snapshots: which rules the upgrade discarded and which managed
+//! sysctl values it changed, with what to do about each.
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use crate::domain::config::Config;
+use crate::domain::firewall::Script;
+use crate::domain::loaded::LoadedSet;
+use crate::domain::rule::{self, Family, Rule};
+use crate::domain::snapshot::Snapshot;
+use crate::domain::steps::Step;
+use crate::domain::sysctl::{self, SysctlFinding};
+
+/// A rule the old script had and the new one lacks in every spelling.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscardedRule {
+    /// Line in the old script (first physical line).
+    pub line: usize,
+    /// The line as written.
+    pub text: String,
+    /// Canonical spelling.
+    pub canonical: String,
+    pub family: Option<Family>,
+    /// Whether `restore` puts it back.
+    pub restore: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// Index of the logical line in the old script.
+    #[serde(skip)]
+    pub index: usize,
+}
+
+/// The result of comparing an old snapshot with a new one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The firewall script path both sides were read from, when either has one.
+    pub firewall_script: Option<String>,
+    pub discarded: Vec<DiscardedRule>,
+    pub sysctl: Vec<SysctlFinding>,
+}
+
+impl Comparison {
+    /// Whether `restore` would change anything.
+    pub fn needs_restore(&self) -> bool {
+        self.discarded.iter().any(|d| d.restore) || self.sysctl.iter().any(|s| s.set_to.is_some())
+    }
+}
+
+/// Parses a snapshot's firewall script, naming its file and line on error.
+pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Result<Option<Script<'a>>> {
+    snap.content(path)
+        .map(|bytes| Script::parse(bytes).map_err(|e| anyhow!("{}:{}: {}", snap.location(path), e.line, e.message)))
+        .transpose()
+}
+
+/// The two sides of a comparison with their firewall scripts parsed once (in parallel: large
+/// scripts are the bulk of the work).
+pub struct Pair<'a> {
+    pub before: &'a Snapshot,
+    pub after: &'a Snapshot,
+    pub old: Option<Script<'a>>,
+    pub new: Option<Script<'a>>,
+}
+
+impl<'a> Pair<'a> {
+    pub fn read(before: &'a Snapshot, after: &'a Snapshot, path: &str) -> Result<Self> {
+        // A thread pays off only for large scripts.
+        let large = [before, after]
+            .iter()
+            .all(|s| s.content(path).is_some_and(|c| c.len() > 256 * 1024));
+        if !large {
+            return Ok(Self {
+                before,
+                after,
+                old: script_of(before, path)?,
+                new: script_of(after, path)?,
+            });
+        }
+        let (old, new) = std::thread::scope(|s| {
+            let old = s.spawn(|| script_of(before, path));
+            let new = script_of(after, path);
+            (old.join().expect("parser thread"), new)
+        });
+        Ok(Self {
+            before,
+            after,
+            old: old?,
+            new: new?,
+        })
+    }
+}
+
+/// Rules from the configuration's `keep_rules`, parsed once.
+fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
+    config
+        .keep_rules
+        .iter()
+        .map(|text| {
+            rule::parse_call(text, None)
+                .map_err(|e| anyhow!("keep_rules: {text:?}: {e}"))?
+                .ok_or_else(|| anyhow!("keep_rules: {text:?} adds no rule (use -A CHAIN ...)"))
+        })
+        .collect()
+}
+
+/// Compares `before` (pre-upgrade) with `after` (the system now).
+pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
+    let path = &config.firewall_script;
+    let (before, after, old, new) = (pair.before, pair.after, &pair.old, &pair.new);
+    let keep = keep_rules(config)?;
+    let mut discarded = Vec::new();
+    let new_index = new.as_ref().map(Script::index);
+    if let Some(old) = &old {
+        for (index, rule) in old.rules() {
+            if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
+                continue;
+            }
+            let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
+            let (restore, reason) = if new.is_none() {
+                (false, format!("the new version has no {path}"))
+            } else if rule.is_custom_accept() {
+                (true, "custom ACCEPT rule for a source address".to_string())
+            } else if kept {
+                (true, "listed in keep_rules".to_string())
+            } else {
+                (false, "vendor rule changed or dropped by the upgrade (not an ACCEPT with a source address, not in keep_rules)".to_string())
+            };
+            let full = old.rule(index).ok_or_else(|| {
+                anyhow!(
+                    "{}:{}: cannot read this rule again",
+                    before.location(path),
+                    old.lines[index].first()
+                )
+            })?;
+            discarded.push(DiscardedRule {
+                line: old.lines[index].first(),
+                text: old.text(index),
+                canonical: full.canonical().to_string(),
+                family: full.family,
+                restore,
+                reason,
+                index,
+            });
+        }
+    }
+    let before_sources = before.sysctl_sources();
+    let after_sources = after.sysctl_sources();
+    let sysctl = config
+        .managed_sysctl
+        .iter()
+        .map(|key| {
+            let b = sysctl::effective(before_sources.iter().copied(), key);
+            let a = sysctl::effective(after_sources.iter().copied(), key);
+            sysctl::decide(key, b, a, config.sysctl_values.get(key).map(String::as_str))
+        })
+        .collect();
+    Ok(Comparison {
+        firewall_script: (old.is_some() || new.is_some()).then(|| path.clone()),
+        discarded,
+        sysctl,
+    })
+}
+
+/// File state and recorded runtime state side by side: for each custom rule of the old side,
+/// whether the new side's script has it and whether the new side's recorded runtime had it
+/// loaded; and each recorded running sysctl value against the files.
+pub fn recorded_runtime(old: &Snapshot, new: &Snapshot, config: &Config) -> anyhow::Result<Vec<Step>> {
+    let Some(runtime) = &new.manifest.runtime else {
+        return Ok(Vec::new());
+    };
+    let Some(old_script) = script_of(old, &config.firewall_script)? else {
+        return Ok(Vec::new());
+    };
+    let new_script = script_of(new, &config.firewall_script)?;
+    let new_index = new_script.as_ref().map(Script::index);
+    let set = |text: &Option<String>, family| text.as_deref().map(|t| LoadedSet::parse(t, family, "filter"));
+    let v4 = set(&runtime.iptables, Family::V4);
+    let v6 = set(&runtime.ip6tables, Family::V6);
+    let mut steps = Vec::new();
+    for (i, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+        let in_script = new_index.as_ref().is_some_and(|s| s.covers(r));
+        let loaded: Option<bool> = r
+            .families()
+            .iter()
+            .map(|f| {
+                let set = if *f == Family::V4 { &v4 } else { &v6 };
+                set.as_ref().map(|loaded| loaded.contains(r))
+            })
+            .try_fold(true, |acc, x| x.map(|x| acc && x));
+        steps.push(Step::CustomRule {
+            rule: old_script
+                .rule(i)
+                .map(|r| r.canonical().to_string())
+                .unwrap_or_default(),
+            in_script,
+            loaded,
+        });
+    }
+    let sources = new.sysctl_sources();
+    for (key, value) in &runtime.sysctl {
+        let files = sysctl::effective(sources.iter().copied(), key);
+        steps.push(Step::RecordedSysctl {
+            key: key.clone(),
+            differs: sysctl::running_differs(value, &files),
+            files: files.shown(),
+            running: value.clone(),
+        });
+    }
+    Ok(steps)
+}

@@ -1,0 +1,139 @@
+//! The optional configuration file (`ROOT/etc/iwss-keeper/config.toml`).
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+
+use crate::domain::version::Product;
+
+/// Default location of the version file. No public source names the file that holds the
+/// appliance's version, so this is an assumption; set `version_file` to the real one.
+pub const DEFAULT_VERSION_FILE: &str = "/usr/iwss/version";
+
+/// Settings, every one with a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Absolute path, inside the root, of a file whose text holds the product version.
+    pub version_file: String,
+    /// Product to assume when the version text names none (`IWSVA` or `IWSS`).
+    pub product: Option<Product>,
+    /// The appliance firewall script.
+    pub firewall_script: String,
+    /// sysctl keys whose pre-upgrade value is kept.
+    pub managed_sysctl: Vec<String>,
+    /// The custom value of a managed key; it is restored only when the system had it before the
+    /// upgrade. Keys not listed here keep whatever value they had before.
+    pub sysctl_values: BTreeMap<String, String>,
+    /// Extra rules (any spelling) to restore when an upgrade discards them, besides ACCEPT rules
+    /// with a source address.
+    pub keep_rules: Vec<String>,
+    /// Seconds the firewall restart may take before it is stopped and rolled back.
+    pub restart_timeout_secs: u64,
+    /// Where the upgrade runs `pre-install.d/` and `post-install.d/` scripts. No public source
+    /// says where IWSVA/IWSS upgrades look for hooks: this default is an assumption.
+    pub hook_dir: String,
+    /// In hook mode, exit non-zero on failure (and so fail the upgrade) instead of exiting 0.
+    pub strict: bool,
+    /// Snapshots kept; older ones are pruned, except the newest pre-upgrade one and one a pending
+    /// restore needs.
+    pub keep_snapshots: usize,
+    /// Seconds a run waits for another run's lock before giving up.
+    pub lock_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version_file: DEFAULT_VERSION_FILE.into(),
+            product: None,
+            firewall_script: "/usr/iwss/iwsvafw.sh".into(),
+            managed_sysctl: vec!["net.ipv4.tcp_rfc1337".into()],
+            sysctl_values: BTreeMap::from([("net.ipv4.tcp_rfc1337".into(), "0".into())]),
+            keep_rules: Vec::new(),
+            restart_timeout_secs: 60,
+            hook_dir: "/usr/iwss/hooks".into(),
+            strict: false,
+            keep_snapshots: 10,
+            lock_timeout_secs: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Parses configuration text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map_or(String::new(), |l| format!(":{l}"));
+            anyhow::anyhow!("{origin}{at}: {}", e.message())
+        })?;
+        for (name, path) in [
+            ("version_file", &config.version_file),
+            ("firewall_script", &config.firewall_script),
+        ] {
+            if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                bail!("{origin}: {name} must be an absolute path without `..`, not {path:?}");
+            }
+        }
+        if config.keep_snapshots == 0 {
+            bail!("{origin}: keep_snapshots must be at least 1");
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_cover_the_article() {
+        let c = Config::parse("", "c.toml").unwrap();
+        assert_eq!(c.firewall_script, "/usr/iwss/iwsvafw.sh");
+        assert_eq!(c.managed_sysctl, ["net.ipv4.tcp_rfc1337"]);
+        assert_eq!(c.sysctl_values["net.ipv4.tcp_rfc1337"], "0");
+    }
+
+    /// The example the package installs as `/etc/iwss-keeper/config.toml` must say the truth:
+    /// as shipped it changes nothing, and each commented setting shows the real default.
+    #[test]
+    fn packaged_example_shows_the_defaults() {
+        let example = include_str!("../../contrib/rpm/config.toml");
+        assert_eq!(Config::parse(example, "example").unwrap(), Config::default());
+        let setting = |l: &str| {
+            l.strip_prefix("# ")
+                .filter(|r| {
+                    r.split_once(" = ")
+                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                })
+                .map(str::to_string)
+        };
+        let (product, rest): (Vec<String>, Vec<String>) = example
+            .lines()
+            .filter_map(setting)
+            .partition(|l| l.starts_with("product = "));
+        assert_eq!(rest.len(), 10, "each of the 11 settings is in the example: {rest:?}");
+        assert_eq!(Config::parse(&rest.join("\n"), "example").unwrap(), Config::default());
+        let with_product = Config::parse(&product.join("\n"), "example").unwrap();
+        assert_eq!(with_product.product, Some(Product::Iwsva));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse("version_file = \"/v\"\nfirewal_script = \"/x\"\n", "c.toml").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("c.toml:2") && msg.contains("firewal_script"), "{msg}");
+    }
+
+    #[test]
+    fn paths_must_stay_inside_the_root() {
+        assert!(Config::parse("version_file = \"../etc/v\"", "c").is_err());
+        assert!(Config::parse("firewall_script = \"/usr/../../x\"", "c").is_err());
+        let c = Config::parse("version_file = \"/opt/v\"\nproduct = \"IWSS\"", "c").unwrap();
+        assert_eq!((c.version_file.as_str(), c.product), ("/opt/v", Some(Product::Iwss)));
+    }
+}

@@ -1,0 +1,205 @@
+//! Reports of what a command found and did, as aligned text or stable JSON.
+
+use std::fmt::Write as _;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::domain::compare::Comparison;
+use crate::domain::plan::FileChange;
+use crate::domain::snapshot::{Origin, Snapshot};
+use crate::domain::steps::{self, Step};
+
+/// Whether a side is a stored snapshot or a root tree read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SideKind {
+    Snapshot,
+    Tree,
+}
+
+impl std::fmt::Display for SideKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Snapshot => "snapshot",
+            Self::Tree => "tree",
+        })
+    }
+}
+
+/// Which state a report side refers to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// Snapshot id or tree path.
+    pub name: String,
+    pub kind: SideKind,
+    pub version: String,
+}
+
+impl Side {
+    pub fn of(snap: &Snapshot) -> Self {
+        Self {
+            name: match &snap.origin {
+                Origin::Stored(_) => snap.manifest.id.clone(),
+                Origin::Tree(dir) => dir.display().to_string(),
+            },
+            kind: match snap.origin {
+                Origin::Stored(_) => SideKind::Snapshot,
+                Origin::Tree(_) => SideKind::Tree,
+            },
+            version: snap.manifest.version.to_string(),
+        }
+    }
+}
+
+/// One changed (or, in a dry run, to-be-changed) file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeReport {
+    pub path: String,
+    pub edits: Vec<String>,
+    /// Unified diff of the change (left out of plain `diff` output, where nothing prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Backup taken before writing.
+    pub backup: Option<String>,
+}
+
+impl ChangeReport {
+    /// `with_diff`: compute the unified diff (for dry runs and JSON).
+    pub fn new(change: &FileChange, backup: Option<&Path>, with_diff: bool) -> Self {
+        Self {
+            path: change.path.clone(),
+            edits: change.edits.clone(),
+            diff: with_diff.then(|| change.unified_diff()),
+            backup: backup.map(|b| b.display().to_string()),
+        }
+    }
+}
+
+/// How a `diff` or `restore` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    NothingToRestore,
+    /// `diff`: something to restore.
+    Restorable,
+    /// A dry run planned changes.
+    Planned,
+    Restored,
+    RolledBack,
+}
+
+impl Outcome {
+    /// The JSON spelling, for log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NothingToRestore => "nothing-to-restore",
+            Self::Restorable => "restorable",
+            Self::Planned => "planned",
+            Self::Restored => "restored",
+            Self::RolledBack => "rolled-back",
+        }
+    }
+}
+
+/// The report of `diff` and `restore`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub command: &'static str,
+    pub old: Side,
+    pub new: Side,
+    pub comparison: Comparison,
+    pub changes: Vec<ChangeReport>,
+    pub dry_run: bool,
+    /// What happened to the running firewall and kernel (JSON: one line each).
+    #[serde(serialize_with = "steps::serialize_lines")]
+    pub live: Vec<Step>,
+    pub outcome: Outcome,
+}
+
+fn side_line(label: &str, side: &Side) -> String {
+    format!("{label} {} {} ({})\n", side.kind, side.name, side.version)
+}
+
+/// Human text for a comparison, shared by `diff`, `restore` and `status`.
+pub fn render_comparison(out: &mut String, cmp: &Comparison) {
+    if let Some(path) = &cmp.firewall_script {
+        if cmp.discarded.is_empty() {
+            let _ = writeln!(out, "firewall {path}: no rule discarded");
+        } else {
+            let _ = writeln!(
+                out,
+                "firewall {path}: {} rule(s) discarded by the upgrade",
+                cmp.discarded.len()
+            );
+            let width = cmp
+                .discarded
+                .iter()
+                .map(|d| d.line.to_string().len())
+                .max()
+                .unwrap_or(1);
+            for d in &cmp.discarded {
+                let verdict = if d.restore { "restore" } else { "skip   " };
+                let _ = writeln!(out, "  {verdict}  line {:>width$}  {}", d.line, d.text);
+                let _ = writeln!(out, "  {:7}  {:width$}       {}", "", "", d.reason);
+            }
+        }
+    } else {
+        let _ = writeln!(out, "firewall: no firewall script on either side");
+    }
+    for s in &cmp.sysctl {
+        let _ = writeln!(
+            out,
+            "sysctl {}: before {}, after {}",
+            s.key,
+            s.before.placed(),
+            s.after.placed()
+        );
+        let _ = writeln!(out, "  {}", s.reason);
+    }
+}
+
+impl Report {
+    /// Aligned plain text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&side_line("old:", &self.old));
+        out.push_str(&side_line("new:", &self.new));
+        render_comparison(&mut out, &self.comparison);
+        if !self.changes.is_empty() {
+            let verb = if self.dry_run || self.command == "diff" {
+                "would change"
+            } else {
+                "changed"
+            };
+            let _ = writeln!(out, "{verb} {} file(s):", self.changes.len());
+            for c in &self.changes {
+                let _ = writeln!(out, "  {}", c.path);
+                for e in &c.edits {
+                    let _ = writeln!(out, "    {e}");
+                }
+                if let Some(b) = &c.backup {
+                    let _ = writeln!(out, "    backup: {b}");
+                }
+            }
+            if self.dry_run {
+                for c in &self.changes {
+                    out.push_str(c.diff.as_deref().unwrap_or_default());
+                }
+            }
+        }
+        for line in steps::render(&self.live) {
+            let _ = writeln!(out, "{line}");
+        }
+        let summary = match self.outcome {
+            Outcome::NothingToRestore => "nothing to restore: every custom setting survived the upgrade",
+            Outcome::Restorable => "something to restore: run `iwss-keeper restore`",
+            Outcome::Planned => "dry run: nothing was changed",
+            Outcome::RolledBack => "FAILED: rolled back; nothing was changed",
+            Outcome::Restored => "restored",
+        };
+        let _ = writeln!(out, "{summary}");
+        out
+    }
+}

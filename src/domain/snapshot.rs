@@ -1,0 +1,255 @@
+//! The snapshot model: what the configuration held at one moment, as a manifest and file contents
+//! in memory. Capturing a tree is `system::capture`'s job, storing one `store::snapshots`'.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::sysctl;
+use crate::domain::version::Version;
+
+/// Manifest format written by this version.
+pub const FORMAT: u32 = 1;
+
+/// What kind of file a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Symlink,
+}
+
+/// One captured file, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    /// Absolute path on the appliance.
+    pub path: String,
+    pub kind: FileKind,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// SHA-256 of the content (of the link target text for a symlink).
+    pub sha256: String,
+    /// Link target, for a symlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Live state recorded with a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// `iptables -S` output, when iptables could be run.
+    pub iptables: Option<String>,
+    /// `ip6tables -S` output, when ip6tables could be run.
+    pub ip6tables: Option<String>,
+    /// Running value of each managed sysctl key (dotted), from `/proc/sys`.
+    pub sysctl: BTreeMap<String, String>,
+}
+
+/// A snapshot's `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: String,
+    /// RFC 3339 UTC time of capture.
+    pub created: String,
+    pub host: String,
+    pub label: Option<String>,
+    pub version: Version,
+    /// The version file's line the version was read from.
+    pub version_text: String,
+    pub files: Vec<FileRecord>,
+    /// What was live when the snapshot was taken, when it could be read.
+    #[serde(default)]
+    pub runtime: Option<Runtime>,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest: known format, every path absolute, normalised and inside
+    /// the snapshot, symlinks with targets. `origin` names the file in errors.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("{origin}:{}: {e}", e.line()))?;
+        if manifest.format != FORMAT {
+            bail!("{origin}: unsupported snapshot format {}", manifest.format);
+        }
+        for r in &manifest.files {
+            if !is_safe_path(&r.path) {
+                bail!("{origin}: file path {:?} escapes the snapshot; refusing it", r.path);
+            }
+            if (r.kind == FileKind::Symlink) != r.target.is_some() {
+                bail!(
+                    "{origin}: {:?}: a symlink needs a target and only a symlink has one",
+                    r.path
+                );
+            }
+        }
+        Ok(manifest)
+    }
+}
+
+/// Where a snapshot's content lives.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Stored under the state directory (or any snapshot directory).
+    Stored(PathBuf),
+    /// Read now from a root tree (the live system or a copy of one).
+    Tree(PathBuf),
+}
+
+/// A snapshot with its file contents in memory.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub manifest: Manifest,
+    pub origin: Origin,
+    /// Contents of the regular files, by absolute appliance path.
+    pub contents: BTreeMap<String, Vec<u8>>,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether an appliance path is absolute, normalised and free of `..`.
+fn is_safe_path(path: &str) -> bool {
+    path.starts_with('/') && path.len() > 1 && path[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+impl Snapshot {
+    /// A short name for messages: the id, or the tree's path.
+    pub fn name(&self) -> String {
+        match &self.origin {
+            Origin::Stored(_) => format!("snapshot {}", self.manifest.id),
+            Origin::Tree(dir) => dir.display().to_string(),
+        }
+    }
+
+    /// The on-disk location of a captured file, for messages that name a file and line.
+    pub fn location(&self, path: &str) -> String {
+        let rel = path.trim_start_matches('/');
+        match &self.origin {
+            Origin::Stored(dir) => dir.join("files").join(rel).display().to_string(),
+            Origin::Tree(dir) => dir.join(rel).display().to_string(),
+        }
+    }
+
+    /// Content of a file, following symlinks between captured files (`99-sysctl.conf` ->
+    /// `../sysctl.conf`).
+    pub fn content(&self, path: &str) -> Option<&[u8]> {
+        let mut path = path.to_string();
+        for _ in 0..8 {
+            if let Some(bytes) = self.contents.get(&path) {
+                return Some(bytes);
+            }
+            let record = self.manifest.files.iter().find(|r| r.path == path)?;
+            let target = record.target.as_deref()?;
+            path = if target.starts_with('/') {
+                normalize(target)?
+            } else {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                normalize(&format!("{dir}/{target}"))?
+            };
+        }
+        None
+    }
+
+    /// The record of a captured file.
+    pub fn record(&self, path: &str) -> Option<&FileRecord> {
+        self.manifest.files.iter().find(|r| r.path == path)
+    }
+
+    /// sysctl files in the order the kernel gets them, with their contents.
+    pub fn sysctl_sources(&self) -> Vec<(&str, &[u8])> {
+        sysctl::load_order(self.manifest.files.iter().map(|r| r.path.as_str()))
+            .into_iter()
+            .filter_map(|p| self.content(p).map(|c| (p, c)))
+            .collect()
+    }
+
+    /// A snapshot of in-memory files (absolute path, content), for analysis without a disk tree.
+    pub fn in_memory(version: Version, files: Vec<(String, Vec<u8>)>) -> Self {
+        let records = files
+            .iter()
+            .map(|(path, bytes)| FileRecord {
+                path: path.clone(),
+                kind: FileKind::File,
+                size: bytes.len() as u64,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                sha256: sha256_hex(bytes),
+                target: None,
+            })
+            .collect();
+        Self {
+            manifest: Manifest {
+                format: FORMAT,
+                id: String::new(),
+                created: String::new(),
+                host: String::new(),
+                label: None,
+                version_text: version.to_string(),
+                version,
+                files: records,
+                runtime: None,
+            },
+            origin: Origin::Tree(PathBuf::from("(memory)")),
+            contents: files.into_iter().collect(),
+        }
+    }
+
+    /// Computes the SHA-256 of every captured file that has none yet.
+    pub fn fill_checksums(&mut self) {
+        for r in self.manifest.files.iter_mut().filter(|r| r.sha256.is_empty()) {
+            r.sha256 = match (&r.target, self.contents.get(&r.path)) {
+                (Some(t), _) => sha256_hex(t.as_bytes()),
+                (None, Some(bytes)) => sha256_hex(bytes),
+                (None, None) => continue,
+            };
+        }
+    }
+}
+
+/// Resolves `.` and `..` in an absolute appliance path; `None` when it climbs above `/`.
+pub fn normalize(path: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(format!("/{}", out.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_paths() {
+        assert!(is_safe_path("/etc/sysctl.conf"));
+        for bad in ["etc/x", "/", "/etc/../x", "/etc//x", "/./x", "/.."] {
+            assert!(!is_safe_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalize_resolves_relative_links() {
+        assert_eq!(
+            normalize("/etc/sysctl.d/../sysctl.conf").as_deref(),
+            Some("/etc/sysctl.conf")
+        );
+        assert_eq!(normalize("/../x"), None);
+    }
+}

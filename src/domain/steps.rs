@@ -1,0 +1,173 @@
+//! What a run did to (or found in) the running system, step by step: typed while the run works,
+//! turned into text lines by one renderer for the report, the JSON `live` array and the log.
+
+use serde::Serializer;
+
+use crate::domain::loaded::{Loaded, RuleState};
+
+/// How the check of the loaded rules after a rollback came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackCheck {
+    /// `iptables -S` matches the state before the restore.
+    Same,
+    Differs,
+    /// `iptables -S` could not be read.
+    Unavailable,
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A dry run checked the new script with `bash -n`.
+    SyntaxChecked,
+    /// A dry run could not check the new script: no bash under the root.
+    SyntaxNotChecked {
+        root: String,
+    },
+    /// An earlier run stopped between writing files and verifying; this run finishes it.
+    Resumed,
+    /// `--no-restart`: the command that would load the restored rules.
+    RestartSkipped {
+        command: String,
+    },
+    /// The firewall restart ran: how it ended, and what it printed.
+    Restarted {
+        summary: String,
+        output: Vec<String>,
+    },
+    /// One restored rule checked after the restart, in one family.
+    Verified(Loaded),
+    /// A step failed; the rollback follows.
+    Failed {
+        step: String,
+    },
+    RolledBackFile {
+        path: String,
+    },
+    RollbackFileFailed {
+        path: String,
+        error: String,
+    },
+    /// A step the rollback took (its restart).
+    Rollback(Box<Step>),
+    SecondRestartFailed {
+        step: String,
+    },
+    RollbackChecked(RollbackCheck),
+    /// A running sysctl value was written.
+    SysctlSet {
+        key: String,
+        was: String,
+        now: String,
+    },
+    SysctlNotApplied {
+        key: String,
+        error: String,
+    },
+    /// The running value differs from what the files give.
+    RunningDiffers {
+        key: String,
+        running: String,
+        files: String,
+    },
+    /// From a snapshot's recorded runtime: a custom rule in the script and loaded, or not.
+    CustomRule {
+        rule: String,
+        in_script: bool,
+        loaded: Option<bool>,
+    },
+    /// From a snapshot's recorded runtime: a running sysctl value against the files.
+    RecordedSysctl {
+        key: String,
+        files: String,
+        running: String,
+        differs: bool,
+    },
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+impl Step {
+    /// The step as report lines.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Self::SyntaxChecked => vec!["bash -n: the new firewall script is valid".into()],
+            Self::SyntaxNotChecked { root } => vec![format!("bash -n: not run (no bash under {root})")],
+            Self::Resumed => vec!["resuming: an earlier run stopped before restarting and verifying".into()],
+            Self::RestartSkipped { command } => vec![format!(
+                "firewall restart: skipped (--no-restart); run `{command}` to load the restored rules"
+            )],
+            Self::Restarted { summary, output } => std::iter::once(format!("firewall restart: {summary}"))
+                .chain(output.iter().map(|l| format!("  | {l}")))
+                .collect(),
+            Self::Verified(l) => {
+                let verdict = match l.state {
+                    RuleState::Loaded => "loaded ",
+                    RuleState::Missing => "MISSING",
+                    RuleState::Unknown => "UNKNOWN",
+                };
+                let mut out = vec![format!("  {verdict} {} {}", l.family, l.rule)];
+                if l.state == RuleState::Unknown {
+                    out.push(format!("          {}", l.detail));
+                }
+                out
+            }
+            Self::Failed { step } => vec![format!("FAILED at {step}: rolling back")],
+            Self::RolledBackFile { path } => vec![format!("rollback: {path} put back from its backup")],
+            Self::RollbackFileFailed { path, error } => vec![format!("rollback: FAILED for {path}: {error}")],
+            Self::Rollback(step) => step.lines().into_iter().map(|l| format!("rollback: {l}")).collect(),
+            Self::SecondRestartFailed { step } => vec![format!(
+                "rollback: the second restart failed too ({step}); check the firewall by hand"
+            )],
+            Self::RollbackChecked(check) => vec![match check {
+                RollbackCheck::Same => {
+                    "rollback: the previous rules are loaded again (iptables -S matches the state before)"
+                }
+                RollbackCheck::Differs => "rollback: WARNING: iptables -S differs from the state before the restore",
+                RollbackCheck::Unavailable => "rollback: loaded rules not compared (iptables -S unavailable)",
+            }
+            .to_string()],
+            Self::SysctlSet { key, was, now } => vec![format!("running {key}: {was} -> {now}")],
+            Self::SysctlNotApplied { key, error } => {
+                vec![format!("running {key}: not applied ({error}); run `sysctl -p`")]
+            }
+            Self::RunningDiffers { key, running, files } => vec![format!(
+                "running {key}: {running}, but the files say {files}: run `sysctl -p` (or reboot) to apply them"
+            )],
+            Self::CustomRule {
+                rule,
+                in_script,
+                loaded,
+            } => vec![format!(
+                "custom rule {rule}: in script {}, loaded {}",
+                yes(*in_script),
+                loaded.map_or("unknown", yes)
+            )],
+            Self::RecordedSysctl {
+                key,
+                files,
+                running,
+                differs,
+            } => vec![format!(
+                "sysctl {key}: files {files}, running {running}{}",
+                if *differs { " (differs from the files)" } else { "" }
+            )],
+        }
+    }
+}
+
+/// Every step's lines, in order.
+pub fn render(steps: &[Step]) -> Vec<String> {
+    steps.iter().flat_map(Step::lines).collect()
+}
+
+/// Serialises steps as the JSON `live` array of lines.
+pub fn serialize_lines<S: Serializer>(steps: &[Step], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(render(steps))
+}

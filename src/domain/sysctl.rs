@@ -1,0 +1,494 @@
+//! sysctl configuration files read as procps `sysctl -p` and systemd-sysctl read them.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// Directories of sysctl drop-ins, highest priority first: a basename in `/etc` hides the same
+/// basename in `/run` and `/usr/lib`.
+pub const DROP_IN_DIRS: [&str; 3] = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/lib/sysctl.d"];
+
+/// The main file; RHEL 7's systemd-sysctl reads it after every drop-in, so it wins.
+pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+
+/// The value the kernel uses for a key no file sets, where it is known (`tcp_rfc1337`: 0, see
+/// net/ipv4/tcp_minisocks.c); `None` for every other key: the tool does not guess.
+pub fn kernel_default(key: &str) -> Option<&'static str> {
+    match canonical_key(key).as_str() {
+        "net/ipv4/tcp_rfc1337" => Some("0"),
+        _ => None,
+    }
+}
+
+/// One `key = value` assignment in a sysctl file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// 1-based line number.
+    pub line: usize,
+    /// Key in its canonical path form (`net/ipv4/tcp_rfc1337`).
+    pub key: String,
+    /// Value with surrounding blanks trimmed.
+    pub value: String,
+    /// Byte range of the trimmed value within the file, for in-place edits.
+    pub value_span: Range<usize>,
+}
+
+/// Canonical path form of a key, following procps: if the first separator is `.`, dots and
+/// slashes swap; if it is `/`, the key is already a path.
+pub fn canonical_key(key: &str) -> String {
+    let key = key.trim();
+    match key.find(['.', '/']) {
+        Some(i) if key.as_bytes()[i] == b'.' => key
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
+        _ => key.to_string(),
+    }
+}
+
+/// Dotted display form of a canonical key (`net.ipv4.tcp_rfc1337`).
+pub fn display_key(canonical: &str) -> String {
+    canonical
+        .chars()
+        .map(|c| match c {
+            '/' => '.',
+            '.' => '/',
+            c => c,
+        })
+        .collect()
+}
+
+/// Values compare with runs of blanks collapsed (`4096  87380` equals `4096 87380`).
+pub fn same_value(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
+/// Walks a sysctl file the way `sysctl -p FILE` reads it: leading blanks stripped, `#` and `;`
+/// start a comment line, split at the first `=`, a leading `-` marks "ignore failure". Lines
+/// without `=` are skipped, as procps skips them with a warning. Bytes need not be UTF-8. Calls
+/// `f(line number, key as written, value span)` without allocating.
+fn scan(bytes: &[u8], mut f: impl FnMut(usize, &[u8], Range<usize>)) {
+    let mut start = 0;
+    for (idx, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_start = start;
+        start += line.len() + 1;
+        let Some(first) = line.iter().position(|b| !b.is_ascii_whitespace()) else {
+            continue;
+        };
+        if matches!(line[first], b'#' | b';') {
+            continue;
+        }
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let mut key = line[first..eq].trim_ascii();
+        if let Some(stripped) = key.strip_prefix(b"-") {
+            key = stripped.trim_ascii();
+        }
+        if key.is_empty() {
+            continue;
+        }
+        let raw = &line[eq + 1..];
+        let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let trail = raw[lead..].iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+        let value_start = line_start + eq + 1 + lead;
+        let value_end = (line_start + eq + 1 + raw.len() - trail).max(value_start);
+        f(idx + 1, key, value_start..value_end);
+    }
+}
+
+/// Whether a key as written names `canonical` (path form), applying the procps separator rule.
+fn key_is(written: &[u8], canonical: &str) -> bool {
+    let canonical = canonical.as_bytes();
+    if written.len() != canonical.len() {
+        return false;
+    }
+    let swap = written.iter().find(|b| matches!(b, b'.' | b'/')) == Some(&b'.');
+    written.iter().zip(canonical).all(|(&w, &c)| {
+        let w = match (swap, w) {
+            (true, b'.') => b'/',
+            (true, b'/') => b'.',
+            (_, w) => w,
+        };
+        w == c
+    })
+}
+
+/// Parses every assignment of a sysctl file (see `scan` for the rules).
+pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    scan(bytes, |line, key, span| {
+        out.push(Assignment {
+            line,
+            key: canonical_key(&String::from_utf8_lossy(key)),
+            value: String::from_utf8_lossy(&bytes[span.clone()]).into_owned(),
+            value_span: span,
+        })
+    });
+    out
+}
+
+/// The files that configure the kernel, in the order systemd-sysctl applies them: drop-ins by
+/// basename (an `/etc` basename hiding `/run` and `/usr/lib` ones), then `/etc/sysctl.conf`.
+/// `paths` are absolute paths of the regular files available; the result keeps only those used.
+pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut by_basename: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    let mut has_main = None;
+    for path in paths {
+        if path == SYSCTL_CONF {
+            has_main = Some(path);
+            continue;
+        }
+        let Some((dir, base)) = path.rsplit_once('/') else {
+            continue;
+        };
+        let Some(prio) = DROP_IN_DIRS.iter().position(|d| *d == dir) else {
+            continue;
+        };
+        if !base.ends_with(".conf") {
+            continue;
+        }
+        let slot = by_basename.entry(base).or_insert((prio, path));
+        if prio < slot.0 {
+            *slot = (prio, path);
+        }
+    }
+    let mut order: Vec<&str> = by_basename.into_values().map(|(_, p)| p).collect();
+    order.extend(has_main);
+    order
+}
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Effective {
+    /// The value the kernel gets; `None` when no file sets the key and its kernel default is
+    /// unknown.
+    pub value: Option<String>,
+    /// The deciding file and line, or `None` for the kernel default.
+    pub source: Option<(String, usize)>,
+}
+
+impl Effective {
+    /// The value for messages (`unknown` when it is not known).
+    pub fn shown(&self) -> String {
+        self.value.clone().unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Whether the value is known and equals `value`.
+    pub fn is(&self, value: &str) -> bool {
+        self.value.as_deref().is_some_and(|v| same_value(v, value))
+    }
+
+    /// Value and where it comes from, for reports: `0 (/etc/sysctl.conf:3)`.
+    pub fn placed(&self) -> String {
+        match (&self.source, &self.value) {
+            (Some((file, line)), _) => format!("{} ({file}:{line})", self.shown()),
+            (None, Some(v)) => format!("{v} (kernel default)"),
+            (None, None) => "unknown (set by no file; kernel default unknown)".into(),
+        }
+    }
+}
+
+/// The value owed back for a managed key: its custom value (or, without one, its value before
+/// the upgrade), but only when the system had that value before the upgrade.
+pub fn owed_value(before: &Effective, custom: Option<&str>) -> Option<String> {
+    let before = before.value.as_deref()?;
+    let wanted = custom.unwrap_or(before);
+    same_value(before, wanted).then(|| wanted.to_string())
+}
+
+/// Whether a running value disagrees with what the files give. An unknown file value makes no
+/// claim, so it never disagrees.
+pub fn running_differs(running: &str, files: &Effective) -> bool {
+    files.value.as_deref().is_some_and(|v| !same_value(running, v))
+}
+
+/// What happens to one managed sysctl key across an upgrade.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SysctlFinding {
+    /// Dotted key.
+    pub key: String,
+    pub before: Effective,
+    pub after: Effective,
+    /// The value `restore` writes, when it writes one.
+    pub set_to: Option<String>,
+    pub reason: String,
+}
+
+/// Decides about one key: restore the custom value only when the system had it before the
+/// upgrade and has another value (or an unknown one) now.
+pub fn decide(key: &str, before: Effective, after: Effective, custom: Option<&str>) -> SysctlFinding {
+    let where_after = match &after.source {
+        Some((file, line)) => format!("{file}:{line}"),
+        None => "kernel default".to_string(),
+    };
+    let (set_to, reason) = match owed_value(&before, custom) {
+        None => (
+            None,
+            match (&before.value, custom) {
+                (Some(b), Some(wanted)) => {
+                    format!("was {b} before the upgrade, not the custom value {wanted}: left alone")
+                }
+                _ => "set by no file before the upgrade and its kernel default is unknown: left alone".to_string(),
+            },
+        ),
+        Some(wanted) if after.is(&wanted) => match after.source {
+            None => (None, format!("already {wanted}: the new version's default covers it")),
+            Some(_) => (None, format!("already {wanted} ({where_after}): kept by the upgrade")),
+        },
+        Some(wanted) => {
+            let reason = match &after.value {
+                Some(now) => format!("the upgrade changed it to {now} ({where_after}); set back to {wanted}"),
+                None => {
+                    format!("set by no file after the upgrade and its kernel default is unknown; set back to {wanted}")
+                }
+            };
+            (Some(wanted), reason)
+        }
+    };
+    SysctlFinding {
+        key: display_key(&canonical_key(key)),
+        before,
+        after,
+        set_to,
+        reason,
+    }
+}
+
+/// The value a key ends up with when `files` (path, content) are applied in order: later wins,
+/// and a key set nowhere keeps the kernel default.
+pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: &str) -> Effective {
+    let key = canonical_key(key);
+    let mut result = Effective {
+        value: kernel_default(&key).map(str::to_string),
+        source: None,
+    };
+    for (path, bytes) in files {
+        let mut last = None;
+        scan(bytes, |line, written, span| {
+            if key_is(written, &key) {
+                last = Some((line, span));
+            }
+        });
+        if let Some((line, span)) = last {
+            result = Effective {
+                value: Some(String::from_utf8_lossy(&bytes[span]).into_owned()),
+                source: Some((path.to_string(), line)),
+            };
+        }
+    }
+    result
+}
+
+/// Sets `key` to `value` in one file: the last assignment of the key is edited in place (every
+/// other byte kept); without one, `key=value` is appended on a line of its own.
+pub fn set_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let canonical = canonical_key(key);
+    let mut last = None;
+    scan(bytes, |_, written, span| {
+        if key_is(written, &canonical) {
+            last = Some(span);
+        }
+    });
+    match last {
+        Some(span) => {
+            let mut out = Vec::with_capacity(bytes.len() + value.len());
+            out.extend_from_slice(&bytes[..span.start]);
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(&bytes[span.end..]);
+            out
+        }
+        None => {
+            let mut out = bytes.to_vec();
+            if !out.is_empty() && !out.ends_with(b"\n") {
+                // Keep the file's own line ending style.
+                out.extend_from_slice(if out.contains(&b'\r') { b"\r\n" } else { b"\n" });
+            }
+            let crlf = bytes.windows(2).any(|w| w == b"\r\n");
+            out.extend_from_slice(format!("{}={value}", display_key(&canonical)).as_bytes());
+            out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_procps_separator_rule() {
+        assert_eq!(canonical_key("net.ipv4.tcp_rfc1337"), "net/ipv4/tcp_rfc1337");
+        assert_eq!(canonical_key(" net/ipv4/tcp_rfc1337 "), "net/ipv4/tcp_rfc1337");
+        assert_eq!(
+            canonical_key("net.ipv4.conf.eth0/1.rp_filter"),
+            "net/ipv4/conf/eth0.1/rp_filter"
+        );
+        assert_eq!(
+            canonical_key("net/ipv4/conf/eth0.1/rp_filter"),
+            "net/ipv4/conf/eth0.1/rp_filter"
+        );
+        assert_eq!(
+            display_key("net/ipv4/conf/eth0.1/rp_filter"),
+            "net.ipv4.conf.eth0/1.rp_filter"
+        );
+    }
+
+    #[test]
+    fn parses_like_sysctl_p() {
+        let text = b"# c\n ; c2\nnet.ipv4.tcp_rfc1337=1\n  -net.ipv4.ip_forward = 0 \nnoequals\n=5\nnet.ipv4.tcp_rfc1337 = 0 # not a comment\n";
+        let got = parse(text);
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].line, got[0].value.as_str()), (3, "1"));
+        assert_eq!(
+            (got[1].key.as_str(), got[1].value.as_str()),
+            ("net/ipv4/ip_forward", "0")
+        );
+        assert_eq!(got[2].value, "0 # not a comment");
+        assert_eq!(&text[got[0].value_span.clone()], b"1");
+    }
+
+    #[test]
+    fn written_keys_match_their_canonical_form() {
+        assert!(key_is(b"net.ipv4.tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
+        assert!(key_is(b"net/ipv4/tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
+        assert!(key_is(
+            b"net.ipv4.conf.eth0/1.rp_filter",
+            "net/ipv4/conf/eth0.1/rp_filter"
+        ));
+        assert!(!key_is(b"net.ipv4.tcp_rfc1338", "net/ipv4/tcp_rfc1337"));
+        assert!(!key_is(b"net/ipv4.tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
+    }
+
+    #[test]
+    fn later_lines_and_sysctl_conf_win() {
+        let files: Vec<(&str, &[u8])> = vec![
+            ("/usr/lib/sysctl.d/50-a.conf", b"net.ipv4.tcp_rfc1337=1\n"),
+            (
+                "/etc/sysctl.conf",
+                b"net.ipv4.tcp_rfc1337=1\nnet.ipv4.tcp_rfc1337 = 0\n",
+            ),
+        ];
+        let e = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        assert_eq!(e.value.as_deref(), Some("0"));
+        assert_eq!(e.source, Some(("/etc/sysctl.conf".into(), 2)));
+        let none = effective(Vec::<(&str, &[u8])>::new(), "net.ipv4.tcp_rfc1337");
+        assert_eq!((none.value.as_deref(), none.source), (Some("0"), None));
+        let unknown = effective(Vec::<(&str, &[u8])>::new(), "vm.swappiness");
+        assert_eq!(unknown.value, None, "no default is assumed for other keys");
+    }
+
+    #[test]
+    fn load_order_prefers_etc_and_puts_sysctl_conf_last() {
+        let order = load_order([
+            "/etc/sysctl.conf",
+            "/usr/lib/sysctl.d/10-x.conf",
+            "/etc/sysctl.d/10-x.conf",
+            "/run/sysctl.d/05-y.conf",
+            "/etc/sysctl.d/README",
+            "/usr/lib/sysctl.d/99-z.conf",
+        ]);
+        assert_eq!(
+            order,
+            [
+                "/run/sysctl.d/05-y.conf",
+                "/etc/sysctl.d/10-x.conf",
+                "/usr/lib/sysctl.d/99-z.conf",
+                "/etc/sysctl.conf"
+            ]
+        );
+    }
+
+    #[test]
+    fn set_value_edits_the_deciding_line_in_place() {
+        let before = b"# vendor\nnet.ipv4.tcp_rfc1337 = 1\r\nkernel.x=2\nnet.ipv4.tcp_rfc1337=1  \n\xfe\xff\n";
+        let after = set_value(before, "net.ipv4.tcp_rfc1337", "0");
+        assert_eq!(
+            after,
+            b"# vendor\nnet.ipv4.tcp_rfc1337 = 1\r\nkernel.x=2\nnet.ipv4.tcp_rfc1337=0  \n\xfe\xff\n"
+        );
+    }
+
+    #[test]
+    fn set_value_appends_when_absent() {
+        assert_eq!(
+            set_value(b"a=1", "net.ipv4.tcp_rfc1337", "0"),
+            b"a=1\nnet.ipv4.tcp_rfc1337=0\n"
+        );
+        assert_eq!(set_value(b"", "net/ipv4/tcp_rfc1337", "0"), b"net.ipv4.tcp_rfc1337=0\n");
+        assert_eq!(set_value(b"a=1\r\n", "k.x", "0"), b"a=1\r\nk.x=0\r\n");
+    }
+
+    fn eff(v: &str, src: Option<(&str, usize)>) -> Effective {
+        Effective {
+            value: Some(v.into()),
+            source: src.map(|(f, l)| (f.to_string(), l)),
+        }
+    }
+
+    #[test]
+    fn sysctl_decisions() {
+        let k = "net.ipv4.tcp_rfc1337";
+        let zero = Some("0");
+        let d = decide(k, eff("0", Some(("/etc/sysctl.conf", 3))), eff("0", None), zero);
+        assert!(
+            d.set_to.is_none() && d.reason.contains("default covers it"),
+            "{}",
+            d.reason
+        );
+        let d = decide(
+            k,
+            eff("0", Some(("/etc/sysctl.conf", 3))),
+            eff("1", Some(("/etc/sysctl.conf", 9))),
+            zero,
+        );
+        assert_eq!(d.set_to.as_deref(), Some("0"));
+        let d = decide(k, eff("1", Some(("/etc/sysctl.conf", 3))), eff("0", None), zero);
+        assert!(d.set_to.is_none() && d.reason.contains("left alone"));
+        let d = decide(
+            k,
+            eff("0", Some(("/etc/sysctl.conf", 3))),
+            eff("0", Some(("/etc/sysctl.conf", 3))),
+            zero,
+        );
+        assert!(d.set_to.is_none() && d.reason.contains("kept by the upgrade"));
+        let d = decide(
+            "vm.swappiness",
+            eff("10", Some(("/etc/sysctl.conf", 1))),
+            eff("60", Some(("/etc/sysctl.conf", 1))),
+            None,
+        );
+        assert_eq!(d.set_to.as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn unknown_defaults_are_never_taken_for_a_value() {
+        let unknown = Effective {
+            value: None,
+            source: None,
+        };
+        let d = decide(
+            "vm.swappiness",
+            unknown.clone(),
+            eff("60", Some(("/etc/sysctl.conf", 1))),
+            Some("10"),
+        );
+        assert!(
+            d.set_to.is_none() && d.reason.contains("kernel default is unknown"),
+            "{}",
+            d.reason
+        );
+        let d = decide(
+            "vm.swappiness",
+            eff("10", Some(("/etc/sysctl.conf", 1))),
+            unknown.clone(),
+            None,
+        );
+        assert_eq!(d.set_to.as_deref(), Some("10"));
+        assert!(!running_differs("5", &unknown));
+        assert!(running_differs("5", &eff("10", None)) && !running_differs("10", &eff("10", None)));
+    }
+}

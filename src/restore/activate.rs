@@ -1,0 +1,211 @@
+//! After `restore` rewrote files: restart the firewall with the version's command, verify the
+//! restored rules are loaded, roll everything back when anything fails, apply sysctl values live.
+//! Every step is returned typed; the report renders them.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::context::Context;
+use crate::domain::compare::{script_of, Comparison};
+use crate::domain::firewall::restart_command;
+use crate::domain::loaded::RuleState;
+use crate::domain::rule::{Family, Rule};
+use crate::domain::snapshot::Snapshot;
+use crate::domain::steps::{RollbackCheck, Step};
+use crate::domain::sysctl;
+use crate::fault;
+use crate::restore::apply::Written;
+use crate::system::fsutil::{self, Owner};
+use crate::system::{iptables, process, procsys};
+
+/// The rules to verify after a restart: every custom rule of the old snapshot and every rule
+/// restored from it.
+pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<Vec<Rule>> {
+    let Some(script) = script_of(old, path)? else {
+        return Ok(Vec::new());
+    };
+    let restored: HashSet<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
+    Ok(script
+        .rules()
+        .filter(|(i, r)| r.is_custom_accept() || restored.contains(i))
+        .filter_map(|(i, _)| script.rule(i))
+        .collect())
+}
+
+/// Restarts the firewall and checks `rules` are loaded; `Err(step)` names what failed.
+fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
+    let (program, args) = restart_command(&new.manifest.version, &ctx.config.firewall_script);
+    let timeout = Duration::from_secs(ctx.config.restart_timeout_secs);
+    fault::point("restart-before");
+    let ran = process::run(&ctx.root, &program, &args, timeout).map_err(|e| format!("restart: {e:#}"))?;
+    fault::point("restart-after");
+    log::info!("firewall restart: {}", ran.summary());
+    steps.push(Step::Restarted {
+        summary: ran.summary(),
+        output: ran.output.lines().map(str::to_string).collect(),
+    });
+    if !ran.ok() {
+        return Err(format!("restart ({})", ran.summary()));
+    }
+    let mut missing = 0;
+    for l in iptables::check_loaded(&ctx.root, rules) {
+        log::info!("verify {} {}: {}", l.family, l.rule, l.detail);
+        if l.state != RuleState::Loaded {
+            missing += 1;
+        }
+        steps.push(Step::Verified(l));
+    }
+    if missing > 0 {
+        return Err(format!("verify ({missing} restored rule(s) not loaded)"));
+    }
+    Ok(())
+}
+
+/// Puts every written file back from its backup, restarts again and checks that what is loaded
+/// matches what was loaded before the restore.
+fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &Option<String>, steps: &mut Vec<Step>) {
+    for w in written {
+        let path = ctx.root.path(&w.path);
+        let result = match &w.backup {
+            Some(backup) => fsutil::read_bounded(backup).and_then(|bytes| {
+                let owner = Owner::of(&std::fs::metadata(backup)?);
+                fsutil::atomic_write(&path, &bytes, owner)
+            }),
+            None => std::fs::remove_file(&path).map_err(Into::into),
+        };
+        match result {
+            Ok(()) => {
+                log::warn!("rolled back {}", path.display());
+                steps.push(Step::RolledBackFile { path: w.path.clone() });
+            }
+            Err(e) => {
+                log::error!("rollback of {} failed: {e:#}", path.display());
+                steps.push(Step::RollbackFileFailed {
+                    path: w.path.clone(),
+                    error: format!("{e:#}"),
+                });
+            }
+        }
+    }
+    let mut restart = Vec::new();
+    let restarted = restart_and_verify(ctx, new, &[], &mut restart);
+    steps.extend(restart.into_iter().map(|s| Step::Rollback(Box::new(s))));
+    if let Err(step) = restarted {
+        steps.push(Step::SecondRestartFailed { step });
+        return;
+    }
+    let check = match (before, iptables::dump(&ctx.root, Family::V4)) {
+        (Some(b), Some(a)) if *b == a => RollbackCheck::Same,
+        (Some(_), Some(_)) => RollbackCheck::Differs,
+        _ => RollbackCheck::Unavailable,
+    };
+    steps.push(Step::RollbackChecked(check));
+}
+
+/// Brings the running system in line with the written files. Returns the steps taken and the
+/// failed step, if any, after rolling back.
+pub fn activate(
+    ctx: &Context,
+    old: &Snapshot,
+    new: &Snapshot,
+    cmp: &Comparison,
+    written: &[Written],
+    no_restart: bool,
+) -> Result<(Vec<Step>, Option<String>)> {
+    let mut steps = Vec::new();
+    // An earlier run wrote files and stopped before the running system followed: finish its work.
+    let resume = ctx.state.activation_pending();
+    if resume && written.is_empty() {
+        log::warn!("an earlier run stopped before restarting and verifying: finishing it");
+        steps.push(Step::Resumed);
+    }
+    let script_written = written.iter().any(|w| w.path == ctx.config.firewall_script);
+    let has_script = new.content(&ctx.config.firewall_script).is_some();
+    if script_written || (resume && has_script) {
+        if no_restart {
+            let (program, args) = restart_command(&new.manifest.version, &ctx.config.firewall_script);
+            steps.push(Step::RestartSkipped {
+                command: format!("{program} {}", args.join(" ")),
+            });
+        } else {
+            let rules = rules_to_verify(old, cmp, &ctx.config.firewall_script)?;
+            let before = iptables::dump(&ctx.root, Family::V4);
+            if let Err(step) = restart_and_verify(ctx, new, &rules, &mut steps) {
+                log::error!("restore failed at {step}; rolling back");
+                steps.push(Step::Failed { step: step.clone() });
+                roll_back(ctx, new, written, &before, &mut steps);
+                ctx.state.finish_activation()?;
+                return Ok((steps, Some(step)));
+            }
+        }
+    }
+    if resume && written.is_empty() {
+        // Bring running values of managed keys in line with the files, as `sysctl -p` would.
+        let sources = new.sysctl_sources();
+        for key in &ctx.config.managed_sysctl {
+            let files = sysctl::effective(sources.iter().copied(), key);
+            let (Some(running), Some(value)) = (procsys::read(&ctx.root, key), files.value.as_deref()) else {
+                continue;
+            };
+            if sysctl::running_differs(&running, &files) {
+                let now = procsys::write(&ctx.root, key, value)?;
+                steps.push(Step::SysctlSet {
+                    key: sysctl::display_key(&sysctl::canonical_key(key)),
+                    was: running,
+                    now,
+                });
+            }
+        }
+    }
+    if written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
+        for f in cmp.sysctl.iter() {
+            let Some(value) = f.set_to.as_deref() else { continue };
+            let was = procsys::read(&ctx.root, &f.key).unwrap_or_else(|| "?".into());
+            match procsys::write(&ctx.root, &f.key, value) {
+                Ok(now) => {
+                    log::info!("running {}: {was} -> {now}", f.key);
+                    let failed = !sysctl::same_value(&now, value);
+                    steps.push(Step::SysctlSet {
+                        key: f.key.clone(),
+                        was,
+                        now: now.clone(),
+                    });
+                    if failed {
+                        return Ok((
+                            steps,
+                            Some(format!("sysctl (running {} reads {now}, not {value})", f.key)),
+                        ));
+                    }
+                }
+                Err(e) => steps.push(Step::SysctlNotApplied {
+                    key: f.key.clone(),
+                    error: format!("{e:#}"),
+                }),
+            }
+        }
+    }
+    if !no_restart {
+        ctx.state.finish_activation()?;
+    }
+    Ok((steps, None))
+}
+
+/// Managed keys whose running value differs from the files' effective value.
+pub fn running_mismatches(ctx: &Context, snap: &Snapshot) -> Vec<Step> {
+    let sources = snap.sysctl_sources();
+    ctx.config
+        .managed_sysctl
+        .iter()
+        .filter_map(|k| {
+            let running = procsys::read(&ctx.root, k)?;
+            let files = sysctl::effective(sources.iter().copied(), k);
+            sysctl::running_differs(&running, &files).then(|| Step::RunningDiffers {
+                key: sysctl::display_key(&sysctl::canonical_key(k)),
+                running,
+                files: files.shown(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,105 @@
+//! Writes a plan to disk: validate, back up, replace atomically, undo on failure.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::domain::plan::{FileChange, Plan};
+use crate::fault;
+use crate::root::Root;
+use crate::system::fsutil::{self, Owner};
+use crate::system::process::check_syntax;
+
+/// A file `restore` replaced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub path: String,
+    /// The backup taken first (`None` for a file that did not exist).
+    pub backup: Option<PathBuf>,
+}
+
+fn owner_for(root: &Root, change: &FileChange) -> Result<Owner> {
+    let path = root.path(&change.path);
+    match std::fs::metadata(&path) {
+        Ok(m) => Ok(Owner::of(&m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Owner {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        }),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Applies `plan`: every file is checked against what was planned from, scripts pass `bash -n`,
+/// each file is backed up as `PATH.org.STAMP`, then replaced atomically. If a later file fails,
+/// the files already written are put back, so either every file changes or none does.
+pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result<Vec<Written>> {
+    for change in &plan.changes {
+        let path = root.path(&change.path);
+        fsutil::refuse_symlink(&path)?;
+        let current = match std::fs::symlink_metadata(&path) {
+            Ok(_) => Some(fsutil::read_bounded(&path)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if current.as_deref() != change.old {
+            bail!(
+                "{} changed while the restore was planned; nothing was changed, run again",
+                path.display()
+            );
+        }
+        if change.path == script_path {
+            check_syntax(root, &change.new).with_context(|| format!("{}", path.display()))?;
+        }
+    }
+    let mut written: Vec<(Written, Option<&[u8]>, Owner)> = Vec::new();
+    let result = (|| -> Result<()> {
+        for change in &plan.changes {
+            let path = root.path(&change.path);
+            let owner = owner_for(root, change)?;
+            fsutil::remove_stale_temps(&path)?;
+            let backup = match change.old {
+                Some(_) => Some(fsutil::backup(&path, stamp)?),
+                None => None,
+            };
+            fault::point("apply-after-backup");
+            log::info!(
+                "backed up {} as {}",
+                path.display(),
+                backup.as_ref().map_or("-".into(), |b| b.display().to_string())
+            );
+            fsutil::atomic_write(&path, &change.new, owner)?;
+            log::info!("wrote {} ({})", path.display(), change.edits.join("; "));
+            written.push((
+                Written {
+                    path: change.path.clone(),
+                    backup,
+                },
+                change.old,
+                owner,
+            ));
+        }
+        Ok(())
+    })();
+    if let Err(err) = result {
+        for (w, old, owner) in written.iter().rev() {
+            let path = root.path(&w.path);
+            let undo = match old {
+                Some(bytes) => fsutil::atomic_write(&path, bytes, *owner),
+                None => std::fs::remove_file(&path).map_err(Into::into),
+            };
+            match undo {
+                Ok(()) => log::warn!("put {} back as it was", path.display()),
+                Err(e) => log::error!(
+                    "could not put {} back: {e:#}; its backup is {:?}",
+                    path.display(),
+                    w.backup
+                ),
+            }
+        }
+        return Err(err);
+    }
+    Ok(written.into_iter().map(|(w, _, _)| w).collect())
+}

@@ -1,0 +1,141 @@
+//! The workflow `restore` and `hook post-install` share: compare, plan, apply the files (backup,
+//! check, atomic write, undo), then bring the running system in line (restart, verify, roll back).
+
+pub mod activate;
+pub mod apply;
+
+use anyhow::Result;
+
+use crate::context::Context;
+use crate::domain::compare::{compare, Pair};
+use crate::domain::plan;
+use crate::domain::report::{ChangeReport, Outcome, Report, Side};
+use crate::domain::snapshot::Snapshot;
+use crate::domain::steps::Step;
+use crate::domain::sysctl;
+use crate::system::{fsutil, process};
+
+/// What a restore does.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// The state to restore from (default: the newest snapshot from an older version).
+    pub from: Option<String>,
+    /// Change nothing; plan and report only.
+    pub dry_run: bool,
+    /// Do not restart the firewall after rewriting its script.
+    pub no_restart: bool,
+    /// Put each change's unified diff in the report (a dry run always does).
+    pub diffs: bool,
+}
+
+/// The outcome of planning and (unless dry) applying a restore.
+pub struct Restored {
+    pub report: Report,
+    pub old: Snapshot,
+    pub new: Snapshot,
+    pub written: Vec<apply::Written>,
+    /// The step that failed and was rolled back, if any.
+    pub failed: Option<String>,
+}
+
+impl Restored {
+    /// The error a rolled-back restore ends with.
+    pub fn error(&self) -> Option<anyhow::Error> {
+        self.failed.as_ref().map(|step| {
+            anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back")
+        })
+    }
+}
+
+/// Restores onto the live root and, unless a dry run, brings the running system in line:
+/// restart, verification, rollback, live sysctl values.
+pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
+    let mut r = restore_files(ctx, opts)?;
+    if !opts.dry_run {
+        let (steps, failed) =
+            activate::activate(ctx, &r.old, &r.new, &r.report.comparison, &r.written, opts.no_restart)?;
+        r.report.live.extend(steps);
+        r.failed = failed;
+    }
+    if !r.written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
+        r.report.live.extend(activate::running_mismatches(ctx, &r.new));
+    }
+    if r.failed.is_some() {
+        r.report.outcome = Outcome::RolledBack;
+    }
+    Ok(r)
+}
+
+/// Plans and applies the file changes of a restore onto the live root.
+fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
+    let (old, new) = ctx.sides(opts.from.as_deref(), None)?;
+    let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
+    let cmp = compare(&pair, &ctx.config)?;
+    log::info!(
+        "restore: from {} ({}) onto {} ({})",
+        old.name(),
+        old.manifest.version,
+        new.name(),
+        new.manifest.version
+    );
+    for d in &cmp.discarded {
+        let verdict = if d.restore { "restore" } else { "skip" };
+        log::info!("discarded rule, {verdict}: line {} {}: {}", d.line, d.text, d.reason);
+    }
+    for f in &cmp.sysctl {
+        log::info!("sysctl {}: {}", f.key, f.reason);
+    }
+    let plan = plan::plan(&pair, &cmp, &ctx.config)?;
+    let mut live = Vec::new();
+    let script_change = plan.changes.iter().find(|c| c.path == ctx.config.firewall_script);
+    let written = if opts.dry_run || plan.changes.is_empty() {
+        if let (true, Some(change)) = (opts.dry_run, script_change) {
+            if process::can_check_syntax(&ctx.root) {
+                process::check_syntax(&ctx.root, &change.new)?;
+                live.push(Step::SyntaxChecked);
+            } else {
+                live.push(Step::SyntaxNotChecked {
+                    root: ctx.root.dir().display().to_string(),
+                });
+            }
+        }
+        Vec::new()
+    } else {
+        ctx.state.begin_activation()?;
+        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &fsutil::stamp())?
+    };
+    let changes = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let backup = written
+                .iter()
+                .find(|w| w.path == c.path)
+                .and_then(|w| w.backup.as_deref());
+            ChangeReport::new(c, backup, opts.dry_run || opts.diffs)
+        })
+        .collect();
+    let outcome = if plan.changes.is_empty() {
+        Outcome::NothingToRestore
+    } else if opts.dry_run {
+        Outcome::Planned
+    } else {
+        Outcome::Restored
+    };
+    Ok(Restored {
+        report: Report {
+            command: "restore",
+            old: Side::of(&old),
+            new: Side::of(&new),
+            comparison: cmp,
+            changes,
+            dry_run: opts.dry_run,
+            live,
+            outcome,
+        },
+        old,
+        new,
+        written,
+        failed: None,
+    })
+}

@@ -1,0 +1,74 @@
+//! The tool's own state directory. [`StateDir`] owns every name in it: `snapshots/`, the `lock`,
+//! the `pending.json` marker a failed hook run leaves, and the `activation-pending` journal.
+
+pub mod lock;
+pub mod pending;
+pub mod snapshots;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::system::fsutil;
+
+/// The state directory (`ROOT/var/lib/iwss-keeper` unless `--state-dir` says otherwise).
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The snapshot store.
+    pub fn snapshots(&self) -> snapshots::Store {
+        snapshots::Store::at(self.dir.join("snapshots"))
+    }
+
+    /// The lock file every changing run holds.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    /// The marker a failed hook run leaves.
+    pub fn pending_path(&self) -> PathBuf {
+        self.dir.join("pending.json")
+    }
+
+    /// The journal that says files were written and the running system is not yet in line with
+    /// them. A run interrupted between writing and verifying leaves it; the next run finishes.
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("activation-pending")
+    }
+
+    /// Whether an earlier run wrote files and stopped before the running system followed.
+    pub fn activation_pending(&self) -> bool {
+        self.journal_path().exists()
+    }
+
+    /// Records, before any file is written, that the running system will need to follow.
+    pub fn begin_activation(&self) -> Result<()> {
+        fsutil::create_private_dir(&self.dir)?;
+        let path = self.journal_path();
+        let _ = std::fs::remove_file(&path);
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        fsutil::write_private(&path, stamp.as_bytes())?;
+        fsutil::sync_dir(&self.dir)
+    }
+
+    /// Clears the journal once the running system is in line with the files.
+    pub fn finish_activation(&self) -> Result<()> {
+        match std::fs::remove_file(self.journal_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).context("cannot remove the activation journal"),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The snapshot store: one directory per snapshot under `STATE/snapshots/`, each written to a
+//! temporary name and renamed into place, read back only when every checksum matches.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::domain::snapshot::{sha256_hex, FileKind, Manifest, Origin, Snapshot};
+use crate::domain::version::Version;
+use crate::fault;
+use crate::system::fsutil;
+
+/// Stores the snapshot under `snapshots_dir` in a new directory named by a fresh id: written
+/// to a temporary directory, synced, then renamed into place. Returns the id.
+pub fn save(snap: &mut Snapshot, snapshots_dir: &Path) -> Result<String> {
+    snap.fill_checksums();
+    fsutil::create_private_dir(snapshots_dir)?;
+    // The id keeps the time to the second; `created` orders snapshots to the microsecond.
+    let seconds = snap.manifest.created.split('.').next().unwrap_or_default();
+    let mut stamp: String = seconds.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if !stamp.ends_with('Z') {
+        stamp.push('Z');
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{:?}{}", SystemTime::now(), std::process::id()));
+    for r in &snap.manifest.files {
+        hasher.update(&r.sha256);
+    }
+    let id = format!("{stamp}-{}", &sha256_hex(&hasher.finalize())[..6]);
+    snap.manifest.id = id.clone();
+    remove_stale_dirs(snapshots_dir)?;
+    let temp = snapshots_dir.join(format!(".tmp-{id}"));
+    let result = write_dir(snap, &temp).and_then(|()| {
+        let dest = snapshots_dir.join(&id);
+        fault::point("snapshot-before-rename");
+        fs::rename(&temp, &dest).with_context(|| format!("cannot rename {} into place", temp.display()))?;
+        fsutil::sync_dir(snapshots_dir)?;
+        fault::point("snapshot-after-rename");
+        snap.origin = Origin::Stored(dest);
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&temp);
+    }
+    result.map(|()| id)
+}
+
+fn write_dir(snap: &Snapshot, dir: &Path) -> Result<()> {
+    fsutil::create_private_dir(dir)?;
+    for (path, bytes) in &snap.contents {
+        let dest = dir.join("files").join(path.trim_start_matches('/'));
+        let parent = dest.parent().expect("a file has a parent");
+        // Private directories all the way down from the snapshot.
+        let mut p = dir.to_path_buf();
+        for comp in parent.strip_prefix(dir).expect("under dir").components() {
+            p.push(comp);
+            if !p.is_dir() {
+                fsutil::create_private_dir(&p)?;
+            }
+        }
+        fsutil::write_private(&dest, bytes)?;
+        fsutil::sync_dir(parent)?;
+    }
+    fault::point("snapshot-after-files");
+    let json = serde_json::to_vec_pretty(&snap.manifest)?;
+    fsutil::write_private(&dir.join("manifest.json"), &json)?;
+    fsutil::sync_dir(dir)
+}
+
+/// Loads a stored snapshot, verifying every file against the manifest.
+pub fn load(dir: &Path) -> Result<Snapshot> {
+    let manifest_path = dir.join("manifest.json");
+    let bytes = fsutil::read_bounded(&manifest_path)?;
+    let manifest = Manifest::parse(&bytes, &manifest_path.display().to_string())?;
+    let mut contents = BTreeMap::new();
+    for r in &manifest.files {
+        let data = match r.kind {
+            FileKind::Symlink => r.target.clone().unwrap_or_default().into_bytes(),
+            FileKind::File => {
+                let p = dir.join("files").join(r.path.trim_start_matches('/'));
+                let meta = fs::symlink_metadata(&p)
+                    .with_context(|| format!("snapshot {}: {} is missing", manifest.id, p.display()))?;
+                if !meta.is_file() {
+                    bail!("snapshot {}: {} is not a regular file", manifest.id, p.display());
+                }
+                fsutil::read_bounded(&p)?
+            }
+        };
+        let sum = sha256_hex(&data);
+        if sum != r.sha256 || data.len() as u64 != r.size {
+            bail!(
+                "snapshot {}: {} does not match its checksum (expected {}, found {}): the snapshot was changed after it was taken; refusing it",
+                manifest.id,
+                r.path,
+                r.sha256,
+                sum
+            );
+        }
+        if r.kind == FileKind::File {
+            contents.insert(r.path.clone(), data);
+        }
+    }
+    Ok(Snapshot {
+        manifest,
+        origin: Origin::Stored(dir.to_path_buf()),
+        contents,
+    })
+}
+
+/// Removes half-written (`.tmp-*`) and half-pruned (`.del-*`) snapshot directories an interrupted
+/// run left; they were never visible as snapshots. Call with the lock held.
+fn remove_stale_dirs(snapshots_dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(snapshots_dir).with_context(|| format!("cannot list {}", snapshots_dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-") || name.starts_with(".del-") {
+            log::warn!("removing {} left by an interrupted run", entry.path().display());
+            fs::remove_dir_all(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The snapshots recorded under a state directory.
+pub struct Store {
+    pub dir: PathBuf,
+}
+
+impl Store {
+    /// The store in `dir` (`STATE/snapshots`; [`super::StateDir::snapshots`] names it).
+    pub fn at(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// Manifests of every stored snapshot, oldest first. Unreadable entries are errors.
+    pub fn manifests(&self) -> Result<Vec<Manifest>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", self.dir.display())),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path().join("manifest.json");
+            let bytes = fsutil::read_bounded(&path)?;
+            let m: Manifest =
+                serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line()))?;
+            out.push(m);
+        }
+        out.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        Ok(out)
+    }
+
+    /// Finds a stored snapshot by id or unique id prefix.
+    pub fn find(&self, id: &str) -> Result<Option<PathBuf>> {
+        let hits: Vec<Manifest> = self.manifests()?.into_iter().filter(|m| m.id.starts_with(id)).collect();
+        match hits.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(self.dir.join(&one.id))),
+            many => bail!(
+                "snapshot id prefix {id:?} is ambiguous: {}",
+                many.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// Removes the oldest snapshots beyond `keep`, never one named in `protect`. A snapshot is
+    /// renamed out of sight before it is deleted, so none is ever seen half-removed. Returns the
+    /// ids removed.
+    pub fn prune(&self, keep: usize, protect: &[String]) -> Result<Vec<String>> {
+        let all = self.manifests()?;
+        let mut excess = all.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        for m in &all {
+            if excess == 0 {
+                break;
+            }
+            if protect.contains(&m.id) {
+                continue;
+            }
+            let dir = self.dir.join(&m.id);
+            let hidden = self.dir.join(format!(".del-{}", m.id));
+            fs::rename(&dir, &hidden).with_context(|| format!("cannot prune {}", dir.display()))?;
+            fs_extra::remove_items(&[&hidden])
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", hidden.display()))?;
+            log::info!(
+                "pruned snapshot {} ({}, {})",
+                m.id,
+                m.version,
+                m.label.as_deref().unwrap_or("no label")
+            );
+            removed.push(m.id.clone());
+            excess -= 1;
+        }
+        Ok(removed)
+    }
+
+    /// The snapshot a restore starts from: the newest recorded on an older version than `live`
+    /// (the pre-upgrade state), else the newest.
+    pub fn pre_upgrade(&self, live: &Version) -> Result<Option<Manifest>> {
+        let all = self.manifests()?;
+        let older = all
+            .iter()
+            .rev()
+            .find(|m| m.version.product == live.product && m.version.release < live.release);
+        Ok(older.or(all.last()).cloned())
+    }
+}

@@ -1,0 +1,150 @@
+//! Capturing a root tree: the files a snapshot records (sysctl files, the firewall script, the
+//! version file, links between them) read now, and what the running system has loaded.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use walkdir::WalkDir;
+
+use crate::domain::config::Config;
+use crate::domain::snapshot::{normalize, FileKind, FileRecord, Manifest, Origin, Runtime, Snapshot, FORMAT};
+use crate::domain::sysctl;
+use crate::domain::version;
+use crate::root::Root;
+use crate::system::{fsutil, iptables, procsys};
+
+/// Captures `root` now. Fails when the version cannot be read.
+pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Snapshot> {
+    let version_path = root.path(&config.version_file);
+    let version_bytes = fsutil::read_bounded(&version_path).with_context(|| {
+        format!(
+            "cannot read the product version (version_file = {:?})",
+            config.version_file
+        )
+    })?;
+    let version_text = String::from_utf8_lossy(&version_bytes);
+    let (line, version) = version::parse_version_file(&version_text, config.product)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", version_path.display()))?;
+    let mut paths = vec![sysctl::SYSCTL_CONF.to_string()];
+    for dir in sysctl::DROP_IN_DIRS {
+        let abs = root.path(dir);
+        if !abs.is_dir() {
+            continue;
+        }
+        for entry in WalkDir::new(&abs).min_depth(1).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("cannot list {}", abs.display()))?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(root.dir()).unwrap_or(entry.path());
+            paths.push(format!("/{}", rel.display()));
+        }
+    }
+    paths.push(config.firewall_script.clone());
+    paths.push(config.version_file.clone());
+    paths.dedup();
+
+    let mut files: Vec<FileRecord> = Vec::new();
+    let mut contents = BTreeMap::new();
+    let mut queue: std::collections::VecDeque<(String, Option<String>)> =
+        paths.into_iter().map(|p| (p, None)).collect();
+    while let Some((path, link)) = queue.pop_front() {
+        if files.iter().any(|f| f.path == path) {
+            continue;
+        }
+        if files.len() > 100_000 {
+            bail!("{}: too many files to capture", root.dir().display());
+        }
+        let abs = root.path(&path);
+        let meta = match fs::symlink_metadata(&abs) {
+            Ok(m) => m,
+            // A link whose target is missing would make every value read through it a guess.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match link {
+                Some(link) => bail!(
+                    "{}: a symbolic link to {path}, which is not inside {}; refusing to guess its content",
+                    root.path(&link).display(),
+                    root.dir().display()
+                ),
+                None => continue,
+            },
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", abs.display())),
+        };
+        let (kind, bytes, target) = if meta.file_type().is_symlink() {
+            let t = fs::read_link(&abs).with_context(|| format!("cannot read link {}", abs.display()))?;
+            let t = t.to_string_lossy().into_owned();
+            // Links are recorded as links and their targets captured too (inside the root),
+            // so values read through them are the kernel's; nothing is written through them.
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            let resolved = if t.starts_with('/') {
+                normalize(&t)
+            } else {
+                normalize(&format!("{dir}/{t}"))
+            };
+            match resolved {
+                Some(r) => queue.push_back((r, Some(path.clone()))),
+                None => bail!("{}: link target {t:?} leaves the root; refusing it", abs.display()),
+            }
+            (FileKind::Symlink, t.clone().into_bytes(), Some(t))
+        } else if meta.is_file() {
+            (FileKind::File, fsutil::read_bounded(&abs)?, None)
+        } else {
+            continue;
+        };
+        files.push(FileRecord {
+            path: path.clone(),
+            kind,
+            size: bytes.len() as u64,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            // Filled by `fill_checksums` when the snapshot is stored or shown: comparing a
+            // tree read now needs no checksum, and hashing large scripts is costly.
+            sha256: String::new(),
+            target,
+        });
+        if kind == FileKind::File {
+            contents.insert(path, bytes);
+        }
+    }
+    let now = SystemTime::now();
+    let created = humantime::format_rfc3339_micros(now).to_string();
+    Ok(Snapshot {
+        manifest: Manifest {
+            format: FORMAT,
+            id: String::new(),
+            created,
+            host: host_name(root),
+            label,
+            version,
+            version_text: version_text.lines().nth(line - 1).unwrap_or("").trim().to_string(),
+            files,
+            runtime: None,
+        },
+        origin: Origin::Tree(root.dir().to_path_buf()),
+        contents,
+    })
+}
+
+fn host_name(root: &Root) -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| fs::read_to_string(root.path(p)).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// What is live now, as far as it can be read: loaded rules per family, running managed values.
+pub fn runtime(root: &Root, managed: &[String]) -> Runtime {
+    Runtime {
+        iptables: iptables::dump(root, crate::domain::rule::Family::V4),
+        ip6tables: iptables::dump(root, crate::domain::rule::Family::V6),
+        sysctl: managed
+            .iter()
+            .filter_map(|k| procsys::read(root, k).map(|v| (sysctl::display_key(&sysctl::canonical_key(k)), v)))
+            .collect(),
+    }
+}

@@ -1,0 +1,278 @@
+//! Safe file operations: atomic replace, never-overwriting backups, private directories.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::fault;
+
+/// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
+pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Reads a regular file, refusing symlinks-as-files of unexpected kind and oversized files.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > MAX_FILE_SIZE {
+        bail!(
+            "{}: {} bytes is over the {} byte limit",
+            path.display(),
+            meta.len(),
+            MAX_FILE_SIZE
+        );
+    }
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Mode and owner a replaced or new file gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
+    }
+}
+
+fn sibling_temp(path: &Path, tag: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.iwss-keeper-{tag}.{}", std::process::id()))
+}
+
+/// Writes `bytes` to a new file at `path` that must not exist yet, with `owner`'s mode and owner.
+fn write_new(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(owner.mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let filled = (|| -> Result<()> {
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(owner.mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        // Chown only when it changes something, so an unprivileged run on own files works.
+        let meta = f.metadata()?;
+        if meta.uid() != owner.uid || meta.gid() != owner.gid {
+            std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))
+                .with_context(|| format!("cannot set the owner of {}", path.display()))?;
+            f.set_permissions(fs::Permissions::from_mode(owner.mode))?;
+        }
+        f.sync_all().with_context(|| format!("cannot sync {}", path.display()))
+    })();
+    if filled.is_err() {
+        // A half-written new file is never left behind (a full disk, a read-only remount).
+        let _ = fs::remove_file(path);
+    }
+    filled
+}
+
+/// fsync a directory so a rename in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+/// Refuses a path whose last component is a symlink: the tool never writes through one.
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            bail!("{} is a symbolic link; refusing to write through it", path.display())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Replaces `path` atomically: temp file in the same directory with the given mode and owner,
+/// fsync, rename, fsync the directory. On error the temp file is removed and `path` is untouched.
+pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
+    refuse_symlink(path)?;
+    let temp = sibling_temp(path, "new");
+    let _ = fs::remove_file(&temp);
+    let result = write_new(&temp, bytes, owner).and_then(|()| {
+        fault::point("write-after-temp");
+        fault::point("write-before-rename");
+        fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    fault::point("write-after-rename");
+    Ok(())
+}
+
+/// Removes temp files a crashed run left beside `path` (`.NAME.iwss-keeper-*`). Call with the
+/// lock held: no other run can own them.
+pub fn remove_stale_temps(path: &Path) -> Result<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let prefix = format!(".{}.iwss-keeper-", name.to_string_lossy());
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            log::warn!("removing {} left by an interrupted run", entry.path().display());
+            fs::remove_file(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a state directory or configuration file that others could change: group- or
+/// world-writable, or owned by someone other than root or the running user.
+pub fn check_trusted(path: &Path, what: &str) -> Result<()> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let (uid, _) = current_ids();
+    if meta.uid() != 0 && meta.uid() != uid {
+        bail!(
+            "{what} {} is owned by uid {}, not root or the running user; refusing it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "{what} {} is group- or world-writable (mode {:04o}); refusing it (chmod go-w)",
+            path.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+
+/// A compact UTC stamp for backup names (`20261126T095155Z`).
+pub fn stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// Copies `path` to `PATH.org.STAMP` beside it (the article's `.org` habit), never overwriting an
+/// existing backup: a taken name gets `.1`, `.2` ... The copy keeps mode and owner.
+pub fn backup(path: &Path, stamp: &str) -> Result<PathBuf> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot back up {}", path.display()))?;
+    let bytes = read_bounded(path)?;
+    let base = format!("{}.org.{stamp}", path.display());
+    let temp = sibling_temp(path, "backup");
+    let _ = fs::remove_file(&temp);
+    write_new(&temp, &bytes, Owner::of(&meta)).with_context(|| format!("cannot back up {}", path.display()))?;
+    for n in 0..1000 {
+        let target = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });
+        // link() fails when the name exists: an older backup is never replaced.
+        match fs::hard_link(&temp, &target) {
+            Ok(()) => {
+                fs::remove_file(&temp)?;
+                sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+                return Ok(target);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e).with_context(|| format!("cannot create backup {}", target.display()));
+            }
+        }
+    }
+    let _ = fs::remove_file(&temp);
+    bail!("too many backups named {base}.*")
+}
+
+/// Creates a directory (and parents) readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
+/// Writes a new private (0600) file that must not exist yet, synced to disk.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let owner = Owner {
+        mode: 0o600,
+        uid: current_ids().0,
+        gid: current_ids().1,
+    };
+    write_new(path, bytes, owner)
+}
+
+/// The running user and group.
+pub fn current_ids() -> (u32, u32) {
+    // SAFETY: getuid/getgid cannot fail and touch no memory.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_mode_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.sh");
+        fs::write(&p, b"old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
+        let owner = Owner::of(&fs::metadata(&p).unwrap());
+        atomic_write(&p, b"new", owner).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o750);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn backups_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sysctl.conf");
+        fs::write(&p, b"one").unwrap();
+        let a = backup(&p, "X").unwrap();
+        fs::write(&p, b"two").unwrap();
+        let b = backup(&p, "X").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(fs::read(a).unwrap(), b"one");
+        assert_eq!(fs::read(b).unwrap(), b"two");
+    }
+
+    #[test]
+    fn symlinks_are_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"keep").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(atomic_write(
+            &link,
+            b"x",
+            Owner {
+                mode: 0o644,
+                uid: 0,
+                gid: 0
+            }
+        )
+        .is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+    }
+}

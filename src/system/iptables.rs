@@ -1,0 +1,69 @@
+//! Asking the root's own iptables what is loaded: one `iptables -S` dump per family and table,
+//! read with the same rule model the scripts are read with.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::domain::loaded::{Loaded, LoadedSet};
+use crate::domain::rule::{Family, Rule};
+use crate::root::Root;
+use crate::system::process;
+
+/// Where the tool looks for iptables and ip6tables under the root.
+const IPTABLES: [&str; 2] = ["/usr/sbin/iptables", "/sbin/iptables"];
+const IP6TABLES: [&str; 2] = ["/usr/sbin/ip6tables", "/sbin/ip6tables"];
+
+fn program(root: &Root, family: Family) -> Result<String, String> {
+    let candidates = match family {
+        Family::V4 => IPTABLES,
+        Family::V6 => IP6TABLES,
+    };
+    candidates
+        .iter()
+        .find(|c| root.path(c).exists())
+        .map(|c| c.to_string())
+        .ok_or_else(|| {
+            format!(
+                "no {} under the root",
+                if family == Family::V4 { "iptables" } else { "ip6tables" }
+            )
+        })
+}
+
+/// `iptables -w [-t TABLE] -S` output, or why it could not be had.
+fn dump_table(root: &Root, family: Family, table: &str) -> Result<String, String> {
+    let prog = program(root, family)?;
+    let mut args = vec!["-w".to_string()];
+    if table != "filter" {
+        args.extend(["-t".to_string(), table.to_string()]);
+    }
+    args.push("-S".into());
+    match process::run(root, &prog, &args, Duration::from_secs(30)) {
+        Ok(r) if r.ok() => Ok(r.output),
+        Ok(r) => Err(format!("{}: {}", r.summary(), r.output.trim())),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// The filter table's `iptables -S` (or ip6tables) output, when the program is under the root
+/// and answers.
+pub fn dump(root: &Root, family: Family) -> Option<String> {
+    dump_table(root, family, "filter").ok()
+}
+
+/// Whether each rule is loaded, in every family it reaches: one dump per family and table,
+/// compared by the rules' keys.
+pub fn check_loaded(root: &Root, rules: &[Rule]) -> Vec<Loaded> {
+    let mut sets: BTreeMap<(Family, String), Result<LoadedSet, String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for rule in rules {
+        let table = rule.table();
+        for &family in rule.families() {
+            let set = sets
+                .entry((family, table.to_string()))
+                .or_insert_with(|| dump_table(root, family, table).map(|d| LoadedSet::parse(&d, family, table)));
+            out.push(Loaded::of(rule, family, set.as_ref().map_err(String::as_str)));
+        }
+    }
+    out
+}

@@ -1,0 +1,29 @@
+//! Running sysctl values, read from and written to `ROOT/proc/sys`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::domain::sysctl;
+use crate::root::Root;
+
+fn path(root: &Root, key: &str) -> PathBuf {
+    root.path(&format!("/proc/sys/{}", sysctl::canonical_key(key)))
+}
+
+/// The running value of a sysctl key.
+pub fn read(root: &Root, key: &str) -> Option<String> {
+    std::fs::read_to_string(path(root, key))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Writes a running sysctl value and reads it back.
+pub fn write(root: &Root, key: &str, value: &str) -> Result<String> {
+    let path = path(root, key);
+    if !path.exists() {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    std::fs::write(&path, format!("{value}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    read(root, key).with_context(|| format!("cannot read back {}", path.display()))
+}

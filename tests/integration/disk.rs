@@ -1,0 +1,110 @@
+//! Full disks and read-only places, for real: a tiny `tmpfs` and a read-only bind mount inside a
+//! private mount namespace (`unshare -m`, as root). Restore and snapshot fail with a clear
+//! message and change nothing.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::testenv::{require_netns, sections, testdata, TestEnv};
+
+/// Runs `script` in a fresh mount namespace with a 512 KiB tmpfs at `$DISK` holding a copy of
+/// the upgraded root at `$DISK/root`, its file hashes in `$SCRATCH/before` and a roomy state
+/// directory at `$SCRATCH/state` (`sums` hashes the root's files, the tool's own log left out).
+/// Returns the `@@name` sections of its output.
+fn on_small_disk(env: &TestEnv, case: &str, script: &str) -> BTreeMap<String, String> {
+    let setup = r#"
+set -u
+mount --make-rprivate / 2>/dev/null || true
+mount -t tmpfs -o size=512k tmpfs "$DISK"
+mkdir -p "$DISK/root/bin" "$DISK/state"
+cp -a "$AFTER"/. "$DISK/root/"
+ln -s /bin/bash "$DISK/root/bin/bash"
+sums() { (cd "$DISK/root" && find . -type f -not -path './var/log/*' -print0 | sort -z | xargs -0 sha256sum); }
+mkdir -p "$SCRATCH/state"
+sums > "$SCRATCH/before"
+"#;
+    let disk = env.dir.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    // Scratch space outside the small disk: the hashes from before, a state dir that has room.
+    let scratch = env.dir.path().join("scratch");
+    let out = Command::new("unshare")
+        .args(["-m", "bash", "-c", &format!("{setup}\n{script}")])
+        .env("DISK", &disk)
+        .env("SCRATCH", &scratch)
+        .env("AFTER", testdata().join(case).join("after"))
+        .env("FROM", testdata().join(case).join("before"))
+        .env("BIN", assert_cmd::cargo::cargo_bin("iwss-keeper"))
+        .output()
+        .unwrap();
+    sections(&out)
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_changes_nothing() {
+    if !require_netns("a_full_disk_fails_cleanly_and_changes_nothing") {
+        return;
+    }
+    let env = TestEnv::new();
+    let out = on_small_disk(
+        &env,
+        "iwsva-sp1-to-sp2",
+        r#"
+dd if=/dev/zero of="$DISK/fill" bs=4k 2>/dev/null
+echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir "$SCRATCH/state" restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
+echo "@@same"; sums | cmp - "$SCRATCH/before" && echo same
+echo "@@temps"; find "$DISK/root" -name '*.iwss-keeper-*' -o -name '*.org.*'
+echo "@@snapshot"; "$BIN" --root "$DISK/root" --state-dir "$DISK/state" snapshot 2>&1; echo "rc=$?"
+echo "@@snapshots"; ls -A "$DISK/state/snapshots" 2>/dev/null
+"#,
+    );
+    let restore = &out["restore"];
+    assert!(restore.ends_with("rc=2\n"), "{restore}");
+    assert!(restore.contains("No space left on device"), "{restore}");
+    assert!(
+        restore.contains("/usr/iwss/iwsvafw.sh"),
+        "the message names the file: {restore}"
+    );
+    assert_eq!(out["same"], "same\n", "files changed on a full disk");
+    assert_eq!(
+        out.get("temps").map(String::as_str).unwrap_or(""),
+        "",
+        "leftovers on a full disk"
+    );
+    let snapshot = &out["snapshot"];
+    assert!(
+        snapshot.ends_with("rc=2\n") && snapshot.contains("No space left on device"),
+        "{snapshot}"
+    );
+    assert_eq!(
+        out.get("snapshots").map(String::as_str).unwrap_or(""),
+        "",
+        "a half snapshot is visible"
+    );
+}
+
+#[test]
+fn a_read_only_root_and_state_fail_cleanly() {
+    if !require_netns("a_read_only_root_and_state_fail_cleanly") {
+        return;
+    }
+    let env = TestEnv::new();
+    let out = on_small_disk(
+        &env,
+        "iwsva-sp1-to-sp2",
+        r#"
+mount --bind "$DISK" "$DISK" && mount -o remount,bind,ro "$DISK"
+echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir "$SCRATCH/state" restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
+echo "@@same"; sums | cmp - "$SCRATCH/before" && echo same
+echo "@@snapshot"; "$BIN" --root "$DISK/root" --state-dir "$DISK/state" snapshot 2>&1; echo "rc=$?"
+"#,
+    );
+    let restore = &out["restore"];
+    assert!(restore.ends_with("rc=2\n"), "{restore}");
+    assert!(restore.contains("Read-only file system"), "{restore}");
+    assert_eq!(out["same"], "same\n", "files changed on a read-only root");
+    let snapshot = &out["snapshot"];
+    assert!(
+        snapshot.ends_with("rc=2\n") && snapshot.contains("Read-only file system"),
+        "{snapshot}"
+    );
+}

@@ -1,0 +1,14 @@
+//! The integration tests: one binary (one link step), a module per concern, one test
+//! environment ([`testenv`]).
+
+mod cases;
+mod commands;
+mod crash;
+mod disk;
+mod fleet;
+mod hooks;
+mod hostile;
+mod live;
+mod package;
+mod properties;
+mod testenv;
