@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::testenv::{require_netns, testdata, TestEnv};
+use crate::testenv::{require_netns, testdata, TestEnv, Upgrade};
 
 const FILE_POINTS: [&str; 4] = [
     "apply-after-backup",
@@ -137,22 +137,21 @@ fn restart_points_are_finished_by_the_next_run() {
         return;
     }
     for fault in ["restart-before", "restart-after"] {
-        let env = TestEnv::from_tree(&testdata().join("iwsva-sp3-to-sp3p1/after"));
-        env.make_live();
+        let live = Upgrade::of("iwsva-sp3-to-sp3p1").in_netns();
         let from = testdata().join("iwsva-sp3-to-sp3p1/before");
-        let out = env.in_netns(&format!(
-            r#"
-export PATH="$ROOT/usr/sbin:$PATH"
-"$ROOT/usr/iwss/iwsvafw.sh" start >/dev/null 2>&1
-IWSS_KEEPER_FAULT={fault} "$BIN" --root "$ROOT" --state-dir "$STATE" restore --from '{from}' >/dev/null 2>&1
-rc=$?
-echo "@@crash"; echo $rc
-echo "@@loaded-after-crash"; iptables -S INPUT | grep -c 192.0.2.1
-echo "@@second"; "$BIN" --root "$ROOT" --state-dir "$STATE" restore --from '{from}' 2>&1; echo "rc=$?"
-echo "@@S"; iptables -S
-"#,
-            from = from.display()
-        ));
+        let args = ["restore", "--from", from.to_str().unwrap()];
+        let crash = live.keeper_on(&live.env.root, Some(fault), &args);
+        let loaded_after_crash = live.ns.iptables_s().matches("192.0.2.1").count();
+        let second = live.keeper(&args);
+        let mut out = std::collections::BTreeMap::new();
+        out.insert("crash", crash.code.to_string());
+        out.insert("loaded-after-crash", loaded_after_crash.to_string());
+        out.insert(
+            "second",
+            format!("{}{}rc={}\n", second.stdout, second.stderr, second.code),
+        );
+        out.insert("S", live.ns.iptables_s());
+        let env = &live.env;
         assert_ne!(out["crash"].trim(), "0", "{fault}: the first run should have aborted");
         let second = &out["second"];
         assert!(second.ends_with("rc=0\n"), "{fault}: {second}");

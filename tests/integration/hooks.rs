@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::testenv::{require_netns, testdata, TestEnv};
+use crate::testenv::{require_netns, testdata, Live, Run, TestEnv, Upgrade};
 
 fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("iwss-keeper")
@@ -42,24 +42,11 @@ fn fake_upgrade(env: &TestEnv, new: &Path, extra: &[&str]) -> (String, String, i
     )
 }
 
-const UPGRADE_IN_NETNS: &str = r#"
-export PATH="$ROOT/usr/sbin:$PATH"
-"$ROOT/usr/iwss/iwsvafw.sh" start >/dev/null 2>&1
-[ -n "${RFC:-}" ] && echo "$RFC" > /proc/sys/net/ipv4/tcp_rfc1337
-echo "@@register"; "$BIN" --root "$ROOT" register; echo "rc=$?"
-echo "@@upgrade"
-IWSS_KEEPER="$BIN" IWSS_KEEPER_ROOT="$ROOT" sh "$TESTDATA/fake-upgrade.sh" "$ROOT" /usr/iwss/hooks "$NEW" $MODE 2>"$ROOT/upgrade.err"
-echo "rc=$?"
-[ -n "${GUARD:-}" ] && { echo "@@guard"; sh "$ROOT/etc/init.d/iwss-keeper-guard" start; echo "rc=$?"; sh "$ROOT/etc/init.d/iwss-keeper-guard" start; echo "rc=$?"; }
-[ -n "${FIX:-}" ] && { cp "$FIX" "$ROOT/usr/iwss/iwsvafw.sh"; echo "@@status-pending"; "$BIN" --root "$ROOT" status; echo "rc=$?"; echo "@@retry"; IWSS_KEEPER="$BIN" IWSS_KEEPER_ROOT="$ROOT" sh "$ROOT/usr/iwss/hooks/post-install.d/50iwss-keeper"; echo "rc=$?"; }
-echo "@@status"; "$BIN" --root "$ROOT" status; echo "rc=$?"
-echo "@@S"; iptables -S
-echo "@@rfc"; cat /proc/sys/net/ipv4/tcp_rfc1337
-"#;
-
-fn upgrade_in_netns(env: &TestEnv, new: &str, vars: &str) -> std::collections::BTreeMap<String, String> {
-    let new = testdata().join(new);
-    env.in_netns(&format!("NEW='{}'\nMODE=''\n{vars}\n{UPGRADE_IN_NETNS}", new.display()))
+/// Registers the hooks on the scenario's root, then runs the fake upgrade package to `new`.
+fn register_and_upgrade(live: &Live, new: &str, extra: &[&str]) -> (Run, Run) {
+    let register = live.keeper(&["register"]);
+    assert_eq!(register.code, 0, "{}", register.text());
+    (register, live.fake_upgrade(new, extra))
 }
 
 #[test]
@@ -67,29 +54,21 @@ fn iwsva_sp2_to_sp3_upgrade_restores_through_the_hooks() {
     if !require_netns("iwsva_sp2_to_sp3_upgrade_restores_through_the_hooks") {
         return;
     }
-    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
-    env.make_live();
-    let out = upgrade_in_netns(&env, "iwsva-sp2-to-sp3/after", "");
-    assert!(
-        out["register"].contains("installed  ") && out["register"].ends_with("rc=0\n"),
-        "{:?}",
-        out
-    );
+    let live = Upgrade::before("iwsva-sp2-to-sp3").with_default_state().in_netns();
+    let (register, upgrade) = register_and_upgrade(&live, "iwsva-sp2-to-sp3/after", &[]);
+    assert!(register.stdout.contains("installed  "), "{}", register.text());
     // Hooks keep stdout quiet: the package's own line only.
     assert_eq!(
-        out["upgrade"],
-        "upgrade done\nrc=0\n",
+        (upgrade.stdout.as_str(), upgrade.code),
+        ("upgrade done\n", 0),
         "{}",
-        fs::read_to_string(env.root.join("upgrade.err")).unwrap()
+        upgrade.stderr
     );
     let golden = fs::read(testdata().join("iwsva-sp2-to-sp3/expected/root/usr/iwss/iwsvafw.sh")).unwrap();
-    assert_eq!(fs::read(env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), golden);
-    assert!(
-        out["S"].contains("-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"),
-        "{}",
-        out["S"]
-    );
-    let log = env.log();
+    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), golden);
+    let s = live.ns.iptables_s();
+    assert!(s.contains("-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"), "{s}");
+    let log = live.env.log();
     for needle in [
         "hook pre-install started",
         "discarded rule, restore: line 23 IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT",
@@ -101,9 +80,13 @@ fn iwsva_sp2_to_sp3_upgrade_restores_through_the_hooks() {
     ] {
         assert!(log.contains(needle), "log lacks {needle:?}:\n{log}");
     }
-    let status = &out["status"];
-    assert!(status.contains("hooks    registered (5 files intact)"), "{status}");
-    assert!(status.ends_with("all kept\nrc=0\n"), "{status}");
+    let status = live.keeper(&["--json", "status"]);
+    assert_eq!(status.code, 0, "{}", status.text());
+    let status = status.json();
+    assert_eq!(status["ok"], true);
+    let registration = status["registration"].as_array().unwrap();
+    assert_eq!(registration.len(), 5);
+    assert!(registration.iter().all(|f| f["state"] == "intact"), "{registration:#?}");
 }
 
 #[test]
@@ -111,21 +94,23 @@ fn boot_guard_catches_an_upgrade_that_never_calls_hooks() {
     if !require_netns("boot_guard_catches_an_upgrade_that_never_calls_hooks") {
         return;
     }
-    let env = TestEnv::from_tree(&testdata().join("iwsva-sp1-to-sp2/before"));
-    env.make_live();
     // The SP2 package wrote tcp_rfc1337=1 and the reboot's sysctl -p loaded it.
-    let out = upgrade_in_netns(&env, "iwsva-sp1-to-sp2/after", "MODE=--no-hooks\nGUARD=1\nRFC=1");
-    assert_eq!(out["upgrade"], "upgrade done\nrc=0\n");
-    assert_eq!(out["guard"], "rc=0\nrc=0\n");
-    let sysctl = fs::read_to_string(env.root.join("etc/sysctl.conf")).unwrap();
+    let live = Upgrade::before("iwsva-sp1-to-sp2")
+        .with_rfc1337(1)
+        .with_default_state()
+        .in_netns();
+    let (_, upgrade) = register_and_upgrade(&live, "iwsva-sp1-to-sp2/after", &["--no-hooks"]);
+    assert_eq!((upgrade.stdout.as_str(), upgrade.code), ("upgrade done\n", 0));
+    for boot in 0..2 {
+        let guard = live.sh("/etc/init.d/iwss-keeper-guard", &["start"]);
+        assert_eq!(guard.code, 0, "boot {boot}: {}", guard.text());
+    }
+    let sysctl = fs::read_to_string(live.env.root.join("etc/sysctl.conf")).unwrap();
     assert!(sysctl.contains("net.ipv4.tcp_rfc1337=0\n"), "{sysctl}");
-    assert_eq!(out["rfc"], "0\n");
-    assert!(
-        out["S"].contains("-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"),
-        "{}",
-        out["S"]
-    );
-    let log = env.log();
+    assert_eq!(live.ns.rfc1337(), "0\n");
+    let s = live.ns.iptables_s();
+    assert!(s.contains("-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"), "{s}");
+    let log = live.env.log();
     assert!(
         log.contains("boot guard: version changed from IWSVA 6.5 SP1 Build 1422 to IWSVA 6.5 SP2 Build 1548"),
         "{log}"
@@ -133,7 +118,13 @@ fn boot_guard_catches_an_upgrade_that_never_calls_hooks() {
     assert!(log.contains("running net.ipv4.tcp_rfc1337: 1 -> 0"), "{log}");
     // The second boot has nothing to do.
     assert!(log.contains("boot guard: nothing to do"), "{log}");
-    assert!(out["status"].ends_with("all kept\nrc=0\n"), "{}", out["status"]);
+    let status = live.keeper(&["--json", "status"]);
+    assert_eq!(
+        (status.code, &status.json()["ok"]),
+        (0, &serde_json::json!(true)),
+        "{}",
+        status.text()
+    );
 }
 
 #[test]
@@ -141,24 +132,40 @@ fn failed_post_install_leaves_a_pending_marker_and_the_retry_clears_it() {
     if !require_netns("failed_post_install_leaves_a_pending_marker_and_the_retry_clears_it") {
         return;
     }
-    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
-    env.make_live();
-    let fix = testdata().join("iwsva-sp2-to-sp3/after/usr/iwss/iwsvafw.sh");
+    let live = Upgrade::before("iwsva-sp2-to-sp3").with_default_state().in_netns();
     // The new script has no anchor: the restore is refused.
-    let out = upgrade_in_netns(&env, "bad-no-anchor/after", &format!("FIX='{}'", fix.display()));
+    let (_, upgrade) = register_and_upgrade(&live, "bad-no-anchor/after", &[]);
     assert_eq!(
-        out["upgrade"], "upgrade done\nrc=0\n",
+        (upgrade.stdout.as_str(), upgrade.code),
+        ("upgrade done\n", 0),
         "the hook must not fail the upgrade"
     );
-    let pending = &out["status-pending"];
-    assert!(pending.contains("pending  post-install failed at"), "{pending}");
-    assert!(pending.contains("no place to restore"), "{pending}");
-    assert!(pending.ends_with("something is missing\nrc=1\n"), "{pending}");
-    assert!(env.log().contains("hook post-install FAILED"), "{}", env.log());
-    assert_eq!(out["retry"], "rc=0\n");
-    assert!(!env.root.join("var/lib/iwss-keeper/pending.json").exists());
-    assert!(env.log().contains("pending restore cleared"));
-    assert!(out["status"].ends_with("all kept\nrc=0\n"), "{}", out["status"]);
+    let pending = live.keeper(&["--json", "status"]);
+    assert_eq!(pending.code, 1, "{}", pending.text());
+    let marker = &pending.json()["pending"];
+    assert_eq!(marker["event"], "post-install");
+    assert!(
+        marker["error"].as_str().unwrap().contains("no place to restore"),
+        "{marker}"
+    );
+    assert!(
+        live.env.log().contains("hook post-install FAILED"),
+        "{}",
+        live.env.log()
+    );
+    let fix = testdata().join("iwsva-sp2-to-sp3/after/usr/iwss/iwsvafw.sh");
+    fs::copy(fix, live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+    let retry = live.sh("/usr/iwss/hooks/post-install.d/50iwss-keeper", &[]);
+    assert_eq!(retry.code, 0, "{}", retry.text());
+    assert!(!live.env.root.join("var/lib/iwss-keeper/pending.json").exists());
+    assert!(live.env.log().contains("pending restore cleared"));
+    let status = live.keeper(&["--json", "status"]);
+    assert_eq!(
+        (status.code, &status.json()["ok"]),
+        (0, &serde_json::json!(true)),
+        "{}",
+        status.text()
+    );
 }
 
 #[test]

@@ -4,33 +4,31 @@
 
 use std::fs;
 
-use crate::testenv::{require_netns, testdata, TestEnv};
+use crate::testenv::{require_netns, testdata, Live, Run, Upgrade};
 use regex::Regex;
 
-/// Loads the upgraded firewall as it runs after the upgrade, then restores from the old tree.
-const RESTORE: &str = r#"
-export PATH="$ROOT/usr/sbin:$PATH"
-"$ROOT/usr/iwss/iwsvafw.sh" start >/dev/null 2>&1
-[ -n "${RFC:-}" ] && echo "$RFC" > /proc/sys/net/ipv4/tcp_rfc1337
-echo "@@pre"; iptables -S
-echo "@@report"
-"$BIN" --root "$ROOT" --state-dir "$STATE" restore --from "$FROM" 2>&1
-rc=$?
-echo "@@rc"; echo $rc
-echo "@@nvL"; iptables -nvL INPUT
-echo "@@S"; iptables -S
-echo "@@rfc"; cat /proc/sys/net/ipv4/tcp_rfc1337
-"#;
-
-fn restore_in_netns(env: &TestEnv, case: &str, extra: &str) -> std::collections::BTreeMap<String, String> {
+/// Restores the upgraded `case` from its `before/` tree, inside the scenario's namespace.
+fn restore(live: &Live, case: &str, json: bool) -> Run {
     let from = testdata().join(case).join("before");
-    env.in_netns(&format!("FROM='{}'\n{extra}\n{RESTORE}", from.display()))
+    let mut args = vec!["restore", "--from", from.to_str().unwrap()];
+    if json {
+        args.insert(0, "--json");
+    }
+    live.keeper(&args)
 }
 
-fn live_env(case: &str) -> TestEnv {
-    let env = TestEnv::from_tree(&testdata().join(case).join("after"));
-    env.make_live();
-    env
+/// The JSON report's `live` lines.
+fn live_lines(report: &serde_json::Value) -> Vec<String> {
+    report["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn nvl(live: &Live) -> String {
+    Run::of(live.ns.command("iptables").args(["-nvL", "INPUT"])).stdout
 }
 
 /// The article's check: `iptables -nvL INPUT` shows an ACCEPT from the proxy.
@@ -48,35 +46,36 @@ fn sp2_to_sp3_restores_and_loads_with_the_sp3_restart() {
     if !require_netns("sp2_to_sp3_restores_and_loads_with_the_sp3_restart") {
         return;
     }
-    let env = live_env("iwsva-sp2-to-sp3");
-    let out = restore_in_netns(&env, "iwsva-sp2-to-sp3", "");
-    let report = &out["report"];
-    assert_eq!(out["rc"].trim(), "0", "{report}");
+    let live = Upgrade::of("iwsva-sp2-to-sp3").in_netns();
+    let pre = live.ns.iptables_s();
+    let run = restore(&live, "iwsva-sp2-to-sp3", true);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let report = run.json();
+    assert_eq!(report["outcome"], "restored");
+    let lines = live_lines(&report);
     // SP3 build 1916 is before SP3 Patch 1: the script restarts itself.
     assert!(
-        report.contains("firewall restart: `/usr/iwss/iwsvafw.sh restart` exited 0"),
-        "{report}"
+        lines.contains(&"firewall restart: `/usr/iwss/iwsvafw.sh restart` exited 0".to_string()),
+        "{lines:#?}"
     );
     assert!(
-        !env.root.join("var/log/restarts").exists(),
+        !live.env.root.join("var/log/restarts").exists(),
         "init.d ran on SP3 before build 3312"
     );
-    assert!(
-        report.contains("loaded  ipv4 -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT"),
-        "{report}"
-    );
-    assert!(
-        report.contains("loaded  ipv4 -A INPUT -s 198.51.100.0/24 -p tcp -j ACCEPT"),
-        "{report}"
-    );
-    let nvl = &out["nvL"];
+    for rule in [
+        "-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT",
+        "-A INPUT -s 198.51.100.0/24 -p tcp -j ACCEPT",
+    ] {
+        assert!(lines.contains(&format!("  loaded  ipv4 {rule}")), "{lines:#?}");
+    }
+    let nvl = nvl(&live);
     assert!(nvl.starts_with("Chain INPUT (policy DROP"), "{nvl}");
     assert!(
-        accepts_from(nvl, "192.0.2.1") && accepts_from(nvl, "198.51.100.0/24"),
+        accepts_from(&nvl, "192.0.2.1") && accepts_from(&nvl, "198.51.100.0/24"),
         "{nvl}"
     );
-    assert!(!accepts_from(&out["pre"], "192.0.2.1"));
-    let s = &out["S"];
+    assert!(!pre.contains("192.0.2.1"));
+    let s = live.ns.iptables_s();
     assert!(s.contains("-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"), "{s}");
     // Right after the stateful rule, as the article places it.
     let lines: Vec<&str> = s.lines().filter(|l| l.starts_with("-A INPUT")).collect();
@@ -89,24 +88,25 @@ fn sp3_patch1_restarts_through_init_d() {
     if !require_netns("sp3_patch1_restarts_through_init_d") {
         return;
     }
-    let env = live_env("iwsva-sp3-to-sp3p1");
-    let out = restore_in_netns(&env, "iwsva-sp3-to-sp3p1", "");
-    let report = &out["report"];
-    assert_eq!(out["rc"].trim(), "0", "{report}");
+    let live = Upgrade::of("iwsva-sp3-to-sp3p1").in_netns();
+    let run = restore(&live, "iwsva-sp3-to-sp3p1", true);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let lines = live_lines(&run.json());
     assert!(
-        report.contains("firewall restart: `/etc/init.d/iptables restart` exited 0"),
-        "{report}"
+        lines.contains(&"firewall restart: `/etc/init.d/iptables restart` exited 0".to_string()),
+        "{lines:#?}"
     );
     assert_eq!(
-        fs::read_to_string(env.root.join("var/log/restarts")).unwrap(),
+        fs::read_to_string(live.env.root.join("var/log/restarts")).unwrap(),
         "init.d restart\n"
     );
-    assert!(accepts_from(&out["nvL"], "192.0.2.1"), "{}", out["nvL"]);
+    assert!(accepts_from(&nvl(&live), "192.0.2.1"));
 }
 
-fn assert_rolled_back(env: &TestEnv, out: &std::collections::BTreeMap<String, String>, step: &str) {
-    let report = &out["report"];
-    assert_eq!(out["rc"].trim(), "2", "{report}");
+/// A failed restart: reported, the files put back, the kernel holding exactly what it held.
+fn assert_rolled_back(live: &Live, pre: &str, run: &Run, step: &str) {
+    let report = run.text();
+    assert_eq!(run.code, 2, "{report}");
     assert!(report.contains(&format!("FAILED at {step}")), "{report}");
     assert!(
         report.contains("rollback: /usr/iwss/iwsvafw.sh put back from its backup"),
@@ -117,12 +117,12 @@ fn assert_rolled_back(env: &TestEnv, out: &std::collections::BTreeMap<String, St
         "{report}"
     );
     assert!(report.contains("restore failed at"), "{report}");
-    // The kernel holds exactly the rules it held before, and the script its old bytes.
-    assert_eq!(out["S"], out["pre"]);
+    assert_eq!(live.ns.iptables_s(), pre);
     let original = fs::read(testdata().join("iwsva-sp3-to-sp3p1/after/usr/iwss/iwsvafw.sh")).unwrap();
-    assert_eq!(fs::read(env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), original);
-    assert!(!accepts_from(&out["nvL"], "192.0.2.1"));
-    assert!(out["nvL"].starts_with("Chain INPUT (policy DROP"));
+    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), original);
+    let nvl = nvl(live);
+    assert!(!accepts_from(&nvl, "192.0.2.1"));
+    assert!(nvl.starts_with("Chain INPUT (policy DROP"));
 }
 
 #[test]
@@ -130,15 +130,12 @@ fn failing_restart_is_rolled_back() {
     if !require_netns("failing_restart_is_rolled_back") {
         return;
     }
-    let env = live_env("iwsva-sp3-to-sp3p1");
-    fs::write(env.root.join("etc/init.d/fail-once"), "").unwrap();
-    let out = restore_in_netns(&env, "iwsva-sp3-to-sp3p1", "");
-    assert_rolled_back(&env, &out, "restart");
-    assert!(
-        out["report"].contains("iptables: simulated failure"),
-        "{}",
-        out["report"]
-    );
+    let live = Upgrade::of("iwsva-sp3-to-sp3p1").in_netns();
+    fs::write(live.env.root.join("etc/init.d/fail-once"), "").unwrap();
+    let pre = live.ns.iptables_s();
+    let run = restore(&live, "iwsva-sp3-to-sp3p1", false);
+    assert_rolled_back(&live, &pre, &run, "restart");
+    assert!(run.stdout.contains("iptables: simulated failure"), "{}", run.text());
 }
 
 #[test]
@@ -146,17 +143,13 @@ fn hanging_restart_times_out_and_is_rolled_back() {
     if !require_netns("hanging_restart_times_out_and_is_rolled_back") {
         return;
     }
-    let env = live_env("iwsva-sp3-to-sp3p1");
-    fs::write(env.root.join("etc/init.d/hang-once"), "").unwrap();
-    fs::create_dir_all(env.root.join("etc/iwss-keeper")).unwrap();
-    fs::write(
-        env.root.join("etc/iwss-keeper/config.toml"),
-        "restart_timeout_secs = 2\n",
-    )
-    .unwrap();
-    let out = restore_in_netns(&env, "iwsva-sp3-to-sp3p1", "");
-    assert_rolled_back(&env, &out, "restart");
-    assert!(out["report"].contains("timed out and was stopped"), "{}", out["report"]);
+    let live = Upgrade::of("iwsva-sp3-to-sp3p1").in_netns();
+    fs::write(live.env.root.join("etc/init.d/hang-once"), "").unwrap();
+    live.env.write_config("restart_timeout_secs = 2\n");
+    let pre = live.ns.iptables_s();
+    let run = restore(&live, "iwsva-sp3-to-sp3p1", false);
+    assert_rolled_back(&live, &pre, &run, "restart");
+    assert!(run.stdout.contains("timed out and was stopped"), "{}", run.text());
 }
 
 #[test]
@@ -164,18 +157,21 @@ fn pre_sp3_target_gets_rfc1337_back_to_zero_in_the_kernel() {
     if !require_netns("pre_sp3_target_gets_rfc1337_back_to_zero_in_the_kernel") {
         return;
     }
-    let env = live_env("iwsva-sp1-to-sp2");
     // The SP2 package wrote tcp_rfc1337=1 and `sysctl -p` loaded it.
-    let out = restore_in_netns(&env, "iwsva-sp1-to-sp2", "RFC=1");
-    let report = &out["report"];
-    assert_eq!(out["rc"].trim(), "0", "{report}");
-    assert!(report.contains("running net.ipv4.tcp_rfc1337: 1 -> 0"), "{report}");
-    assert_eq!(out["rfc"].trim(), "0");
+    let live = Upgrade::of("iwsva-sp1-to-sp2").with_rfc1337(1).in_netns();
+    let run = restore(&live, "iwsva-sp1-to-sp2", true);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let lines = live_lines(&run.json());
     assert!(
-        report.contains("firewall restart: `/etc/init.d/iptables restart` exited 0"),
-        "{report}"
+        lines.contains(&"running net.ipv4.tcp_rfc1337: 1 -> 0".to_string()),
+        "{lines:#?}"
     );
-    assert!(accepts_from(&out["nvL"], "192.0.2.1"));
+    assert_eq!(live.ns.rfc1337().trim(), "0");
+    assert!(
+        lines.contains(&"firewall restart: `/etc/init.d/iptables restart` exited 0".to_string()),
+        "{lines:#?}"
+    );
+    assert!(accepts_from(&nvl(&live), "192.0.2.1"));
 }
 
 #[test]
@@ -183,23 +179,24 @@ fn status_and_diff_see_what_is_loaded() {
     if !require_netns("status_and_diff_see_what_is_loaded") {
         return;
     }
-    let env = live_env("iwsva-sp2-to-sp3");
-    let before = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
-    let script = format!(
-        r#"
-export PATH="$ROOT/usr/sbin:$PATH"
-"$BIN" --root '{before}' --state-dir "$STATE" snapshot --label "before SP3" >/dev/null
-"$ROOT/usr/iwss/iwsvafw.sh" start >/dev/null 2>&1
-echo "@@diff"; "$BIN" --root "$ROOT" --state-dir "$STATE" diff; echo "rc=$?"
-"$BIN" --root "$ROOT" --state-dir "$STATE" restore >/dev/null 2>&1
-echo "@@status"; "$BIN" --root "$ROOT" --state-dir "$STATE" status; echo "rc=$?"
-iptables -D INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT
-echo "@@status2"; "$BIN" --root "$ROOT" --state-dir "$STATE" status; echo "rc=$?"
-echo "@@diff2"; "$BIN" --root "$ROOT" --state-dir "$STATE" diff; echo "rc=$?"
-"#,
-        before = before.root.display()
-    );
-    let out = env.in_netns(&script);
+    let live = Upgrade::of("iwsva-sp2-to-sp3").in_netns();
+    let before = testdata().join("iwsva-sp2-to-sp3/before");
+    let snap = live.keeper_on(&before, None, &["snapshot", "--label", "before SP3"]);
+    assert_eq!(snap.code, 0, "{}", snap.text());
+    let with_rc = |r: Run| format!("{}rc={}\n", r.stdout, r.code);
+    let mut out = std::collections::BTreeMap::new();
+    out.insert("diff", with_rc(live.keeper(&["diff"])));
+    assert_eq!(live.keeper(&["restore"]).code, 0);
+    out.insert("status", with_rc(live.keeper(&["status"])));
+    let deleted =
+        Run::of(
+            live.ns
+                .command("iptables")
+                .args(["-D", "INPUT", "-s", "192.0.2.1/32", "-p", "tcp", "-j", "ACCEPT"]),
+        );
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    out.insert("status2", with_rc(live.keeper(&["status"])));
+    out.insert("diff2", with_rc(live.keeper(&["diff"])));
     let diff = &out["diff"];
     assert!(diff.ends_with("rc=1\n"), "{diff}");
     assert!(

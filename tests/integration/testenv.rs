@@ -56,6 +56,13 @@ impl TestEnv {
         env
     }
 
+    /// Writes the root's configuration file (`ROOT/etc/iwss-keeper/config.toml`).
+    pub fn write_config(&self, toml: &str) {
+        let dir = self.root.join("etc/iwss-keeper");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("config.toml"), toml).unwrap();
+    }
+
     /// The tool's log file under the root.
     pub fn log(&self) -> String {
         fs::read_to_string(self.root.join("var/log/iwss-keeper.log")).unwrap_or_default()
@@ -275,21 +282,6 @@ impl TestEnv {
         std::os::unix::fs::symlink("/proc", self.root.join("proc")).unwrap();
         copy_tree(&testdata().join("live"), &self.root);
     }
-
-    /// Runs a bash script inside a fresh network namespace, with `ROOT`, `STATE` and `BIN` set.
-    /// Returns its output split into `@@name` sections.
-    pub fn in_netns(&self, script: &str) -> BTreeMap<String, String> {
-        let bin = assert_cmd::cargo::cargo_bin("iwss-keeper");
-        let out = std::process::Command::new("unshare")
-            .args(["-n", "bash", "-c", script])
-            .env("ROOT", &self.root)
-            .env("STATE", &self.state)
-            .env("BIN", bin)
-            .env("TESTDATA", testdata())
-            .output()
-            .unwrap();
-        sections(&out)
-    }
 }
 
 /// A script's output (stdout, then stderr) split into sections at lines `@@name`.
@@ -307,4 +299,216 @@ pub fn sections(out: &std::process::Output) -> BTreeMap<String, String> {
         s.push('\n');
     }
     sections
+}
+
+/// How one run of a program ended.
+#[derive(Debug)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    /// Exit code; -1 when killed by a signal.
+    pub code: i32,
+}
+
+impl Run {
+    pub fn of(cmd: &mut std::process::Command) -> Self {
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        Self {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// stdout then stderr, as a terminal shows a run.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// The `--json` report on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", self.stdout, self.stderr))
+    }
+}
+
+/// A throw-away network namespace, held open by a sleeping process; commands enter it with
+/// `nsenter`. Its iptables rules and `net.ipv4.tcp_rfc1337` are its own.
+pub struct Netns {
+    holder: std::process::Child,
+}
+
+impl Netns {
+    pub fn new() -> Self {
+        use std::io::BufRead;
+        let mut holder = std::process::Command::new("unshare")
+            .args(["-n", "sh", "-c", "echo ready; exec sleep 3600"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare -n");
+        // The namespace exists once the child speaks from inside it.
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        Self { holder }
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg("--target")
+            .arg(self.holder.id().to_string())
+            .args(["--net", "--"])
+            .arg(program);
+        cmd
+    }
+
+    /// `iptables -S` inside the namespace.
+    pub fn iptables_s(&self) -> String {
+        Run::of(self.command("iptables").arg("-S")).stdout
+    }
+
+    /// The namespace's `net.ipv4.tcp_rfc1337`.
+    pub fn rfc1337(&self) -> String {
+        Run::of(self.command("cat").arg("/proc/sys/net/ipv4/tcp_rfc1337")).stdout
+    }
+
+    pub fn set_rfc1337(&self, value: u8) {
+        let set = Run::of(self.command("sysctl").arg(format!("net.ipv4.tcp_rfc1337={value}")));
+        assert_eq!(set.code, 0, "{set:?}");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// An upgrade scenario, built the way the upgrade happens:
+/// `Upgrade::of("iwsva-sp2-to-sp3").with_rfc1337(1).in_netns()`.
+pub struct Upgrade {
+    case: String,
+    side: &'static str,
+    rfc1337: Option<u8>,
+    default_state: bool,
+}
+
+impl Upgrade {
+    /// The appliance after the upgrade package of `case` ran (its `after/` tree).
+    pub fn of(case: &str) -> Self {
+        Self {
+            case: case.into(),
+            side: "after",
+            rfc1337: None,
+            default_state: false,
+        }
+    }
+
+    /// The appliance before the upgrade of `case` (its `before/` tree), to run the upgrade on.
+    pub fn before(case: &str) -> Self {
+        Self {
+            side: "before",
+            ..Self::of(case)
+        }
+    }
+
+    /// The running kernel holds this `tcp_rfc1337` (the package's `sysctl -p` or a reboot).
+    pub fn with_rfc1337(mut self, value: u8) -> Self {
+        self.rfc1337 = Some(value);
+        self
+    }
+
+    /// State in the root's default directory, as registered hooks and the boot guard use it.
+    pub fn with_default_state(mut self) -> Self {
+        self.default_state = true;
+        self
+    }
+
+    /// Builds the root, makes it live, loads its firewall for real in a new network namespace.
+    pub fn in_netns(self) -> Live {
+        let mut env = TestEnv::from_tree(&testdata().join(&self.case).join(self.side));
+        if self.default_state {
+            env.state = env.root.join("var/lib/iwss-keeper");
+        }
+        env.make_live();
+        let live = Live { env, ns: Netns::new() };
+        live.start_firewall();
+        if let Some(v) = self.rfc1337 {
+            live.ns.set_rfc1337(v);
+        }
+        live
+    }
+}
+
+/// A live scenario: a root whose firewall is loaded in its own network namespace.
+pub struct Live {
+    pub env: TestEnv,
+    pub ns: Netns,
+}
+
+impl Live {
+    /// Loads the root's firewall script, as the appliance does at boot.
+    pub fn start_firewall(&self) {
+        let script = self.env.root.join("usr/iwss/iwsvafw.sh");
+        let started = Run::of(self.with_root_path(self.ns.command(&script).arg("start")));
+        assert_eq!(started.code, 0, "{started:?}");
+    }
+
+    fn with_root_path<'a>(&self, cmd: &'a mut std::process::Command) -> &'a mut std::process::Command {
+        let path = format!(
+            "{}:{}",
+            self.env.root.join("usr/sbin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.env("PATH", path)
+    }
+
+    /// The binary inside the namespace, on this root and state directory.
+    pub fn keeper(&self, args: &[&str]) -> Run {
+        self.keeper_on(&self.env.root, None, args)
+    }
+
+    /// The binary inside the namespace on another `root` (this state directory), with a fault
+    /// point armed when one is named.
+    pub fn keeper_on(&self, root: &Path, fault: Option<&str>, args: &[&str]) -> Run {
+        let mut cmd = self.ns.command(assert_cmd::cargo::cargo_bin("iwss-keeper"));
+        if let Some(fault) = fault {
+            cmd.env("IWSS_KEEPER_FAULT", fault);
+        }
+        cmd.arg("--root")
+            .arg(root)
+            .arg("--state-dir")
+            .arg(&self.env.state)
+            .args(args);
+        Run::of(&mut cmd)
+    }
+
+    /// Runs the fake upgrade package of `testdata/fake-upgrade.sh` inside the namespace, laying
+    /// `new` (a tree under `testdata/`) over the root.
+    pub fn fake_upgrade(&self, new: &str, extra: &[&str]) -> Run {
+        let mut cmd = self.ns.command("sh");
+        cmd.arg(testdata().join("fake-upgrade.sh"))
+            .arg(&self.env.root)
+            .arg("/usr/iwss/hooks")
+            .arg(testdata().join(new))
+            .args(extra);
+        Run::of(self.hook_env(&mut cmd))
+    }
+
+    /// Runs a shell script of the root (a hook, the boot guard) inside the namespace, with the
+    /// hook environment set.
+    pub fn sh(&self, script: &str, args: &[&str]) -> Run {
+        let mut cmd = self.ns.command("sh");
+        cmd.arg(self.env.root.join(script.trim_start_matches('/'))).args(args);
+        Run::of(self.hook_env(&mut cmd))
+    }
+
+    fn hook_env<'a>(&self, cmd: &'a mut std::process::Command) -> &'a mut std::process::Command {
+        self.with_root_path(cmd)
+            .env("IWSS_KEEPER", assert_cmd::cargo::cargo_bin("iwss-keeper"))
+            .env("IWSS_KEEPER_ROOT", &self.env.root)
+    }
 }
