@@ -19,15 +19,21 @@ pub struct Written {
     pub backup: Option<PathBuf>,
 }
 
+/// Mode and owner for a file the restore writes: an existing file keeps its own; a new file gets
+/// mode 0644 and the owner and group of the directory it is created in (root on an appliance,
+/// the user in a user's tree), so no chown is needed where none would change anything.
 fn owner_for(root: &Root, change: &FileChange) -> Result<Owner> {
     let path = root.path(&change.path);
     match std::fs::metadata(&path) {
         Ok(m) => Ok(Owner::of(&m)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Owner {
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(root.dir());
+            let d = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+            Ok(Owner {
+                mode: 0o644,
+                ..Owner::of(&d)
+            })
+        }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }

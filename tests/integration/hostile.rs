@@ -259,6 +259,24 @@ fn empty_and_missing_files() {
             & 0o777,
         0o644
     );
+    // The new file takes the owner and group of its directory: whoever runs the tool on a tree
+    // they own (no chown needed), root's own on an appliance.
+    use std::os::unix::fs::MetadataExt;
+    let created = fs::metadata(env.root.join("etc/sysctl.conf")).unwrap();
+    let dir = fs::metadata(env.root.join("etc")).unwrap();
+    assert_eq!((created.uid(), created.gid()), (dir.uid(), dir.gid()));
+    if crate::testenv::is_root() {
+        // As root, a directory owned by someone else gives its owner to the new file.
+        let env = TestEnv::from_tree(&testdata().join("iwsva-sp1-to-sp2/after"));
+        fs::remove_file(env.root.join("etc/sysctl.conf")).unwrap();
+        fs::create_dir_all(env.root.join("usr/lib/sysctl.d")).unwrap();
+        fs::write(env.root.join("usr/lib/sysctl.d/50-vendor.conf"), b"net.ipv4.tcp_rfc1337 = 1\n").unwrap();
+        std::os::unix::fs::chown(env.root.join("etc"), Some(4321), Some(4322)).unwrap();
+        let (out, code) = env.run(&["restore", "--no-restart", "--from", &from]);
+        assert_eq!(code, 0, "{out}");
+        let created = fs::metadata(env.root.join("etc/sysctl.conf")).unwrap();
+        assert_eq!((created.uid(), created.gid()), (4321, 4322));
+    }
     // An empty firewall script: nowhere to put the rules, refused, nothing changed.
     let env = TestEnv::from_tree(&testdata().join("iwsva-sp1-to-sp2/after"));
     fs::write(env.root.join("usr/iwss/iwsvafw.sh"), b"").unwrap();

@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::testenv::{require_netns, testdata, Live, Run, Upgrade};
+use crate::testenv::{require_netns, testdata, Live, Run, TestEnv, Upgrade};
 use regex::Regex;
 
 /// Restores the upgraded `case` from its `before/` tree, inside the scenario's namespace.
@@ -180,8 +180,8 @@ fn status_and_diff_see_what_is_loaded() {
         return;
     }
     let live = Upgrade::of("iwsva-sp2-to-sp3").in_netns();
-    let before = testdata().join("iwsva-sp2-to-sp3/before");
-    let snap = live.keeper_on(&before, None, &["snapshot", "--label", "before SP3"]);
+    let before = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
+    let snap = live.keeper_on(&before.root, None, &["snapshot", "--label", "before SP3"]);
     assert_eq!(snap.code, 0, "{}", snap.text());
     let with_rc = |r: Run| format!("{}rc={}\n", r.stdout, r.code);
     let mut out = std::collections::BTreeMap::new();
