@@ -156,6 +156,13 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison) {
             s.before.placed(),
             s.after.placed()
         );
+        for r in s.before.rejected.iter().chain(&s.after.rejected) {
+            let _ = writeln!(
+                out,
+                "  {}:{}: the kernel rejects {:?} ({}); the value before it stands",
+                r.file, r.line, r.text, r.reason
+            );
+        }
         let _ = writeln!(out, "  {}", s.reason);
     }
 }

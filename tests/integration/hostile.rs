@@ -270,7 +270,11 @@ fn empty_and_missing_files() {
         let env = TestEnv::from_tree(&testdata().join("iwsva-sp1-to-sp2/after"));
         fs::remove_file(env.root.join("etc/sysctl.conf")).unwrap();
         fs::create_dir_all(env.root.join("usr/lib/sysctl.d")).unwrap();
-        fs::write(env.root.join("usr/lib/sysctl.d/50-vendor.conf"), b"net.ipv4.tcp_rfc1337 = 1\n").unwrap();
+        fs::write(
+            env.root.join("usr/lib/sysctl.d/50-vendor.conf"),
+            b"net.ipv4.tcp_rfc1337 = 1\n",
+        )
+        .unwrap();
         std::os::unix::fs::chown(env.root.join("etc"), Some(4321), Some(4322)).unwrap();
         let (out, code) = env.run(&["restore", "--no-restart", "--from", &from]);
         assert_eq!(code, 0, "{out}");

@@ -11,4 +11,5 @@ mod hostile;
 mod live;
 mod package;
 mod properties;
+mod sysctl_diff;
 mod testenv;

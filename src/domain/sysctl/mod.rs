@@ -1,5 +1,7 @@
 //! sysctl configuration files read as procps `sysctl -p` and systemd-sysctl read them.
 
+pub mod procps;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -66,67 +68,34 @@ pub fn same_value(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
 }
 
-/// Walks a sysctl file the way `sysctl -p FILE` reads it: leading blanks stripped, `#` and `;`
-/// start a comment line, split at the first `=`, a leading `-` marks "ignore failure". Lines
-/// without `=` are skipped, as procps skips them with a warning. Bytes need not be UTF-8. Calls
-/// `f(line number, key as written, value span)` without allocating.
-fn scan(bytes: &[u8], mut f: impl FnMut(usize, &[u8], Range<usize>)) {
-    let mut start = 0;
-    for (idx, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line_start = start;
-        start += line.len() + 1;
-        let Some(first) = line.iter().position(|b| !b.is_ascii_whitespace()) else {
-            continue;
-        };
-        if matches!(line[first], b'#' | b';') {
-            continue;
-        }
-        let Some(eq) = line.iter().position(|&b| b == b'=') else {
-            continue;
-        };
-        let mut key = line[first..eq].trim_ascii();
-        if let Some(stripped) = key.strip_prefix(b"-") {
-            key = stripped.trim_ascii();
-        }
-        if key.is_empty() {
-            continue;
-        }
-        let raw = &line[eq + 1..];
-        let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let trail = raw[lead..].iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
-        let value_start = line_start + eq + 1 + lead;
-        let value_end = (line_start + eq + 1 + raw.len() - trail).max(value_start);
-        f(idx + 1, key, value_start..value_end);
-    }
+/// Calls `f(line number, key path, value span)` for every assignment of a file, read as
+/// `sysctl -p` reads it ([`procps::lines`]); the key path is `None` when the key names no single
+/// key. Allocates only for the key path.
+fn scan(bytes: &[u8], mut f: impl FnMut(usize, Option<String>, Range<usize>)) {
+    procps::lines(bytes, |l| f(l.number, procps::key_path(&bytes[l.key]), l.value));
 }
 
-/// Whether a key as written names `canonical` (path form), applying the procps separator rule.
-fn key_is(written: &[u8], canonical: &str) -> bool {
-    let canonical = canonical.as_bytes();
-    if written.len() != canonical.len() {
-        return false;
+/// The largest value the kernel takes for a key whose type is known (`tcp_rfc1337` is a u8 with
+/// no limits of its own on current kernels: 0..=255); `None`: values are compared as text.
+fn kernel_max(key: &str) -> Option<u64> {
+    match key {
+        "net/ipv4/tcp_rfc1337" => Some(255),
+        _ => None,
     }
-    let swap = written.iter().find(|b| matches!(b, b'.' | b'/')) == Some(&b'.');
-    written.iter().zip(canonical).all(|(&w, &c)| {
-        let w = match (swap, w) {
-            (true, b'.') => b'/',
-            (true, b'/') => b'.',
-            (_, w) => w,
-        };
-        w == c
-    })
 }
 
 /// Parses every assignment of a sysctl file (see `scan` for the rules).
 pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
     let mut out = Vec::new();
     scan(bytes, |line, key, span| {
-        out.push(Assignment {
-            line,
-            key: canonical_key(&String::from_utf8_lossy(key)),
-            value: String::from_utf8_lossy(&bytes[span.clone()]).into_owned(),
-            value_span: span,
-        })
+        if let Some(key) = key {
+            out.push(Assignment {
+                line,
+                key,
+                value: String::from_utf8_lossy(&bytes[span.clone()]).into_owned(),
+                value_span: span,
+            })
+        }
     });
     out
 }
@@ -161,14 +130,33 @@ pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> 
     order
 }
 
-/// Where an effective value comes from.
+/// A line the kernel refuses: the value it sets stays what it was before the line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    pub file: String,
+    pub line: usize,
+    /// The value as written.
+    pub text: String,
+    pub reason: String,
+    /// Whether it is the file's last assignment of the key (the line `restore` edits).
+    #[serde(skip)]
+    pub last: bool,
+}
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Effective {
-    /// The value the kernel gets; `None` when no file sets the key and its kernel default is
-    /// unknown.
+    /// The value the kernel holds (the integer it parsed, for keys of a known type); `None` when
+    /// no file sets the key and its kernel default is unknown.
     pub value: Option<String>,
     /// The deciding file and line, or `None` for the kernel default.
     pub source: Option<(String, usize)>,
+    /// The deciding line's text, when the kernel reads it as another spelling (`010` is 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Lines for the key the kernel refuses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejected>,
 }
 
 impl Effective {
@@ -185,7 +173,10 @@ impl Effective {
     /// Value and where it comes from, for reports: `0 (/etc/sysctl.conf:3)`.
     pub fn placed(&self) -> String {
         match (&self.source, &self.value) {
-            (Some((file, line)), _) => format!("{} ({file}:{line})", self.shown()),
+            (Some((file, line)), _) => match &self.text {
+                Some(text) => format!("{} ({file}:{line}, written {text:?})", self.shown()),
+                None => format!("{} ({file}:{line})", self.shown()),
+            },
             (None, Some(v)) => format!("{v} (kernel default)"),
             (None, None) => "unknown (set by no file; kernel default unknown)".into(),
         }
@@ -235,6 +226,18 @@ pub fn decide(key: &str, before: Effective, after: Effective, custom: Option<&st
                 _ => "set by no file before the upgrade and its kernel default is unknown: left alone".to_string(),
             },
         ),
+        Some(wanted) if after.is(&wanted) && after.rejected.iter().any(|r| r.last && r.file == SYSCTL_CONF) => {
+            let r = after
+                .rejected
+                .iter()
+                .rfind(|r| r.last && r.file == SYSCTL_CONF)
+                .expect("found");
+            let reason = format!(
+                "line {}: the kernel rejects {:?} ({}); written as {wanted}",
+                r.line, r.text, r.reason
+            );
+            (Some(wanted), reason)
+        }
         Some(wanted) if after.is(&wanted) => match after.source {
             None => (None, format!("already {wanted}: the new version's default covers it")),
             Some(_) => (None, format!("already {wanted} ({where_after}): kept by the upgrade")),
@@ -258,27 +261,44 @@ pub fn decide(key: &str, before: Effective, after: Effective, custom: Option<&st
     }
 }
 
-/// The value a key ends up with when `files` (path, content) are applied in order: later wins,
-/// and a key set nowhere keeps the kernel default.
+/// The value a key ends up with when `files` (path, content) are applied in order: later lines
+/// win, a line the kernel refuses changes nothing, and a key set nowhere keeps the kernel default.
 pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: &str) -> Effective {
     let key = canonical_key(key);
+    let max = kernel_max(&key);
     let mut result = Effective {
         value: kernel_default(&key).map(str::to_string),
-        source: None,
+        ..Effective::default()
     };
     for (path, bytes) in files {
-        let mut last = None;
+        let first_rejected = result.rejected.len();
         scan(bytes, |line, written, span| {
-            if key_is(written, &key) {
-                last = Some((line, span));
+            if written.as_deref() != Some(key.as_str()) {
+                return;
+            }
+            for r in &mut result.rejected[first_rejected..] {
+                r.last = false;
+            }
+            let text = String::from_utf8_lossy(&bytes[span.clone()]).into_owned();
+            let parsed = match max {
+                Some(max) => procps::kernel_unsigned(&bytes[span], max).map(|n| n.to_string()),
+                None => Ok(text.clone()),
+            };
+            match parsed {
+                Ok(value) => {
+                    result.text = (value != text).then_some(text);
+                    result.value = Some(value);
+                    result.source = Some((path.to_string(), line));
+                }
+                Err(why) => result.rejected.push(Rejected {
+                    file: path.to_string(),
+                    line,
+                    text,
+                    reason: why.to_string(),
+                    last: true,
+                }),
             }
         });
-        if let Some((line, span)) = last {
-            result = Effective {
-                value: Some(String::from_utf8_lossy(&bytes[span]).into_owned()),
-                source: Some((path.to_string(), line)),
-            };
-        }
     }
     result
 }
@@ -289,7 +309,7 @@ pub fn set_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
     let canonical = canonical_key(key);
     let mut last = None;
     scan(bytes, |_, written, span| {
-        if key_is(written, &canonical) {
+        if written.as_deref() == Some(canonical.as_str()) {
             last = Some(span);
         }
     });
@@ -349,18 +369,6 @@ mod tests {
         );
         assert_eq!(got[2].value, "0 # not a comment");
         assert_eq!(&text[got[0].value_span.clone()], b"1");
-    }
-
-    #[test]
-    fn written_keys_match_their_canonical_form() {
-        assert!(key_is(b"net.ipv4.tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
-        assert!(key_is(b"net/ipv4/tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
-        assert!(key_is(
-            b"net.ipv4.conf.eth0/1.rp_filter",
-            "net/ipv4/conf/eth0.1/rp_filter"
-        ));
-        assert!(!key_is(b"net.ipv4.tcp_rfc1338", "net/ipv4/tcp_rfc1337"));
-        assert!(!key_is(b"net/ipv4.tcp_rfc1337", "net/ipv4/tcp_rfc1337"));
     }
 
     #[test]
@@ -426,6 +434,7 @@ mod tests {
         Effective {
             value: Some(v.into()),
             source: src.map(|(f, l)| (f.to_string(), l)),
+            ..Effective::default()
         }
     }
 
@@ -465,11 +474,37 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_line_keeps_the_value_before_it_and_is_rewritten() {
+        let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, b"net.ipv4.tcp_rfc1337 = 010\nnet.ipv4.tcp_rfc1337 = +1\n")];
+        let e = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        assert_eq!((e.value.as_deref(), e.text.as_deref()), (Some("8"), Some("010")));
+        assert_eq!((e.rejected[0].line, e.rejected[0].last), (2, true));
+        let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, b"net.ipv4.tcp_rfc1337 = +1\n")];
+        let after = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        assert_eq!(after.value.as_deref(), Some("0"), "the kernel default stands");
+        let d = decide(
+            "net.ipv4.tcp_rfc1337",
+            eff("0", Some((SYSCTL_CONF, 1))),
+            after,
+            Some("0"),
+        );
+        assert_eq!(d.set_to.as_deref(), Some("0"));
+        assert!(d.reason.contains("line 1: the kernel rejects \"+1\""), "{}", d.reason);
+        let fixed = set_value(b"net.ipv4.tcp_rfc1337 = +1\n", "net.ipv4.tcp_rfc1337", "0");
+        let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, &fixed)];
+        let again = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        let d = decide(
+            "net.ipv4.tcp_rfc1337",
+            eff("0", Some((SYSCTL_CONF, 1))),
+            again,
+            Some("0"),
+        );
+        assert_eq!(d.set_to, None, "restoring twice is restoring once");
+    }
+
+    #[test]
     fn unknown_defaults_are_never_taken_for_a_value() {
-        let unknown = Effective {
-            value: None,
-            source: None,
-        };
+        let unknown = Effective::default();
         let d = decide(
             "vm.swappiness",
             unknown.clone(),
