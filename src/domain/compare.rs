@@ -146,13 +146,15 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     }
     let before_sources = before.sysctl_sources();
     let after_sources = after.sysctl_sources();
+    let boot_sources = after.sysctl_boot_sources();
     let sysctl = config
         .managed_sysctl
         .iter()
         .map(|key| {
             let b = sysctl::effective(before_sources.iter().copied(), key);
             let a = sysctl::effective(after_sources.iter().copied(), key);
-            sysctl::decide(key, b, a, config.sysctl_values.get(key).map(String::as_str))
+            let boot = sysctl::effective_at_boot(boot_sources.iter().copied(), key);
+            sysctl::decide(key, b, a, boot, config.sysctl_values.get(key).map(String::as_str))
         })
         .collect();
     Ok(Comparison {

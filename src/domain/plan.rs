@@ -193,33 +193,76 @@ pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Pl
     if let Some(change) = restore_rules(pair, cmp, &config.firewall_script)? {
         plan.changes.push(change);
     }
-    let mut sysctl_change: Option<FileChange> = None;
-    for finding in cmp.sysctl.iter().filter(|f| f.set_to.is_some()) {
-        let value = finding.set_to.as_deref().expect("filtered");
-        if after.record(sysctl::SYSCTL_CONF).is_some_and(|r| r.target.is_some()) {
+    // One change per sysctl file, in the order first needed.
+    let mut sysctl_changes: Vec<FileChange> = Vec::new();
+    let mut edit = |path: &str, key: &str, value: &str, note: String| -> Result<()> {
+        if after.record(path).is_some_and(|r| r.target.is_some()) {
             bail!(
-                "{} is a symbolic link; refusing to edit it (set {} = {value} by hand)",
-                after.location(sysctl::SYSCTL_CONF),
-                finding.key
+                "{} is a symbolic link; refusing to edit it (set {key} = {value} by hand)",
+                after.location(path)
             );
         }
-        let change = sysctl_change.get_or_insert_with(|| {
-            let old = after.content(sysctl::SYSCTL_CONF);
-            FileChange {
-                path: sysctl::SYSCTL_CONF.into(),
-                new: old.unwrap_or_default().to_vec(),
-                old,
-                edits: Vec::new(),
+        let at = match sysctl_changes.iter().position(|c| c.path == path) {
+            Some(i) => i,
+            None => {
+                let old = after.content(path);
+                sysctl_changes.push(FileChange {
+                    path: path.into(),
+                    new: old.unwrap_or_default().to_vec(),
+                    old,
+                    edits: Vec::new(),
+                });
+                sysctl_changes.len() - 1
             }
-        });
-        change.new = sysctl::set_value(&change.new, &finding.key, value);
-        let was = match &finding.after.source {
-            Some((file, line)) if file == sysctl::SYSCTL_CONF => format!("line {line} said {}", finding.after.shown()),
-            Some((file, line)) => format!("appended; {file}:{line} says {}", finding.after.shown()),
-            None => "appended".to_string(),
         };
-        change.edits.push(format!("set {} = {value} ({was})", finding.key));
+        let change = &mut sysctl_changes[at];
+        change.new = sysctl::set_value(&change.new, key, value);
+        change.edits.push(format!("set {key} = {value} ({note})"));
+        Ok(())
+    };
+    for finding in cmp.sysctl.iter() {
+        let Some(value) = finding.set_to.as_deref() else {
+            continue;
+        };
+        let conf_refused = finding
+            .after
+            .rejected
+            .iter()
+            .any(|r| r.last && r.file == sysctl::SYSCTL_CONF);
+        // The file that decides at boot, through a link (`99-sysctl.conf -> ../sysctl.conf`).
+        let boot = finding.boot.as_ref().filter(|b| !b.is(value));
+        let boot_deciding = boot.and_then(|b| match (&b.source, b.rejected.last()) {
+            (Some((file, line)), _) => Some((after.resolve(file), *line, b.shown())),
+            (None, Some(r)) => Some((
+                after.resolve(&r.file),
+                r.line,
+                format!("{:?}, which the kernel rejects", r.text),
+            )),
+            (None, None) => None,
+        });
+        let boot_is_conf = boot_deciding.as_ref().is_some_and(|(f, _, _)| f == sysctl::SYSCTL_CONF);
+        if !finding.after.is(value) || conf_refused || boot_is_conf {
+            let was = match &finding.after.source {
+                _ if conf_refused => "its last line there is refused by the kernel".to_string(),
+                Some((file, line)) if file == sysctl::SYSCTL_CONF => {
+                    format!("line {line} said {}", finding.after.shown())
+                }
+                Some((file, line)) => format!("appended; {file}:{line} says {}", finding.after.shown()),
+                None => "appended".to_string(),
+            };
+            edit(sysctl::SYSCTL_CONF, &finding.key, value, was)?;
+        }
+        // At boot, systemd-sysctl applies a drop-in after the link to sysctl.conf: the line
+        // that decides there is set too.
+        if let Some((file, line, said)) = boot_deciding.filter(|_| !boot_is_conf) {
+            edit(
+                &file,
+                &finding.key,
+                value,
+                format!("line {line} said {said}; it wins at boot"),
+            )?;
+        }
     }
-    plan.changes.extend(sysctl_change);
+    plan.changes.extend(sysctl_changes);
     Ok(plan)
 }

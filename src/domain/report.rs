@@ -156,6 +156,9 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison) {
             s.before.placed(),
             s.after.placed()
         );
+        if let Some(boot) = &s.boot {
+            let _ = writeln!(out, "  at boot (systemd-sysctl): {}", boot.placed());
+        }
         for r in s.before.rejected.iter().chain(&s.after.rejected) {
             let _ = writeln!(
                 out,

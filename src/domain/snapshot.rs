@@ -160,14 +160,45 @@ impl Snapshot {
         None
     }
 
+    /// The captured file a path names, following symlinks between captured files; the path
+    /// itself when it is no link (or its target is not captured).
+    pub fn resolve(&self, path: &str) -> String {
+        let mut path = path.to_string();
+        for _ in 0..8 {
+            let Some(target) = self.record(&path).and_then(|r| r.target.as_deref()) else {
+                break;
+            };
+            let next = if target.starts_with('/') {
+                normalize(target)
+            } else {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                normalize(&format!("{dir}/{target}"))
+            };
+            match next {
+                Some(n) => path = n,
+                None => break,
+            }
+        }
+        path
+    }
+
     /// The record of a captured file.
     pub fn record(&self, path: &str) -> Option<&FileRecord> {
         self.manifest.files.iter().find(|r| r.path == path)
     }
 
-    /// sysctl files in the order the kernel gets them, with their contents.
+    /// sysctl files in the order `sysctl --system` applies them, with their contents.
     pub fn sysctl_sources(&self) -> Vec<(&str, &[u8])> {
-        sysctl::load_order(self.manifest.files.iter().map(|r| r.path.as_str()))
+        self.with_contents(sysctl::load_order(self.manifest.files.iter().map(|r| r.path.as_str())))
+    }
+
+    /// sysctl files in the order systemd-sysctl applies them at boot, with their contents.
+    pub fn sysctl_boot_sources(&self) -> Vec<(&str, &[u8])> {
+        self.with_contents(sysctl::boot_order(self.manifest.files.iter().map(|r| r.path.as_str())))
+    }
+
+    fn with_contents<'a>(&'a self, paths: Vec<&'a str>) -> Vec<(&'a str, &'a [u8])> {
+        paths
             .into_iter()
             .filter_map(|p| self.content(p).map(|c| (p, c)))
             .collect()

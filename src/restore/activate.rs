@@ -159,7 +159,7 @@ pub fn activate(
             }
         }
     }
-    if written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
+    if written.iter().any(|w| sysctl::is_sysctl_file(&w.path)) {
         for f in cmp.sysctl.iter() {
             let Some(value) = f.set_to.as_deref() else { continue };
             let was = procsys::read(&ctx.root, &f.key).unwrap_or_else(|| "?".into());

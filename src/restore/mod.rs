@@ -57,7 +57,7 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         r.report.live.extend(steps);
         r.failed = failed;
     }
-    if !r.written.iter().any(|w| w.path == sysctl::SYSCTL_CONF) {
+    if !r.written.iter().any(|w| sysctl::is_sysctl_file(&w.path)) {
         r.report.live.extend(activate::running_mismatches(ctx, &r.new));
     }
     if r.failed.is_some() {

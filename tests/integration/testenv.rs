@@ -79,6 +79,19 @@ impl TestEnv {
         cmd
     }
 
+    /// Runs the binary on this root and state directory.
+    pub fn keeper(&self, args: &[&str]) -> Run {
+        Run::of(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("iwss-keeper"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .arg("--root")
+                .arg(&self.root)
+                .arg("--state-dir")
+                .arg(&self.state)
+                .args(args),
+        )
+    }
+
     /// Runs the binary and returns `stdout`, `stderr` and the exit code as one normalised text.
     pub fn run(&self, args: &[&str]) -> (String, i32) {
         let out = self.cmd().args(args).output().unwrap();

@@ -5,12 +5,27 @@ pub mod procps;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-/// Directories of sysctl drop-ins, highest priority first: a basename in `/etc` hides the same
-/// basename in `/run` and `/usr/lib`.
-pub const DROP_IN_DIRS: [&str; 3] = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/lib/sysctl.d"];
+/// Directories of sysctl drop-ins, highest priority first: a basename in an earlier directory
+/// hides the same basename in later ones (procps 4 `sysctl --system` and systemd-sysctl alike).
+pub const DROP_IN_DIRS: [&str; 5] = [
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
 
-/// The main file; RHEL 7's systemd-sysctl reads it after every drop-in, so it wins.
+/// The main file. `sysctl --system` (procps) applies it after every drop-in; systemd-sysctl at
+/// boot reads it only through a drop-in link to it (`/etc/sysctl.d/99-sysctl.conf` on RHEL 7).
 pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+
+/// Whether `path` is a sysctl file (the main file or a drop-in).
+pub fn is_sysctl_file(path: &str) -> bool {
+    path == SYSCTL_CONF
+        || DROP_IN_DIRS
+            .iter()
+            .any(|d| path.strip_prefix(d).is_some_and(|r| r.starts_with('/')))
+}
 
 /// The value the kernel uses for a key no file sets, where it is known (`tcp_rfc1337`: 0, see
 /// net/ipv4/tcp_minisocks.c); `None` for every other key: the tool does not guess.
@@ -104,6 +119,18 @@ pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
 /// basename (an `/etc` basename hiding `/run` and `/usr/lib` ones), then `/etc/sysctl.conf`.
 /// `paths` are absolute paths of the regular files available; the result keeps only those used.
 pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    order(paths, true)
+}
+
+/// The files systemd-sysctl applies at boot: the drop-ins in [`load_order`]'s order, without
+/// hidden ones (`.x.conf`) and without `/etc/sysctl.conf` itself (a drop-in link to it counts, at
+/// its own basename).
+pub fn boot_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    order(paths, false)
+}
+
+/// `main_last`: procps `sysctl --system`; else systemd-sysctl.
+fn order<'a>(paths: impl IntoIterator<Item = &'a str>, main_last: bool) -> Vec<&'a str> {
     let mut by_basename: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
     let mut has_main = None;
     for path in paths {
@@ -117,7 +144,7 @@ pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> 
         let Some(prio) = DROP_IN_DIRS.iter().position(|d| *d == dir) else {
             continue;
         };
-        if !base.ends_with(".conf") {
+        if !base.ends_with(".conf") || (!main_last && base.starts_with('.')) {
             continue;
         }
         let slot = by_basename.entry(base).or_insert((prio, path));
@@ -126,7 +153,9 @@ pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> 
         }
     }
     let mut order: Vec<&str> = by_basename.into_values().map(|(_, p)| p).collect();
-    order.extend(has_main);
+    if main_last {
+        order.extend(has_main);
+    }
     order
 }
 
@@ -204,6 +233,10 @@ pub struct SysctlFinding {
     pub key: String,
     pub before: Effective,
     pub after: Effective,
+    /// After the upgrade, as systemd-sysctl applies the files at boot, when that does not give
+    /// the owed value (`after` is what `sysctl --system` gives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Effective>,
     /// The value `restore` writes, when it writes one.
     pub set_to: Option<String>,
     pub reason: String,
@@ -211,12 +244,16 @@ pub struct SysctlFinding {
 
 /// Decides about one key: restore the custom value only when the system had it before the
 /// upgrade and has another value (or an unknown one) now.
-pub fn decide(key: &str, before: Effective, after: Effective, custom: Option<&str>) -> SysctlFinding {
+pub fn decide(key: &str, before: Effective, after: Effective, boot: Effective, custom: Option<&str>) -> SysctlFinding {
     let where_after = match &after.source {
         Some((file, line)) => format!("{file}:{line}"),
         None => "kernel default".to_string(),
     };
-    let (set_to, reason) = match owed_value(&before, custom) {
+    // Kept when the boot order does not give the owed value: restoring must fix it too.
+    let owed = owed_value(&before, custom);
+    let boot = owed.as_deref().filter(|w| !boot.is(w)).map(|_| boot);
+    let boot_differs = |_: &str| boot.is_some();
+    let (set_to, reason) = match owed {
         None => (
             None,
             match (&before.value, custom) {
@@ -238,6 +275,18 @@ pub fn decide(key: &str, before: Effective, after: Effective, custom: Option<&st
             );
             (Some(wanted), reason)
         }
+        Some(wanted) if after.is(&wanted) && boot_differs(&wanted) => {
+            let b = boot.as_ref().expect("differs");
+            let at = match &b.source {
+                Some((file, line)) => format!("{file}:{line}"),
+                None => "no file".to_string(),
+            };
+            let reason = format!(
+                "`sysctl --system` gives {wanted}, but at boot systemd-sysctl gives {} ({at}); set back to {wanted} there",
+                b.shown()
+            );
+            (Some(wanted), reason)
+        }
         Some(wanted) if after.is(&wanted) => match after.source {
             None => (None, format!("already {wanted}: the new version's default covers it")),
             Some(_) => (None, format!("already {wanted} ({where_after}): kept by the upgrade")),
@@ -256,6 +305,7 @@ pub fn decide(key: &str, before: Effective, after: Effective, custom: Option<&st
         key: display_key(&canonical_key(key)),
         before,
         after,
+        boot,
         set_to,
         reason,
     }
@@ -301,6 +351,51 @@ pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: 
         });
     }
     result
+}
+
+/// The value a key ends up with when systemd-sysctl applies `files` at boot: it keeps only the
+/// last assignment of each key across all files and writes that once, so a last line the kernel
+/// refuses leaves the kernel default (an earlier accepted line does not count).
+pub fn effective_at_boot<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: &str) -> Effective {
+    let key = canonical_key(key);
+    let mut last = None;
+    for (path, bytes) in files {
+        scan(bytes, |line, written, span| {
+            if written.as_deref() == Some(key.as_str()) {
+                last = Some((path, line, &bytes[span]));
+            }
+        });
+    }
+    let default = Effective {
+        value: kernel_default(&key).map(str::to_string),
+        ..Effective::default()
+    };
+    let Some((path, line, raw)) = last else {
+        return default;
+    };
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let parsed = match kernel_max(&key) {
+        Some(max) => procps::kernel_unsigned(raw, max).map(|n| n.to_string()),
+        None => Ok(text.clone()),
+    };
+    match parsed {
+        Ok(value) => Effective {
+            text: (value != text).then(|| text.clone()),
+            value: Some(value),
+            source: Some((path.to_string(), line)),
+            rejected: Vec::new(),
+        },
+        Err(why) => Effective {
+            rejected: vec![Rejected {
+                file: path.to_string(),
+                line,
+                text,
+                reason: why.to_string(),
+                last: true,
+            }],
+            ..default
+        },
+    }
 }
 
 /// Sets `key` to `value` in one file: the last assignment of the key is edited in place (every
@@ -430,6 +525,53 @@ mod tests {
         assert_eq!(set_value(b"a=1\r\n", "k.x", "0"), b"a=1\r\nk.x=0\r\n");
     }
 
+    /// Boot and `sysctl --system` agree.
+    fn decide_same(key: &str, before: Effective, after: Effective, custom: Option<&str>) -> SysctlFinding {
+        decide(key, before, after.clone(), after, custom)
+    }
+
+    #[test]
+    fn a_drop_in_that_wins_at_boot_is_owed_too() {
+        let files: Vec<(&str, &[u8])> = vec![
+            ("/etc/sysctl.d/99-sysctl.conf", b"net.ipv4.tcp_rfc1337 = 0\n"),
+            ("/usr/lib/sysctl.d/99-zz-vendor.conf", b"net.ipv4.tcp_rfc1337 = 1\n"),
+            (SYSCTL_CONF, b"net.ipv4.tcp_rfc1337 = 0\n"),
+        ];
+        let paths = files.iter().map(|f| f.0);
+        assert_eq!(
+            boot_order(paths.clone()),
+            ["/etc/sysctl.d/99-sysctl.conf", "/usr/lib/sysctl.d/99-zz-vendor.conf"]
+        );
+        assert_eq!(load_order(paths).last(), Some(&SYSCTL_CONF));
+        let content = |p: &str| files.iter().find(|f| f.0 == p).unwrap().1;
+        let system = effective(
+            load_order(files.iter().map(|f| f.0))
+                .into_iter()
+                .map(|p| (p, content(p))),
+            "net.ipv4.tcp_rfc1337",
+        );
+        let boot = effective(
+            boot_order(files.iter().map(|f| f.0))
+                .into_iter()
+                .map(|p| (p, content(p))),
+            "net.ipv4.tcp_rfc1337",
+        );
+        assert_eq!((system.value.as_deref(), boot.value.as_deref()), (Some("0"), Some("1")));
+        let d = decide(
+            "net.ipv4.tcp_rfc1337",
+            eff("0", Some((SYSCTL_CONF, 1))),
+            system,
+            boot,
+            Some("0"),
+        );
+        assert_eq!(d.set_to.as_deref(), Some("0"));
+        assert!(d.reason.contains("at boot systemd-sysctl gives 1"), "{}", d.reason);
+        assert_eq!(
+            d.boot.unwrap().source,
+            Some(("/usr/lib/sysctl.d/99-zz-vendor.conf".into(), 1))
+        );
+    }
+
     fn eff(v: &str, src: Option<(&str, usize)>) -> Effective {
         Effective {
             value: Some(v.into()),
@@ -442,29 +584,29 @@ mod tests {
     fn sysctl_decisions() {
         let k = "net.ipv4.tcp_rfc1337";
         let zero = Some("0");
-        let d = decide(k, eff("0", Some(("/etc/sysctl.conf", 3))), eff("0", None), zero);
+        let d = decide_same(k, eff("0", Some(("/etc/sysctl.conf", 3))), eff("0", None), zero);
         assert!(
             d.set_to.is_none() && d.reason.contains("default covers it"),
             "{}",
             d.reason
         );
-        let d = decide(
+        let d = decide_same(
             k,
             eff("0", Some(("/etc/sysctl.conf", 3))),
             eff("1", Some(("/etc/sysctl.conf", 9))),
             zero,
         );
         assert_eq!(d.set_to.as_deref(), Some("0"));
-        let d = decide(k, eff("1", Some(("/etc/sysctl.conf", 3))), eff("0", None), zero);
+        let d = decide_same(k, eff("1", Some(("/etc/sysctl.conf", 3))), eff("0", None), zero);
         assert!(d.set_to.is_none() && d.reason.contains("left alone"));
-        let d = decide(
+        let d = decide_same(
             k,
             eff("0", Some(("/etc/sysctl.conf", 3))),
             eff("0", Some(("/etc/sysctl.conf", 3))),
             zero,
         );
         assert!(d.set_to.is_none() && d.reason.contains("kept by the upgrade"));
-        let d = decide(
+        let d = decide_same(
             "vm.swappiness",
             eff("10", Some(("/etc/sysctl.conf", 1))),
             eff("60", Some(("/etc/sysctl.conf", 1))),
@@ -482,7 +624,7 @@ mod tests {
         let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, b"net.ipv4.tcp_rfc1337 = +1\n")];
         let after = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
         assert_eq!(after.value.as_deref(), Some("0"), "the kernel default stands");
-        let d = decide(
+        let d = decide_same(
             "net.ipv4.tcp_rfc1337",
             eff("0", Some((SYSCTL_CONF, 1))),
             after,
@@ -493,7 +635,7 @@ mod tests {
         let fixed = set_value(b"net.ipv4.tcp_rfc1337 = +1\n", "net.ipv4.tcp_rfc1337", "0");
         let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, &fixed)];
         let again = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
-        let d = decide(
+        let d = decide_same(
             "net.ipv4.tcp_rfc1337",
             eff("0", Some((SYSCTL_CONF, 1))),
             again,
@@ -505,7 +647,7 @@ mod tests {
     #[test]
     fn unknown_defaults_are_never_taken_for_a_value() {
         let unknown = Effective::default();
-        let d = decide(
+        let d = decide_same(
             "vm.swappiness",
             unknown.clone(),
             eff("60", Some(("/etc/sysctl.conf", 1))),
@@ -516,7 +658,7 @@ mod tests {
             "{}",
             d.reason
         );
-        let d = decide(
+        let d = decide_same(
             "vm.swappiness",
             eff("10", Some(("/etc/sysctl.conf", 1))),
             unknown.clone(),
