@@ -29,7 +29,7 @@ fn parse_script(c: &mut Criterion) {
         let (before, _) = support::scripts(rules);
         group.throughput(Throughput::Bytes(before.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(rules), &before, |b, text| {
-            b.iter(|| Script::parse(text.as_bytes()).unwrap().lines.len())
+            b.iter(|| Script::parse(text.as_bytes()).lines.len())
         });
     }
     group.finish();

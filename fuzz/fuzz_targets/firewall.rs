@@ -1,17 +1,25 @@
-//! Firewall scripts: never panic, every rule line parses again in full with the same key, and
-//! every canonical form parses back to itself.
+//! Firewall scripts: never panic; every rule line parses again in full with the same key; every
+//! canonical form parses back to itself; and a line the restorable grammar accepts is a code
+//! line (not data) whose shell words give exactly the rule the model read.
 #![no_main]
 
 use iwss_keeper::domain::firewall::{check_restorable, Script};
 use iwss_keeper::domain::rule::parse_call;
+use iwss_keeper::domain::shell;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(script) = Script::parse(data) else {
-        return;
-    };
+    let script = Script::parse(data);
     for (i, line) in script.lines.iter().enumerate() {
-        let _ = check_restorable(&data[line.bytes()]);
+        let raw = &data[line.bytes()];
+        if check_restorable(raw).is_ok() {
+            assert!(!line.data, "line {i}: restorable text inside data");
+            let key = line.rule.expect("a restorable line adds a rule");
+            let words = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).expect("restorable words split");
+            let text = words.words[1..].join(" ");
+            let again = script.rule(i).expect("a restorable rule reads again");
+            assert_eq!(again.key(), &key, "line {i}: {text}");
+        }
         let Some(key) = line.rule else {
             continue;
         };

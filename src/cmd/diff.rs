@@ -14,6 +14,7 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>) -> R
     let cmp = compare(&pair, &ctx.config)?;
     let plan = plan::plan(&pair, &cmp, &ctx.config)?;
     let needs = cmp.needs_restore();
+    let attention = cmp.needs_attention();
     let live = recorded_runtime(&old, &new, &ctx.config)?;
     let report = Report {
         command: "diff",
@@ -30,5 +31,9 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>) -> R
         },
     };
     super::print(json, &report, || report.render())?;
-    Ok(if needs { ExitCode::Differs } else { ExitCode::Success })
+    Ok(if needs || attention {
+        ExitCode::Differs
+    } else {
+        ExitCode::Success
+    })
 }

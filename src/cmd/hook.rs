@@ -21,6 +21,14 @@ fn post_install(ctx: &Context) -> Result<()> {
     if let Some(err) = r.error() {
         return Err(err);
     }
+    for d in r.report.comparison.discarded.iter().filter(|d| d.attention) {
+        log::error!(
+            "line {} not restored, restore it by hand if wanted: {}: {}",
+            d.line,
+            d.text,
+            d.reason
+        );
+    }
     log::info!(
         "post-install: {} from {} ({} file(s) changed)",
         r.report.outcome.name(),

@@ -11,6 +11,7 @@ pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode>
     super::print(json, &r.report, || r.report.render())?;
     match r.error() {
         Some(err) => Err(err),
+        None if r.report.comparison.needs_attention() => Ok(ExitCode::Differs),
         None => Ok(ExitCode::Success),
     }
 }

@@ -1,11 +1,13 @@
 //! Semantic comparison of two snapshots: which rules the upgrade discarded and which managed
 //! sysctl values it changed, with what to do about each.
 
+use std::collections::HashSet;
+
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
 use crate::domain::config::Config;
-use crate::domain::firewall::Script;
+use crate::domain::firewall::{self, Script};
 use crate::domain::loaded::LoadedSet;
 use crate::domain::rule::{self, Family, Rule};
 use crate::domain::snapshot::Snapshot;
@@ -24,6 +26,10 @@ pub struct DiscardedRule {
     pub family: Option<Family>,
     /// Whether `restore` puts it back.
     pub restore: bool,
+    /// Not restored, but the admin should look: a line the tool cannot read, or a custom rule
+    /// the restorable grammar refuses.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub attention: bool,
     /// Why, in words.
     pub reason: String,
     /// Index of the logical line in the old script.
@@ -41,6 +47,11 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// Whether some discarded line needs the admin: not restored, and not a vendor rule.
+    pub fn needs_attention(&self) -> bool {
+        self.discarded.iter().any(|d| d.attention)
+    }
+
     /// Whether `restore` would change anything.
     pub fn needs_restore(&self) -> bool {
         self.discarded.iter().any(|d| d.restore) || self.sysctl.iter().any(|s| s.set_to.is_some())
@@ -49,9 +60,7 @@ impl Comparison {
 
 /// Parses a snapshot's firewall script, naming its file and line on error.
 pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Result<Option<Script<'a>>> {
-    snap.content(path)
-        .map(|bytes| Script::parse(bytes).map_err(|e| anyhow!("{}:{}: {}", snap.location(path), e.line, e.message)))
-        .transpose()
+    snap.content(path).map(|bytes| Ok(Script::parse(bytes))).transpose()
 }
 
 /// The two sides of a comparison with their firewall scripts parsed once (in parallel: large
@@ -111,34 +120,70 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let keep = keep_rules(config)?;
     let mut discarded = Vec::new();
     let new_index = new.as_ref().map(Script::index);
+    // Lines the tool cannot read are matched by their text.
+    let new_texts: HashSet<String> = new
+        .as_ref()
+        .map(|n| {
+            (0..n.lines.len())
+                .filter(|&k| !n.lines[k].blank && !n.lines[k].data)
+                .map(|k| n.text(k))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some(old) = &old {
-        for (index, rule) in old.rules() {
+        for (index, line) in old.lines.iter().enumerate() {
+            if let Some(why) = &line.unknown {
+                let text = old.text(index);
+                if new_texts.contains(&text) {
+                    continue;
+                }
+                discarded.push(DiscardedRule {
+                    line: line.first(),
+                    canonical: text.clone(),
+                    text,
+                    family: None,
+                    restore: false,
+                    attention: true,
+                    reason: format!("not understood ({why}): compared by its text, not restored"),
+                    index,
+                });
+                continue;
+            }
+            let Some(rule) = &line.rule else { continue };
             if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
                 continue;
             }
             let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
-            let (restore, reason) = if new.is_none() {
+            let (mut restore, mut reason) = if new.is_none() {
                 (false, format!("the new version has no {path}"))
             } else if rule.is_custom_accept() {
                 (true, "custom ACCEPT rule for a source address".to_string())
             } else if kept {
                 (true, "listed in keep_rules".to_string())
             } else {
-                (false, "vendor rule changed or dropped by the upgrade (not an ACCEPT with a source address, not in keep_rules)".to_string())
+                (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".to_string())
             };
+            let mut attention = false;
+            if restore {
+                if let Err(why) = firewall::check_restorable(&old.bytes[line.bytes()]) {
+                    (restore, attention) = (false, true);
+                    reason = format!("{reason}, but refused: {why}; not restored");
+                }
+            }
             let full = old.rule(index).ok_or_else(|| {
                 anyhow!(
                     "{}:{}: cannot read this rule again",
                     before.location(path),
-                    old.lines[index].first()
+                    line.first()
                 )
             })?;
             discarded.push(DiscardedRule {
-                line: old.lines[index].first(),
+                line: line.first(),
                 text: old.text(index),
                 canonical: full.canonical().to_string(),
                 family: full.family,
                 restore,
+                attention,
                 reason,
                 index,
             });

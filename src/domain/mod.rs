@@ -8,6 +8,7 @@ pub mod loaded;
 pub mod plan;
 pub mod report;
 pub mod rule;
+pub mod shell;
 pub mod snapshot;
 pub mod steps;
 pub mod sysctl;

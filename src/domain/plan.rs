@@ -59,7 +59,7 @@ impl Anchors {
         let mut rules: HashMap<(u128, u8), (usize, usize)> =
             HashMap::with_capacity_and_hasher(script.lines.len(), Default::default());
         let mut texts: HashMap<String, (usize, usize)> = HashMap::default();
-        for (k, line) in script.lines.iter().enumerate() {
+        for (k, line) in script.lines.iter().enumerate().filter(|(_, l)| !l.data) {
             let slot = match &line.rule {
                 Some(r) => rules.entry((r.hash(), r.reach())).or_insert((k, 0)),
                 None if !line.blank => texts.entry(script.text(k)).or_insert((k, 0)),
@@ -177,6 +177,21 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
                 out.push(b'\n');
             }
         }
+    }
+    // The written text, read again as bash reads it, must hold every rule it held and each
+    // restored one. Anchors are code lines and restored lines pass the strict grammar, so this
+    // holds by construction; it is checked because a miss would restore nothing silently.
+    let written = Script::parse(&out);
+    let index = written.index();
+    let swallowed = inserts
+        .iter()
+        .filter_map(|(_, i, _)| old.lines[*i].rule)
+        .find(|key| !index.covers(key));
+    if swallowed.is_some() || written.rules().count() != new.rules().count() + inserts.len() {
+        bail!(
+            "{}: the restored rules would not read back as rules of their own where they go (an anchor line opens a heredoc or continues); nothing was changed",
+            after.location(path)
+        );
     }
     Ok(Some(FileChange {
         path: path.to_string(),

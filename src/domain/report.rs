@@ -140,7 +140,11 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison) {
                 .max()
                 .unwrap_or(1);
             for d in &cmp.discarded {
-                let verdict = if d.restore { "restore" } else { "skip   " };
+                let verdict = match (d.restore, d.attention) {
+                    (true, _) => "restore",
+                    (false, true) => "REFUSED",
+                    (false, false) => "skip   ",
+                };
                 let _ = writeln!(out, "  {verdict}  line {:>width$}  {}", d.line, d.text);
                 let _ = writeln!(out, "  {:7}  {:width$}       {}", "", "", d.reason);
             }
@@ -210,6 +214,13 @@ impl Report {
             Outcome::Restored => "restored",
         };
         let _ = writeln!(out, "{summary}");
+        let refused = self.comparison.discarded.iter().filter(|d| d.attention).count();
+        if refused > 0 {
+            let _ = writeln!(
+                out,
+                "{refused} line(s) need attention: marked REFUSED above, not restored; restore them by hand if they are wanted"
+            );
+        }
         out
     }
 }

@@ -311,9 +311,8 @@ fn canonical_option(module: &str, opt: &str) -> &'static str {
 }
 
 /// Parses the words of an `IPTABLE` call, `[ipv4|ipv6] ARGS...`; `family` applies when the words
-/// name none (an `iptables -S` line is IPv4). A plain line is split at blanks up to a `#`
-/// comment without allocating; one with quotes or backslashes goes through a real shell
-/// tokenizer.
+/// name none (an `iptables -S` line is IPv4). The text is split into words as bash splits it
+/// ([`crate::domain::shell::words`]); a line whose words depend on more than quoting is an error.
 pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
     let mut canonical = String::new();
     let key = parse_call_key(text, family, &mut canonical)?;
@@ -331,18 +330,21 @@ pub fn parse_call_key(
     family: Option<Family>,
     canonical: &mut String,
 ) -> Result<Option<(Option<Family>, RuleKey)>, String> {
-    let owned;
-    let mut words: Vec<&str> = Vec::with_capacity(16);
-    if text.bytes().any(|b| matches!(b, b'\'' | b'"' | b'\\')) {
-        owned = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_string())?;
-        words.extend(owned.iter().map(String::as_str));
-    } else {
-        words.extend(text.split_ascii_whitespace().take_while(|w| !w.starts_with('#')));
-    }
+    let owned = crate::domain::shell::words(text.as_bytes())?.words;
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    parse_words_key(&words, family, canonical)
+}
+
+/// Like [`parse_call_key`], on words already split: `[ipv4|ipv6] ARGS...`.
+pub fn parse_words_key(
+    words: &[&str],
+    family: Option<Family>,
+    canonical: &mut String,
+) -> Result<Option<(Option<Family>, RuleKey)>, String> {
     let (family, args) = match words.first() {
         Some(&"ipv4") => (Some(Family::V4), &words[1..]),
         Some(&"ipv6") => (Some(Family::V6), &words[1..]),
-        _ => (family, &words[..]),
+        _ => (family, words),
     };
     Ok(parse_into(family, args, canonical)?.map(|key| (family, key)))
 }
@@ -384,6 +386,19 @@ pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>,
         canonical: canonical.into_boxed_str(),
         key,
     }))
+}
+
+/// Like [`parse_args`], with `family` from the command (`iptables`, `ip6tables`) or, for `IPTABLE`
+/// (`None`), from a leading `ipv4` / `ipv6` word.
+pub fn parse_args_with(family: Option<Family>, words: &[&str]) -> Result<Option<Rule>, String> {
+    let mut canonical = String::new();
+    Ok(
+        parse_words_key(words, family, &mut canonical)?.map(|(family, key)| Rule {
+            family,
+            canonical: canonical.into_boxed_str(),
+            key,
+        }),
+    )
 }
 
 /// Parses arguments into `canonical` (cleared first) and the rule's key.
@@ -552,6 +567,14 @@ fn parse_into(family: Option<Family>, args: &[&str], canonical: &mut String) -> 
         word(w);
     }
     let source = src.as_ref().filter(|(neg, _)| !neg).map(|(_, v)| v.as_ref());
+    // The article's custom rule: the filter table's INPUT chain accepts a literal address or
+    // network (prefix above 0); a host name (resolved at load time) or `0.0.0.0/0` is not one.
+    let literal_source = source.is_some_and(|s| {
+        s.split(',').all(|a| {
+            a.split_once('/')
+                .is_some_and(|(ip, p)| ip.parse::<IpAddr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p > 0))
+        })
+    });
     let reach = match family {
         Some(Family::V4) => V4,
         Some(Family::V6) => V6,
@@ -569,9 +592,165 @@ fn parse_into(family: Option<Family>, args: &[&str], canonical: &mut String) -> 
     Ok(Some(RuleKey::new(
         canonical,
         reach,
-        accept && source.is_some(),
+        accept && literal_source && table == "filter" && chain == "INPUT",
         stateful && accept && table == "filter" && chain == "INPUT",
     )))
+}
+
+/// Base options a restorable line may use (long spellings included).
+const RESTORABLE_BASE: [&str; 19] = [
+    "-A",
+    "--append",
+    "-I",
+    "--insert",
+    "-s",
+    "--source",
+    "--src",
+    "-d",
+    "--destination",
+    "--dst",
+    "-p",
+    "--protocol",
+    "-i",
+    "--in-interface",
+    "-o",
+    "--out-interface",
+    "-m",
+    "--match",
+    "-j",
+];
+
+/// Match modules a restorable line may load, with the options each takes.
+const RESTORABLE_MATCHES: [(&str, &[&str]); 10] = [
+    (
+        "tcp",
+        &[
+            "--dport",
+            "--sport",
+            "--destination-port",
+            "--source-port",
+            "--syn",
+            "--tcp-flags",
+        ],
+    ),
+    ("udp", &["--dport", "--sport", "--destination-port", "--source-port"]),
+    ("icmp", &["--icmp-type"]),
+    ("icmp6", &["--icmpv6-type"]),
+    ("state", &["--state"]),
+    ("conntrack", &["--ctstate"]),
+    (
+        "multiport",
+        &[
+            "--dports",
+            "--sports",
+            "--ports",
+            "--destination-ports",
+            "--source-ports",
+        ],
+    ),
+    ("comment", &["--comment"]),
+    ("iprange", &["--src-range", "--dst-range"]),
+    ("mac", &["--mac-source"]),
+];
+
+/// Targets a restorable line may jump to, with the options each takes.
+const RESTORABLE_TARGETS: [(&str, &[&str]); 5] = [
+    ("ACCEPT", &[]),
+    ("DROP", &[]),
+    ("RETURN", &[]),
+    ("REJECT", &["--reject-with"]),
+    ("LOG", &["--log-prefix", "--log-level"]),
+];
+
+/// Checks that the arguments of a line to be written back use only the options, match modules
+/// and targets the tool knows (`--modprobe`, `-w`, `--table` and every other option are refused):
+/// `[ipv4|ipv6] (-A|-I) CHAIN [N] SPEC... -j TARGET [TARGET OPTIONS]`. Returns why not.
+pub fn check_restorable_args(words: &[&str]) -> Result<(), String> {
+    let args = match words.first() {
+        Some(&"ipv4") | Some(&"ipv6") => &words[1..],
+        _ => words,
+    };
+    let mut module: Option<&str> = None;
+    let mut proto: Option<String> = None;
+    let mut target: Option<&str> = None;
+    let mut i = 0;
+    let mut added = false;
+    while i < args.len() {
+        let a = args[i];
+        let value = args.get(i + 1).copied();
+        if a == "!" {
+            i += 1;
+            continue;
+        }
+        if let Some(t) = target {
+            let opts = RESTORABLE_TARGETS
+                .iter()
+                .find(|(n, _)| *n == t)
+                .map_or(&[][..], |(_, o)| o);
+            if !opts.contains(&a) || value.is_none() {
+                return Err(format!("target option {a:?} is not one the tool restores"));
+            }
+            i += 2;
+            continue;
+        }
+        match a {
+            "-A" | "--append" | "-I" | "--insert" => {
+                value.ok_or("a chain is missing")?;
+                added = true;
+                i += 2;
+                if matches!(a, "-I" | "--insert") && args.get(i).is_some_and(|n| is_number(n)) {
+                    i += 1;
+                }
+            }
+            "-m" | "--match" => {
+                let name = value.ok_or("a match name is missing")?;
+                if !RESTORABLE_MATCHES.iter().any(|(n, _)| *n == name) {
+                    return Err(format!("match module {name:?} is not one the tool restores"));
+                }
+                module = Some(name);
+                i += 2;
+            }
+            "-p" | "--protocol" => {
+                proto = Some(value.ok_or("a protocol is missing")?.to_ascii_lowercase());
+                i += 2;
+            }
+            "-j" | "--jump" => {
+                let t = value.ok_or("a target is missing")?;
+                let known = RESTORABLE_TARGETS.iter().any(|(n, _)| *n == t);
+                let chain = !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !known && !chain {
+                    return Err(format!("target {t:?} is not one the tool restores"));
+                }
+                target = Some(t);
+                i += 2;
+            }
+            _ if RESTORABLE_BASE.contains(&a) => {
+                value.ok_or_else(|| format!("{a} needs a value"))?;
+                i += 2;
+            }
+            _ if a.starts_with('-') => {
+                // A match option: of the loaded module, or of the protocol's implicit one.
+                let owner = module.map(str::to_string).or_else(|| proto.clone());
+                let allowed = owner
+                    .as_deref()
+                    .and_then(|m| RESTORABLE_MATCHES.iter().find(|(n, _)| *n == m));
+                let Some((_, opts)) = allowed.filter(|(_, o)| o.contains(&a)) else {
+                    return Err(format!("option {a:?} is not one the tool restores"));
+                };
+                let _ = opts;
+                i += 1;
+                // Its values: every word up to the next option.
+                while i < args.len() && args[i] != "!" && !is_option(args[i]) {
+                    i += 1;
+                }
+            }
+            _ => return Err(format!("unexpected word {a:?}")),
+        }
+    }
+    if !added || target.is_none() {
+        return Err("not an -A/-I rule with a target".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

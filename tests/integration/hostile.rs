@@ -21,6 +21,8 @@ fn before_with_line(env: &TestEnv, line: &str) -> std::path::PathBuf {
     dir
 }
 
+/// An old custom line the shell would not read as a plain call is never restored: the report
+/// names it (line and reason), the other rules are restored, and the exit code is 1.
 #[test]
 fn injected_shell_is_refused_with_file_and_line() {
     for line in [
@@ -30,22 +32,113 @@ fn injected_shell_is_refused_with_file_and_line() {
         "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT && reboot",
         "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT > /etc/passwd",
         "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT | sh",
-        "    IPTABLE ipv4 -A INPUT -p tcp -s \"192.0.2.1;reboot\" -j ACCEPT",
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\r# ; reboot",
+        "    IPTABLE ipv4 -A INPUT --modprobe=/tmp/x -p tcp -s 192.0.2.1 -j ACCEPT",
     ] {
         let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
         let before = before_with_line(&env, line);
-        let untouched = env.files();
-        let out = env
-            .cmd()
-            .args(["restore", "--no-restart", "--from"])
-            .arg(&before)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{line}: {err}");
-        let at = format!("{}:23:", before.join("usr/iwss/iwsvafw.sh").display());
-        assert!(err.contains(&at), "{line}: {err}");
-        assert_eq!(env.files(), untouched, "{line}: files changed");
+        let run = env.keeper(&["--json", "restore", "--no-restart", "--from", before.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{line}: {}", run.text());
+        let report = run.json();
+        let discarded = report["comparison"]["discarded"].as_array().unwrap();
+        let refused = discarded
+            .iter()
+            .find(|d| d["line"] == 23)
+            .unwrap_or_else(|| panic!("{line}: {discarded:#?}"));
+        assert_eq!(
+            (&refused["restore"], &refused["attention"]),
+            (&serde_json::json!(false), &serde_json::json!(true)),
+            "{line}"
+        );
+        let script = fs::read_to_string(env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+        assert!(
+            !script.contains("reboot") && !script.contains("curl") && !script.contains("modprobe"),
+            "{line}: {script}"
+        );
+        assert!(
+            script.contains("198.51.100.0/24"),
+            "{line}: the other custom rule is restored"
+        );
+        let (text, code) = env.run(&["diff", before.to_str().unwrap()]);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("REFUSED  line 23"), "{line}: {text}");
+    }
+    // A quoted `;` is one word to the shell: no command runs, and a source that is no literal
+    // address is no custom rule (iptables would resolve it by DNS): skipped, not restored.
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
+    let before = before_with_line(
+        &env,
+        "    IPTABLE ipv4 -A INPUT -p tcp -s \"192.0.2.1;reboot\" -j ACCEPT",
+    );
+    let run = env.keeper(&["--json", "diff", before.to_str().unwrap()]);
+    let report = run.json();
+    let d = &report["comparison"]["discarded"][0];
+    assert_eq!(
+        (&d["line"], &d["restore"]),
+        (&serde_json::json!(23), &serde_json::json!(false)),
+        "{d}"
+    );
+}
+
+/// The script `restore` writes runs nothing but iptables, whatever an old snapshot held: each old
+/// line carries a payload (a CR before `#`, a backslash before CR LF, a heredoc, `--modprobe`),
+/// and the restored script is run with logging stand-ins for iptables and ip6tables.
+#[test]
+fn restored_scripts_run_nothing_but_iptables() {
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
+    let mark = env.dir.path().join("PWNED");
+    let m = mark.display();
+    let dir = env.dir.path().join("before");
+    copy_tree(&testdata().join("iwsva-sp2-to-sp3/before"), &dir);
+    let path = dir.join("usr/iwss/iwsvafw.sh");
+    let text = fs::read_to_string(&path).unwrap();
+    let payloads = format!(
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.11 -j ACCEPT\r# ; touch {m}.cr\n\
+         \x20   IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.12 -j ACCEPT --x \\\r\n\
+         touch {m}.continuation\n\
+         \x20   cat >/dev/null <<EOF\n\
+         IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.13 -j ACCEPT; touch {m}.heredoc\n\
+         EOF\n\
+         \x20   IPTABLE ipv4 -A INPUT --modprobe={m}.modprobe -p tcp -s 192.0.2.14 -j ACCEPT\n"
+    );
+    let text = text.replace(
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
+        &format!("    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n{payloads}"),
+    );
+    fs::write(&path, text).unwrap();
+    let run = env.keeper(&["restore", "--no-restart", "--from", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    let restored = fs::read_to_string(env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+    assert!(restored.contains("-s 192.0.2.1 -j ACCEPT\n"), "{restored}");
+    // Run it as the appliance would, with stand-ins that log their arguments.
+    let bin = env.dir.path().join("fakebin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = env.dir.path().join("calls");
+    for prog in ["iptables", "ip6tables"] {
+        let p = bin.join(prog);
+        fs::write(&p, format!("#!/bin/sh\necho \"{prog} $*\" >> '{}'\n", log.display())).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = std::process::Command::new("bash")
+        .arg(env.root.join("usr/iwss/iwsvafw.sh"))
+        .arg("start")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for suffix in ["cr", "continuation", "heredoc", "modprobe"] {
+        assert!(
+            !env.dir.path().join(format!("PWNED.{suffix}")).exists(),
+            "the {suffix} payload ran"
+        );
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains("iptables -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT"),
+        "{calls}"
+    );
+    for ip in ["192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14"] {
+        assert!(!calls.contains(ip), "{ip} was restored: {calls}");
     }
 }
 

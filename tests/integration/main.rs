@@ -11,5 +11,6 @@ mod hostile;
 mod live;
 mod package;
 mod properties;
+mod shell;
 mod sysctl_diff;
 mod testenv;

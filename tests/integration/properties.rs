@@ -67,7 +67,7 @@ fn spell(p: &RuleParts, long: bool, shuffle: bool, explicit_mask: bool) -> Strin
 /// The rule one `IPTABLE` line adds, read through the script parser (key) and again in full.
 fn rule_of(line: &str) -> iwss_keeper::domain::rule::Rule {
     let text = format!("IPTABLE {line}\n");
-    let script = Script::parse(text.as_bytes()).unwrap();
+    let script = Script::parse(text.as_bytes());
     let (index, key) = script.rules().next().expect("one rule");
     let rule = script.rule(index).expect("parses again");
     assert_eq!(rule.key(), key);
@@ -147,7 +147,7 @@ proptest! {
         let twice = restore_once(&before, &once, &config);
         prop_assert_eq!(&twice.contents, &once.contents);
         // Every custom rule of the old script is in the restored script.
-        let restored = Script::parse(once.content("/usr/iwss/iwsvafw.sh").unwrap()).unwrap();
+        let restored = Script::parse(once.content("/usr/iwss/iwsvafw.sh").unwrap());
         for line in &custom_lines {
             prop_assert!(restored.index().covers(rule_of(line.trim_start_matches("IPTABLE ").trim_end()).key()));
         }
