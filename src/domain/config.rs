@@ -85,7 +85,10 @@ impl Config {
         // Entries are written into a root script when restored: the strict grammar applies now.
         for entry in &config.keep_rules {
             if let Err(why) = crate::domain::firewall::check_restorable(format!("IPTABLE {entry}").as_bytes()) {
-                let line = text.lines().position(|l| l.contains(entry.as_str())).map_or(String::new(), |n| format!(":{}", n + 1));
+                let line = text
+                    .lines()
+                    .position(|l| l.contains(entry.as_str()))
+                    .map_or(String::new(), |n| format!(":{}", n + 1));
                 bail!("{origin}{line}: keep_rules entry {entry:?} is not a rule the tool can restore: {why}");
             }
         }
@@ -139,9 +142,17 @@ mod tests {
     #[test]
     fn keep_rules_pass_the_restorable_grammar_at_load() {
         assert!(Config::parse("keep_rules = [\"-A LOCAL_SERV_IN -p tcp --dport 1812 -j ACCEPT\"]", "c").is_ok());
-        for bad in ["$(reboot)", "-A INPUT -j ACCEPT; reboot", "-A INPUT --modprobe=/x -j ACCEPT", "-N X"] {
+        for bad in [
+            "$(reboot)",
+            "-A INPUT -j ACCEPT; reboot",
+            "-A INPUT --modprobe=/x -j ACCEPT",
+            "-N X",
+        ] {
             let e = Config::parse(&format!("\n keep_rules = [{bad:?}]\n"), "c.toml").unwrap_err();
-            assert!(format!("{e:#}").starts_with("c.toml:2: keep_rules entry"), "{bad}: {e:#}");
+            assert!(
+                format!("{e:#}").starts_with("c.toml:2: keep_rules entry"),
+                "{bad}: {e:#}"
+            );
         }
     }
 

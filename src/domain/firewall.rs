@@ -205,6 +205,133 @@ impl RuleIndex {
     }
 }
 
+/// A rule to be restored, as `iptables-restore` reads it: for checking it with the appliance's
+/// own iptables before anything is written.
+#[derive(Debug, Clone)]
+pub struct RuleToTest {
+    /// Old line number, and its text, for messages.
+    pub line: usize,
+    pub text: String,
+    pub families: &'static [Family],
+    pub table: String,
+    /// `-A CHAIN ...` (an insert at a position becomes an append: the test table is empty).
+    pub args: Vec<String>,
+    /// Chains the rule names (its own and a jump target), declared before it.
+    pub chains: Vec<String>,
+}
+
+const BUILTIN_TARGETS: [&str; 8] = ["ACCEPT", "DROP", "RETURN", "REJECT", "LOG", "QUEUE", "NFQUEUE", "MARK"];
+
+impl Script<'_> {
+    /// The rule line `index` adds, in the form [`restore_test_input`] takes.
+    pub fn rule_to_test(&self, index: usize) -> Option<RuleToTest> {
+        let rule = self.rule(index)?;
+        let raw = &self.bytes[self.lines[index].bytes()];
+        let w = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()?;
+        let mut words: Vec<String> = w.words.into_iter().skip(1).collect();
+        if matches!(words.first().map(String::as_str), Some("ipv4") | Some("ipv6")) {
+            words.remove(0);
+        }
+        let (mut args, mut chains, mut table) = (Vec::new(), Vec::new(), "filter".to_string());
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i].as_str();
+            match w {
+                "-t" | "--table" => {
+                    table = words.get(i + 1)?.clone();
+                    i += 2;
+                    continue;
+                }
+                "-A" | "--append" | "-I" | "--insert" => {
+                    let chain = words.get(i + 1)?.clone();
+                    args.extend(["-A".to_string(), chain.clone()]);
+                    chains.push(chain);
+                    i += 2;
+                    if matches!(w, "-I" | "--insert")
+                        && words.get(i).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        i += 1;
+                    }
+                    continue;
+                }
+                "-j" | "--jump" | "-g" | "--goto" => {
+                    if let Some(t) = words.get(i + 1).filter(|t| !BUILTIN_TARGETS.contains(&t.as_str())) {
+                        chains.push(t.clone());
+                    }
+                }
+                _ => {}
+            }
+            args.push(words[i].clone());
+            i += 1;
+        }
+        Some(RuleToTest {
+            line: self.lines[index].first(),
+            text: self.text(index),
+            families: rule.families(),
+            table,
+            args,
+            chains,
+        })
+    }
+}
+
+/// The chains each table has built in (declared with a policy, not created).
+fn builtin_chains(table: &str) -> &'static [&'static str] {
+    match table {
+        "filter" | "security" => &["INPUT", "FORWARD", "OUTPUT"],
+        "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+        "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+        "raw" => &["PREROUTING", "OUTPUT"],
+        _ => &[],
+    }
+}
+
+/// A word as `iptables-restore` reads it: double-quoted when it holds a blank or a quote.
+fn restore_word(w: &str) -> String {
+    if !w.is_empty()
+        && !w
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'' || b == b'\\')
+    {
+        return w.to_string();
+    }
+    format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The `iptables-restore` input that loads `rules` into otherwise empty tables: each table
+/// once, its chains declared, `COMMIT` at the end of each.
+pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
+    let mut tables: Vec<&str> = rules.iter().map(|r| r.table.as_str()).collect();
+    tables.sort();
+    tables.dedup();
+    let mut out = String::new();
+    for table in tables {
+        out.push_str(&format!("*{table}\n"));
+        let mut chains: Vec<&str> = rules
+            .iter()
+            .filter(|r| r.table == table)
+            .flat_map(|r| r.chains.iter().map(String::as_str))
+            .collect();
+        chains.sort();
+        chains.dedup();
+        for chain in chains {
+            let policy = if builtin_chains(table).contains(&chain) {
+                "ACCEPT"
+            } else {
+                "-"
+            };
+            out.push_str(&format!(":{} {policy} [0:0]\n", restore_word(chain)));
+        }
+        for r in rules.iter().filter(|r| r.table == table) {
+            let words: Vec<String> = r.args.iter().map(|w| restore_word(w)).collect();
+            out.push_str(&words.join(" "));
+            out.push('\n');
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}
+
 /// Checks that a line to be written back is a call the shell reads exactly as the tool does, and
 /// that only known options, match modules and targets appear: no CR or other control byte, a
 /// newline only as a `\`-newline continuation, words the shell splits by quoting alone

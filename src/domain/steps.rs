@@ -18,6 +18,15 @@ pub enum RollbackCheck {
 /// One step.
 #[derive(Debug, Clone)]
 pub enum Step {
+    /// The rules to restore were loaded into empty tables by the root's `iptables-restore
+    /// --test`, without touching the live firewall.
+    RulesChecked {
+        count: usize,
+    },
+    /// They could not be checked that way here.
+    RulesNotChecked {
+        why: String,
+    },
     /// A dry run checked the new script with `bash -n`.
     SyntaxChecked,
     /// A dry run could not check the new script: no bash under the root.
@@ -97,6 +106,10 @@ impl Step {
     /// The step as report lines.
     pub fn lines(&self) -> Vec<String> {
         match self {
+            Self::RulesChecked { count } => vec![format!(
+                "iptables-restore --test: the {count} rule(s) to restore load (the live firewall was not touched)"
+            )],
+            Self::RulesNotChecked { why } => vec![format!("iptables-restore --test: not run ({why})")],
             Self::SyntaxChecked => vec!["bash -n: the new firewall script is valid".into()],
             Self::SyntaxNotChecked { root } => vec![format!("bash -n: not run (no bash under {root})")],
             Self::Resumed => vec!["resuming: an earlier run stopped before restarting and verifying".into()],

@@ -4,7 +4,7 @@
 pub mod activate;
 pub mod apply;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::context::Context;
 use crate::domain::compare::{compare, Pair};
@@ -13,6 +13,7 @@ use crate::domain::report::{ChangeReport, Outcome, Report, Side};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps::Step;
 use crate::domain::sysctl;
+use crate::system::iptables::{self, RulesCheck};
 use crate::system::{fsutil, process};
 
 /// What a restore does.
@@ -87,6 +88,33 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     }
     let plan = plan::plan(&pair, &cmp, &ctx.config)?;
     let mut live = Vec::new();
+    // Every rule to restore goes through the appliance's own iptables before a byte is written.
+    let to_test: Vec<_> = match &pair.old {
+        Some(old) => cmp
+            .discarded
+            .iter()
+            .filter(|d| d.restore)
+            .filter_map(|d| old.rule_to_test(d.index))
+            .collect(),
+        None => Vec::new(),
+    };
+    if !to_test.is_empty() {
+        match iptables::check_rules(&ctx.root, &to_test) {
+            RulesCheck::Accepted => live.push(Step::RulesChecked { count: to_test.len() }),
+            RulesCheck::NotRun(why) => live.push(Step::RulesNotChecked { why }),
+            RulesCheck::Rejected(rejected) => {
+                let list: Vec<String> = rejected
+                    .iter()
+                    .map(|(line, text, family, why)| format!("  line {line} ({family}): {text}: {why}"))
+                    .collect();
+                bail!(
+                    "{}: iptables refuses rule(s) to restore; nothing was changed:\n{}",
+                    old.location(&ctx.config.firewall_script),
+                    list.join("\n")
+                );
+            }
+        }
+    }
     let script_change = plan.changes.iter().find(|c| c.path == ctx.config.firewall_script);
     let written = if opts.dry_run || plan.changes.is_empty() {
         if let (true, Some(change)) = (opts.dry_run, script_change) {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::firewall::{restore_test_input, RuleToTest};
 use crate::domain::loaded::{Loaded, LoadedSet};
 use crate::domain::rule::{Family, Rule};
 use crate::root::Root;
@@ -66,4 +67,69 @@ pub fn check_loaded(root: &Root, rules: &[Rule]) -> Vec<Loaded> {
         }
     }
     out
+}
+
+/// What the appliance's own `iptables-restore --test` says of rules to restore.
+#[derive(Debug)]
+pub enum RulesCheck {
+    /// Every rule loads, in every family it reaches.
+    Accepted,
+    /// The check could not run here (no `iptables-restore` under the root, no privilege).
+    NotRun(String),
+    /// The rules iptables refuses: (old line number, text, family, what iptables said).
+    Rejected(Vec<(usize, String, Family, String)>),
+}
+
+const RESTORE: [&str; 2] = ["/usr/sbin/iptables-restore", "/sbin/iptables-restore"];
+const RESTORE6: [&str; 2] = ["/usr/sbin/ip6tables-restore", "/sbin/ip6tables-restore"];
+
+fn restore_test(root: &Root, program: &str, input: &str) -> Result<(), String> {
+    match process::run_with_input(
+        root,
+        program,
+        &["--test".into()],
+        Some(input.as_bytes()),
+        Duration::from_secs(30),
+    ) {
+        Ok(r) if r.ok() => Ok(()),
+        Ok(r) => Err(r.output.trim().to_string()),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// Checks rules with the root's `iptables-restore --test` / `ip6tables-restore --test`, which
+/// parse and build a ruleset without loading it: the live firewall is not touched.
+pub fn check_rules(root: &Root, rules: &[RuleToTest]) -> RulesCheck {
+    let mut rejected = Vec::new();
+    for family in [Family::V4, Family::V6] {
+        let these: Vec<&RuleToTest> = rules.iter().filter(|r| r.families.contains(&family)).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let candidates = if family == Family::V4 { RESTORE } else { RESTORE6 };
+        let Some(program) = candidates.iter().find(|c| root.path(c).exists()) else {
+            return RulesCheck::NotRun(format!(
+                "no {} under {}",
+                candidates[0].rsplit('/').next().unwrap_or_default(),
+                root.dir().display()
+            ));
+        };
+        // An empty table must pass, or the check cannot tell a bad rule from a bad setting.
+        if let Err(why) = restore_test(root, program, "*filter\nCOMMIT\n") {
+            return RulesCheck::NotRun(format!("{program} --test: {why}"));
+        }
+        if restore_test(root, program, &restore_test_input(&these)).is_ok() {
+            continue;
+        }
+        for rule in these {
+            if let Err(why) = restore_test(root, program, &restore_test_input(&[rule])) {
+                rejected.push((rule.line, rule.text.clone(), family, why));
+            }
+        }
+    }
+    if rejected.is_empty() {
+        RulesCheck::Accepted
+    } else {
+        RulesCheck::Rejected(rejected)
+    }
 }

@@ -52,6 +52,17 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> 
 /// Runs `program` (an appliance path, resolved under the root) with no stdin, its output
 /// captured, in its own process group that is killed whole when `timeout` passes.
 pub fn run(root: &Root, program: &str, args: &[String], timeout: Duration) -> Result<Ran> {
+    run_with_input(root, program, args, None, timeout)
+}
+
+/// Like [`run`], with `input` written to the program's stdin (then closed).
+pub fn run_with_input(
+    root: &Root,
+    program: &str,
+    args: &[String],
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Ran> {
     let path = root.path(program);
     let command = std::iter::once(program.to_string())
         .chain(args.iter().cloned())
@@ -61,12 +72,19 @@ pub fn run(root: &Root, program: &str, args: &[String], timeout: Duration) -> Re
         .args(args)
         .env("PATH", root.search_path())
         .env("IWSS_KEEPER_ROOT", root.dir())
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot run {}", path.display()))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        let bytes = bytes.to_vec();
+        // A program that exits early closes the pipe; its status says what happened.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
     let out = drain(child.stdout.take().expect("piped"));
     let err = drain(child.stderr.take().expect("piped"));
     let deadline = Instant::now() + timeout;

@@ -226,3 +226,47 @@ fn status_and_diff_see_what_is_loaded() {
         "{diff2}"
     );
 }
+
+/// A rule the restorable grammar accepts but iptables refuses (a /33 mask) is checked by the
+/// appliance's own `iptables-restore --test` first: refused by name, nothing written, and the
+/// live firewall untouched.
+#[test]
+fn a_rule_iptables_refuses_is_refused_before_anything_is_written() {
+    if !require_netns("a_rule_iptables_refuses_is_refused_before_anything_is_written") {
+        return;
+    }
+    let live = Upgrade::of("iwsva-sp2-to-sp3").in_netns();
+    let before = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
+    let script = before.root.join("usr/iwss/iwsvafw.sh");
+    let text = fs::read_to_string(&script).unwrap().replace(
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/33 -j ACCEPT\n",
+    );
+    fs::write(&script, text).unwrap();
+    let pre = live.ns.iptables_s();
+    let untouched = live.env.files();
+    let run = live.keeper(&["restore", "--from", before.root.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(
+        run.stderr.contains("iptables refuses rule(s) to restore"),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.stderr
+            .contains("line 24 (ipv4): IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/33 -j ACCEPT"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(live.env.files(), untouched);
+    assert_eq!(live.ns.iptables_s(), pre);
+    // Without it, the same restore checks the rules for real and goes through.
+    let run = restore(&live, "iwsva-sp2-to-sp3", false);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        run.stdout
+            .contains("iptables-restore --test: the 2 rule(s) to restore load (the live firewall was not touched)"),
+        "{}",
+        run.text()
+    );
+}

@@ -277,7 +277,7 @@ impl TestEnv {
     pub fn make_live(&self) {
         let sbin = self.root.join("usr/sbin");
         fs::create_dir_all(&sbin).unwrap();
-        for prog in ["iptables", "ip6tables"] {
+        for prog in ["iptables", "ip6tables", "iptables-restore", "ip6tables-restore"] {
             std::os::unix::fs::symlink(format!("/usr/sbin/{prog}"), sbin.join(prog)).unwrap();
         }
         std::os::unix::fs::symlink("/bin/sh", self.root.join("bin/sh")).unwrap();
