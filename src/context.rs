@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 
 use crate::domain::config::Config;
+use crate::domain::rule::names::{self, Names};
 use crate::domain::snapshot::Snapshot;
 use crate::root::Root;
 use crate::store::pending::Pending;
@@ -42,6 +43,12 @@ impl Context {
         let config_path = config.map_or_else(|| root.path("/etc/iwss-keeper/config.toml"), Path::to_path_buf);
         fsutil::check_trusted(&config_path, "configuration")?;
         let config = load_config(&config_path, config.is_some())?;
+        // Protocol and service names as the appliance's iptables resolves them.
+        let text = |p: &str| fsutil::read_bounded(&root.path(p)).map(|b| String::from_utf8_lossy(&b).into_owned());
+        names::set(Names::parse(
+            &text("/etc/protocols").unwrap_or_default(),
+            &text("/etc/services").unwrap_or_default(),
+        ));
         let state_dir = state_dir.map_or_else(|| root.path("/var/lib/iwss-keeper"), Path::to_path_buf);
         fsutil::check_trusted(&state_dir, "state directory")?;
         Ok(Self {

@@ -21,9 +21,9 @@ impl LoadedSet {
             .filter(|l| l.starts_with("-A "))
             .filter_map(|l| {
                 let call = if table == "filter" {
-                    rule::parse_call(l, Some(family))
+                    rule::parse_dump_line(l, Some(family))
                 } else {
-                    rule::parse_call(&format!("-t {table} {l}"), Some(family))
+                    rule::parse_dump_line(&format!("-t {table} {l}"), Some(family))
                 };
                 call.ok().flatten()
             })

@@ -227,9 +227,9 @@ fn status_and_diff_see_what_is_loaded() {
     );
 }
 
-/// A rule the restorable grammar accepts but iptables refuses (a /33 mask) is checked by the
-/// appliance's own `iptables-restore --test` first: refused by name, nothing written, and the
-/// live firewall untouched.
+/// A rule the model reads but iptables refuses is checked by the appliance's own
+/// `iptables-restore --test` first: refused by name, nothing written, the live firewall
+/// untouched. Here the root's `/etc/services` names a port the host's iptables does not know.
 #[test]
 fn a_rule_iptables_refuses_is_refused_before_anything_is_written() {
     if !require_netns("a_rule_iptables_refuses_is_refused_before_anything_is_written") {
@@ -240,9 +240,10 @@ fn a_rule_iptables_refuses_is_refused_before_anything_is_written() {
     let script = before.root.join("usr/iwss/iwsvafw.sh");
     let text = fs::read_to_string(&script).unwrap().replace(
         "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
-        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/33 -j ACCEPT\n",
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/24 --dport keeper-proxy -j ACCEPT\n",
     );
     fs::write(&script, text).unwrap();
+    fs::write(live.env.root.join("etc/services"), "keeper-proxy 3129/tcp\n").unwrap();
     let pre = live.ns.iptables_s();
     let untouched = live.env.files();
     let run = live.keeper(&["restore", "--from", before.root.to_str().unwrap()]);
@@ -254,13 +255,14 @@ fn a_rule_iptables_refuses_is_refused_before_anything_is_written() {
     );
     assert!(
         run.stderr
-            .contains("line 24 (ipv4): IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/33 -j ACCEPT"),
+            .contains("line 24 (ipv4): IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/24 --dport keeper-proxy -j ACCEPT"),
         "{}",
         run.text()
     );
     assert_eq!(live.env.files(), untouched);
     assert_eq!(live.ns.iptables_s(), pre);
     // Without it, the same restore checks the rules for real and goes through.
+    fs::remove_file(live.env.root.join("etc/services")).unwrap();
     let run = restore(&live, "iwsva-sp2-to-sp3", false);
     assert_eq!(run.code, 0, "{}", run.text());
     assert!(

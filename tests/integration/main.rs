@@ -11,6 +11,7 @@ mod hostile;
 mod live;
 mod package;
 mod properties;
+mod rule_diff;
 mod shell;
 mod sysctl_diff;
 mod testenv;
