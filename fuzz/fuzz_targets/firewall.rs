@@ -4,7 +4,7 @@
 #![no_main]
 
 use iwss_keeper::domain::firewall::{check_restorable, Script};
-use iwss_keeper::domain::rule::parse_call;
+use iwss_keeper::domain::rule::parse_dump_line;
 use iwss_keeper::domain::shell;
 use libfuzzer_sys::fuzz_target;
 
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let rule = script.rule(i).expect("a rule line parses again");
         assert_eq!(rule.key(), &key, "line {i}");
-        let again = parse_call(rule.canonical(), rule.family)
+        let again = parse_dump_line(rule.canonical(), rule.family)
             .expect("a canonical form parses")
             .expect("a canonical form is a rule");
         assert_eq!(again.canonical(), rule.canonical(), "line {i}");

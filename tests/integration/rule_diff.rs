@@ -286,6 +286,87 @@ fn corpus() -> Vec<String> {
     out
 }
 
+/// IPv6 spellings, for ip6tables.
+fn corpus6() -> Vec<String> {
+    let mut out = Vec::new();
+    let sources = [
+        "2001:db8::1",
+        "2001:DB8::1",
+        "2001:db8:0:0::1",
+        "::1",
+        "::",
+        "::ffff:1.2.3.4",
+        "::1.2.3.4",
+        "fe80::1%eth0",
+        "1.2.3.4",
+        "2001:db8::g",
+        "2001:0db8::0001",
+        "2001:db8:1:2:3:4:5:6",
+        "2001:db8:0:0:1:0:0:1",
+    ];
+    let masks = [
+        "",
+        "/128",
+        "/64",
+        "/064",
+        "/0x40",
+        "/0",
+        "/129",
+        "/ffff:ffff::",
+        "/ffff:0:ffff::",
+        "/ffff:ffff:ffff:ffff::",
+        "/-1",
+        "/",
+    ];
+    for s in sources {
+        for m in masks {
+            for opt in ["-s", "-d", "! -s"] {
+                out.push(format!("{opt} {s}{m} -j ACCEPT"));
+            }
+        }
+    }
+    for p in [
+        "tcp",
+        "udp",
+        "icmp",
+        "icmpv6",
+        "ipv6-icmp",
+        "58",
+        "58x",
+        "0",
+        "all",
+        "esp",
+        "sctp",
+        "TCP",
+    ] {
+        out.push(format!("-p {p} -j ACCEPT"));
+        out.push(format!("! -p {p} -j ACCEPT"));
+    }
+    for proto in ["tcp", "udp"] {
+        for port in PORTS {
+            out.push(format!("-p {proto} --dport {port} -s 2001:db8::/32 -j ACCEPT"));
+        }
+    }
+    for s in STATES {
+        out.push(format!("-m state --state {s} -s 2001:db8::1 -j ACCEPT"));
+        out.push(format!("-m conntrack --ctstate {s} -j DROP"));
+    }
+    for x in [
+        "-f",
+        "! -f",
+        "-4",
+        "-6",
+        "-w",
+        "-m comment --comment 'v6 proxy'",
+        "-p ipv6-icmp --icmpv6-type echo-request",
+    ] {
+        out.push(format!("{x} -s 2001:db8::1 -j ACCEPT"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Loads each spelling into INPUT with `program`, one at a time, and reads back what it prints.
 fn iptables_verdicts(ns: &Netns, program: &str, spellings: &[String]) -> Vec<Verdict> {
     let dir = tempfile::tempdir().unwrap();
@@ -331,8 +412,8 @@ done
         .collect()
 }
 
-fn tool_verdict(spelling: &str) -> Verdict {
-    match parse_call(&format!("-A INPUT {spelling}"), Some(Family::V4)) {
+fn tool_verdict(spelling: &str, family: Family) -> Verdict {
+    match parse_call(&format!("-A INPUT {spelling}"), Some(family)) {
         Ok(Some(rule)) => Verdict::Rule(rule.canonical().to_string()),
         _ => Verdict::Invalid,
     }
@@ -386,34 +467,46 @@ fn the_rule_model_prints_what_iptables_prints() {
     };
     let mut report = String::new();
     let (mut backends_differ, mut dangerous, mut not_understood, mut agree) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    for (i, s) in spellings.iter().enumerate() {
-        let tool = tool_verdict(s);
-        let show = |v: &Verdict| match v {
-            Verdict::Rule(r) => r.clone(),
-            Verdict::Invalid => "INVALID".into(),
-        };
-        report.push_str(&format!(
-            "{s}\t{}\t{}\t{}\n",
-            show(&nft[i]),
-            show(&legacy[i]),
-            show(&tool)
-        ));
-        if nft[i] != legacy[i] {
-            backends_differ.push(format!("{s}: nft {:?}, legacy {:?}", nft[i], legacy[i]));
-            continue;
+    let mut compare = |spellings: &[String], nft: &[Verdict], legacy: &[Verdict], family: Family| {
+        for (i, s) in spellings.iter().enumerate() {
+            let tool = tool_verdict(s, family);
+            let show = |v: &Verdict| match v {
+                Verdict::Rule(r) => r.clone(),
+                Verdict::Invalid => "INVALID".into(),
+            };
+            report.push_str(&format!(
+                "{family}\t{s}\t{}\t{}\t{}\n",
+                show(&nft[i]),
+                show(&legacy[i]),
+                show(&tool)
+            ));
+            if nft[i] != legacy[i] {
+                backends_differ.push(format!("{family} {s}: nft {:?}, legacy {:?}", nft[i], legacy[i]));
+                continue;
+            }
+            match (&nft[i], &tool) {
+                (a, b) if a == b => agree += 1,
+                (Verdict::Rule(_), Verdict::Invalid) => {
+                    not_understood.push(format!("{family} {s}: iptables {:?}", nft[i]))
+                }
+                _ => dangerous.push(format!("{family} {s}: iptables {:?}, tool {tool:?}", nft[i])),
+            }
         }
-        match (&nft[i], &tool) {
-            (a, b) if a == b => agree += 1,
-            (Verdict::Rule(_), Verdict::Invalid) => not_understood.push(format!("{s}: iptables {:?}", nft[i])),
-            _ => dangerous.push(format!("{s}: iptables {:?}, tool {tool:?}", nft[i])),
-        }
-    }
+    };
+    compare(&spellings, &nft, &legacy, Family::V4);
+    let spellings6 = corpus6();
+    let ns = Netns::new();
+    let nft6 = iptables_verdicts(&ns, "ip6tables-nft", &spellings6);
+    let legacy6 = iptables_verdicts(&ns, "ip6tables-legacy", &spellings6);
+    compare(&spellings6, &nft6, &legacy6, Family::V6);
+    let total = spellings.len() + spellings6.len();
     if let Some(path) = std::env::var_os("IWSS_KEEPER_RULE_DIFF_REPORT") {
         std::fs::write(path, &report).unwrap();
     }
     eprintln!(
-        "rule differential: {} spellings x 2 backends; {agree} agree, {} where the backends differ, {} the tool does not read (compared by text, never restored), {} disagreements",
+        "rule differential: {total} spellings ({} IPv4, {} IPv6) x 2 backends; {agree} agree, {} where the backends differ, {} the tool does not read (compared by text, never restored), {} disagreements",
         spellings.len(),
+        spellings6.len(),
         backends_differ.len(),
         not_understood.len(),
         dangerous.len()

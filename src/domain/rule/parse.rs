@@ -203,25 +203,38 @@ fn ipv6_network(text: &str) -> Result<Option<String>, String> {
         Some((h, m)) => (h, Some(m)),
         None => (text, None),
     };
+    let mask: u128 = match mask {
+        None => u128::MAX,
+        Some(m) if m.contains(':') => u128::from(m.parse::<Ipv6Addr>().map_err(|_| format!("invalid mask `{m}'"))?),
+        Some(m) => match strtoui(m, 128).ok_or_else(|| format!("invalid mask `{m}'"))? as u32 {
+            0 => 0,
+            bits => u128::MAX << (128 - bits),
+        },
+    };
+    // With mask 0 the address is never read.
+    if mask == 0 {
+        return Ok(None);
+    }
     let addr: Ipv6Addr = host
         .parse()
         .map_err(|_| format!("`{host}' is no numeric IPv6 address"))?;
-    let bits = match mask {
-        None => 128,
-        Some(m) if m.contains(':') => {
-            let v = u128::from(m.parse::<Ipv6Addr>().map_err(|_| format!("invalid mask `{m}'"))?);
-            if v.leading_ones() + v.trailing_zeros() != 128 {
-                return err(format!("non-contiguous mask `{m}'"));
-            }
-            v.leading_ones()
-        }
-        Some(m) => strtoui(m, 128).ok_or_else(|| format!("invalid mask `{m}'"))? as u32,
-    };
-    if bits == 0 {
-        return Ok(None);
+    let net = show_ipv6(Ipv6Addr::from(u128::from(addr) & mask));
+    Ok(Some(if mask.leading_ones() + mask.trailing_zeros() == 128 {
+        format!("{net}/{}", mask.leading_ones())
+    } else {
+        format!("{net}/{}", show_ipv6(Ipv6Addr::from(mask)))
+    }))
+}
+
+/// An IPv6 address as glibc's `inet_ntop` writes it: like Rust's form, except that an address
+/// whose first 96 bits are zero and whose seventh group is not is written `::a.b.c.d`.
+fn show_ipv6(a: Ipv6Addr) -> String {
+    let s = a.segments();
+    if s[..6].iter().all(|w| *w == 0) && s[6] != 0 {
+        let o = a.octets();
+        return format!("::{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
     }
-    let mask = u128::MAX << (128 - bits);
-    Ok(Some(format!("{}/{bits}", Ipv6Addr::from(u128::from(addr) & mask))))
+    a.to_string()
 }
 
 /// An address list (comma-separated) in the family the rule reaches.
@@ -564,6 +577,9 @@ pub(super) fn parse_into(
                 if v.is_empty() || v.len() > 15 {
                     return err(format!("interface name `{v}' must be 1 to 15 characters"));
                 }
+                if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b)) {
+                    return err(format!("interface name `{v}' is not one the tool reads"));
+                }
                 let slot = if short == "i" { &mut iif } else { &mut oif };
                 if slot.is_some() {
                     return err(format!("multiple -{short} flags not allowed"));
@@ -572,6 +588,9 @@ pub(super) fn parse_into(
                 i += 2;
             }
             "f" => {
+                if family == Some(Family::V6) {
+                    return err("`-f' is not supported in IPv6");
+                }
                 if frag.is_some() {
                     return err("multiple -f flags not allowed");
                 }
