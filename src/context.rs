@@ -24,11 +24,12 @@ pub struct Context {
 /// Loads the configuration file if it exists; a missing default file means defaults, a missing
 /// file given explicitly is an error.
 fn load_config(path: &Path, explicit: bool) -> Result<Config> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Config::parse(&text, &path.display().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
-        Err(e) => Err(e).with_context(|| format!("cannot read configuration {}", path.display())),
+    if !explicit && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(Config::default());
     }
+    let bytes = fsutil::read_bounded(path).with_context(|| format!("cannot read configuration {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
+    Config::parse(&text, &path.display().to_string())
 }
 
 impl Context {

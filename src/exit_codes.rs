@@ -9,6 +9,9 @@ pub enum ExitCode {
     Differs,
     /// Anything failed; the message says what, and nothing was left half-done.
     Error,
+    /// A restore failed and its rollback did not complete: changes may be left in place (each
+    /// named in the report) and the firewall state is unknown.
+    ChangesLeft,
 }
 
 impl ExitCode {
@@ -17,6 +20,7 @@ impl ExitCode {
             Self::Success => 0,
             Self::Differs => 1,
             Self::Error => 2,
+            Self::ChangesLeft => 3,
         }
     }
 }

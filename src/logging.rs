@@ -44,7 +44,8 @@ impl Log for Logger {
     fn log(&self, record: &Record) {
         let level = record.level();
         if level <= self.stderr {
-            eprintln!("iwss-keeper: {}: {}", tag(level), record.args());
+            // A closed stderr must not stop the run.
+            let _ = writeln!(std::io::stderr(), "iwss-keeper: {}: {}", tag(level), record.args());
         }
         if level > LevelFilter::Info {
             return;

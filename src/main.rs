@@ -6,18 +6,28 @@ use iwss_keeper::cli::Cli;
 use iwss_keeper::exit_codes::ExitCode;
 
 fn main() -> std::process::ExitCode {
+    // A bug must not show a user a backtrace: one line, and the error exit code.
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "iwss-keeper: internal error: {info}");
+    }));
     let cli = Cli::parse();
     let json = cli.json;
     iwss_keeper::logging::init(iwss_keeper::logging::level(cli.quiet, cli.verbose));
-    match iwss_keeper::run(cli) {
-        Ok(code) => code.into(),
-        Err(err) => {
-            eprintln!("iwss-keeper: {err:#}");
+    match std::panic::catch_unwind(|| iwss_keeper::run(cli)) {
+        Ok(Ok(code)) => code.into(),
+        Ok(Err(err)) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "iwss-keeper: {err:#}");
             iwss_keeper::logging::record_error(&format!("{err:#}"));
-            if json {
-                println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
+            let code = iwss_keeper::cmd::exit_code_of(&err);
+            // A report already printed carries its error; otherwise the error is the report.
+            if json && !iwss_keeper::cmd::already_reported(&err) {
+                let doc = serde_json::json!({ "error": format!("{err:#}") });
+                let _ = iwss_keeper::cmd::write_stdout(format!("{doc}\n").as_bytes());
             }
-            ExitCode::Error.into()
+            code.into()
         }
+        Err(_) => ExitCode::Error.into(),
     }
 }

@@ -2,13 +2,18 @@
 //! quiet, and by default never fails the upgrade: errors are logged and leave a pending marker
 //! that `status` reports and the next run retries.
 
+use std::path::Path;
+
 use anyhow::Result;
 
-use crate::cli::Event;
+use crate::cli::{Cli, Event};
 use crate::context::Context;
 use crate::exit_codes::ExitCode;
+use crate::logging;
 use crate::restore::{restore, RestoreOptions};
+use crate::store::lock::Lock;
 use crate::store::pending::Pending;
+use crate::store::StateDir;
 use crate::system::capture;
 
 /// Restore with restart and verification; on success a post-install snapshot records the new
@@ -18,7 +23,7 @@ fn post_install(ctx: &Context) -> Result<()> {
     for line in crate::domain::steps::render(&r.report.live) {
         log::info!("{line}");
     }
-    if let Some(err) = r.error() {
+    if let Some((err, _)) = r.error() {
         return Err(err);
     }
     for d in r.report.comparison.discarded.iter().filter(|d| d.attention) {
@@ -105,6 +110,50 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
             } else {
                 Ok(ExitCode::Success)
             }
+        }
+    }
+}
+
+/// Hook mode from its first instruction: the log is attached before anything can fail, and a
+/// failure to open the configuration, trust the state directory or take the lock is contained
+/// like any other: logged, recorded as pending where the state directory allows, exit 0 (the
+/// `strict` setting cannot apply when the configuration itself cannot be read).
+pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
+    let log_path = cli.root.join("var/log/iwss-keeper.log");
+    if let Err(e) = logging::attach_file(&log_path) {
+        log::warn!("cannot log to {}: {e}", log_path.display());
+    }
+    if cli.root == Path::new("/") {
+        logging::attach_syslog();
+    }
+    let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
+        let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
+        let lock = Lock::acquire(&ctx.state, timeout)?;
+        Ok((ctx, lock))
+    });
+    match setup {
+        Ok((ctx, _lock)) => run(&ctx, event),
+        Err(err) => {
+            log::error!("hook {} FAILED before it could start: {err:#}", event.name());
+            let state = StateDir::new(
+                cli.state_dir
+                    .clone()
+                    .unwrap_or_else(|| cli.root.join("var/lib/iwss-keeper")),
+            );
+            let pending = Pending {
+                since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                event: event.name().into(),
+                error: format!("{err:#}"),
+                snapshot: None,
+            };
+            // Never into a state directory others could change.
+            let saved = crate::system::fsutil::check_trusted(state.dir(), "state directory")
+                .and_then(|()| pending.save(&state));
+            match saved {
+                Ok(()) => log::error!("a restore is pending: `iwss-keeper status` shows it; the next run retries"),
+                Err(e) => log::error!("cannot record the pending restore: {e:#}"),
+            }
+            Ok(ExitCode::Success)
         }
     }
 }

@@ -19,18 +19,52 @@ use crate::exit_codes::ExitCode;
 use crate::logging;
 use crate::store::lock::Lock;
 
-/// Prints a report as JSON or text.
+/// An error whose report was printed already (with the error in it, under `--json`): `main`
+/// writes the message to stderr only, and exits with `code`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Reported {
+    pub message: String,
+    pub code: ExitCode,
+}
+
+/// Whether the error's report was printed already.
+pub fn already_reported(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Reported>().is_some()
+}
+
+/// The exit code an error ends the run with.
+pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    err.downcast_ref::<Reported>().map_or(ExitCode::Error, |r| r.code)
+}
+
+/// Prints a report as JSON or text, in one write. A reader that went away (`| head`) ends the
+/// output quietly, as with other Unix tools; any other write error is an error.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+    let out = if json {
+        serde_json::to_string_pretty(value)? + "\n"
     } else {
-        print!("{}", text());
+        text()
+    };
+    write_stdout(out.as_bytes())
+}
+
+/// Writes to stdout; a closed pipe is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write the report to stdout")),
     }
-    Ok(())
 }
 
 /// Runs the command line; the exit code says how it ended.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Hook { event } = cli.command {
+        return hook::run_contained(&cli, event);
+    }
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
     // Runs that change anything log to a file (and syslog on the real root) and hold the lock.
@@ -53,7 +87,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         None
     };
     match cli.command {
-        Command::Hook { event } => hook::run(&ctx, event),
+        Command::Hook { .. } => unreachable!("hook mode runs contained, above"),
         Command::Register { hook_dir } => register::run_register(&ctx, json, hook_dir.as_deref()),
         Command::Unregister { hook_dir } => register::run_unregister(&ctx, json, hook_dir.as_deref()),
         Command::Snapshot { label } => snapshot::run(&ctx, json, label),

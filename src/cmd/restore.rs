@@ -8,9 +8,22 @@ use crate::restore::{restore, RestoreOptions};
 
 pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode> {
     let r = restore(ctx, opts)?;
-    super::print(json, &r.report, || r.report.render())?;
-    match r.error() {
-        Some(err) => Err(err),
+    let failure = r.error();
+    match &failure {
+        // One JSON document: the report with its error.
+        Some((err, _)) if json => {
+            let mut doc = serde_json::to_value(&r.report)?;
+            doc["error"] = serde_json::Value::String(format!("{err:#}"));
+            super::write_stdout(format!("{}\n", serde_json::to_string_pretty(&doc)?).as_bytes())?;
+        }
+        _ => super::print(json, &r.report, || r.report.render())?,
+    }
+    match failure {
+        Some((err, code)) => Err(super::Reported {
+            message: format!("{err:#}"),
+            code,
+        }
+        .into()),
         None if r.report.comparison.needs_attention() => Ok(ExitCode::Differs),
         None => Ok(ExitCode::Success),
     }

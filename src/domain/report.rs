@@ -88,6 +88,8 @@ pub enum Outcome {
     Planned,
     Restored,
     RolledBack,
+    /// The restore failed and so did part of its rollback.
+    RollbackIncomplete,
 }
 
 impl Outcome {
@@ -99,6 +101,7 @@ impl Outcome {
             Self::Planned => "planned",
             Self::Restored => "restored",
             Self::RolledBack => "rolled-back",
+            Self::RollbackIncomplete => "rollback-incomplete",
         }
     }
 }
@@ -211,6 +214,9 @@ impl Report {
             Outcome::Restorable => "something to restore: run `iwss-keeper restore`",
             Outcome::Planned => "dry run: nothing was changed",
             Outcome::RolledBack => "FAILED: rolled back; nothing was changed",
+            Outcome::RollbackIncomplete => {
+                "FAILED: the rollback did not complete (see above); files or firewall rules may differ from before: check them by hand"
+            }
             Outcome::Restored => "restored",
         };
         let _ = writeln!(out, "{summary}");

@@ -11,8 +11,9 @@ use crate::domain::compare::{compare, Pair};
 use crate::domain::plan;
 use crate::domain::report::{ChangeReport, Outcome, Report, Side};
 use crate::domain::snapshot::Snapshot;
-use crate::domain::steps::Step;
+use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
+use crate::exit_codes::ExitCode;
 use crate::system::iptables::{self, RulesCheck};
 use crate::system::{fsutil, process};
 
@@ -40,10 +41,34 @@ pub struct Restored {
 }
 
 impl Restored {
-    /// The error a rolled-back restore ends with.
-    pub fn error(&self) -> Option<anyhow::Error> {
-        self.failed.as_ref().map(|step| {
-            anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back")
+    /// Whether a rollback ran and did not get everything back: a file not put back, the second
+    /// restart failed, or the loaded rules differ from (or cannot be compared with) before.
+    pub fn rollback_incomplete(&self) -> bool {
+        self.report.live.iter().any(|s| {
+            matches!(
+                s,
+                Step::RollbackFileFailed { .. }
+                    | Step::SecondRestartFailed { .. }
+                    | Step::RollbackChecked(RollbackCheck::Differs | RollbackCheck::Unavailable)
+            )
+        })
+    }
+
+    /// The error a failed restore ends with, and its exit code.
+    pub fn error(&self) -> Option<(anyhow::Error, ExitCode)> {
+        let step = self.failed.as_ref()?;
+        Some(if self.rollback_incomplete() {
+            (
+                anyhow::anyhow!(
+                    "restore failed at {step}, and the rollback did not complete; the firewall state is unknown: check it by hand"
+                ),
+                ExitCode::ChangesLeft,
+            )
+        } else {
+            (
+                anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back"),
+                ExitCode::Error,
+            )
         })
     }
 }
@@ -62,7 +87,11 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         r.report.live.extend(activate::running_mismatches(ctx, &r.new));
     }
     if r.failed.is_some() {
-        r.report.outcome = Outcome::RolledBack;
+        r.report.outcome = if r.rollback_incomplete() {
+            Outcome::RollbackIncomplete
+        } else {
+            Outcome::RolledBack
+        };
     }
     Ok(r)
 }

@@ -21,13 +21,13 @@ impl Pending {
     /// The pending marker, if a hook run failed and no later run succeeded.
     pub fn load(state: &StateDir) -> Result<Option<Self>> {
         let path = state.pending_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).with_context(|| format!("cannot read {}", path.display()))?,
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        if std::fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return Ok(None);
         }
+        let bytes = fsutil::read_bounded(&path)?;
+        Ok(Some(
+            serde_json::from_slice(&bytes).with_context(|| format!("cannot read {}", path.display()))?,
+        ))
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {

@@ -12,9 +12,22 @@ use crate::fault;
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
-/// Reads a regular file, refusing symlinks-as-files of unexpected kind and oversized files.
+/// Reads a regular file with a hard bound. The file is opened without blocking (a FIFO or a
+/// device in its place never hangs the run) and checked to be a regular file on the open
+/// descriptor, so nothing else is read.
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file; refusing to read it", path.display());
+    }
     if meta.len() > MAX_FILE_SIZE {
         bail!(
             "{}: {} bytes is over the {} byte limit",
@@ -23,7 +36,18 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
             MAX_FILE_SIZE
         );
     }
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        bail!(
+            "{} grew past the {} byte limit while read",
+            path.display(),
+            MAX_FILE_SIZE
+        );
+    }
+    Ok(bytes)
 }
 
 /// Mode and owner a replaced or new file gets.
@@ -241,6 +265,19 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"new");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o750);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("version");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path and a mode; no memory is shared.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_bounded(&fifo).unwrap_err();
+        assert!(format!("{e:#}").contains("is not a regular file"), "{e:#}");
+        let e = read_bounded(Path::new("/dev/zero")).unwrap_err();
+        assert!(format!("{e:#}").contains("is not a regular file"), "{e:#}");
     }
 
     #[test]

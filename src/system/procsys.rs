@@ -13,9 +13,9 @@ fn path(root: &Root, key: &str) -> PathBuf {
 
 /// The running value of a sysctl key.
 pub fn read(root: &Root, key: &str) -> Option<String> {
-    std::fs::read_to_string(path(root, key))
+    crate::system::fsutil::read_bounded(&path(root, key))
         .ok()
-        .map(|s| s.trim().to_string())
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
 }
 
 /// Writes a running sysctl value and reads it back.

@@ -5,6 +5,7 @@ mod cases;
 mod commands;
 mod crash;
 mod disk;
+mod failures;
 mod fleet;
 mod hooks;
 mod hostile;

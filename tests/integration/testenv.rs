@@ -79,6 +79,17 @@ impl TestEnv {
         cmd
     }
 
+    /// The binary as a plain `std` command on this root and state directory.
+    pub fn cmd_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iwss-keeper"));
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--state-dir")
+            .arg(&self.state);
+        cmd
+    }
+
     /// Runs the binary on this root and state directory.
     pub fn keeper(&self, args: &[&str]) -> Run {
         Run::of(
