@@ -229,38 +229,22 @@ const DIRS: [(&str, &str); 4] = [
 /// A namespace (network and mount) whose sysctl directories and `/etc/sysctl.conf` are the
 /// test's own directories and file, so `sysctl --system` and systemd-sysctl read only them.
 struct SysctlTree {
-    ns: std::process::Child,
+    ns: Netns,
     dir: tempfile::TempDir,
 }
 
 impl SysctlTree {
     fn new() -> Self {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         for (name, _) in DIRS {
             std::fs::create_dir(dir.path().join(name)).unwrap();
         }
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         std::fs::write(dir.path().join("sysctl.conf"), b"").unwrap();
-        let mut ns = std::process::Command::new("unshare")
-            .args([
-                "-n",
-                "-m",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                "echo ready; exec sleep 3600",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("unshare -n -m");
-        let mut line = String::new();
-        std::io::BufReader::new(ns.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n");
-        let tree = Self { ns, dir };
+        let tree = Self {
+            ns: Netns::with_mounts(),
+            dir,
+        };
         // Directories that may not exist get a private tmpfs above them to hold a mount point.
         for (parent, child) in [("/run", "/run/sysctl.d"), ("/usr/local/lib", "/usr/local/lib/sysctl.d")] {
             if !std::path::Path::new(child).is_dir() {
@@ -283,9 +267,7 @@ impl SysctlTree {
     }
 
     fn command(&self, program: &str) -> std::process::Command {
-        let mut cmd = std::process::Command::new("nsenter");
-        cmd.args(["--target", &self.ns.id().to_string(), "--net", "--mount", "--", program]);
-        cmd
+        self.ns.command(program)
     }
 
     fn must(&self, args: &[&str]) {
@@ -315,13 +297,6 @@ impl SysctlTree {
             .stdout
             .trim()
             .to_string()
-    }
-}
-
-impl Drop for SysctlTree {
-    fn drop(&mut self) {
-        let _ = self.ns.kill();
-        let _ = self.ns.wait();
     }
 }
 

@@ -92,15 +92,7 @@ impl TestEnv {
 
     /// Runs the binary on this root and state directory.
     pub fn keeper(&self, args: &[&str]) -> Run {
-        Run::of(
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("iwss-keeper"))
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .arg("--root")
-                .arg(&self.root)
-                .arg("--state-dir")
-                .arg(&self.state)
-                .args(args),
-        )
+        Run::of(self.cmd_std().args(args))
     }
 
     /// Runs the binary and returns `stdout`, `stderr` and the exit code as one normalised text.
@@ -359,23 +351,35 @@ impl Run {
 /// `nsenter`. Its iptables rules and `net.ipv4.tcp_rfc1337` are its own.
 pub struct Netns {
     holder: std::process::Child,
+    /// The namespaces commands enter (`--net`, and `--mount` for a mount namespace too).
+    enter: &'static [&'static str],
 }
 
 impl Netns {
     pub fn new() -> Self {
+        Self::holding(&["-n"], &["--net"])
+    }
+
+    /// A network namespace with a private mount namespace of its own.
+    pub fn with_mounts() -> Self {
+        Self::holding(&["-n", "-m", "--propagation", "private"], &["--net", "--mount"])
+    }
+
+    fn holding(unshare: &[&str], enter: &'static [&'static str]) -> Self {
         use std::io::BufRead;
         let mut holder = std::process::Command::new("unshare")
-            .args(["-n", "sh", "-c", "echo ready; exec sleep 3600"])
+            .args(unshare)
+            .args(["sh", "-c", "echo ready; exec sleep 3600"])
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("unshare -n");
+            .expect("unshare");
         // The namespace exists once the child speaks from inside it.
         let mut line = String::new();
         std::io::BufReader::new(holder.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         assert_eq!(line, "ready\n");
-        Self { holder }
+        Self { holder, enter }
     }
 
     /// A command that runs inside the namespace.
@@ -383,7 +387,8 @@ impl Netns {
         let mut cmd = std::process::Command::new("nsenter");
         cmd.arg("--target")
             .arg(self.holder.id().to_string())
-            .args(["--net", "--"])
+            .args(self.enter)
+            .arg("--")
             .arg(program);
         cmd
     }
