@@ -364,7 +364,13 @@ pub fn check_restorable(raw: &[u8]) -> Result<(), String> {
     if first != "IPTABLE" && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err("a family word after iptables".into());
     }
-    rule::check_restorable_args(&args)
+    rule::check_restorable_args(&args)?;
+    // And the model reads it as a rule, so what is written is what was compared.
+    match rule::parse_args_with(command_family(first).flatten(), &args) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("adds no rule".into()),
+        Err(why) => Err(why),
+    }
 }
 
 /// The firewall restart the article gives for a version: `/usr/iwss/iwsvafw.sh restart` on IWSVA
