@@ -150,32 +150,18 @@ fn is_number(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Parses the words of an `IPTABLE` call, `[ipv4|ipv6] ARGS...`; `family` applies when the words
-/// name none (an `iptables -S` line is IPv4). The text is split into words as bash splits it
-/// ([`crate::domain::shell::words`]); a line whose words depend on more than quoting is an error.
+/// Parses the text of an `IPTABLE` call, `[ipv4|ipv6] ARGS...`; `family` applies when the words
+/// name none. The text is split into words as bash splits it ([`crate::domain::shell::words`]);
+/// a line whose words depend on more than quoting is an error.
 pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
-    let mut canonical = String::new();
-    let key = parse_call_key(text, family, &mut canonical)?;
-    Ok(key.map(|(family, key)| Rule {
-        family,
-        canonical: canonical.into_boxed_str(),
-        key,
-    }))
-}
-
-/// Like [`parse_call`], but writes the canonical form into `canonical` (a buffer reused across
-/// lines) and returns only the written family and the key: no allocation per rule.
-pub fn parse_call_key(
-    text: &str,
-    family: Option<Family>,
-    canonical: &mut String,
-) -> Result<Option<(Option<Family>, RuleKey)>, String> {
     let owned = crate::domain::shell::words(text.as_bytes())?.words;
     let words: Vec<&str> = owned.iter().map(String::as_str).collect();
-    parse_words_key(&words, family, canonical)
+    parse_args_with(family, &words)
 }
 
-/// Like [`parse_call_key`], on words already split: `[ipv4|ipv6] ARGS...`.
+/// Parses words already split, `[ipv4|ipv6] ARGS...`, writing the canonical form into
+/// `canonical` (a buffer reused across lines): only the written family and the key are
+/// returned, no allocation per rule. `Ok(None)`: a call that adds no rule.
 pub fn parse_words_key(
     words: &[&str],
     family: Option<Family>,
@@ -189,19 +175,7 @@ pub fn parse_words_key(
     Ok(parse::parse_into(family, args, canonical)?.map(|key| (family, key)))
 }
 
-/// Parses iptables arguments (after the family) into a rule. Returns `None` for calls that add no
-/// rule, and an error for a rule the tool cannot read.
-pub fn parse_args(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>, String> {
-    let mut canonical = String::new();
-    Ok(parse::parse_into(family, args, &mut canonical)?.map(|key| Rule {
-        family,
-        canonical: canonical.into_boxed_str(),
-        key,
-    }))
-}
-
-/// Like [`parse_args`], with `family` from the command (`iptables`, `ip6tables`) or, for `IPTABLE`
-/// (`None`), from a leading `ipv4` / `ipv6` word.
+/// Like [`parse_words_key`], returning the rule with its canonical text.
 pub fn parse_args_with(family: Option<Family>, words: &[&str]) -> Result<Option<Rule>, String> {
     let mut canonical = String::new();
     Ok(
@@ -534,9 +508,9 @@ mod tests {
 
     #[test]
     fn non_rule_calls_and_errors() {
-        assert_eq!(parse_args(None, &["-N", "ACL_IN"]), Ok(None));
-        assert_eq!(parse_args(None, &["-P", "INPUT", "DROP"]), Ok(None));
-        assert!(parse_args(None, &["-A", "INPUT", "-s"]).is_err());
-        assert!(parse_args(None, &["-A", "INPUT", "junk"]).is_err());
+        assert_eq!(parse_args_with(None, &["-N", "ACL_IN"]), Ok(None));
+        assert_eq!(parse_args_with(None, &["-P", "INPUT", "DROP"]), Ok(None));
+        assert!(parse_args_with(None, &["-A", "INPUT", "-s"]).is_err());
+        assert!(parse_args_with(None, &["-A", "INPUT", "junk"]).is_err());
     }
 }
