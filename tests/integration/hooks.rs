@@ -15,12 +15,8 @@ fn bin() -> std::path::PathBuf {
 
 /// Runs a command: stdout, stderr and the exit code (-1 when killed).
 fn outcome(cmd: &mut Command) -> (String, String, i32) {
-    let out = cmd.output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
+    let run = Run::of(cmd);
+    (run.stdout, run.stderr, run.code)
 }
 
 /// Runs the binary with only `--root`, as the hooks and the guard do.
