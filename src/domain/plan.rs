@@ -165,6 +165,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     inserts.sort_by_key(|(anchor, index, _)| (*anchor, *index));
     let extra: usize = inserts.iter().map(|i| i.2.len() + 1).sum();
     let mut out = Vec::with_capacity(new.bytes.len() + extra);
+    let mut placed: Vec<std::ops::Range<usize>> = Vec::with_capacity(inserts.len());
     let mut next = inserts.iter().peekable();
     for (k, line) in new.lines.iter().enumerate() {
         out.extend_from_slice(&new.bytes[line.bytes()]);
@@ -172,22 +173,23 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
             if !out.ends_with(b"\n") {
                 out.push(b'\n');
             }
+            let start = out.len();
             out.extend_from_slice(text);
             if !text.ends_with(b"\n") {
                 out.push(b'\n');
             }
+            placed.push(start..out.len());
         }
     }
-    // The written text, read again as bash reads it, must hold every rule it held and each
-    // restored one. Anchors are code lines and restored lines pass the strict grammar, so this
+    // The written text, split as bash reads it, must hold each restored line as a command line
+    // of its own. Anchors are code lines and restored lines pass the strict grammar, so this
     // holds by construction; it is checked because a miss would restore nothing silently.
-    let written = Script::parse(&out);
-    let index = written.index();
-    let swallowed = inserts
-        .iter()
-        .filter_map(|(_, i, _)| old.lines[*i].rule)
-        .find(|key| !index.covers(key));
-    if swallowed.is_some() || written.rules().count() != new.rules().count() + inserts.len() {
+    let code: rustc_hash::FxHashSet<(usize, usize)> = crate::domain::shell::segments(&out)
+        .into_iter()
+        .filter(|s| s.kind == crate::domain::shell::Kind::Code)
+        .map(|s| (s.bytes.start, s.bytes.end))
+        .collect();
+    if placed.iter().any(|r| !code.contains(&(r.start, r.end))) {
         bail!(
             "{}: the restored rules would not read back as rules of their own where they go (an anchor line opens a heredoc or continues); nothing was changed",
             after.location(path)

@@ -90,6 +90,23 @@ fn scan(bytes: &[u8], mut f: impl FnMut(usize, Option<String>, Range<usize>)) {
     procps::lines(bytes, |l| f(l.number, procps::key_path(&bytes[l.key]), l.value));
 }
 
+/// Calls `f(line number, value span)` for every assignment of the key `canonical` (path form).
+/// A key whose text does not even hold the last component is passed over without building its
+/// path (large files hold thousands of other keys).
+fn scan_key(bytes: &[u8], canonical: &str, mut f: impl FnMut(usize, Range<usize>)) {
+    // The last component as written in either form (a dotted key writes `.` as `/`).
+    let last = canonical.rsplit('/').next().unwrap_or(canonical).as_bytes();
+    let swapped: Vec<u8> = last.iter().map(|&b| if b == b'.' { b'/' } else { b }).collect();
+    let holds = |w: &[u8], part: &[u8]| part.is_empty() || w.windows(part.len()).any(|x| x == part);
+    procps::lines(bytes, |l| {
+        let written = &bytes[l.key];
+        if (holds(written, last) || holds(written, &swapped)) && procps::key_path(written).as_deref() == Some(canonical)
+        {
+            f(l.number, l.value);
+        }
+    });
+}
+
 /// The largest value the kernel takes for a key whose type is known (`tcp_rfc1337` is a u8 with
 /// no limits of its own on current kernels: 0..=255); `None`: values are compared as text.
 fn kernel_max(key: &str) -> Option<u64> {
@@ -322,10 +339,7 @@ pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: 
     };
     for (path, bytes) in files {
         let first_rejected = result.rejected.len();
-        scan(bytes, |line, written, span| {
-            if written.as_deref() != Some(key.as_str()) {
-                return;
-            }
+        scan_key(bytes, &key, |line, span| {
             for r in &mut result.rejected[first_rejected..] {
                 r.last = false;
             }
@@ -360,11 +374,7 @@ pub fn effective_at_boot<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])
     let key = canonical_key(key);
     let mut last = None;
     for (path, bytes) in files {
-        scan(bytes, |line, written, span| {
-            if written.as_deref() == Some(key.as_str()) {
-                last = Some((path, line, &bytes[span]));
-            }
-        });
+        scan_key(bytes, &key, |line, span| last = Some((path, line, &bytes[span])));
     }
     let default = Effective {
         value: kernel_default(&key).map(str::to_string),
@@ -403,11 +413,7 @@ pub fn effective_at_boot<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])
 pub fn set_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
     let canonical = canonical_key(key);
     let mut last = None;
-    scan(bytes, |_, written, span| {
-        if written.as_deref() == Some(canonical.as_str()) {
-            last = Some(span);
-        }
-    });
+    scan_key(bytes, &canonical, |_, span| last = Some(span));
     match last {
         Some(span) => {
             let mut out = Vec::with_capacity(bytes.len() + value.len());
@@ -578,6 +584,14 @@ mod tests {
             source: src.map(|(f, l)| (f.to_string(), l)),
             ..Effective::default()
         }
+    }
+
+    #[test]
+    fn keys_are_found_in_either_separator_form() {
+        let text = b"net.ipv4.conf.eth0/1.rp_filter = 2\n";
+        let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, text)];
+        let e = effective(files.iter().copied(), "net/ipv4/conf/eth0.1/rp_filter");
+        assert_eq!(e.value.as_deref(), Some("2"));
     }
 
     #[test]
