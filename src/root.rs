@@ -29,8 +29,13 @@ impl Root {
     }
 
     /// The first of `candidates` (absolute appliance paths) that exists under the root.
+    pub fn find<'a>(&self, candidates: &[&'a str]) -> Option<&'a str> {
+        candidates.iter().copied().find(|c| self.path(c).exists())
+    }
+
+    /// The first of `candidates` that exists, resolved under the root.
     pub fn program(&self, candidates: &[&str]) -> Option<PathBuf> {
-        candidates.iter().map(|c| self.path(c)).find(|p| p.exists())
+        self.find(candidates).map(|c| self.path(c))
     }
 
     /// `PATH` for programs the tool runs: the root's own bin directories only.

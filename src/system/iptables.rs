@@ -19,16 +19,12 @@ fn program(root: &Root, family: Family) -> Result<String, String> {
         Family::V4 => IPTABLES,
         Family::V6 => IP6TABLES,
     };
-    candidates
-        .iter()
-        .find(|c| root.path(c).exists())
-        .map(|c| c.to_string())
-        .ok_or_else(|| {
-            format!(
-                "no {} under the root",
-                if family == Family::V4 { "iptables" } else { "ip6tables" }
-            )
-        })
+    root.find(&candidates).map(str::to_string).ok_or_else(|| {
+        format!(
+            "no {} under the root",
+            if family == Family::V4 { "iptables" } else { "ip6tables" }
+        )
+    })
 }
 
 /// `iptables -w [-t TABLE] -S` output, or why it could not be had.
@@ -107,7 +103,7 @@ pub fn check_rules(root: &Root, rules: &[RuleToTest]) -> RulesCheck {
             continue;
         }
         let candidates = if family == Family::V4 { RESTORE } else { RESTORE6 };
-        let Some(program) = candidates.iter().find(|c| root.path(c).exists()) else {
+        let Some(program) = root.find(&candidates) else {
             return RulesCheck::NotRun(format!(
                 "no {} under {}",
                 candidates[0].rsplit('/').next().unwrap_or_default(),

@@ -350,10 +350,9 @@ pub fn check_restorable_args(words: &[&str]) -> Result<(), String> {
                 let allowed = owner
                     .as_deref()
                     .and_then(|m| RESTORABLE_MATCHES.iter().find(|(n, _)| *n == m));
-                let Some((_, opts)) = allowed.filter(|(_, o)| o.contains(&a)) else {
+                if !allowed.is_some_and(|(_, o)| o.contains(&a)) {
                     return Err(format!("option {a:?} is not one the tool restores"));
-                };
-                let _ = opts;
+                }
                 i += 1;
                 // Its values: every word up to the next option.
                 while i < args.len() && args[i] != "!" && !is_option(args[i]) {

@@ -147,7 +147,7 @@ pub fn get() -> &'static Names {
 
 /// An ICMP type name as iptables' own table spells it: (type, lowest code, highest code).
 pub fn icmp_type(name: &str) -> Option<(u8, u8, u8)> {
-    const TABLE: [(&str, u8, u8, u8); 41] = [
+    const TABLE: [(&str, u8, u8, u8); 40] = [
         ("any", 255, 0, 255),
         ("echo-reply", 0, 0, 255),
         ("pong", 0, 0, 255),
@@ -188,13 +188,10 @@ pub fn icmp_type(name: &str) -> Option<(u8, u8, u8)> {
         ("timestamp-reply", 14, 0, 255),
         ("address-mask-request", 17, 0, 255),
         ("address-mask-reply", 18, 0, 255),
-        ("echo", 8, 0, 255),
     ];
     let lower = name.to_ascii_lowercase();
-    // "echo" is no name of iptables' table: only the exact entries above count.
     TABLE
         .iter()
-        .filter(|(n, ..)| *n != "echo")
         .find(|(n, ..)| *n == lower)
         .map(|(_, t, lo, hi)| (*t, *lo, *hi))
 }

@@ -714,7 +714,6 @@ pub(super) fn parse_into(
     };
     let table = table.unwrap_or("filter");
     // Final checks, as each extension makes them.
-    let p = proto;
     for m in &matches {
         match m.name {
             "tcp" | "udp" | "icmp" => {
@@ -723,7 +722,7 @@ pub(super) fn parse_into(
                     "udp" => 17,
                     _ => 1,
                 };
-                if p != Some((false, want)) {
+                if proto != Some((false, want)) {
                     return err(format!("the {} match needs `-p {}'", m.name, m.name));
                 }
             }
@@ -734,7 +733,7 @@ pub(super) fn parse_into(
                 if m.given.is_empty() {
                     return err("the multiport match needs a port list");
                 }
-                if !matches!(p, Some((false, 6 | 17 | 132 | 33 | 136))) {
+                if !matches!(proto, Some((false, 6 | 17 | 132 | 33 | 136))) {
                     return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
                 }
             }
