@@ -30,3 +30,8 @@ impl From<ExitCode> for std::process::ExitCode {
         Self::from(c.code() as u8)
     }
 }
+
+/// An error after which changes are left in place; the message names every such file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChangesLeft(pub String);

@@ -17,6 +17,7 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>) -> R
     let attention = cmp.needs_attention();
     let live = recorded_runtime(&old, &new, &ctx.config)?;
     let report = Report {
+        kept: Vec::new(),
         command: "diff",
         old: Side::of(&old),
         new: Side::of(&new),

@@ -35,6 +35,9 @@ pub fn already_reported(err: &anyhow::Error) -> bool {
 
 /// The exit code an error ends the run with.
 pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<crate::exit_codes::ChangesLeft>().is_some() {
+        return ExitCode::ChangesLeft;
+    }
     err.downcast_ref::<Reported>().map_or(ExitCode::Error, |r| r.code)
 }
 

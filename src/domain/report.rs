@@ -88,6 +88,8 @@ pub enum Outcome {
     Planned,
     Restored,
     RolledBack,
+    /// One fix failed and was put back; the other stays applied (the files in `kept`).
+    PartlyRestored,
     /// The restore failed and so did part of its rollback.
     RollbackIncomplete,
 }
@@ -101,6 +103,7 @@ impl Outcome {
             Self::Planned => "planned",
             Self::Restored => "restored",
             Self::RolledBack => "rolled-back",
+            Self::PartlyRestored => "partly-restored",
             Self::RollbackIncomplete => "rollback-incomplete",
         }
     }
@@ -119,6 +122,9 @@ pub struct Report {
     #[serde(serialize_with = "steps::serialize_lines")]
     pub live: Vec<Step>,
     pub outcome: Outcome,
+    /// After a failure: files that keep this run's changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 fn side_line(label: &str, side: &Side) -> String {
@@ -209,7 +215,15 @@ impl Report {
         for line in steps::render(&self.live) {
             let _ = writeln!(out, "{line}");
         }
+        let kept;
         let summary = match self.outcome {
+            Outcome::PartlyRestored => {
+                kept = format!(
+                    "FAILED: partly restored; these files keep their changes: {}",
+                    self.kept.join(", ")
+                );
+                &kept
+            }
             Outcome::NothingToRestore => "nothing to restore: every custom setting survived the upgrade",
             Outcome::Restorable => "something to restore: run `iwss-keeper restore`",
             Outcome::Planned => "dry run: nothing was changed",

@@ -79,6 +79,12 @@ pub enum Step {
         running: String,
         files: String,
     },
+    /// A dry run: the running value a restore would set to the value the files hold.
+    SysctlWouldSet {
+        key: String,
+        was: String,
+        to: String,
+    },
     /// From a snapshot's recorded runtime: a custom rule in the script and loaded, or not.
     CustomRule {
         rule: String,
@@ -151,8 +157,11 @@ impl Step {
                 vec![format!("running {key}: not applied ({error}); run `sysctl -p`")]
             }
             Self::RunningDiffers { key, running, files } => vec![format!(
-                "running {key}: {running}, but the files say {files}: run `sysctl -p` (or reboot) to apply them"
+                "running {key}: {running}, the files say {files}; left alone: {files} is not the value kept from before the upgrade"
             )],
+            Self::SysctlWouldSet { key, was, to } => {
+                vec![format!("running {key}: {was}, would be set to {to} (the value the files hold)")]
+            }
             Self::CustomRule {
                 rule,
                 in_script,

@@ -17,7 +17,6 @@ use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
 use crate::fault;
 use crate::restore::apply::Written;
-use crate::system::fsutil::{self, Owner};
 use crate::system::{iptables, process, procsys};
 
 /// The rules to verify after a restart: every custom rule of the old snapshot and every rule
@@ -63,25 +62,18 @@ fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut
     Ok(())
 }
 
-/// Puts every written file back from its backup, restarts again and checks that what is loaded
-/// matches what was loaded before the restore.
+/// Puts the written firewall files back from their backups, restarts again and checks that what
+/// is loaded matches what was loaded before the restore. sysctl files are not the firewall's and
+/// stay as written.
 fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &Option<String>, steps: &mut Vec<Step>) {
-    for w in written {
-        let path = ctx.root.path(&w.path);
-        let result = match &w.backup {
-            Some(backup) => fsutil::read_bounded(backup).and_then(|bytes| {
-                let owner = Owner::of(&std::fs::metadata(backup)?);
-                fsutil::atomic_write(&path, &bytes, owner)
-            }),
-            None => std::fs::remove_file(&path).map_err(Into::into),
-        };
-        match result {
+    for w in written.iter().filter(|w| !sysctl::is_sysctl_file(&w.path)) {
+        match w.put_back(&ctx.root) {
             Ok(()) => {
-                log::warn!("rolled back {}", path.display());
+                log::warn!("rolled back {}", ctx.root.path(&w.path).display());
                 steps.push(Step::RolledBackFile { path: w.path.clone() });
             }
             Err(e) => {
-                log::error!("rollback of {} failed: {e:#}", path.display());
+                log::error!("rollback of {} failed: {e:#}", ctx.root.path(&w.path).display());
                 steps.push(Step::RollbackFileFailed {
                     path: w.path.clone(),
                     error: format!("{e:#}"),
@@ -115,6 +107,7 @@ pub fn activate(
     no_restart: bool,
 ) -> Result<(Vec<Step>, Option<String>)> {
     let mut steps = Vec::new();
+    let mut fw_failed = None;
     // An earlier run wrote files and stopped before the running system followed: finish its work.
     let resume = ctx.state.activation_pending();
     if resume && written.is_empty() {
@@ -136,8 +129,8 @@ pub fn activate(
                 log::error!("restore failed at {step}; rolling back");
                 steps.push(Step::Failed { step: step.clone() });
                 roll_back(ctx, new, written, &before, &mut steps);
-                ctx.state.finish_activation()?;
-                return Ok((steps, Some(step)));
+                // The sysctl fix does not depend on the firewall: it goes on below.
+                fw_failed = Some(step);
             }
         }
     }
@@ -167,16 +160,15 @@ pub fn activate(
                 Ok(now) => {
                     log::info!("running {}: {was} -> {now}", f.key);
                     let failed = !sysctl::same_value(&now, value);
+                    let failed_step = &mut fw_failed;
                     steps.push(Step::SysctlSet {
                         key: f.key.clone(),
                         was,
                         now: now.clone(),
                     });
                     if failed {
-                        return Ok((
-                            steps,
-                            Some(format!("sysctl (running {} reads {now}, not {value})", f.key)),
-                        ));
+                        log::error!("running {} reads {now}, not {value}", f.key);
+                        failed_step.get_or_insert(format!("sysctl (running {} reads {now}, not {value})", f.key));
                     }
                 }
                 Err(e) => steps.push(Step::SysctlNotApplied {
@@ -186,26 +178,54 @@ pub fn activate(
             }
         }
     }
-    if !no_restart {
+    if !no_restart || fw_failed.is_some() {
         ctx.state.finish_activation()?;
     }
-    Ok((steps, None))
+    Ok((steps, fw_failed))
 }
 
-/// Managed keys whose running value differs from the files' effective value.
-pub fn running_mismatches(ctx: &Context, snap: &Snapshot) -> Vec<Step> {
-    let sources = snap.sysctl_sources();
-    ctx.config
-        .managed_sysctl
-        .iter()
-        .filter_map(|k| {
-            let running = procsys::read(&ctx.root, k)?;
-            let files = sysctl::effective(sources.iter().copied(), k);
-            sysctl::running_differs(&running, &files).then(|| Step::RunningDiffers {
-                key: sysctl::display_key(&sysctl::canonical_key(k)),
+/// Running values of managed keys against the files as the restore leaves them. When the files
+/// hold the owed value and the kernel does not, the running value is set (the article's
+/// `sysctl -p`), or on a dry run said to be set. Any other difference is reported and left alone:
+/// loading the files would not give the owed value.
+pub fn running_values(ctx: &Context, cmp: &Comparison, dry_run: bool) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for f in &cmp.sysctl {
+        let (Some(running), Some(files)) = (procsys::read(&ctx.root, &f.key), f.files_after_restore()) else {
+            continue;
+        };
+        if sysctl::same_value(&running, files) {
+            continue;
+        }
+        let owed = f.owed.as_deref().is_some_and(|o| sysctl::same_value(o, files));
+        if !owed {
+            steps.push(Step::RunningDiffers {
+                key: f.key.clone(),
                 running,
-                files: files.shown(),
-            })
-        })
-        .collect()
+                files: files.to_string(),
+            });
+        } else if dry_run {
+            steps.push(Step::SysctlWouldSet {
+                key: f.key.clone(),
+                was: running,
+                to: files.to_string(),
+            });
+        } else {
+            match procsys::write(&ctx.root, &f.key, files) {
+                Ok(now) => {
+                    log::info!("running {}: {running} -> {now}", f.key);
+                    steps.push(Step::SysctlSet {
+                        key: f.key.clone(),
+                        was: running,
+                        now,
+                    });
+                }
+                Err(e) => steps.push(Step::SysctlNotApplied {
+                    key: f.key.clone(),
+                    error: format!("{e:#}"),
+                }),
+            }
+        }
+    }
+    steps
 }

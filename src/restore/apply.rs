@@ -17,6 +17,24 @@ pub struct Written {
     pub path: String,
     /// The backup taken first (`None` for a file that did not exist).
     pub backup: Option<PathBuf>,
+    /// Mode and owner the file had (and has again when put back).
+    #[serde(skip)]
+    pub owner: Owner,
+    /// Digest of what was written, so putting back never clobbers a later change.
+    #[serde(skip)]
+    pub digest: u64,
+}
+
+impl Written {
+    /// Puts the file back from its backup (or removes it when it was new).
+    pub fn put_back(&self, root: &Root) -> Result<()> {
+        let path = root.path(&self.path);
+        let old = match &self.backup {
+            Some(b) => Some(fsutil::read_bounded(b)?),
+            None => None,
+        };
+        fsutil::put_back(&path, old.as_deref(), self.owner, self.digest, self.backup.as_deref())
+    }
 }
 
 /// Mode and owner for a file the restore writes: an existing file keeps its own; a new file gets
@@ -60,7 +78,7 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             check_syntax(root, &change.new).with_context(|| format!("{}", path.display()))?;
         }
     }
-    let mut written: Vec<(Written, Option<&[u8]>, Owner)> = Vec::new();
+    let mut written: Vec<Written> = Vec::new();
     let result = (|| -> Result<()> {
         for change in &plan.changes {
             let path = root.path(&change.path);
@@ -78,34 +96,35 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             );
             fsutil::atomic_write(&path, &change.new, owner)?;
             log::info!("wrote {} ({})", path.display(), change.edits.join("; "));
-            written.push((
-                Written {
-                    path: change.path.clone(),
-                    backup,
-                },
-                change.old,
+            written.push(Written {
+                path: change.path.clone(),
+                backup,
                 owner,
-            ));
+                digest: fsutil::digest(&change.new),
+            });
         }
         Ok(())
     })();
     if let Err(err) = result {
-        for (w, old, owner) in written.iter().rev() {
-            let path = root.path(&w.path);
-            let undo = match old {
-                Some(bytes) => fsutil::atomic_write(&path, bytes, *owner),
-                None => std::fs::remove_file(&path).map_err(Into::into),
-            };
-            match undo {
-                Ok(()) => log::warn!("put {} back as it was", path.display()),
-                Err(e) => log::error!(
-                    "could not put {} back: {e:#}; its backup is {:?}",
-                    path.display(),
-                    w.backup
-                ),
+        let mut not_back = Vec::new();
+        for w in written.iter().rev() {
+            match w.put_back(root) {
+                Ok(()) => log::warn!("put {} back as it was", root.path(&w.path).display()),
+                Err(e) => {
+                    log::error!("{e:#}");
+                    not_back.push(format!("{e:#}"));
+                }
             }
+        }
+        if !not_back.is_empty() {
+            return Err(crate::exit_codes::ChangesLeft(format!(
+                "{err:#}; and {} file(s) could not be put back, changes are left in place:\n  {}",
+                not_back.len(),
+                not_back.join("\n  ")
+            ))
+            .into());
         }
         return Err(err);
     }
-    Ok(written.into_iter().map(|(w, _, _)| w).collect())
+    Ok(written)
 }

@@ -38,6 +38,8 @@ pub struct Restored {
     pub written: Vec<apply::Written>,
     /// The step that failed and was rolled back, if any.
     pub failed: Option<String>,
+    /// Why the firewall part was not written: iptables refuses rules to restore.
+    pub refused: Option<String>,
 }
 
 impl Restored {
@@ -54,13 +56,51 @@ impl Restored {
         })
     }
 
-    /// The error a failed restore ends with, and its exit code.
+    /// Files the restore wrote that stay written after a failure: the sysctl files, whose fix
+    /// does not depend on the firewall.
+    pub fn kept(&self) -> Vec<&str> {
+        if self.failed.is_none() {
+            return Vec::new();
+        }
+        let put_back: Vec<&str> = self
+            .report
+            .live
+            .iter()
+            .filter_map(|s| match s {
+                Step::RolledBackFile { path } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.written
+            .iter()
+            .map(|w| w.path.as_str())
+            .filter(|p| !put_back.contains(p))
+            .collect()
+    }
+
+    /// The error a failed restore ends with, and its exit code: 3 when anything is left changed
+    /// (each file named), 2 when everything is as it was.
     pub fn error(&self) -> Option<(anyhow::Error, ExitCode)> {
         let step = self.failed.as_ref()?;
+        let kept = self.kept();
+        if let Some(refused) = &self.refused {
+            return Some((
+                anyhow::anyhow!("{refused}\nthese files keep their changes: {}", kept.join(", ")),
+                ExitCode::ChangesLeft,
+            ));
+        }
         Some(if self.rollback_incomplete() {
             (
                 anyhow::anyhow!(
                     "restore failed at {step}, and the rollback did not complete; the firewall state is unknown: check it by hand"
+                ),
+                ExitCode::ChangesLeft,
+            )
+        } else if !kept.is_empty() {
+            (
+                anyhow::anyhow!(
+                    "restore failed at {step}; these files keep their changes: {}",
+                    kept.join(", ")
                 ),
                 ExitCode::ChangesLeft,
             )
@@ -81,14 +121,26 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         let (steps, failed) =
             activate::activate(ctx, &r.old, &r.new, &r.report.comparison, &r.written, opts.no_restart)?;
         r.report.live.extend(steps);
-        r.failed = failed;
+        r.failed = failed.or(r.failed.take());
     }
     if !r.written.iter().any(|w| sysctl::is_sysctl_file(&w.path)) {
-        r.report.live.extend(activate::running_mismatches(ctx, &r.new));
+        let steps = activate::running_values(ctx, &r.report.comparison, opts.dry_run);
+        // A running value set (or to be set) is a change, whatever the files needed.
+        if r.report.outcome == Outcome::NothingToRestore {
+            if steps.iter().any(|s| matches!(s, Step::SysctlSet { .. })) {
+                r.report.outcome = Outcome::Restored;
+            } else if steps.iter().any(|s| matches!(s, Step::SysctlWouldSet { .. })) {
+                r.report.outcome = Outcome::Planned;
+            }
+        }
+        r.report.live.extend(steps);
     }
     if r.failed.is_some() {
+        r.report.kept = r.kept().into_iter().map(str::to_string).collect();
         r.report.outcome = if r.rollback_incomplete() {
             Outcome::RollbackIncomplete
+        } else if !r.report.kept.is_empty() {
+            Outcome::PartlyRestored
         } else {
             Outcome::RolledBack
         };
@@ -115,8 +167,9 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     for f in &cmp.sysctl {
         log::info!("sysctl {}: {}", f.key, f.reason);
     }
-    let plan = plan::plan(&pair, &cmp, &ctx.config)?;
+    let mut plan = plan::plan(&pair, &cmp, &ctx.config)?;
     let mut live = Vec::new();
+    let mut refused = None;
     // Every rule to restore goes through the appliance's own iptables before a byte is written.
     let to_test: Vec<_> = match &pair.old {
         Some(old) => cmp
@@ -136,11 +189,21 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
                     .iter()
                     .map(|(line, text, family, why)| format!("  line {line} ({family}): {text}: {why}"))
                     .collect();
-                bail!(
-                    "{}: iptables refuses rule(s) to restore; nothing was changed:\n{}",
+                let message = format!(
+                    "{}: iptables refuses rule(s) to restore; the firewall script was not changed:\n{}",
                     old.location(&ctx.config.firewall_script),
                     list.join("\n")
                 );
+                plan.changes.retain(|c| c.path != ctx.config.firewall_script);
+                if plan.changes.is_empty() || opts.dry_run {
+                    bail!(
+                        "{}; nothing was changed",
+                        message.replace("; the firewall script was not changed", "")
+                    );
+                }
+                // The sysctl fix does not depend on the firewall: it goes on.
+                log::error!("{message}");
+                refused = Some(message);
             }
         }
     }
@@ -181,6 +244,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     };
     Ok(Restored {
         report: Report {
+            kept: Vec::new(),
             command: "restore",
             old: Side::of(&old),
             new: Side::of(&new),
@@ -193,6 +257,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         old,
         new,
         written,
-        failed: None,
+        failed: refused.is_some().then(|| "the iptables check".to_string()),
+        refused,
     })
 }

@@ -51,7 +51,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Mode and owner a replaced or new file gets.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Owner {
     pub mode: u32,
     pub uid: u32,
@@ -141,8 +141,25 @@ pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
     Ok(())
 }
 
-/// Removes temp files a crashed run left beside `path` (`.NAME.iwss-keeper-*`). Call with the
-/// lock held: no other run can own them.
+/// A fast digest of file content, to tell later whether a file still holds what was written.
+pub fn digest(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// The pid a temp file name ends with (`.NAME.iwss-keeper-TAG.PID`).
+fn temp_owner(name: &str) -> Option<i32> {
+    name.rsplit('.').next()?.parse().ok()
+}
+
+/// Whether a process with this pid is alive (signal 0 reaches it, or it exists and is not ours).
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks the pid; nothing is sent.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Removes temp files a crashed run left beside `path` (`.NAME.iwss-keeper-*.PID`). A temp file
+/// whose process is still alive belongs to a live run and is left alone.
 pub fn remove_stale_temps(path: &Path) -> Result<()> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(());
@@ -155,12 +172,59 @@ pub fn remove_stale_temps(path: &Path) -> Result<()> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            log::warn!("removing {} left by an interrupted run", entry.path().display());
-            fs::remove_file(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !file_name.starts_with(&prefix) {
+            continue;
         }
+        // A live run's temp file is a regular file; anything else with the name was planted.
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if regular && temp_owner(&file_name).is_some_and(|pid| pid == std::process::id() as i32 || alive(pid)) {
+            log::debug!("{} belongs to a running process; left alone", entry.path().display());
+            continue;
+        }
+        log::warn!("removing {} left by an interrupted run", entry.path().display());
+        fs::remove_file(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
     }
     Ok(())
+}
+
+/// Puts a file this run replaced back as it was: `old` is its earlier content (`None`: it did
+/// not exist), `wrote` the digest ([`digest`]) of what this run put there. A file that no
+/// longer holds it was changed
+/// by someone else and is left alone (an error says so). The earlier content is written
+/// atomically; when that cannot be done (a full disk), the backup itself is linked into place,
+/// which needs no free blocks.
+pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: u64, backup: Option<&Path>) -> Result<()> {
+    match read_bounded(path) {
+        Ok(now) if digest(&now) == wrote => {}
+        Ok(_) => bail!("{} changed since this run wrote it; left as it is", path.display()),
+        Err(_) if !path.exists() => bail!("{} was removed since this run wrote it", path.display()),
+        Err(e) => return Err(e),
+    }
+    let Some(old) = old else {
+        return fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()));
+    };
+    let copied = atomic_write(path, old, owner);
+    let Err(copy_error) = copied else { return Ok(()) };
+    let Some(backup) = backup else { return Err(copy_error) };
+    let temp = sibling_temp(path, "undo");
+    let _ = fs::remove_file(&temp);
+    fs::hard_link(backup, &temp)
+        .and_then(|()| fs::rename(&temp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            anyhow::Error::new(e).context(format!(
+                "cannot put {} back ({copy_error:#}), nor link its backup {} into place",
+                path.display(),
+                backup.display()
+            ))
+        })?;
+    log::warn!(
+        "{}: written back by linking its backup {} into place ({copy_error:#})",
+        path.display(),
+        backup.display()
+    );
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Refuses a state directory or configuration file that others could change: group- or

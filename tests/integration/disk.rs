@@ -108,3 +108,34 @@ echo "@@snapshot"; "$BIN" --root "$DISK/root" --state-dir "$DISK/state" snapshot
         "{snapshot}"
     );
 }
+
+#[test]
+fn undo_on_a_full_disk_links_the_backup_back() {
+    if !require_netns("undo_on_a_full_disk_links_the_backup_back") {
+        return;
+    }
+    let env = TestEnv::new();
+    // Two free pages: the first file's backup and new copy fit (its old copy is freed by the
+    // rename), the second file's backup takes the last page and its new copy fails. Putting the
+    // first file back by writing a copy would need a page; linking its backup needs none. The
+    // log lives on another mount so it takes no page.
+    let out = on_small_disk(
+        &env,
+        "iwsva-sp1-to-sp2",
+        r#"
+mkdir -p "$DISK/root/var/log" "$SCRATCH/log" && mount --bind "$SCRATCH/log" "$DISK/root/var/log"
+i=0; while head -c 4096 /dev/zero > "$DISK/f$i" 2>/dev/null; do i=$((i+1)); done
+rm -f "$DISK/f$i" "$DISK/f0" "$DISK/f1"
+echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir "$SCRATCH/state" restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
+echo "@@script"; cmp "$DISK/root/usr/iwss/iwsvafw.sh" "$AFTER/usr/iwss/iwsvafw.sh" && echo same
+echo "@@sysctl"; cmp "$DISK/root/etc/sysctl.conf" "$AFTER/etc/sysctl.conf" && echo same
+"#,
+    );
+    let restore = &out["restore"];
+    assert!(restore.ends_with("rc=2\n"), "{restore}");
+    assert!(restore.contains("No space left on device"), "{restore}");
+    assert!(restore.contains("written back by linking its backup"), "{restore}");
+    assert!(!restore.contains("could not be put back"), "{restore}");
+    assert_eq!(out["script"], "same\n", "{restore}");
+    assert_eq!(out["sysctl"], "same\n", "{restore}");
+}

@@ -272,3 +272,102 @@ fn a_rule_iptables_refuses_is_refused_before_anything_is_written() {
         run.text()
     );
 }
+
+#[test]
+fn files_holding_the_owed_value_bring_the_kernel_in_line() {
+    if !require_netns("files_holding_the_owed_value_bring_the_kernel_in_line") {
+        return;
+    }
+    // The files kept tcp_rfc1337=0; something set the kernel to 1.
+    let live = Upgrade::of("iwsva-kept-everything").with_rfc1337(1).in_netns();
+    let from = testdata().join("iwsva-kept-everything/before");
+    let dry = live.keeper(&["restore", "--dry-run", "--from", from.to_str().unwrap()]);
+    assert!(
+        dry.stdout
+            .contains("running net.ipv4.tcp_rfc1337: 1, would be set to 0 (the value the files hold)"),
+        "{}",
+        dry.text()
+    );
+    assert_eq!(live.ns.rfc1337().trim(), "1", "a dry run changed the kernel");
+    let run = restore(&live, "iwsva-kept-everything", true);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let report = run.json();
+    assert_eq!(report["outcome"], "restored");
+    assert!(
+        live_lines(&report).contains(&"running net.ipv4.tcp_rfc1337: 1 -> 0".to_string()),
+        "{report:#}"
+    );
+    assert_eq!(live.ns.rfc1337().trim(), "0");
+}
+
+#[test]
+fn files_holding_a_wrong_value_are_never_advised_to_be_loaded() {
+    if !require_netns("files_holding_a_wrong_value_are_never_advised_to_be_loaded") {
+        return;
+    }
+    // The SP2 package wrote tcp_rfc1337=1 but it was never loaded: the kernel still holds 0.
+    let live = Upgrade::of("iwsva-sp1-to-sp2").with_rfc1337(0).in_netns();
+    let from = testdata().join("iwsva-sp1-to-sp2/before");
+    let dry = live.keeper(&["restore", "--dry-run", "--from", from.to_str().unwrap()]);
+    assert!(!dry.text().contains("sysctl -p"), "{}", dry.text());
+    assert!(!dry.stdout.contains("running net.ipv4.tcp_rfc1337"), "{}", dry.text());
+    assert_eq!(live.ns.rfc1337().trim(), "0");
+}
+
+#[test]
+fn a_failed_firewall_restart_leaves_the_sysctl_fix_applied() {
+    if !require_netns("a_failed_firewall_restart_leaves_the_sysctl_fix_applied") {
+        return;
+    }
+    let live = Upgrade::of("iwsva-sp1-to-sp2").with_rfc1337(1).in_netns();
+    fs::write(live.env.root.join("etc/init.d/fail-once"), "").unwrap();
+    let pre = live.ns.iptables_s();
+    let script = fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+    let run = restore(&live, "iwsva-sp1-to-sp2", true);
+    assert_eq!(run.code, 3, "{}", run.text());
+    let report = run.json();
+    assert_eq!(report["outcome"], "partly-restored", "{report:#}");
+    assert_eq!(report["kept"], serde_json::json!(["/etc/sysctl.conf"]));
+    // The firewall as it was; the sysctl fix in the file and the kernel.
+    assert_eq!(live.ns.iptables_s(), pre);
+    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), script);
+    let conf = fs::read_to_string(live.env.root.join("etc/sysctl.conf")).unwrap();
+    assert!(
+        conf.contains("net.ipv4.tcp_rfc1337 = 0") || conf.contains("net.ipv4.tcp_rfc1337=0"),
+        "{conf}"
+    );
+    assert_eq!(live.ns.rfc1337().trim(), "0");
+}
+
+#[test]
+fn a_rule_iptables_refuses_does_not_block_the_sysctl_fix() {
+    if !require_netns("a_rule_iptables_refuses_does_not_block_the_sysctl_fix") {
+        return;
+    }
+    let live = Upgrade::of("iwsva-sp1-to-sp2").with_rfc1337(1).in_netns();
+    let before = TestEnv::from_tree(&testdata().join("iwsva-sp1-to-sp2/before"));
+    let script = before.root.join("usr/iwss/iwsvafw.sh");
+    let text = fs::read_to_string(&script).unwrap().replace(
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/24 --dport keeper-proxy -j ACCEPT\n",
+    );
+    fs::write(&script, text).unwrap();
+    fs::write(live.env.root.join("etc/services"), "keeper-proxy 3129/tcp\n").unwrap();
+    let pre = live.ns.iptables_s();
+    let fw = fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+    let run = live.keeper(&["--json", "restore", "--from", before.root.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "{}", run.text());
+    let report = run.json();
+    assert_eq!(report["outcome"], "partly-restored", "{report:#}");
+    assert!(run
+        .stderr
+        .contains("iptables refuses rule(s) to restore; the firewall script was not changed"));
+    assert!(
+        run.stderr.contains("these files keep their changes: /etc/sysctl.conf"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), fw);
+    assert_eq!(live.ns.iptables_s(), pre);
+    assert_eq!(live.ns.rfc1337().trim(), "0");
+}

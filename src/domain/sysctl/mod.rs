@@ -256,7 +256,17 @@ pub struct SysctlFinding {
     pub boot: Option<Effective>,
     /// The value `restore` writes, when it writes one.
     pub set_to: Option<String>,
+    /// The value the key is owed: the custom value the system had before the upgrade. `None`
+    /// when the tool keeps no value for it.
+    pub owed: Option<String>,
     pub reason: String,
+}
+
+impl SysctlFinding {
+    /// The value the files hold once the restore is done.
+    pub fn files_after_restore(&self) -> Option<&str> {
+        self.set_to.as_deref().or(self.after.value.as_deref())
+    }
 }
 
 /// Decides about one key: restore the custom value only when the system had it before the
@@ -268,6 +278,7 @@ pub fn decide(key: &str, before: Effective, after: Effective, boot: Effective, c
     };
     // Kept when the boot order does not give the owed value: restoring must fix it too.
     let owed = owed_value(&before, custom);
+    let owed_shown = owed.clone();
     let boot = owed.as_deref().filter(|w| !boot.is(w)).map(|_| boot);
     let boot_differs = |_: &str| boot.is_some();
     let (set_to, reason) = match owed {
@@ -324,6 +335,7 @@ pub fn decide(key: &str, before: Effective, after: Effective, boot: Effective, c
         after,
         boot,
         set_to,
+        owed: owed_shown,
         reason,
     }
 }
