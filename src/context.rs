@@ -50,7 +50,7 @@ impl Context {
             &text("/etc/protocols").unwrap_or_default(),
             &text("/etc/services").unwrap_or_default(),
         ));
-        let state_dir = state_dir.map_or_else(|| root.path("/var/lib/iwss-keeper"), Path::to_path_buf);
+        let state_dir = state_dir.map_or_else(|| root.path(crate::store::lock::DEFAULT_STATE_DIR), Path::to_path_buf);
         fsutil::check_trusted(&state_dir, "state directory")?;
         Ok(Self {
             root,

@@ -10,6 +10,23 @@ use std::sync::{Mutex, OnceLock};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
+/// Text safe for a terminal and a log line: control characters other than newline and tab are
+/// shown as `\xNN` (a CR or an escape sequence in a rule never reaches a terminal raw).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Sinks attached once the root is known.
 #[derive(Default)]
 struct Sinks {
@@ -43,9 +60,11 @@ impl Log for Logger {
 
     fn log(&self, record: &Record) {
         let level = record.level();
+        let message = record.args().to_string();
+        let message = printable(&message);
         if level <= self.stderr {
             // A closed stderr must not stop the run.
-            let _ = writeln!(std::io::stderr(), "iwss-keeper: {}: {}", tag(level), record.args());
+            let _ = writeln!(std::io::stderr(), "iwss-keeper: {}: {message}", tag(level));
         }
         if level > LevelFilter::Info {
             return;
@@ -55,7 +74,7 @@ impl Log for Logger {
         };
         if let Some(file) = sinks.file.as_mut() {
             let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-            let _ = writeln!(file, "{now} [{}] {}: {}", std::process::id(), tag(level), record.args());
+            let _ = writeln!(file, "{now} [{}] {}: {message}", std::process::id(), tag(level));
         }
         if sinks.syslog {
             let priority = match level {
@@ -63,7 +82,7 @@ impl Log for Logger {
                 Level::Warn => libc::LOG_WARNING,
                 _ => libc::LOG_INFO,
             };
-            if let Ok(msg) = CString::new(format!("{}", record.args()).replace('\0', " ")) {
+            if let Ok(msg) = CString::new(message.replace('\0', " ")) {
                 // SAFETY: a constant format string and a NUL-terminated argument.
                 unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
             }
@@ -81,6 +100,7 @@ impl Log for Logger {
 
 /// Records a final error in the log file and syslog (stderr gets it from `main`).
 pub fn record_error(message: &str) {
+    let message = printable(message);
     if let Ok(mut sinks) = sinks().lock() {
         if let Some(file) = sinks.file.as_mut() {
             let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());

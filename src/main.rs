@@ -18,7 +18,12 @@ fn main() -> std::process::ExitCode {
         Ok(Ok(code)) => code.into(),
         Ok(Err(err)) => {
             use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "iwss-keeper: {err:#}");
+            let message = format!("{err:#}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "iwss-keeper: {}",
+                iwss_keeper::logging::printable(&message)
+            );
             iwss_keeper::logging::record_error(&format!("{err:#}"));
             let code = iwss_keeper::cmd::exit_code_of(&err);
             // A report already printed carries its error; otherwise the error is the report.

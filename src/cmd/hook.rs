@@ -20,8 +20,19 @@ use crate::system::capture;
 /// version, so the boot guard knows the upgrade is handled.
 fn post_install(ctx: &Context) -> Result<()> {
     let r = restore(ctx, &RestoreOptions::default())?;
-    for line in crate::domain::steps::render(&r.report.live) {
-        log::info!("{line}");
+    // One line per step at info; per-rule checks and program output at debug.
+    for step in &r.report.live {
+        let detail = matches!(step, crate::domain::steps::Step::Verified(_));
+        for (n, line) in crate::domain::steps::render(std::slice::from_ref(step))
+            .iter()
+            .enumerate()
+        {
+            if detail || n > 0 {
+                log::debug!("{line}");
+            } else {
+                log::info!("{line}");
+            }
+        }
     }
     if let Some((err, _)) = r.error() {
         return Err(err);
@@ -94,17 +105,7 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
                 .ok()
                 .and_then(|live| ctx.state.snapshots().pre_upgrade(&live.manifest.version).ok().flatten())
                 .map(|m| m.id);
-            let pending = Pending {
-                since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-                event: event.name().into(),
-                error: format!("{err:#}"),
-                snapshot,
-            };
-            if let Err(e) = pending.save(&ctx.state) {
-                log::error!("cannot record the pending restore: {e:#}");
-            } else {
-                log::error!("a restore is pending: `iwss-keeper status` shows it; the next run retries");
-            }
+            leave_pending(&ctx.state, event, &format!("{err:#}"), snapshot);
             if ctx.config.strict {
                 Err(err)
             } else {
@@ -112,6 +113,41 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// Leaves the pending marker the next run and `status` see, in a state directory only its owner
+/// can change; says in the log whether it could.
+fn leave_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<String>) {
+    let pending = Pending {
+        since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        event: event.name().into(),
+        error: error.to_string(),
+        snapshot,
+    };
+    let saved = crate::system::fsutil::check_trusted(state.dir(), "state directory").and_then(|()| pending.save(state));
+    match saved {
+        Ok(()) => log::error!("a restore is pending: `iwss-keeper status` shows it; the next run retries"),
+        Err(e) => log::error!("cannot record the pending restore: {e:#}"),
+    }
+}
+
+/// Stops the whole hook run at `secs` from now, whatever it is doing: every program it started
+/// is killed with its session, the pending marker is left and the process exits 0 (2 when
+/// `strict`), so an upgrade is never held longer. Files are always whole (atomic writes); a
+/// restore stopped between writing and verifying leaves the activation journal the next run
+/// finishes.
+fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
+    let at = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    crate::system::process::set_deadline(at);
+    std::thread::spawn(move || {
+        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+        let error = format!("stopped after hook_timeout_secs ({secs}s)");
+        log::error!("hook {} {error}", event.name());
+        crate::system::process::kill_running();
+        leave_pending(&state, event, &error, None);
+        log::logger().flush();
+        std::process::exit(if strict { ExitCode::Error.code() } else { 0 });
+    });
 }
 
 /// Hook mode from its first instruction: the log is attached before anything can fail, and a
@@ -127,32 +163,25 @@ pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
         logging::attach_syslog();
     }
     let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
+        arm_deadline(
+            ctx.config.hook_timeout_secs,
+            event,
+            ctx.state.clone(),
+            ctx.config.strict,
+        );
         let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
-        let lock = Lock::acquire(&ctx.state, timeout)?;
+        let lock = Lock::acquire(&ctx.root, &ctx.state, timeout)?;
         Ok((ctx, lock))
     });
     match setup {
         Ok((ctx, _lock)) => run(&ctx, event),
         Err(err) => {
             log::error!("hook {} FAILED before it could start: {err:#}", event.name());
-            let state = StateDir::new(
-                cli.state_dir
-                    .clone()
-                    .unwrap_or_else(|| cli.root.join("var/lib/iwss-keeper")),
-            );
-            let pending = Pending {
-                since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-                event: event.name().into(),
-                error: format!("{err:#}"),
-                snapshot: None,
-            };
-            // Never into a state directory others could change.
-            let saved = crate::system::fsutil::check_trusted(state.dir(), "state directory")
-                .and_then(|()| pending.save(&state));
-            match saved {
-                Ok(()) => log::error!("a restore is pending: `iwss-keeper status` shows it; the next run retries"),
-                Err(e) => log::error!("cannot record the pending restore: {e:#}"),
-            }
+            let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(|| {
+                cli.root
+                    .join(crate::store::lock::DEFAULT_STATE_DIR.trim_start_matches('/'))
+            }));
+            leave_pending(&state, event, &format!("{err:#}"), None);
             Ok(ExitCode::Success)
         }
     }

@@ -44,12 +44,11 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
 /// Prints a report as JSON or text, in one write. A reader that went away (`| head`) ends the
 /// output quietly, as with other Unix tools; any other write error is an error.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
-    let out = if json {
-        serde_json::to_string_pretty(value)? + "\n"
-    } else {
-        text()
-    };
-    write_stdout(out.as_bytes())
+    if json {
+        return write_stdout((serde_json::to_string_pretty(value)? + "\n").as_bytes());
+    }
+    // Control bytes from a rule or a file never reach the terminal raw.
+    write_stdout(logging::printable(&text()).as_bytes())
 }
 
 /// Writes to stdout; a closed pipe is not an error.
@@ -85,7 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             logging::attach_syslog();
         }
         let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
-        Some(Lock::acquire(&ctx.state, timeout)?)
+        Some(Lock::acquire(&ctx.root, &ctx.state, timeout)?)
     } else {
         None
     };

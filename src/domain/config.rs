@@ -41,6 +41,8 @@ pub struct Config {
     pub keep_snapshots: usize,
     /// Seconds a run waits for another run's lock before giving up.
     pub lock_timeout_secs: u64,
+    /// Seconds a whole hook run may take; then it stops, leaves a pending marker and exits.
+    pub hook_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             strict: false,
             keep_snapshots: 10,
             lock_timeout_secs: 30,
+            hook_timeout_secs: 300,
         }
     }
 }
@@ -71,16 +74,39 @@ impl Config {
             let at = line.map_or(String::new(), |l| format!(":{l}"));
             anyhow::anyhow!("{origin}{at}: {}", e.message())
         })?;
+        // `origin:LINE` of the line that sets `key`, or `origin` when the default applies.
+        let at = |key: &str| {
+            text.lines()
+                .position(|l| {
+                    l.trim_start()
+                        .strip_prefix(key)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                })
+                .map_or(origin.to_string(), |n| format!("{origin}:{}", n + 1))
+        };
         for (name, path) in [
             ("version_file", &config.version_file),
             ("firewall_script", &config.firewall_script),
+            ("hook_dir", &config.hook_dir),
         ] {
             if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
-                bail!("{origin}: {name} must be an absolute path without `..`, not {path:?}");
+                bail!(
+                    "{}: {name} must be an absolute path without `..`, not {path:?}",
+                    at(name)
+                );
             }
         }
         if config.keep_snapshots == 0 {
-            bail!("{origin}: keep_snapshots must be at least 1");
+            bail!("{}: keep_snapshots must be at least 1", at("keep_snapshots"));
+        }
+        for (name, secs) in [
+            ("restart_timeout_secs", config.restart_timeout_secs),
+            ("lock_timeout_secs", config.lock_timeout_secs),
+            ("hook_timeout_secs", config.hook_timeout_secs),
+        ] {
+            if secs == 0 {
+                bail!("{}: {name} must be at least 1 (seconds)", at(name));
+            }
         }
         // Entries are written into a root script when restored: the strict grammar applies now.
         for entry in &config.keep_rules {
@@ -126,10 +152,28 @@ mod tests {
             .lines()
             .filter_map(setting)
             .partition(|l| l.starts_with("product = "));
-        assert_eq!(rest.len(), 10, "each of the 11 settings is in the example: {rest:?}");
+        assert_eq!(rest.len(), 11, "each of the 12 settings is in the example: {rest:?}");
         assert_eq!(Config::parse(&rest.join("\n"), "example").unwrap(), Config::default());
         let with_product = Config::parse(&product.join("\n"), "example").unwrap();
         assert_eq!(with_product.product, Some(Product::Iwsva));
+    }
+
+    #[test]
+    fn timeouts_and_paths_are_checked_with_their_line() {
+        for (text, want) in [
+            (
+                "strict = false\nrestart_timeout_secs = 0\n",
+                "c.toml:2: restart_timeout_secs must be at least 1",
+            ),
+            (
+                "hook_timeout_secs = 0",
+                "c.toml:1: hook_timeout_secs must be at least 1",
+            ),
+            ("\nhook_dir = \"hooks\"", "c.toml:2: hook_dir must be an absolute path"),
+        ] {
+            let e = format!("{:#}", Config::parse(text, "c.toml").unwrap_err());
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

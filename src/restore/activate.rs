@@ -50,12 +50,13 @@ fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut
     }
     let mut missing = 0;
     for l in iptables::check_loaded(&ctx.root, rules) {
-        log::info!("verify {} {}: {}", l.family, l.rule, l.detail);
+        log::debug!("verify {} {}: {}", l.family, l.rule, l.detail);
         if l.state != RuleState::Loaded {
             missing += 1;
         }
         steps.push(Step::Verified(l));
     }
+    log::info!("verify: {} rule(s) checked, {missing} not loaded", rules.len());
     if missing > 0 {
         return Err(format!("verify ({missing} restored rule(s) not loaded)"));
     }

@@ -75,7 +75,8 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             );
         }
         if change.path == script_path {
-            check_syntax(root, &change.new).with_context(|| format!("{}", path.display()))?;
+            check_syntax(root, path.parent().unwrap_or(root.dir()), &change.new)
+                .with_context(|| format!("{}", path.display()))?;
         }
     }
     let mut written: Vec<Written> = Vec::new();
@@ -95,7 +96,10 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
                 backup.as_ref().map_or("-".into(), |b| b.display().to_string())
             );
             fsutil::atomic_write(&path, &change.new, owner)?;
-            log::info!("wrote {} ({})", path.display(), change.edits.join("; "));
+            log::info!("wrote {} ({} edit(s))", path.display(), change.edits.len());
+            for e in &change.edits {
+                log::debug!("{}: {e}", change.path);
+            }
             written.push(Written {
                 path: change.path.clone(),
                 backup,

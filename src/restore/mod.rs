@@ -160,9 +160,15 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         new.name(),
         new.manifest.version
     );
+    let to_restore = cmp.discarded.iter().filter(|d| d.restore).count();
+    log::info!(
+        "{} discarded rule(s): {to_restore} to restore, {} skipped",
+        cmp.discarded.len(),
+        cmp.discarded.len() - to_restore
+    );
     for d in &cmp.discarded {
         let verdict = if d.restore { "restore" } else { "skip" };
-        log::info!("discarded rule, {verdict}: line {} {}: {}", d.line, d.text, d.reason);
+        log::debug!("discarded rule, {verdict}: line {} {}: {}", d.line, d.text, d.reason);
     }
     for f in &cmp.sysctl {
         log::info!("sysctl {}: {}", f.key, f.reason);
@@ -211,7 +217,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     let written = if opts.dry_run || plan.changes.is_empty() {
         if let (true, Some(change)) = (opts.dry_run, script_change) {
             if process::can_check_syntax(&ctx.root) {
-                process::check_syntax(&ctx.root, &change.new)?;
+                process::check_syntax(&ctx.root, &std::env::temp_dir(), &change.new)?;
                 live.push(Step::SyntaxChecked);
             } else {
                 live.push(Step::SyntaxNotChecked {

@@ -1,4 +1,5 @@
-//! One run at a time: an exclusive lock on a file in the state directory.
+//! One run at a time per root: an exclusive lock on `ROOT/var/lib/iwss-keeper/lock`, whatever
+//! state directory the run uses, and on the state directory's own lock when that is elsewhere.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -8,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use std::path::{Path, PathBuf};
+
+use crate::root::Root;
 use crate::store::StateDir;
 use crate::system::fsutil;
 
 /// Held while a run changes anything; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    _files: Vec<File>,
 }
 
 fn try_flock(file: &File) -> bool {
@@ -22,47 +26,84 @@ fn try_flock(file: &File) -> bool {
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
+/// Where a root's lock lives: its default state directory, so two runs on one root exclude each
+/// other even with different `--state-dir`s.
+pub fn root_lock_path(root: &Root) -> PathBuf {
+    root.path(DEFAULT_STATE_DIR).join("lock")
+}
+
+/// The default state directory under a root.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/iwss-keeper";
+
+/// Takes the lock file `path` (its directory created 0700), waiting up to `deadline`.
+fn take(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        fsutil::create_private_dir(dir)?;
+    }
+    fsutil::refuse_symlink(path)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut announced = false;
+    while !try_flock(&file) {
+        if Instant::now() >= deadline {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "unknown" } else { holder };
+            bail!(
+                "another iwss-keeper run (pid {holder}) holds {}; gave up after {}s",
+                path.display(),
+                timeout.as_secs()
+            );
+        }
+        if !announced {
+            log::warn!("waiting for another iwss-keeper run to release {}", path.display());
+            announced = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The holder's pid helps whoever waits; the lock holds without it (a full disk).
+    let noted = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.sync_all());
+    if let Err(e) = noted {
+        log::warn!("cannot note this run's pid in {}: {e}", path.display());
+    }
+    Ok(file)
+}
+
 impl Lock {
-    /// Takes `STATE/lock`, waiting up to `timeout` for another run to finish; then fails naming
-    /// the holder's pid.
-    pub fn acquire(state: &StateDir, timeout: Duration) -> Result<Self> {
-        fsutil::create_private_dir(state.dir())?;
-        let path = state.lock_path();
-        fsutil::refuse_symlink(&path)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+    /// Takes the root's lock and the state directory's, waiting up to `timeout` for another run
+    /// to finish; then fails naming the holder's pid. An unprivileged run that cannot create the
+    /// root's lock directory (a user's run on the real root with its own `--state-dir`) holds the
+    /// state directory's lock only, and says so.
+    pub fn acquire(root: &Root, state: &StateDir, timeout: Duration) -> Result<Self> {
         let deadline = Instant::now() + timeout;
-        let mut announced = false;
-        while !try_flock(&file) {
-            if Instant::now() >= deadline {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() { "unknown" } else { holder };
-                bail!(
-                    "another iwss-keeper run (pid {holder}) holds {}; gave up after {}s",
-                    path.display(),
-                    timeout.as_secs()
+        let root_lock = root_lock_path(root);
+        let state_lock = state.lock_path();
+        let mut files = Vec::new();
+        match take(&root_lock, deadline, timeout) {
+            Ok(f) => files.push(f),
+            Err(e) if fsutil::current_ids().0 != 0 && root_lock != state_lock && !root_lock.exists() => {
+                log::warn!(
+                    "cannot take the root's lock ({e:#}); holding {} only",
+                    state_lock.display()
                 );
             }
-            if !announced {
-                log::warn!("waiting for another iwss-keeper run to release {}", path.display());
-                announced = true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            Err(e) => return Err(e),
         }
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| writeln!(file, "{}", std::process::id()))
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(Self { _file: file })
+        if root_lock != state_lock {
+            files.push(take(&state_lock, deadline, timeout)?);
+        }
+        Ok(Self { _files: files })
     }
 }
 
@@ -73,13 +114,15 @@ mod tests {
     #[test]
     fn second_holder_waits_then_fails_naming_the_pid() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Lock::acquire(&StateDir::new(dir.path()), Duration::from_secs(1)).unwrap();
-        let err = Lock::acquire(&StateDir::new(dir.path()), Duration::from_millis(200)).unwrap_err();
+        let root = Root::new(dir.path());
+        let first = Lock::acquire(&root, &StateDir::new(dir.path().join("a")), Duration::from_secs(1)).unwrap();
+        // Another state directory on the same root waits all the same.
+        let err = Lock::acquire(&root, &StateDir::new(dir.path().join("b")), Duration::from_millis(200)).unwrap_err();
         assert!(
             format!("{err}").contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(first);
-        Lock::acquire(&StateDir::new(dir.path()), Duration::from_millis(200)).unwrap();
+        Lock::acquire(&root, &StateDir::new(dir.path().join("b")), Duration::from_millis(200)).unwrap();
     }
 }

@@ -41,19 +41,90 @@ impl Ran {
     }
 }
 
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+/// The whole run's deadline (hook mode sets it); no child outlives it.
+static DEADLINE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Sets the deadline every program the run starts must finish by (once; later calls keep it).
+pub fn set_deadline(at: Instant) {
+    let _ = DEADLINE.set(at);
+}
+
+/// The session ids of the children running now, so a run stopped at its deadline can kill them.
+fn running() -> &'static std::sync::Mutex<Vec<i32>> {
+    static RUNNING: std::sync::OnceLock<std::sync::Mutex<Vec<i32>>> = std::sync::OnceLock::new();
+    RUNNING.get_or_init(Default::default)
+}
+
+/// Kills every process in the session `sid`: the child, its process groups, and anything it
+/// started that stayed in its session. (A daemon that made a session of its own is not ours.)
+fn kill_session(sid: i32) {
+    // SAFETY: kill() on a process group we created; no memory is shared.
+    unsafe {
+        libc::kill(-sid, libc::SIGKILL);
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: getsid only reads the session id of a pid.
+        if unsafe { libc::getsid(pid) } == sid {
+            // SAFETY: as above, a process of the session this run created.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Kills the sessions of every child still running (the run's deadline passed).
+pub fn kill_running() {
+    if let Ok(list) = running().lock() {
+        for sid in list.iter() {
+            kill_session(*sid);
+        }
+    }
+}
+
+/// Reads a pipe to its end into a shared buffer; the receiver learns when it ended.
+fn drain(
+    mut r: impl Read + Send + 'static,
+) -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, std::sync::mpsc::Receiver<()>) {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (done, ended) = std::sync::mpsc::channel();
+    let sink = buf.clone();
     std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
+        let mut chunk = [0u8; 8192];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Ok(mut b) = sink.lock() {
+                        // A bound: a program flooding its output cannot exhaust memory.
+                        if b.len() < 1 << 20 {
+                            b.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                }
+            }
+        }
+        let _ = done.send(());
+    });
+    (buf, ended)
 }
 
 /// Runs `program` (an appliance path, resolved under the root) with no stdin, its output
-/// captured, in its own process group that is killed whole when `timeout` passes.
+/// captured, in a session of its own that is killed whole when `timeout` (or the run's deadline)
+/// passes.
 pub fn run(root: &Root, program: &str, args: &[String], timeout: Duration) -> Result<Ran> {
     run_with_input(root, program, args, None, timeout)
 }
+
+/// How long output is still read after the program exited: a daemon it started may hold the
+/// pipes open for good.
+const AFTER_EXIT: Duration = Duration::from_secs(2);
 
 /// Like [`run`], with `input` written to the program's stdin (then closed).
 pub fn run_with_input(
@@ -68,16 +139,27 @@ pub fn run_with_input(
         .chain(args.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-    let mut child = Command::new(&path)
-        .args(args)
+    let mut cmd = Command::new(&path);
+    cmd.args(args)
         .env("PATH", root.search_path())
         .env("IWSS_KEEPER_ROOT", root.dir())
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot run {}", path.display()))?;
+        .stderr(Stdio::piped());
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {}", path.display()))?;
+    let sid = child.id() as i32;
+    if let Ok(mut list) = running().lock() {
+        list.push(sid);
+    }
     if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
         let bytes = bytes.to_vec();
         // A program that exits early closes the pipe; its status says what happened.
@@ -85,9 +167,12 @@ pub fn run_with_input(
             let _ = stdin.write_all(&bytes);
         });
     }
-    let out = drain(child.stdout.take().expect("piped"));
-    let err = drain(child.stderr.take().expect("piped"));
-    let deadline = Instant::now() + timeout;
+    let (out, out_ended) = drain(child.stdout.take().expect("piped"));
+    let (err, err_ended) = drain(child.stderr.take().expect("piped"));
+    let mut deadline = Instant::now() + timeout;
+    if let Some(run_deadline) = DEADLINE.get() {
+        deadline = deadline.min(*run_deadline);
+    }
     let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -95,18 +180,36 @@ pub fn run_with_input(
         }
         if Instant::now() >= deadline {
             timed_out = true;
-            // SAFETY: kill() on our own child's process group; no memory is shared.
-            unsafe {
-                libc::kill(-(child.id() as i32), libc::SIGKILL);
-            }
+            kill_session(sid);
             break child.wait()?;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut output = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-    output.push_str(&String::from_utf8_lossy(&err.join().unwrap_or_default()));
+    // Output is read until both pipes end, but never past the deadline, nor long after the
+    // program exited: whatever still holds them is not waited for.
+    let until = deadline.min(Instant::now() + AFTER_EXIT);
+    let mut held = false;
+    for ended in [&out_ended, &err_ended] {
+        let left = until.saturating_duration_since(Instant::now());
+        if ended.recv_timeout(left).is_err() {
+            held = true;
+        }
+    }
+    if timed_out {
+        kill_session(sid);
+    }
+    if let Ok(mut list) = running().lock() {
+        list.retain(|s| *s != sid);
+    }
+    let take = |b: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| b.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut output = String::from_utf8_lossy(&take(&out)).into_owned();
+    output.push_str(&String::from_utf8_lossy(&take(&err)));
+    if held {
+        output.push_str("(a process it started still holds its output; not waited for)\n");
+        log::warn!("`{command}`: a process it started still holds its output; not waited for");
+    }
     for line in output.lines() {
-        log::info!("{command}: {line}");
+        log::debug!("{command}: {line}");
     }
     Ok(Ran {
         command,
@@ -116,26 +219,37 @@ pub fn run_with_input(
     })
 }
 
-/// Runs `bash -n` (the root's own bash) on a script's new text.
-pub fn check_syntax(root: &Root, bytes: &[u8]) -> Result<()> {
+/// Runs `bash -n` (the root's own bash) on a script's new text. bash reads the text from a file
+/// (a private temp file in `dir`, removed afterwards): fed through a pipe, bash reads it one byte
+/// per system call.
+pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let bash = root
         .program(&BASH)
         .with_context(|| format!("cannot check the script: no bash under {}", root.dir().display()))?;
-    let mut child = Command::new(&bash)
+    let temp = tempfile::Builder::new()
+        .prefix(".iwss-keeper-check.")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    std::fs::write(temp.path(), bytes).with_context(|| format!("cannot write {}", temp.path().display()))?;
+    let out = Command::new(&bash)
         .arg("-n")
+        .arg(temp.path())
+        .env_clear()
         .env("PATH", root.search_path())
-        .stdin(Stdio::piped())
+        .env("LANG", "C")
+        .current_dir("/")
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .with_context(|| format!("cannot run {}", bash.display()))?;
-    // bash -n reads the whole script before it exits; a write error shows in its status.
-    let _ = child.stdin.take().expect("piped").write_all(bytes);
-    let out = child.wait_with_output()?;
     if !out.status.success() {
+        let name = temp.path().display().to_string();
         bail!(
             "bash -n rejects the new script: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&out.stderr)
+                .replace(&format!("{name}: "), "")
+                .trim()
         );
     }
     Ok(())

@@ -9,7 +9,8 @@ use crate::testenv::{require_netns, sections, testdata, TestEnv};
 
 /// Runs `script` in a fresh mount namespace with a 512 KiB tmpfs at `$DISK` holding a copy of
 /// the upgraded root at `$DISK/root`, its file hashes in `$SCRATCH/before` and a roomy state
-/// directory at `$SCRATCH/state` (`sums` hashes the root's files, the tool's own log left out).
+/// directory at `$SCRATCH/state` (`sums` hashes the root's files, the tool's own log and lock left
+/// out).
 /// Returns the `@@name` sections of its output.
 fn on_small_disk(env: &TestEnv, case: &str, script: &str) -> BTreeMap<String, String> {
     let setup = r#"
@@ -19,7 +20,9 @@ mount -t tmpfs -o size=512k tmpfs "$DISK"
 mkdir -p "$DISK/root/bin" "$DISK/state"
 cp -a "$AFTER"/. "$DISK/root/"
 ln -s /bin/bash "$DISK/root/bin/bash"
-sums() { (cd "$DISK/root" && find . -type f -not -path './var/log/*' -print0 | sort -z | xargs -0 sha256sum); }
+# The root's lock exists on an appliance where the tool ran before.
+mkdir -p -m 0700 "$DISK/root/var/lib/iwss-keeper" && echo 1 > "$DISK/root/var/lib/iwss-keeper/lock"
+sums() { (cd "$DISK/root" && find . -type f -not -path './var/log/*' -not -path './var/lib/iwss-keeper/*' -print0 | sort -z | xargs -0 sha256sum); }
 mkdir -p "$SCRATCH/state"
 sums > "$SCRATCH/before"
 "#;

@@ -67,14 +67,17 @@ fn iwsva_sp2_to_sp3_upgrade_restores_through_the_hooks() {
     let log = live.env.log();
     for needle in [
         "hook pre-install started",
-        "discarded rule, restore: line 23 IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT",
-        "discarded rule, skip: line 38",
+        "3 discarded rule(s): 2 to restore, 1 skipped",
         "sysctl net.ipv4.tcp_rfc1337: already 0: the new version's default covers it",
         "firewall restart: `/usr/iwss/iwsvafw.sh restart` exited 0",
-        "verify ipv4 -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: loaded",
+        "verify: 2 rule(s) checked, 0 not loaded",
         "hook post-install done",
     ] {
         assert!(log.contains(needle), "log lacks {needle:?}:\n{log}");
+    }
+    // One line per decision: per-rule detail is debug, not in the log.
+    for detail in ["discarded rule, restore:", "verify ipv4", "  loaded  ipv4"] {
+        assert!(!log.contains(detail), "per-rule line {detail:?} in the log:\n{log}");
     }
     let status = live.keeper(&["--json", "status"]);
     assert_eq!(status.code, 0, "{}", status.text());
@@ -390,4 +393,42 @@ fn register_enables_the_packaged_unit_and_supersedes_its_own() {
     // The packaged unit runs the packaged binary's boot guard.
     let text = String::from_utf8(unit).unwrap();
     assert!(text.contains("\nExecStart=/usr/sbin/iwss-keeper hook boot\n"), "{text}");
+}
+
+/// Whether a pid is gone (or a zombie waiting to be reaped).
+fn gone(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{}/stat", pid.trim())).map_or(true, |s| {
+        s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+#[test]
+fn a_hook_past_its_deadline_stops_its_restart_and_leaves_a_pending_marker() {
+    if !require_netns("a_hook_past_its_deadline_stops_its_restart_and_leaves_a_pending_marker") {
+        return;
+    }
+    let live = Upgrade::before("iwsva-sp3-to-sp3p1").with_default_state().in_netns();
+    live.env
+        .write_config("hook_timeout_secs = 3\nrestart_timeout_secs = 600\n");
+    let pidfile = live.env.dir.path().join("child.pid");
+    fs::write(
+        live.env.root.join("etc/init.d/hang-children-once"),
+        pidfile.display().to_string(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (_, upgrade) = register_and_upgrade(&live, "iwsva-sp3-to-sp3p1/after", &[]);
+    // A bound on a hang, not a speed claim: without the deadline this takes 600 s.
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert_eq!(
+        (upgrade.stdout.as_str(), upgrade.code),
+        ("upgrade done\n", 0),
+        "{}",
+        upgrade.text()
+    );
+    let child = fs::read_to_string(&pidfile).unwrap();
+    assert!(gone(&child), "the restart's child {child} still runs");
+    let status = live.keeper(&["--json", "status"]);
+    assert_eq!(status.code, 1, "{}", status.text());
+    assert_eq!(status.json()["pending"]["event"], "post-install", "{}", status.text());
 }

@@ -99,7 +99,8 @@ fn restored_scripts_run_nothing_but_iptables() {
          \x20   cat >/dev/null <<EOF\n\
          IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.13 -j ACCEPT; touch {m}.heredoc\n\
          EOF\n\
-         \x20   IPTABLE ipv4 -A INPUT --modprobe={m}.modprobe -p tcp -s 192.0.2.14 -j ACCEPT\n"
+         \x20   IPTABLE ipv4 -A INPUT --modprobe={m}.modprobe -p tcp -s 192.0.2.14 -j ACCEPT\n\
+         \x20   IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.15 -j ACCEPT \x1b]0;owned\x07\x1b[2J\n"
     );
     let text = text.replace(
         "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
@@ -108,6 +109,20 @@ fn restored_scripts_run_nothing_but_iptables() {
     fs::write(&path, text).unwrap();
     let run = env.keeper(&["restore", "--no-restart", "--from", dir.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{}", run.text());
+    // Control bytes of the payloads reach neither the terminal nor the log raw.
+    let verbose = env.keeper(&["-vv", "diff", dir.to_str().unwrap()]);
+    for (what, text) in [("output", run.text()), ("log", env.log()), ("-vv diff", verbose.text())] {
+        assert!(
+            !text.contains(['\r', '\x1b', '\x07']),
+            "raw control bytes in the {what}: {text:?}"
+        );
+    }
+    assert!(
+        verbose.stdout.contains("\\x1b]0;owned\\x07\\x1b[2J"),
+        "{}",
+        verbose.text()
+    );
+    assert!(run.stdout.contains("-j ACCEPT\\x0d# ; touch"), "{}", run.text());
     let restored = fs::read_to_string(env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
     assert!(restored.contains("-s 192.0.2.1 -j ACCEPT\n"), "{restored}");
     // Run it as the appliance would, with stand-ins that log their arguments.
@@ -137,7 +152,7 @@ fn restored_scripts_run_nothing_but_iptables() {
         calls.contains("iptables -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT"),
         "{calls}"
     );
-    for ip in ["192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14"] {
+    for ip in ["192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14", "192.0.2.15"] {
         assert!(!calls.contains(ip), "{ip} was restored: {calls}");
     }
 }

@@ -371,3 +371,35 @@ fn a_rule_iptables_refuses_does_not_block_the_sysctl_fix() {
     assert_eq!(live.ns.iptables_s(), pre);
     assert_eq!(live.ns.rfc1337().trim(), "0");
 }
+
+#[test]
+fn a_daemon_holding_the_restart_output_does_not_hold_the_run() {
+    if !require_netns("a_daemon_holding_the_restart_output_does_not_hold_the_run") {
+        return;
+    }
+    let live = Upgrade::of("iwsva-sp3-to-sp3p1").in_netns();
+    live.env.write_config("restart_timeout_secs = 600\n");
+    let pidfile = live.env.dir.path().join("daemon.pid");
+    fs::write(
+        live.env.root.join("etc/init.d/daemon-once"),
+        pidfile.display().to_string(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let run = restore(&live, "iwsva-sp3-to-sp3p1", false);
+    let elapsed = started.elapsed();
+    let daemon = fs::read_to_string(&pidfile).unwrap_or_default();
+    if let Ok(pid) = daemon.trim().parse::<i32>() {
+        // SAFETY: the test's own daemon; nothing else shares its pid while it lives.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // A bound on a hang, not a speed claim: without it the run waits for the daemon (600 s).
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        run.stdout.contains("still holds its output; not waited for"),
+        "{}",
+        run.text()
+    );
+    assert!(accepts_from(&nvl(&live), "192.0.2.1"));
+}
