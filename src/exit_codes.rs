@@ -12,6 +12,9 @@ pub enum ExitCode {
     /// A restore failed and its rollback did not complete: changes may be left in place (each
     /// named in the report) and the firewall state is unknown.
     ChangesLeft,
+    /// `status` cannot tell: nothing found missing, but part of the state cannot be read (no
+    /// iptables to list what is loaded, no running sysctl value).
+    Unknown,
 }
 
 impl ExitCode {
@@ -21,6 +24,7 @@ impl ExitCode {
             Self::Differs => 1,
             Self::Error => 2,
             Self::ChangesLeft => 3,
+            Self::Unknown => 4,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::cli::{Cli, Event};
 use crate::context::Context;
 use crate::exit_codes::ExitCode;
 use crate::logging;
-use crate::restore::{restore, RestoreOptions};
+use crate::restore::{restore, Owed, RestoreOptions};
 use crate::store::lock::Lock;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
@@ -55,27 +55,57 @@ fn post_install(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Whether the boot guard has work: the version changed since the newest snapshot, or a restore
-/// is pending.
-fn boot_needed(ctx: &Context) -> Result<bool> {
+/// The boot guard: restores when a restore is pending or owed (the newest snapshot is of an older
+/// version and restoring from it would change something). Otherwise it keeps the newest snapshot
+/// current: files changed on the same version (an admin's edit, a revoked rule) or a new version
+/// that kept everything are recorded, so a later hookless upgrade is compared with them.
+fn boot(ctx: &Context) -> Result<()> {
     if Pending::load(&ctx.state)?.is_some() {
         log::info!("boot guard: a restore is pending");
-        return Ok(true);
+        return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
     }
-    let live = capture::capture(&ctx.root, &ctx.config, None)?;
-    let newest = ctx.state.snapshots().manifests()?.pop();
-    Ok(match newest {
-        Some(m) if m.version == live.manifest.version => false,
-        Some(m) => {
-            log::info!(
-                "boot guard: version changed from {} to {}",
-                m.version,
-                live.manifest.version
-            );
-            true
+    match crate::restore::owed(ctx)? {
+        Owed::From(m) => {
+            log::info!("boot guard: a restore from {} ({}) is owed", m.id, m.version);
+            return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
         }
-        None => false,
-    })
+        Owed::Unknown(m, why) => {
+            anyhow::bail!(
+                "boot guard: cannot plan the restore from {} ({}): {why}",
+                m.id,
+                m.version
+            )
+        }
+        Owed::No => {}
+    }
+    let mut live = ctx.live(None)?;
+    live.fill_checksums();
+    let newest = ctx.state.snapshots().manifests()?.pop();
+    match newest {
+        Some(n) if n.same_files(&live.manifest) => log::info!("boot guard: nothing to do"),
+        Some(n)
+            if n.version.product == live.manifest.version.product
+                && n.version.release > live.manifest.version.release =>
+        {
+            log::warn!(
+                "boot guard: the live version {} is older than the newest snapshot's ({}); nothing done",
+                live.manifest.version,
+                n.version
+            );
+        }
+        Some(n) => {
+            let why = if n.version == live.manifest.version {
+                "files changed on the same version"
+            } else {
+                "new version, nothing owed"
+            };
+            ctx.record(Some(format!("boot ({why})")))?;
+        }
+        None => {
+            ctx.record(Some("boot (first snapshot)".into()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs one hook event. Errors are logged and recorded as pending; the exit code is 0 unless
@@ -85,14 +115,7 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
     let result = match event {
         Event::PreInstall => ctx.record(Some("pre-install".into())).map(|_| ()),
         Event::PostInstall => post_install(ctx).and_then(|()| Pending::clear(&ctx.state)),
-        Event::Boot => match boot_needed(ctx) {
-            Ok(true) => post_install(ctx).and_then(|()| Pending::clear(&ctx.state)),
-            Ok(false) => {
-                log::info!("boot guard: nothing to do");
-                Ok(())
-            }
-            Err(e) => Err(e),
-        },
+        Event::Boot => boot(ctx),
     };
     match result {
         Ok(()) => {

@@ -114,12 +114,18 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         .collect();
     let pending = Pending::load(&ctx.state)?;
     let registration = register::states(ctx, None);
-    let ok = rules
+    // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
+    let missing = rules
         .iter()
-        .all(|r| r.in_script && r.loaded.iter().all(|l| l.state == RuleState::Loaded))
-        && sysctl.iter().all(|s| s.ok)
-        && pending.is_none()
-        && registration_ok(&registration);
+        .any(|r| !r.in_script || r.loaded.iter().any(|l| l.state == RuleState::Missing))
+        || sysctl.iter().any(|s| !s.ok)
+        || pending.is_some()
+        || !registration_ok(&registration);
+    let unknown = rules
+        .iter()
+        .any(|r| r.loaded.iter().any(|l| l.state == RuleState::Unknown))
+        || sysctl.iter().any(|s| s.wanted.is_some() && s.running.is_none());
+    let ok = !missing && !unknown;
     let status = Status {
         snapshot: snap.as_ref().map(Side::of),
         live: Side::of(&now),
@@ -129,11 +135,17 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         registration,
         ok,
     };
-    super::print(json, &status, || render(&status))?;
-    Ok(if ok { ExitCode::Success } else { ExitCode::Differs })
+    super::print(json, &status, || render(&status, missing))?;
+    Ok(if missing {
+        ExitCode::Differs
+    } else if unknown {
+        ExitCode::Unknown
+    } else {
+        ExitCode::Success
+    })
 }
 
-fn render(status: &Status) -> String {
+fn render(status: &Status, missing: bool) -> String {
     let mut out = String::new();
     match &status.snapshot {
         Some(s) => {
@@ -194,6 +206,13 @@ fn render(status: &Status) -> String {
     if let Some(p) = &status.pending {
         let _ = writeln!(out, "pending  {} failed at {}: {}", p.event, p.since, p.error);
     }
-    let _ = writeln!(out, "{}", if status.ok { "all kept" } else { "something is missing" });
+    let verdict = if status.ok {
+        "all kept"
+    } else if missing {
+        "something is missing"
+    } else {
+        "cannot tell: part of the running state cannot be read (see `unknown` above)"
+    };
+    let _ = writeln!(out, "{verdict}");
     out
 }

@@ -15,7 +15,7 @@ use crate::domain::version::Version;
 pub const FORMAT: u32 = 1;
 
 /// What kind of file a record is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     File,
@@ -72,6 +72,21 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Whether two manifests record the same version and the same files (path, kind, content,
+    /// link target). Both need their checksums filled.
+    pub fn same_files(&self, other: &Manifest) -> bool {
+        let key = |m: &Manifest| {
+            let mut v: Vec<_> = m
+                .files
+                .iter()
+                .map(|r| (r.path.clone(), r.kind, r.sha256.clone(), r.target.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        self.version == other.version && key(self) == key(other)
+    }
+
     /// Parses and checks a manifest: known format, every path absolute, normalised and inside
     /// the snapshot, symlinks with targets. `origin` names the file in errors.
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self> {

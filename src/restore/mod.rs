@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::domain::compare::{compare, Pair};
 use crate::domain::plan;
 use crate::domain::report::{ChangeReport, Outcome, Report, Side};
-use crate::domain::snapshot::Snapshot;
+use crate::domain::snapshot::{Manifest, Snapshot};
 use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
@@ -265,5 +265,39 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         written,
         failed: refused.is_some().then(|| "the iptables check".to_string()),
         refused,
+    })
+}
+
+/// Whether the live system owes a restore.
+pub enum Owed {
+    /// Nothing: no snapshot of an older version is newer than the last one at this version, or
+    /// restoring from it would change nothing.
+    No,
+    /// Restoring from this snapshot (of an older version) would change something.
+    From(Manifest),
+    /// Restoring from this snapshot cannot be planned; the reason.
+    Unknown(Manifest, String),
+}
+
+/// A restore is owed when the newest snapshot was taken on an older version of the live product
+/// (an upgrade since, with no snapshot after it) and a restore from it would change something.
+pub fn owed(ctx: &Context) -> Result<Owed> {
+    let live = crate::system::capture::capture(&ctx.root, &ctx.config, None)?;
+    let Some(newest) = ctx.state.snapshots().manifests()?.pop() else {
+        return Ok(Owed::No);
+    };
+    let (old, now) = (&newest.version, &live.manifest.version);
+    if old.product != now.product || old.release >= now.release {
+        return Ok(Owed::No);
+    }
+    let opts = RestoreOptions {
+        from: Some(newest.id.clone()),
+        dry_run: true,
+        ..RestoreOptions::default()
+    };
+    Ok(match restore(ctx, &opts) {
+        Ok(r) if r.report.outcome == Outcome::NothingToRestore => Owed::No,
+        Ok(_) => Owed::From(newest),
+        Err(e) => Owed::Unknown(newest, format!("{e:#}")),
     })
 }

@@ -1,8 +1,10 @@
 //! The tool's own state directory. [`StateDir`] owns every name in it: `snapshots/`, the `lock`,
-//! the `pending.json` marker a failed hook run leaves, and the `activation-pending` journal.
+//! the `pending.json` marker a failed hook run leaves, the `activation-pending` journal, the
+//! `registration.json` record and the `backups/` of replaced hook scripts.
 
 pub mod lock;
 pub mod pending;
+pub mod registration;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +37,17 @@ impl StateDir {
     /// The lock file every changing run holds.
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
+    }
+
+    /// What `register` installed.
+    pub fn registration_path(&self) -> PathBuf {
+        self.dir.join("registration.json")
+    }
+
+    /// Where `register` keeps hook scripts it replaced (never inside a hook directory, where a
+    /// run-parts loop would execute them).
+    pub fn backups_dir(&self) -> PathBuf {
+        self.dir.join("backups")
     }
 
     /// The marker a failed hook run leaves.

@@ -253,6 +253,45 @@ pub fn check_trusted(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a program path root will run from a hook, a unit or a boot script when anyone but root
+/// (or the running user) could replace it: the file and every directory above it must be owned by
+/// root or the running user and not group- or world-writable. A world-writable directory with the
+/// sticky bit (`/tmp`) passes when the entry below it is owned by root or the running user, who
+/// alone can then rename or remove it.
+pub fn check_trusted_path(path: &Path) -> Result<()> {
+    let (uid, _) = current_ids();
+    let trusted_owner = |m: &fs::Metadata| m.uid() == 0 || m.uid() == uid;
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !trusted_owner(&meta) || meta.mode() & 0o022 != 0 {
+        bail!(
+            "{} is owned by uid {} with mode {:04o}: others could replace it",
+            path.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        );
+    }
+    let mut child = meta;
+    for dir in path.ancestors().skip(1) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        let m = fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let writable = m.mode() & 0o022 != 0;
+        let sticky_ok = m.mode() & 0o1000 != 0 && trusted_owner(&child);
+        if !trusted_owner(&m) || (writable && !sticky_ok) {
+            bail!(
+                "{} is in {}, which others can write (owner uid {}, mode {:04o})",
+                path.display(),
+                dir.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            );
+        }
+        child = m;
+    }
+    Ok(())
+}
+
 /// A compact UTC stamp for backup names (`20261126T095155Z`).
 pub fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now())

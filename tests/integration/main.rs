@@ -12,6 +12,7 @@ mod hostile;
 mod live;
 mod package;
 mod properties;
+mod register;
 mod rule_diff;
 mod shell;
 mod sysctl_diff;
