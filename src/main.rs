@@ -11,7 +11,19 @@ fn main() -> std::process::ExitCode {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), "iwss-keeper: internal error: {info}");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error under --json is one JSON document too; help and --version print as usual.
+        Err(e) if e.use_stderr() && std::env::args().skip(1).any(|a| a == "--json") => {
+            let detail = e.render().to_string();
+            let first = detail.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            let doc = iwss_keeper::cmd::error_doc(&format!("usage: {first}"), ExitCode::Error);
+            let _ = iwss_keeper::cmd::write_stdout(doc.as_bytes());
+            let _ = e.print();
+            return ExitCode::Error.into();
+        }
+        Err(e) => e.exit(),
+    };
     let json = cli.json;
     iwss_keeper::logging::init(iwss_keeper::logging::level(cli.quiet, cli.verbose));
     match std::panic::catch_unwind(|| iwss_keeper::run(cli)) {
@@ -28,8 +40,8 @@ fn main() -> std::process::ExitCode {
             let code = iwss_keeper::cmd::exit_code_of(&err);
             // A report already printed carries its error; otherwise the error is the report.
             if json && !iwss_keeper::cmd::already_reported(&err) {
-                let doc = serde_json::json!({ "error": format!("{err:#}") });
-                let _ = iwss_keeper::cmd::write_stdout(format!("{doc}\n").as_bytes());
+                let doc = iwss_keeper::cmd::error_doc(&format!("{err:#}"), code);
+                let _ = iwss_keeper::cmd::write_stdout(doc.as_bytes());
             }
             code.into()
         }

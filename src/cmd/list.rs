@@ -9,7 +9,7 @@ use crate::exit_codes::ExitCode;
 
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let manifests = ctx.state.snapshots().manifests()?;
-    super::print(json, &manifests, || {
+    super::print(json, &serde_json::json!({ "snapshots": manifests }), || {
         let mut out = String::new();
         let w = manifests.iter().map(|m| m.id.len()).max().unwrap_or(2).max(2);
         let v = manifests

@@ -41,11 +41,49 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
     err.downcast_ref::<Reported>().map_or(ExitCode::Error, |r| r.code)
 }
 
+/// The version of the JSON documents' layout (`schema/iwss-keeper.schema.json`); raised when a
+/// field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One JSON document: the schema version, the report's fields, and the error a run ended with.
+#[derive(Serialize)]
+struct Doc<'a, T: Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The JSON document of a run, with its error if it failed.
+pub fn json_doc<T: Serialize>(value: &T, error: Option<String>) -> Result<String> {
+    let doc = Doc {
+        schema_version: SCHEMA_VERSION,
+        body: value,
+        error,
+    };
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
+}
+
+/// The JSON document of a run that ended with an error and no report of its own.
+pub fn error_doc(message: &str, code: ExitCode) -> String {
+    #[derive(Serialize)]
+    struct Failed<'a> {
+        error: &'a str,
+        exit_code: i32,
+    }
+    let failed = Failed {
+        error: message,
+        exit_code: code.code(),
+    };
+    json_doc(&failed, None).unwrap_or_else(|_| "{}\n".into())
+}
+
 /// Prints a report as JSON or text, in one write. A reader that went away (`| head`) ends the
 /// output quietly, as with other Unix tools; any other write error is an error.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
     if json {
-        return write_stdout((serde_json::to_string_pretty(value)? + "\n").as_bytes());
+        return write_stdout(json_doc(value, None)?.as_bytes());
     }
     // Control bytes from a rule or a file never reach the terminal raw.
     write_stdout(logging::printable(&text()).as_bytes())

@@ -12,9 +12,7 @@ pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode>
     match &failure {
         // One JSON document: the report with its error.
         Some((err, _)) if json => {
-            let mut doc = serde_json::to_value(&r.report)?;
-            doc["error"] = serde_json::Value::String(format!("{err:#}"));
-            super::write_stdout(format!("{}\n", serde_json::to_string_pretty(&doc)?).as_bytes())?;
+            super::write_stdout(super::json_doc(&r.report, Some(format!("{err:#}")))?.as_bytes())?;
         }
         _ => super::print(json, &r.report, || r.report.render())?,
     }

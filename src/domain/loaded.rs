@@ -47,6 +47,15 @@ pub enum RuleState {
 }
 
 impl RuleState {
+    /// One word for the state, as every report says it: `loaded`, `missing` or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleState::Loaded => "loaded",
+            RuleState::Missing => "missing",
+            RuleState::Unknown => "unknown",
+        }
+    }
+
     /// The JSON spelling: `true`, `false`, or `null` when unknown.
     fn serialize_as_bool<S: Serializer>(state: &RuleState, s: S) -> Result<S::Ok, S::Error> {
         match state {

@@ -118,8 +118,8 @@ pub struct Report {
     pub comparison: Comparison,
     pub changes: Vec<ChangeReport>,
     pub dry_run: bool,
-    /// What happened to the running firewall and kernel (JSON: one line each).
-    #[serde(serialize_with = "steps::serialize_lines")]
+    /// What happened to the running firewall and kernel (JSON: one object each).
+    #[serde(serialize_with = "steps::serialize_steps")]
     pub live: Vec<Step>,
     pub outcome: Outcome,
     /// After a failure: files that keep this run's changes.

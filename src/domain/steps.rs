@@ -1,5 +1,6 @@
 //! What a run did to (or found in) the running system, step by step: typed while the run works,
-//! turned into text lines by one renderer for the report, the JSON `live` array and the log.
+//! turned into text lines by one renderer for the report and the log, and into objects for the
+//! JSON `live` array.
 
 use serde::Serializer;
 
@@ -189,7 +190,77 @@ pub fn render(steps: &[Step]) -> Vec<String> {
     steps.iter().flat_map(Step::lines).collect()
 }
 
-/// Serialises steps as the JSON `live` array of lines.
-pub fn serialize_lines<S: Serializer>(steps: &[Step], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(render(steps))
+impl Step {
+    /// The step as a JSON object: `step` names it, its fields follow, `message` is the report's
+    /// text for it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut v = match self {
+            Self::RulesChecked { count } => json!({ "step": "rules-checked", "count": count }),
+            Self::RulesNotChecked { why } => json!({ "step": "rules-not-checked", "why": why }),
+            Self::SyntaxChecked => json!({ "step": "syntax-checked" }),
+            Self::SyntaxNotChecked { root } => json!({ "step": "syntax-not-checked", "root": root }),
+            Self::Resumed => json!({ "step": "resumed" }),
+            Self::RestartSkipped { command } => json!({ "step": "restart-skipped", "command": command }),
+            Self::Restarted { summary, output } => {
+                json!({ "step": "restarted", "summary": summary, "output": output })
+            }
+            Self::Verified(l) => json!({
+                "step": "verified",
+                "rule": l.rule,
+                "family": l.family,
+                "state": l.state.name(),
+                "detail": l.detail,
+            }),
+            Self::Failed { step } => json!({ "step": "failed", "at": step }),
+            Self::RolledBackFile { path } => json!({ "step": "rolled-back-file", "path": path }),
+            Self::RollbackFileFailed { path, error } => {
+                json!({ "step": "rollback-file-failed", "path": path, "error": error })
+            }
+            Self::Rollback(step) => json!({ "step": "rollback", "of": step.to_json() }),
+            Self::SecondRestartFailed { step } => json!({ "step": "second-restart-failed", "at": step }),
+            Self::RollbackChecked(check) => json!({
+                "step": "rollback-checked",
+                "result": match check {
+                    RollbackCheck::Same => "same",
+                    RollbackCheck::Differs => "differs",
+                    RollbackCheck::Unavailable => "unavailable",
+                },
+            }),
+            Self::SysctlSet { key, was, now } => json!({ "step": "sysctl-set", "key": key, "was": was, "now": now }),
+            Self::SysctlNotApplied { key, error } => {
+                json!({ "step": "sysctl-not-applied", "key": key, "error": error })
+            }
+            Self::RunningDiffers { key, running, files } => {
+                json!({ "step": "running-differs", "key": key, "running": running, "files": files })
+            }
+            Self::SysctlWouldSet { key, was, to } => {
+                json!({ "step": "sysctl-would-set", "key": key, "was": was, "to": to })
+            }
+            Self::CustomRule {
+                rule,
+                in_script,
+                loaded,
+            } => json!({ "step": "custom-rule", "rule": rule, "in_script": in_script, "loaded": loaded }),
+            Self::RecordedSysctl {
+                key,
+                files,
+                running,
+                differs,
+            } => json!({
+                "step": "recorded-sysctl",
+                "key": key,
+                "files": files,
+                "running": running,
+                "differs": differs,
+            }),
+        };
+        v["message"] = json!(self.lines().join("\n"));
+        v
+    }
+}
+
+/// Serialises steps as the JSON `live` array of step objects.
+pub fn serialize_steps<S: Serializer>(steps: &[Step], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(steps.iter().map(Step::to_json))
 }

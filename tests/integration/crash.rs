@@ -107,7 +107,7 @@ fn snapshot_survives_an_abort_at_every_point() {
         let list = env.cmd().args(["--json", "list"]).output().unwrap();
         assert!(list.status.success(), "{list:?}");
         let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-        let ids: Vec<String> = listed
+        let ids: Vec<String> = listed["snapshots"]
             .as_array()
             .unwrap()
             .iter()

@@ -17,13 +17,20 @@ fn restore(live: &Live, case: &str, json: bool) -> Run {
     live.keeper(&args)
 }
 
-/// The JSON report's `live` lines.
+/// The JSON report's `live` steps, as the text report shows them.
 fn live_lines(report: &serde_json::Value) -> Vec<String> {
     report["live"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l.as_str().unwrap().to_string())
+        .flat_map(|l| {
+            l["message"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 

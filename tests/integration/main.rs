@@ -14,6 +14,7 @@ mod package;
 mod properties;
 mod register;
 mod rule_diff;
+mod schema;
 mod shell;
 mod sysctl_diff;
 mod testenv;

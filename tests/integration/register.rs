@@ -53,7 +53,7 @@ fn register_twice_takes_one_baseline_and_remembers_its_hook_dir() {
         "{second:#}"
     );
     let list = env.keeper(&["--json", "list"]).json();
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list:#}");
+    assert_eq!(list["snapshots"].as_array().map(Vec::len), Some(1), "{list:#}");
     // status reads the record: the hooks in /opt/hooks are intact.
     let status = env.keeper(&["--json", "status"]).json();
     let files = status["registration"].as_array().unwrap();
@@ -176,7 +176,7 @@ fn register_after_a_hookless_upgrade_says_a_restore_is_owed() {
     );
     // No baseline hides it: the restore still finds the pre-upgrade snapshot.
     let list = env.keeper(&["--json", "list"]).json();
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list:#}");
+    assert_eq!(list["snapshots"].as_array().map(Vec::len), Some(1), "{list:#}");
     let diff = env.keeper(&["diff"]);
     assert_eq!(diff.code, 1, "{}", diff.text());
 }
