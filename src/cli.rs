@@ -4,10 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// The exit codes, as `--help` and the man page list them.
+const EXIT_CODES: &str = "Exit codes:
+  0  done, or nothing owed
+  1  something owed, missing or refused (diff, status, restore with REFUSED lines)
+  2  an error, and nothing was changed
+  3  an error with changes left in place (each file named; the firewall state said)
+  4  status cannot tell (what is loaded or running cannot be read)";
+
 /// Keeps an admin's IWSVA / IWSS 6.5 security fixes (tcp_rfc1337=0, custom firewall ACCEPT
 /// rules) alive across service-pack and patch upgrades.
 #[derive(Debug, Parser)]
-#[command(name = "iwss-keeper", version, about, max_term_width = 100)]
+#[command(name = "iwss-keeper", version, about, max_term_width = 100, after_long_help = EXIT_CODES)]
 pub struct Cli {
     /// Resolve every path the tool reads, writes or runs under this directory
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
