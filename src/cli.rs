@@ -53,12 +53,16 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         label: Option<String>,
     },
-    /// List snapshots: id, time, product and version, label
+    /// List snapshots, newest last: id, local time, version, label; `*` marks the one a plain
+    /// `restore` uses
     List,
     /// Show what one snapshot holds
     Show {
         /// Snapshot id, unique id prefix, snapshot directory, or a root tree read now
         snapshot: String,
+        /// Print this file (appliance path) as the snapshot holds it
+        #[arg(long, value_name = "PATH")]
+        file: Option<String>,
     },
     /// Compare two states by meaning; exit 0 = nothing to restore, 1 = something to restore
     Diff {
@@ -66,6 +70,38 @@ pub enum Command {
         old: Option<String>,
         /// New state [default: the live system]
         new: Option<String>,
+        /// One line per file: rules to restore, rules skipped, sysctl values to set
+        #[arg(long, conflicts_with = "quiet")]
+        stat: bool,
+        /// Print nothing; the exit code says it all
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Put back the files of the last restore from its backups, restart and verify
+    Undo {
+        /// Change nothing; print what would be put back as unified diffs
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not restart the firewall after putting its script back
+        #[arg(long)]
+        no_restart: bool,
+    },
+    /// Remove one snapshot (never one a pending restore or the next restore needs)
+    Forget {
+        /// Snapshot id or unique id prefix
+        snapshot: String,
+    },
+    /// Remove the oldest snapshots, keeping the newest N (and any a restore needs)
+    Prune {
+        /// How many snapshots to keep
+        #[arg(long, value_name = "N")]
+        keep: usize,
+    },
+    /// Remove the tool's own `.org.STAMP` backups older than DAYS days (known from its records)
+    PruneBackups {
+        /// Age in days
+        #[arg(long, value_name = "DAYS")]
+        older_than: u64,
     },
     /// Run as an upgrade hook: quiet, never prompts, exits 0 on failure unless `strict`
     Hook {
@@ -92,7 +128,7 @@ pub enum Command {
         /// State to restore from [default: newest snapshot from an older version]
         #[arg(long, value_name = "SNAPSHOT")]
         from: Option<String>,
-        /// Change nothing; print the plan as unified diffs
+        /// Change nothing; print the plan as unified diffs; exit 1 when it would change something
         #[arg(long)]
         dry_run: bool,
         /// Do not restart the firewall after rewriting its script

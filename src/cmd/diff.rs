@@ -8,7 +8,63 @@ use crate::domain::plan;
 use crate::domain::report::{ChangeReport, Outcome, Report, Side};
 use crate::exit_codes::ExitCode;
 
-pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>) -> Result<ExitCode> {
+/// How much `diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// The whole report.
+    Full,
+    /// One line per file.
+    Stat,
+    /// Nothing (under `--json`, the document all the same).
+    Quiet,
+}
+
+/// `--stat`: one line per file, as `git diff --stat` gives one per file.
+fn stat(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let cmp = &report.comparison;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(script) = &cmp.firewall_script {
+        let restore = cmp.discarded.iter().filter(|d| d.restore).count();
+        let refused = cmp.discarded.iter().filter(|d| d.attention).count();
+        let skipped = cmp.discarded.len() - restore - refused;
+        let mut cells = vec![format!("{restore} rule(s) to restore"), format!("{skipped} skipped")];
+        if refused > 0 {
+            cells.push(format!("{refused} REFUSED"));
+        }
+        rows.push((script.clone(), cells.join(", ")));
+    }
+    for change in report
+        .changes
+        .iter()
+        .filter(|c| Some(&c.path) != cmp.firewall_script.as_ref())
+    {
+        rows.push((change.path.clone(), format!("sysctl: {} edit(s)", change.edits.len())));
+    }
+    let set: Vec<String> = cmp
+        .sysctl
+        .iter()
+        .filter_map(|f| f.set_to.as_ref().map(|v| format!("{} -> {v}", f.key)))
+        .collect();
+    let width = rows.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (path, what) in &rows {
+        let _ = writeln!(out, " {path:width$} | {what}");
+    }
+    let _ = writeln!(
+        out,
+        " {} file(s) to change{}",
+        report.changes.len(),
+        if set.is_empty() {
+            String::new()
+        } else {
+            format!("; sysctl {}", set.join(", "))
+        }
+    );
+    out
+}
+
+pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, style: Style) -> Result<ExitCode> {
     let (old, new) = ctx.sides(old, new)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
@@ -31,7 +87,12 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>) -> R
             Outcome::NothingToRestore
         },
     };
-    super::print(json, &report, || report.render())?;
+    if json || style != Style::Quiet {
+        super::print(json, &report, || match style {
+            Style::Stat => stat(&report),
+            _ => report.render(),
+        })?;
+    }
     Ok(if needs || attention {
         ExitCode::Differs
     } else {

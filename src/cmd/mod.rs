@@ -4,11 +4,13 @@
 mod diff;
 mod hook;
 mod list;
+mod prune;
 pub mod register;
 mod restore;
 mod show;
 mod snapshot;
 mod status;
+mod undo;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -110,7 +112,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // Runs that change anything log to a file (and syslog on the real root) and hold the lock.
     let changes = match &cli.command {
         Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
-        Command::Restore { dry_run, .. } => !dry_run,
+        Command::Restore { dry_run, .. } | Command::Undo { dry_run, .. } => !dry_run,
+        Command::Forget { .. } | Command::Prune { .. } | Command::PruneBackups { .. } => true,
         Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
     };
     let _lock = if changes {
@@ -132,8 +135,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unregister { hook_dir } => register::run_unregister(&ctx, json, hook_dir.as_deref()),
         Command::Snapshot { label } => snapshot::run(&ctx, json, label),
         Command::List => list::run(&ctx, json),
-        Command::Show { snapshot } => show::run(&ctx, json, &snapshot),
-        Command::Diff { old, new } => diff::run(&ctx, json, old.as_deref(), new.as_deref()),
+        Command::Show { snapshot, file } => show::run(&ctx, json, &snapshot, file.as_deref()),
+        Command::Diff { old, new, stat, quiet } => {
+            let style = if quiet {
+                diff::Style::Quiet
+            } else if stat {
+                diff::Style::Stat
+            } else {
+                diff::Style::Full
+            };
+            diff::run(&ctx, json, old.as_deref(), new.as_deref(), style)
+        }
+        Command::Undo { dry_run, no_restart } => undo::run(&ctx, json, dry_run, no_restart),
+        Command::Forget { snapshot } => prune::forget(&ctx, json, &snapshot),
+        Command::Prune { keep } => prune::prune(&ctx, json, keep),
+        Command::PruneBackups { older_than } => prune::prune_backups(&ctx, json, older_than),
         Command::Status => status::run(&ctx, json),
         Command::Restore {
             from,

@@ -23,6 +23,8 @@ pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode>
         }
         .into()),
         None if r.report.comparison.needs_attention() => Ok(ExitCode::Differs),
+        // A dry run says whether the restore would change something, as `diff` does.
+        None if opts.dry_run && r.report.outcome == crate::domain::report::Outcome::Planned => Ok(ExitCode::Differs),
         None => Ok(ExitCode::Success),
     }
 }

@@ -36,9 +36,38 @@ struct Shown<'a> {
     sysctl: Vec<ShownSysctl>,
 }
 
-/// Runs `show`: what one snapshot (or a root tree read now) holds.
-pub fn run(ctx: &Context, json: bool, arg: &str) -> Result<ExitCode> {
+/// `show --file PATH`: the file as the snapshot holds it, byte for byte (as `git show REV:PATH`).
+fn file(json: bool, snap: &crate::domain::snapshot::Snapshot, arg: &str, path: &str) -> Result<ExitCode> {
+    let Some(bytes) = snap.content(path) else {
+        let held: Vec<&str> = snap.manifest.files.iter().map(|f| f.path.as_str()).collect();
+        anyhow::bail!("{arg} holds no file {path} (it holds {})", held.join(", "));
+    };
+    if json {
+        #[derive(Serialize)]
+        struct ShownFile<'a> {
+            path: &'a str,
+            sha256: String,
+            /// The content as text (bytes that are not UTF-8 shown as U+FFFD).
+            content: String,
+        }
+        let shown = ShownFile {
+            path,
+            sha256: crate::domain::snapshot::sha256_hex(bytes),
+            content: String::from_utf8_lossy(bytes).into_owned(),
+        };
+        super::write_stdout(super::json_doc(&shown, None)?.as_bytes())?;
+    } else {
+        super::write_stdout(bytes)?;
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Runs `show`: what one snapshot (or a root tree read now) holds, or one of its files.
+pub fn run(ctx: &Context, json: bool, arg: &str, path: Option<&str>) -> Result<ExitCode> {
     let mut snap = ctx.resolve(arg)?;
+    if let Some(path) = path {
+        return file(json, &snap, arg, path);
+    }
     snap.fill_checksums();
     let m = &snap.manifest;
     let mut rules = Vec::new();

@@ -25,19 +25,24 @@ pub struct FileChange<'a> {
 }
 
 impl FileChange<'_> {
-    /// A unified diff of the change, for `--dry-run` and reports. Patience diff: linear in
-    /// practice on scripts whose lines are nearly all unique.
+    /// A unified diff of the change, for `--dry-run` and reports.
     pub fn unified_diff(&self) -> String {
-        let old = String::from_utf8_lossy(self.old.unwrap_or_default());
-        let new = String::from_utf8_lossy(&self.new);
-        similar::TextDiff::configure()
-            .algorithm(similar::Algorithm::Patience)
-            .diff_lines(old.as_ref(), new.as_ref())
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a{}", self.path), &format!("b{}", self.path))
-            .to_string()
+        unified_diff(&self.path, self.old.unwrap_or_default(), &self.new)
     }
+}
+
+/// A unified diff of one file's change (`a/PATH`, `b/PATH`). Patience diff: linear in practice on
+/// scripts whose lines are nearly all unique.
+pub fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
+    let old = String::from_utf8_lossy(old);
+    let new = String::from_utf8_lossy(new);
+    similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Patience)
+        .diff_lines(old.as_ref(), new.as_ref())
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a{path}"), &format!("b{path}"))
+        .to_string()
 }
 
 /// Everything `restore` writes.

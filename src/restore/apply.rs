@@ -23,6 +23,9 @@ pub struct Written {
     /// Digest of what was written, so putting back never clobbers a later change.
     #[serde(skip)]
     pub digest: u64,
+    /// SHA-256 of what was written, for the restore's record.
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 impl Written {
@@ -105,6 +108,7 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
                 backup,
                 owner,
                 digest: fsutil::digest(&change.new),
+                sha256: crate::domain::snapshot::sha256_hex(&change.new),
             });
         }
         Ok(())

@@ -3,6 +3,7 @@
 
 pub mod activate;
 pub mod apply;
+pub mod undo;
 
 use anyhow::{bail, Result};
 
@@ -14,6 +15,7 @@ use crate::domain::snapshot::{Manifest, Snapshot};
 use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
+use crate::store::restores::{RestoreRecord, RestoredFile, RestoredRule};
 use crate::system::iptables::{self, RulesCheck};
 use crate::system::{fsutil, process};
 
@@ -40,6 +42,8 @@ pub struct Restored {
     pub failed: Option<String>,
     /// Why the firewall part was not written: iptables refuses rules to restore.
     pub refused: Option<String>,
+    /// The stamp of this run's backups (`PATH.org.STAMP`) and of its record.
+    pub stamp: String,
 }
 
 impl Restored {
@@ -135,6 +139,9 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         }
         r.report.live.extend(steps);
     }
+    if !opts.dry_run {
+        record(ctx, &r)?;
+    }
     if r.failed.is_some() {
         r.report.kept = r.kept().into_iter().map(str::to_string).collect();
         r.report.outcome = if r.rollback_incomplete() {
@@ -146,6 +153,53 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         };
     }
     Ok(r)
+}
+
+/// Records what the restore left written, for `undo` and `prune-backups`.
+fn record(ctx: &Context, r: &Restored) -> Result<()> {
+    let kept: Vec<&str> = if r.failed.is_some() {
+        r.kept()
+    } else {
+        r.written.iter().map(|w| w.path.as_str()).collect()
+    };
+    let files: Vec<RestoredFile> = r
+        .written
+        .iter()
+        .filter(|w| kept.contains(&w.path.as_str()))
+        .map(|w| RestoredFile {
+            path: w.path.clone(),
+            backup: w.backup.clone(),
+            written_sha256: w.sha256.clone(),
+        })
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    let script = &ctx.config.firewall_script;
+    let mut rules = Vec::new();
+    if kept.contains(&script.as_str()) {
+        if let Some(old) = crate::domain::compare::script_of(&r.old, script)? {
+            for d in r.report.comparison.discarded.iter().filter(|d| d.restore) {
+                if let Some(rule) = old.rule(d.index) {
+                    rules.push(RestoredRule {
+                        canonical: rule.canonical().to_string(),
+                        family: rule.family,
+                    });
+                }
+            }
+        }
+    }
+    let record = RestoreRecord {
+        id: format!("{}-{}", r.stamp, std::process::id()),
+        when: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        from: r.report.old.name.clone(),
+        version: r.report.new.version.clone(),
+        files,
+        rules,
+        undone: None,
+        undo_backups: Vec::new(),
+    };
+    ctx.state.restores().save(&record)
 }
 
 /// Plans and applies the file changes of a restore onto the live root.
@@ -174,6 +228,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         log::info!("sysctl {}: {}", f.key, f.reason);
     }
     let mut plan = plan::plan(&pair, &cmp, &ctx.config)?;
+    let stamp = fsutil::stamp();
     let mut live = Vec::new();
     let mut refused = None;
     // Every rule to restore goes through the appliance's own iptables before a byte is written.
@@ -228,7 +283,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         Vec::new()
     } else {
         ctx.state.begin_activation()?;
-        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &fsutil::stamp())?
+        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &stamp)?
     };
     let changes = plan
         .changes
@@ -265,6 +320,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         written,
         failed: refused.is_some().then(|| "the iptables check".to_string()),
         refused,
+        stamp,
     })
 }
 

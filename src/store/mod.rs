@@ -5,6 +5,7 @@
 pub mod lock;
 pub mod pending;
 pub mod registration;
+pub mod restores;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,11 @@ impl StateDir {
     /// The lock file every changing run holds.
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
+    }
+
+    /// What each restore wrote, for `undo` and `prune-backups`.
+    pub fn restores(&self) -> restores::Restores {
+        restores::Restores::at(self.dir.join("restores"))
     }
 
     /// What `register` installed.

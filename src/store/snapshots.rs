@@ -125,6 +125,13 @@ fn remove_stale_dirs(snapshots_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One stored snapshot's directory, read.
+pub struct Entry {
+    /// The directory name.
+    pub id: String,
+    pub manifest: std::result::Result<Manifest, String>,
+}
+
 /// The snapshots recorded under a state directory.
 pub struct Store {
     pub dir: PathBuf,
@@ -136,8 +143,10 @@ impl Store {
         Self { dir }
     }
 
-    /// Manifests of every stored snapshot, oldest first. Unreadable entries are errors.
-    pub fn manifests(&self) -> Result<Vec<Manifest>> {
+    /// Every stored snapshot, oldest first (corrupt ones last): its directory name and its
+    /// manifest, or why the manifest cannot be used. A manifest whose id is not its directory's
+    /// name is corrupt.
+    pub fn entries(&self) -> Result<Vec<Entry>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -151,13 +160,41 @@ impl Store {
                 continue;
             }
             let path = entry.path().join("manifest.json");
-            let bytes = fsutil::read_bounded(&path)?;
-            let m: Manifest =
-                serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line()))?;
-            out.push(m);
+            let manifest = fsutil::read_bounded(&path)
+                .and_then(|bytes| Manifest::parse(&bytes, &path.display().to_string()))
+                .and_then(|m| {
+                    if m.id == name {
+                        Ok(m)
+                    } else {
+                        bail!("{}: id {:?} is not its directory's name", path.display(), m.id)
+                    }
+                })
+                .map_err(|e| format!("{e:#}"));
+            out.push(Entry { id: name, manifest });
         }
-        out.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        out.sort_by(|a, b| match (&a.manifest, &b.manifest) {
+            (Ok(x), Ok(y)) => (&x.created, &x.id).cmp(&(&y.created, &y.id)),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(_), Err(_)) => a.id.cmp(&b.id),
+        });
         Ok(out)
+    }
+
+    /// Manifests of every usable stored snapshot, oldest first. A corrupt one is skipped with a
+    /// warning (`list` shows it), so it never stops `diff`, `status` or a restore from another.
+    pub fn manifests(&self) -> Result<Vec<Manifest>> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter_map(|e| match e.manifest {
+                Ok(m) => Some(m),
+                Err(why) => {
+                    log::warn!("snapshot {} is corrupt and left out: {why}", e.id);
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Finds a stored snapshot by id or unique id prefix.
@@ -171,6 +208,14 @@ impl Store {
                 many.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+
+    /// Removes one snapshot: renamed out of sight, then deleted.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let dir = self.dir.join(id);
+        let hidden = self.dir.join(format!(".del-{id}"));
+        fs::rename(&dir, &hidden).with_context(|| format!("cannot remove {}", dir.display()))?;
+        fs_extra::remove_items(&[&hidden]).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", hidden.display()))
     }
 
     /// Removes the oldest snapshots beyond `keep`, never one named in `protect`. A snapshot is
@@ -187,11 +232,7 @@ impl Store {
             if protect.contains(&m.id) {
                 continue;
             }
-            let dir = self.dir.join(&m.id);
-            let hidden = self.dir.join(format!(".del-{}", m.id));
-            fs::rename(&dir, &hidden).with_context(|| format!("cannot prune {}", dir.display()))?;
-            fs_extra::remove_items(&[&hidden])
-                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", hidden.display()))?;
+            self.remove(&m.id)?;
             log::info!(
                 "pruned snapshot {} ({}, {})",
                 m.id,

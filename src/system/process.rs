@@ -226,6 +226,9 @@ pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<
     let bash = root
         .program(&BASH)
         .with_context(|| format!("cannot check the script: no bash under {}", root.dir().display()))?;
+    // bash runs from `/`: a root given as a relative path is made absolute first.
+    let bash = std::path::absolute(&bash).with_context(|| format!("cannot resolve {}", bash.display()))?;
+    let dir = &std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let temp = tempfile::Builder::new()
         .prefix(".iwss-keeper-check.")
         .tempfile_in(dir)

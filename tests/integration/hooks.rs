@@ -191,12 +191,8 @@ fn iwss_patch2_to_patch3_upgrade_needs_nothing() {
         "{log}"
     );
     assert!(log.contains("post-install: nothing-to-restore"), "{log}");
-    let (list, _, _) = keeper(&env, &["list"]);
-    let labels: Vec<&str> = list
-        .lines()
-        .skip(1)
-        .map(|l| l.split("  ").last().unwrap().trim())
-        .collect();
+    let (list, _, _) = keeper(&env, &["--json", "list"]);
+    let labels = labels(&list);
     assert_eq!(
         labels,
         [
@@ -270,14 +266,21 @@ fn retention_keeps_the_newest_pre_upgrade_snapshot() {
     for n in 1..=3 {
         assert_eq!(keeper(&env, &["snapshot", "--label", &format!("patch 3 #{n}")]).2, 0);
     }
-    let (list, _, _) = keeper(&env, &["list"]);
-    let labels: Vec<&str> = list
-        .lines()
-        .skip(1)
-        .map(|l| l.split("  ").last().unwrap().trim())
-        .collect();
+    let (list, _, _) = keeper(&env, &["--json", "list"]);
+    let labels = labels(&list);
     assert_eq!(labels, ["patch 2", "patch 3 #3"], "{list}");
     assert!(list.contains(pre.trim()));
+}
+
+/// The labels of `list --json`, oldest first.
+fn labels(list: &str) -> Vec<String> {
+    let doc: serde_json::Value = serde_json::from_str(list).unwrap();
+    doc["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["manifest"]["label"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Holds the state directory's lock from this process, as another run would.

@@ -410,3 +410,41 @@ fn a_daemon_holding_the_restart_output_does_not_hold_the_run() {
     );
     assert!(accepts_from(&nvl(&live), "192.0.2.1"));
 }
+
+#[test]
+fn undo_restarts_and_checks_the_restored_rules_are_gone() {
+    if !require_netns("undo_restarts_and_checks_the_restored_rules_are_gone") {
+        return;
+    }
+    let live = Upgrade::of("iwsva-sp3-to-sp3p1").in_netns();
+    let upgraded = fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+    assert_eq!(restore(&live, "iwsva-sp3-to-sp3p1", false).code, 0);
+    let restored = fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
+    assert!(accepts_from(&nvl(&live), "192.0.2.1"));
+    // A failed restart during the undo: the restore's files and rules come back.
+    fs::write(live.env.root.join("etc/init.d/fail-once"), "").unwrap();
+    let failed = live.keeper(&["undo"]);
+    assert_eq!(failed.code, 2, "{}", failed.text());
+    assert!(failed.stdout.contains("FAILED at restart"), "{}", failed.text());
+    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), restored);
+    assert!(accepts_from(&nvl(&live), "192.0.2.1"), "{}", nvl(&live));
+    // Then for real.
+    let undo = live.keeper(&["--json", "undo"]);
+    assert_eq!(undo.code, 0, "{}", undo.text());
+    let report = undo.json();
+    assert_eq!(report["outcome"], "undone");
+    assert!(
+        report["live"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "verified" && s["state"] == "missing"),
+        "{report:#}"
+    );
+    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), upgraded);
+    let nvl = nvl(&live);
+    assert!(
+        !accepts_from(&nvl, "192.0.2.1") && nvl.starts_with("Chain INPUT (policy DROP"),
+        "{nvl}"
+    );
+}

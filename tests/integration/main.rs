@@ -1,6 +1,7 @@
 //! The integration tests: one binary (one link step), a module per concern, one test
 //! environment ([`testenv`]).
 
+mod admin;
 mod cases;
 mod commands;
 mod crash;

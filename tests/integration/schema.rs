@@ -67,6 +67,13 @@ fn every_command_and_error_path_prints_a_valid_document() {
     check("list", &env.keeper(&["--json", "list"]), "list");
     check("show", &env.keeper(&["--json", "show", &id]), "show");
     check("show tree", &env.keeper(&["--json", "show", &after]), "show");
+    check(
+        "show --file",
+        &env.keeper(&["--json", "show", &id, "--file", "/usr/iwss/iwsvafw.sh"]),
+        "show_file",
+    );
+    check("snapshot", &env.keeper(&["--json", "snapshot"]), "snapshot");
+    check("forget", &env.keeper(&["--json", "forget", &id]), "removed_snapshots");
     check("status", &env.keeper(&["--json", "status"]), "status");
     check("diff", &env.keeper(&["--json", "diff", &before, &after]), "report");
     check(
@@ -96,6 +103,23 @@ fn every_command_and_error_path_prints_a_valid_document() {
         "{failed:#}"
     );
     check("restore", &env.keeper(&["--json", "restore", "--no-restart"]), "report");
+    check("undo dry run", &env.keeper(&["--json", "undo", "--dry-run"]), "undo");
+    check("undo", &env.keeper(&["--json", "undo", "--no-restart"]), "undo");
+    check("nothing to undo", &env.keeper(&["--json", "undo"]), "error");
+    check(
+        "prune",
+        &env.keeper(&["--json", "prune", "--keep", "1"]),
+        "removed_snapshots",
+    );
+    check(
+        "prune-backups",
+        &env.keeper(&["--json", "prune-backups", "--older-than", "0"]),
+        "removed_backups",
+    );
+    let bad = env.state.join("snapshots/20200101T000000Z-bad000");
+    fs::create_dir_all(&bad).unwrap();
+    fs::write(bad.join("manifest.json"), "{").unwrap();
+    check("list with a corrupt snapshot", &env.keeper(&["--json", "list"]), "list");
     check("status after", &env.keeper(&["--json", "status"]), "status");
     check("unregister", &env.keeper(&["--json", "unregister"]), "unregister");
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// Address family an `IPTABLE` call names (`ipv4` / `ipv6`); without one the call goes to both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub enum Family {
     #[serde(rename = "ipv4")]
     V4,

@@ -1,0 +1,153 @@
+//! `forget`, `prune` and `prune-backups`: remove what the tool keeps, never what a restore
+//! still needs.
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::exit_codes::ExitCode;
+use crate::store::pending::Pending;
+
+/// A snapshot that must stay, and why.
+#[derive(Debug, Clone, Serialize)]
+struct Protected {
+    id: String,
+    why: String,
+}
+
+/// The snapshots a restore needs: the one a plain `restore` uses now, and the one a pending
+/// restore names. Refuses when the live version cannot be read (it decides which one that is).
+fn protected(ctx: &Context) -> Result<Vec<Protected>> {
+    let mut out = Vec::new();
+    let live = crate::system::capture::capture(&ctx.root, &ctx.config, None)
+        .map_err(|e| anyhow::anyhow!("cannot tell which snapshot a restore needs ({e:#}); nothing removed"))?;
+    if let Some(m) = ctx.state.snapshots().pre_upgrade(&live.manifest.version)? {
+        out.push(Protected {
+            id: m.id,
+            why: "the one a plain `restore` (and the boot guard) uses".into(),
+        });
+    }
+    if let Some(id) = Pending::load(&ctx.state)?.and_then(|p| p.snapshot) {
+        out.push(Protected {
+            id,
+            why: "the one the pending restore needs".into(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct Removed {
+    removed: Vec<String>,
+    protected: Vec<Protected>,
+}
+
+/// `forget SNAPSHOT`.
+pub fn forget(ctx: &Context, json: bool, arg: &str) -> Result<ExitCode> {
+    let store = ctx.state.snapshots();
+    // Corrupt snapshots too: forgetting them is how they go.
+    let hits: Vec<String> = store
+        .entries()?
+        .into_iter()
+        .map(|e| e.id)
+        .filter(|id| id.starts_with(arg))
+        .collect();
+    let id = match hits.as_slice() {
+        [one] => one.clone(),
+        [] => bail!("no snapshot {arg:?} in {}", store.dir.display()),
+        many => bail!("snapshot id prefix {arg:?} is ambiguous: {}", many.join(", ")),
+    };
+    if let Some(p) = protected(ctx)?.into_iter().find(|p| p.id == id) {
+        bail!("snapshot {id} is {}; not removed", p.why);
+    }
+    store.remove(&id)?;
+    log::info!("forgot snapshot {id}");
+    let report = Removed {
+        removed: vec![id.clone()],
+        protected: Vec::new(),
+    };
+    super::print(json, &report, || format!("removed snapshot {id}\n"))?;
+    Ok(ExitCode::Success)
+}
+
+/// `prune --keep N`.
+pub fn prune(ctx: &Context, json: bool, keep: usize) -> Result<ExitCode> {
+    let protect = protected(ctx)?;
+    let ids: Vec<String> = protect.iter().map(|p| p.id.clone()).collect();
+    let removed = ctx.state.snapshots().prune(keep, &ids)?;
+    let report = Removed {
+        removed,
+        protected: protect,
+    };
+    super::print(json, &report, || {
+        let mut out = String::new();
+        for id in &report.removed {
+            let _ = writeln!(out, "removed  {id}");
+        }
+        for p in &report.protected {
+            let _ = writeln!(out, "kept     {} ({})", p.id, p.why);
+        }
+        if report.removed.is_empty() {
+            out.push_str("nothing to remove\n");
+        }
+        out
+    })?;
+    Ok(ExitCode::Success)
+}
+
+#[derive(Serialize)]
+struct BackupsPruned {
+    removed: Vec<String>,
+    /// Recorded backups already gone.
+    missing: Vec<String>,
+}
+
+/// `prune-backups --older-than DAYS`: the `.org.STAMP` backups the restore records name, and the
+/// hook scripts `register` saved, older than DAYS days.
+pub fn prune_backups(ctx: &Context, json: bool, days: u64) -> Result<ExitCode> {
+    let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(days.saturating_mul(86_400));
+    let mut candidates: Vec<(std::path::PathBuf, std::time::SystemTime)> = Vec::new();
+    for record in ctx.state.restores().all()? {
+        let when = humantime::parse_rfc3339(&record.when)
+            .map_err(|e| anyhow::anyhow!("restore record {}: bad time {:?}: {e}", record.id, record.when))?;
+        candidates.extend(record.backups().map(|b| (b.to_path_buf(), when)));
+    }
+    if let Ok(entries) = std::fs::read_dir(ctx.state.backups_dir()) {
+        for e in entries.flatten() {
+            if let Ok(modified) = e.metadata().and_then(|m| m.modified()) {
+                candidates.push((e.path(), modified));
+            }
+        }
+    }
+    let mut report = BackupsPruned {
+        removed: Vec::new(),
+        missing: Vec::new(),
+    };
+    for (path, when) in candidates {
+        if when > cutoff {
+            continue;
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+                log::info!("removed backup {}", path.display());
+                report.removed.push(path.display().to_string());
+            }
+            Ok(_) => log::warn!("{} is not a regular file; left alone", path.display()),
+            Err(_) => report.missing.push(path.display().to_string()),
+        }
+    }
+    super::print(json, &report, || {
+        let mut out = String::new();
+        for p in &report.removed {
+            let _ = writeln!(out, "removed  {p}");
+        }
+        if report.removed.is_empty() {
+            let _ = writeln!(out, "no backup older than {days} day(s)");
+        }
+        out
+    })?;
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,74 @@
+//! `undo`: put back the files of the last restore.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::context::Context;
+use crate::domain::steps;
+use crate::exit_codes::ExitCode;
+use crate::restore::undo::{undo, UndoOutcome, UndoReport};
+
+fn render(r: &UndoReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "undo restore {} (restored from {})", r.restore, r.restored_from);
+    for f in &r.files {
+        match (f.action, &f.from) {
+            ("put-back", Some(from)) => {
+                let _ = write!(out, "  {}: put back from {from}", f.path);
+            }
+            _ => {
+                let _ = write!(out, "  {}: removed (the restore created it)", f.path);
+            }
+        }
+        if let Some(b) = &f.backup {
+            let _ = write!(out, "; the restored file saved as {b}");
+        }
+        out.push('\n');
+    }
+    for f in &r.files {
+        out.push_str(f.diff.as_deref().unwrap_or_default());
+    }
+    for line in steps::render(&r.live) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        match r.outcome {
+            UndoOutcome::Planned => "dry run: nothing was changed",
+            UndoOutcome::Undone => "undone",
+            UndoOutcome::RolledBack => "FAILED: the restore's files and rules were put back",
+            UndoOutcome::RollbackIncomplete =>
+                "FAILED: putting the restore's files back did not complete (see above); check the files and the firewall by hand",
+        }
+    );
+    out
+}
+
+pub fn run(ctx: &Context, json: bool, dry_run: bool, no_restart: bool) -> Result<ExitCode> {
+    let r = undo(ctx, dry_run, no_restart)?;
+    let error = r.failed.as_ref().map(|step| match r.outcome {
+        UndoOutcome::RollbackIncomplete => (
+            format!("undo failed at {step}, and putting the restore's files back did not complete"),
+            ExitCode::ChangesLeft,
+        ),
+        _ => (
+            format!("undo failed at {step}; the restore's files and rules were put back"),
+            ExitCode::Error,
+        ),
+    });
+    if json {
+        super::write_stdout(super::json_doc(&r, error.as_ref().map(|(m, _)| m.clone()))?.as_bytes())?;
+    } else {
+        super::write_stdout(crate::logging::printable(&render(&r)).as_bytes())?;
+    }
+    if let Some((message, code)) = error {
+        return Err(super::Reported { message, code }.into());
+    }
+    Ok(if dry_run && !r.files.is_empty() {
+        ExitCode::Differs
+    } else {
+        ExitCode::Success
+    })
+}

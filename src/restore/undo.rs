@@ -1,0 +1,279 @@
+//! `undo`: put back the files of the last restore from its backups, with the safety of a
+//! restore: each file must still hold what the restore wrote, the script passes `bash -n`, the
+//! current file is backed up, the write is atomic, the firewall is restarted with the version's
+//! command and the undone rules are checked gone; on failure everything is put back again.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::domain::firewall::{restart_command, Script};
+use crate::domain::loaded::RuleState;
+use crate::domain::plan::unified_diff;
+use crate::domain::rule;
+use crate::domain::snapshot::sha256_hex;
+use crate::domain::steps::{serialize_steps, Step};
+use crate::store::restores::RestoreRecord;
+use crate::system::fsutil::{self, Owner};
+use crate::system::{capture, iptables, process};
+
+/// One file `undo` puts back.
+#[derive(Debug, Clone, Serialize)]
+pub struct UndoneFile {
+    pub path: String,
+    /// `put-back` from the restore's backup, or `removed` (the restore created it).
+    pub action: &'static str,
+    /// The backup the restore took, which `undo` writes back.
+    pub from: Option<String>,
+    /// The backup `undo` took of the file as the restore left it.
+    pub backup: Option<String>,
+    /// A dry run's unified diff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// How an `undo` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UndoOutcome {
+    Planned,
+    Undone,
+    /// The undo failed and everything was put back as the restore left it.
+    RolledBack,
+    /// The undo failed and so did part of putting things back.
+    RollbackIncomplete,
+}
+
+/// The report of `undo`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UndoReport {
+    /// The restore undone.
+    pub restore: String,
+    pub restored_from: String,
+    pub files: Vec<UndoneFile>,
+    pub dry_run: bool,
+    #[serde(serialize_with = "serialize_steps")]
+    pub live: Vec<Step>,
+    pub outcome: UndoOutcome,
+    #[serde(skip)]
+    pub failed: Option<String>,
+}
+
+/// One file's undo, planned.
+struct Planned {
+    path: String,
+    /// What the restore wrote (the file now).
+    now: Vec<u8>,
+    owner: Owner,
+    /// What goes back (`None`: remove).
+    back: Option<Vec<u8>>,
+    from: Option<std::path::PathBuf>,
+}
+
+fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
+    let mut out = Vec::new();
+    for f in &record.files {
+        let path = ctx.root.path(&f.path);
+        fsutil::refuse_symlink(&path)?;
+        let now = fsutil::read_bounded(&path).with_context(|| format!("cannot undo restore {}", record.id))?;
+        if sha256_hex(&now) != f.written_sha256 {
+            bail!(
+                "{} changed since restore {} wrote it; refusing to undo (nothing was changed)",
+                path.display(),
+                record.id
+            );
+        }
+        let back = match &f.backup {
+            Some(b) => Some(fsutil::read_bounded(b).with_context(|| {
+                format!(
+                    "the backup of {} is gone; refusing to undo (nothing was changed)",
+                    f.path
+                )
+            })?),
+            None => None,
+        };
+        if let (true, Some(bytes)) = (f.path == ctx.config.firewall_script, &back) {
+            process::check_syntax(&ctx.root, &std::env::temp_dir(), bytes)
+                .with_context(|| format!("{}: the backup to put back", path.display()))?;
+        }
+        let owner = Owner::of(&std::fs::metadata(&path)?);
+        out.push(Planned {
+            path: f.path.clone(),
+            now,
+            owner,
+            back,
+            from: f.backup.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` (or removes the file) after backing up what is there; returns the backup.
+fn write_back(ctx: &Context, p: &Planned, stamp: &str) -> Result<Option<std::path::PathBuf>> {
+    let path = ctx.root.path(&p.path);
+    let backup = fsutil::backup(&path, stamp)?;
+    match &p.back {
+        Some(bytes) => fsutil::atomic_write(&path, bytes, p.owner)?,
+        None => std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?,
+    }
+    Ok(Some(backup))
+}
+
+/// Restarts the firewall and checks the undone rules are gone; `Err(step)` names what failed.
+fn restart_and_check(
+    ctx: &Context,
+    record: &RestoreRecord,
+    script: Option<&[u8]>,
+    steps: &mut Vec<Step>,
+) -> Result<(), String> {
+    let live = capture::capture(&ctx.root, &ctx.config, None).map_err(|e| format!("reading the version: {e:#}"))?;
+    let (program, args) = restart_command(&live.manifest.version, &ctx.config.firewall_script);
+    let timeout = Duration::from_secs(ctx.config.restart_timeout_secs);
+    let ran = process::run(&ctx.root, &program, &args, timeout).map_err(|e| format!("restart: {e:#}"))?;
+    steps.push(Step::Restarted {
+        summary: ran.summary(),
+        output: ran.output.lines().map(str::to_string).collect(),
+    });
+    if !ran.ok() {
+        return Err(format!("restart ({})", ran.summary()));
+    }
+    let Some(script) = script else { return Ok(()) };
+    let index = Script::parse(script).index();
+    let rules: Vec<_> = record
+        .rules
+        .iter()
+        .filter_map(|r| rule::parse_dump_line(&r.canonical, r.family).ok().flatten())
+        .filter(|r| !index.covers(r.key()))
+        .collect();
+    let mut still = 0;
+    for l in iptables::check_loaded(&ctx.root, &rules) {
+        if l.state == RuleState::Loaded {
+            still += 1;
+        }
+        steps.push(Step::Verified(l));
+    }
+    if still > 0 {
+        return Err(format!("verify ({still} undone rule(s) still loaded)"));
+    }
+    Ok(())
+}
+
+/// Undoes the last restore not undone yet.
+pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport> {
+    let restores = ctx.state.restores();
+    let Some(mut record) = restores.last()? else {
+        if let Some(done) = restores.all()?.pop() {
+            bail!("nothing to undo: the last restore ({}) was undone already", done.id);
+        }
+        bail!(
+            "nothing to undo: no restore is recorded in {}",
+            ctx.state.dir().display()
+        );
+    };
+    let planned = plan(ctx, &record)?;
+    let mut report = UndoReport {
+        restore: record.id.clone(),
+        restored_from: record.from.clone(),
+        files: planned
+            .iter()
+            .map(|p| UndoneFile {
+                path: p.path.clone(),
+                action: if p.back.is_some() { "put-back" } else { "removed" },
+                from: p.from.as_ref().map(|b| b.display().to_string()),
+                backup: None,
+                diff: dry_run.then(|| unified_diff(&p.path, &p.now, p.back.as_deref().unwrap_or_default())),
+            })
+            .collect(),
+        dry_run,
+        live: Vec::new(),
+        outcome: UndoOutcome::Planned,
+        failed: None,
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    let stamp = fsutil::stamp();
+    let mut done: Vec<&Planned> = Vec::new();
+    let mut error = None;
+    for (p, shown) in planned.iter().zip(report.files.iter_mut()) {
+        match write_back(ctx, p, &stamp) {
+            Ok(backup) => {
+                log::info!("undo: {} {}", shown.action, p.path);
+                shown.backup = backup.map(|b| b.display().to_string());
+                done.push(p);
+            }
+            Err(e) => {
+                error = Some(format!("{e:#}"));
+                break;
+            }
+        }
+    }
+    let script = planned.iter().find(|p| p.path == ctx.config.firewall_script);
+    let failed = match error {
+        Some(e) => Some(format!("writing the files ({e})")),
+        None if script.is_some() && !no_restart => {
+            restart_and_check(ctx, &record, script.and_then(|p| p.back.as_deref()), &mut report.live).err()
+        }
+        None if script.is_some() => {
+            let live = capture::capture(&ctx.root, &ctx.config, None)?;
+            let (program, args) = restart_command(&live.manifest.version, &ctx.config.firewall_script);
+            report.live.push(Step::RestartSkipped {
+                command: format!("{program} {}", args.join(" ")),
+            });
+            None
+        }
+        None => None,
+    };
+    if let Some(step) = failed {
+        log::error!("undo failed at {step}; putting the restore's files back");
+        report.live.push(Step::Failed { step: step.clone() });
+        let mut complete = true;
+        for p in done.iter().rev() {
+            let path = ctx.root.path(&p.path);
+            let wrote = fsutil::digest(p.back.as_deref().unwrap_or_default());
+            let result = match &p.back {
+                Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, wrote, None),
+                None => fsutil::atomic_write(&path, &p.now, p.owner),
+            };
+            match result {
+                Ok(()) => report.live.push(Step::RolledBackFile { path: p.path.clone() }),
+                Err(e) => {
+                    complete = false;
+                    report.live.push(Step::RollbackFileFailed {
+                        path: p.path.clone(),
+                        error: format!("{e:#}"),
+                    });
+                }
+            }
+        }
+        if script.is_some() && !no_restart && !done.is_empty() {
+            let mut again = Vec::new();
+            let restarted = restart_and_check(ctx, &record, None, &mut again);
+            report
+                .live
+                .extend(again.into_iter().map(|s| Step::Rollback(Box::new(s))));
+            if let Err(s) = restarted {
+                complete = false;
+                report.live.push(Step::SecondRestartFailed { step: s });
+            }
+        }
+        report.outcome = if complete {
+            UndoOutcome::RolledBack
+        } else {
+            UndoOutcome::RollbackIncomplete
+        };
+        report.failed = Some(step);
+        return Ok(report);
+    }
+    record.undone = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    record.undo_backups = report
+        .files
+        .iter()
+        .filter_map(|f| f.backup.as_ref().map(std::path::PathBuf::from))
+        .collect();
+    restores.save(&record)?;
+    report.outcome = UndoOutcome::Undone;
+    Ok(report)
+}

@@ -1,0 +1,111 @@
+//! What each restore wrote, recorded in the state directory (`restores/ID.json`), so `undo` can
+//! put the files back and `prune-backups` knows which `.org.STAMP` backups are the tool's own.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::rule::Family;
+use crate::system::fsutil;
+
+/// One file a restore replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredFile {
+    /// Appliance path.
+    pub path: String,
+    /// The backup of the file as it was before (host path), `None` when the restore created it.
+    pub backup: Option<PathBuf>,
+    /// SHA-256 of what the restore wrote.
+    pub written_sha256: String,
+}
+
+/// A rule the restore put back, as `iptables -S` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredRule {
+    pub canonical: String,
+    pub family: Option<Family>,
+}
+
+/// The record of one restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    /// `STAMP` of the restore (the backups' suffix), unique in the directory.
+    pub id: String,
+    /// RFC 3339 UTC.
+    pub when: String,
+    /// The snapshot or tree restored from.
+    pub from: String,
+    /// The live version restored onto.
+    pub version: String,
+    pub files: Vec<RestoredFile>,
+    pub rules: Vec<RestoredRule>,
+    /// When `undo` put the files back.
+    #[serde(default)]
+    pub undone: Option<String>,
+    /// The backups `undo` took of the files as the restore left them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo_backups: Vec<PathBuf>,
+}
+
+impl RestoreRecord {
+    /// Every backup this record knows: the restore's and its undo's.
+    pub fn backups(&self) -> impl Iterator<Item = &Path> {
+        self.files
+            .iter()
+            .filter_map(|f| f.backup.as_deref())
+            .chain(self.undo_backups.iter().map(PathBuf::as_path))
+    }
+}
+
+/// The records in `STATE/restores/`.
+pub struct Restores {
+    dir: PathBuf,
+}
+
+impl Restores {
+    pub fn at(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Saves (or replaces) a record, 0600.
+    pub fn save(&self, record: &RestoreRecord) -> Result<()> {
+        fsutil::create_private_dir(&self.dir)?;
+        let (uid, gid) = fsutil::current_ids();
+        let owner = fsutil::Owner { mode: 0o600, uid, gid };
+        fsutil::atomic_write(&self.path(&record.id), &serde_json::to_vec_pretty(record)?, owner)
+    }
+
+    /// Every record, oldest first; a record that cannot be read is an error naming it.
+    pub fn all(&self) -> Result<Vec<RestoreRecord>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", self.dir.display())),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            out.push(load(&path)?);
+        }
+        out.sort_by(|a, b| (&a.when, &a.id).cmp(&(&b.when, &b.id)));
+        Ok(out)
+    }
+
+    /// The newest restore not undone yet.
+    pub fn last(&self) -> Result<Option<RestoreRecord>> {
+        Ok(self.all()?.into_iter().rev().find(|r| r.undone.is_none()))
+    }
+}
+
+fn load(path: &Path) -> Result<RestoreRecord> {
+    let bytes = fsutil::read_bounded(path)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("cannot read {}", path.display()))
+}

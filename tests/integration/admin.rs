@@ -1,0 +1,211 @@
+//! The commands an admin reaches for after a restore: `undo`, `forget`, `prune`,
+//! `prune-backups`, `diff --stat` / `--quiet`, `list` and `show --file`, on sandbox roots.
+
+use std::fs;
+
+use crate::testenv::{copy_tree, testdata, TestEnv};
+
+/// A root upgraded from the SP2 tree to SP3 with a snapshot taken before.
+fn upgraded() -> TestEnv {
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
+    assert_eq!(env.keeper(&["snapshot", "--label", "before SP3"]).code, 0);
+    copy_tree(&testdata().join("iwsva-sp2-to-sp3/after"), &env.root);
+    env
+}
+
+fn script(env: &TestEnv) -> Vec<u8> {
+    fs::read(env.root.join("usr/iwss/iwsvafw.sh")).unwrap()
+}
+
+#[test]
+fn undo_puts_back_the_files_of_the_last_restore() {
+    let env = upgraded();
+    let upgraded_script = script(&env);
+    let dry = env.keeper(&["restore", "--dry-run"]);
+    assert_eq!(
+        dry.code,
+        1,
+        "a dry run that would change something exits 1: {}",
+        dry.text()
+    );
+    let restore = env.keeper(&["restore", "--no-restart"]);
+    assert_eq!(restore.code, 0, "{}", restore.text());
+    assert_eq!(env.keeper(&["restore", "--dry-run"]).code, 0, "nothing left to restore");
+    let restored = script(&env);
+    assert_ne!(restored, upgraded_script);
+    let dry = env.keeper(&["undo", "--dry-run"]);
+    assert_eq!(dry.code, 1, "{}", dry.text());
+    assert!(
+        dry.stdout
+            .contains("-    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n"),
+        "{}",
+        dry.text()
+    );
+    assert_eq!(script(&env), restored, "a dry run changed the script");
+    let undo = env.keeper(&["--json", "undo", "--no-restart"]);
+    assert_eq!(undo.code, 0, "{}", undo.text());
+    let report = undo.json();
+    assert_eq!(report["outcome"], "undone");
+    assert_eq!(script(&env), upgraded_script);
+    // The restored file was backed up before it was replaced.
+    let saved = report["files"][0]["backup"].as_str().unwrap();
+    assert_eq!(fs::read(saved).unwrap(), restored);
+    let again = env.keeper(&["undo"]);
+    assert_eq!(again.code, 2, "{}", again.text());
+    assert!(again.stderr.contains("was undone already"), "{}", again.text());
+}
+
+#[test]
+fn undo_refuses_a_file_changed_since_the_restore() {
+    let env = upgraded();
+    assert_eq!(env.keeper(&["restore", "--no-restart"]).code, 0);
+    let path = env.root.join("usr/iwss/iwsvafw.sh");
+    let mut edited = script(&env);
+    edited.extend_from_slice(b"# an admin's edit\n");
+    fs::write(&path, &edited).unwrap();
+    let undo = env.keeper(&["undo", "--no-restart"]);
+    assert_eq!(undo.code, 2, "{}", undo.text());
+    assert!(
+        undo.stderr.contains("changed since restore") && undo.stderr.contains("nothing was changed"),
+        "{}",
+        undo.text()
+    );
+    assert_eq!(fs::read(&path).unwrap(), edited);
+}
+
+#[test]
+fn forget_and_prune_never_remove_what_a_restore_needs() {
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
+    for label in ["one", "two", "three"] {
+        assert_eq!(env.keeper(&["snapshot", "--label", label]).code, 0);
+    }
+    copy_tree(&testdata().join("iwsva-sp2-to-sp3/after"), &env.root);
+    let ids = |env: &TestEnv| -> Vec<String> {
+        env.keeper(&["--json", "list"]).json()["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = ids(&env);
+    assert_eq!(all.len(), 3);
+    let needed = &all[2];
+    let forget = env.keeper(&["forget", needed]);
+    assert_eq!(forget.code, 2, "{}", forget.text());
+    assert!(forget.stderr.contains("the one a plain `restore`"), "{}", forget.text());
+    let forget = env.keeper(&["forget", &all[0]]);
+    assert_eq!(forget.code, 0, "{}", forget.text());
+    assert_eq!(ids(&env), all[1..]);
+    let prune = env.keeper(&["prune", "--keep", "0"]);
+    assert_eq!(prune.code, 0, "{}", prune.text());
+    assert_eq!(ids(&env), std::slice::from_ref(needed));
+    assert!(prune.stdout.contains(&format!("kept     {needed}")), "{}", prune.text());
+    assert_eq!(
+        env.keeper(&["diff", "--quiet"]).code,
+        1,
+        "the restore still has its snapshot"
+    );
+}
+
+#[test]
+fn prune_backups_removes_only_the_tools_own_backups() {
+    let env = upgraded();
+    let own = env.root.join("usr/iwss/iwsvafw.sh.org.by-hand");
+    fs::write(&own, "an admin's own backup\n").unwrap();
+    assert_eq!(env.keeper(&["restore", "--no-restart"]).code, 0);
+    let backups = |env: &TestEnv| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(env.root.join("usr/iwss"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".org."))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(backups(&env).len(), 2, "{:?}", backups(&env));
+    let young = env.keeper(&["prune-backups", "--older-than", "1"]);
+    assert_eq!(young.code, 0, "{}", young.text());
+    assert_eq!(backups(&env).len(), 2, "a backup younger than a day went");
+    let all = env.keeper(&["--json", "prune-backups", "--older-than", "0"]);
+    assert_eq!(all.code, 0, "{}", all.text());
+    assert_eq!(all.json()["removed"].as_array().unwrap().len(), 1);
+    assert_eq!(backups(&env), ["iwsvafw.sh.org.by-hand"]);
+}
+
+#[test]
+fn diff_stat_and_quiet() {
+    let env = upgraded();
+    let stat = env.keeper(&["diff", "--stat"]);
+    assert_eq!(stat.code, 1, "{}", stat.text());
+    assert_eq!(
+        stat.stdout,
+        " /usr/iwss/iwsvafw.sh | 2 rule(s) to restore, 1 skipped\n 1 file(s) to change\n"
+    );
+    let quiet = env.keeper(&["diff", "--quiet"]);
+    assert_eq!((quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()), (1, "", ""));
+    assert_eq!(env.keeper(&["restore", "--no-restart"]).code, 0);
+    let quiet = env.keeper(&["diff", "--quiet"]);
+    assert_eq!((quiet.code, quiet.stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn list_marks_the_restore_default_in_local_time_and_survives_a_corrupt_snapshot() {
+    let env = upgraded();
+    assert_eq!(env.keeper(&["snapshot", "--label", "after"]).code, 0);
+    let bad = env.state.join("snapshots/20200101T000000Z-bad000");
+    fs::create_dir_all(&bad).unwrap();
+    fs::write(bad.join("manifest.json"), "{ not json").unwrap();
+    let list = crate::testenv::Run::of(env.cmd_std().arg("list").env("TZ", "JST-9"));
+    assert_eq!(list.code, 0, "{}", list.text());
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(
+        lines[1].starts_with("*  ") && lines[1].ends_with("before SP3"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        lines[2].starts_with("   ") && lines[2].ends_with("after"),
+        "{}",
+        list.stdout
+    );
+    assert!(lines[1].contains(" +0900  "), "{}", list.stdout);
+    assert!(
+        lines[3].starts_with("!  20200101T000000Z-bad000  CORRUPT: "),
+        "{}",
+        list.stdout
+    );
+    // The corrupt one stops nothing else.
+    assert_eq!(env.keeper(&["diff", "--quiet"]).code, 1);
+    let status = env.keeper(&["status"]);
+    assert_ne!(status.code, 2, "{}", status.text());
+    let forget = env.keeper(&["forget", "20200101T000000Z-bad000"]);
+    assert_eq!(forget.code, 0, "{}", forget.text());
+    assert!(!bad.exists());
+}
+
+#[test]
+fn show_file_prints_a_file_as_the_snapshot_holds_it() {
+    let env = upgraded();
+    let id = env.keeper(&["--json", "list"]).json()["snapshots"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = env
+        .cmd_std()
+        .args(["show", &id, "--file", "/usr/iwss/iwsvafw.sh"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    assert_eq!(
+        shown.stdout,
+        fs::read(testdata().join("iwsva-sp2-to-sp3/before/usr/iwss/iwsvafw.sh")).unwrap()
+    );
+    let missing = env.keeper(&["show", &id, "--file", "/etc/passwd"]);
+    assert_eq!(missing.code, 2, "{}", missing.text());
+    assert!(
+        missing.stderr.contains("holds no file /etc/passwd"),
+        "{}",
+        missing.text()
+    );
+}
