@@ -21,6 +21,35 @@ pub struct Context {
     pub config: Config,
 }
 
+/// Refuses to compare what the tool cannot vouch for: a release other than 6.5, a product switch,
+/// and (unless the old side was named) a downgrade.
+fn check_versions(old: &Snapshot, new: &Snapshot, explicit_old: bool) -> Result<()> {
+    let (o, n) = (&old.manifest.version, &new.manifest.version);
+    for (side, v) in [(old.name(), o), (new.name(), n)] {
+        if !v.is_known() {
+            bail!("{side}: {v} is not a version this tool knows (IWSVA and IWSS 6.5 only); nothing was changed");
+        }
+    }
+    if o.product != n.product {
+        bail!(
+            "{} is {o} and {} is {n}: a product switch, not an upgrade; nothing was changed",
+            old.name(),
+            new.name()
+        );
+    }
+    if o.release > n.release {
+        if !explicit_old {
+            bail!(
+                "{} ({n}) is older than the snapshot {} ({o}): a downgrade, not an upgrade; nothing was changed (name a snapshot with --from to use it anyway)",
+                new.name(),
+                old.name()
+            );
+        }
+        log::warn!("{} ({n}) is older than {} ({o}): a downgrade", new.name(), old.name());
+    }
+    Ok(())
+}
+
 /// Loads the configuration file if it exists; a missing default file means defaults, a missing
 /// file given explicitly is an error.
 fn load_config(path: &Path, explicit: bool) -> Result<Config> {
@@ -52,6 +81,15 @@ impl Context {
         ));
         let state_dir = state_dir.map_or_else(|| root.path(crate::store::lock::DEFAULT_STATE_DIR), Path::to_path_buf);
         fsutil::check_trusted(&state_dir, "state directory")?;
+        // As root, nobody else may be able to replace the state directory or its snapshots.
+        if fsutil::current_ids().0 == 0 {
+            for dir in [state_dir.clone(), state_dir.join("snapshots")] {
+                if dir.exists() {
+                    fsutil::check_trusted_path(&dir)
+                        .map_err(|e| anyhow::anyhow!("refusing the state directory: {e:#}"))?;
+                }
+            }
+        }
         Ok(Self {
             root,
             state: StateDir::new(state_dir),
@@ -91,25 +129,35 @@ impl Context {
         Ok(snap)
     }
 
-    /// Reads a SNAPSHOT argument: an id or unique id prefix, a snapshot directory, or a root tree.
+    /// Reads a SNAPSHOT argument. Without a `/` it is only ever a snapshot id or unique id
+    /// prefix (never a directory of that name in the working directory); with one, a snapshot
+    /// directory or a root tree, which must not be writable by others when the tool runs as
+    /// root.
     pub fn resolve(&self, arg: &str) -> Result<Snapshot> {
-        let path = Path::new(arg);
-        let looks_like_path = arg.contains('/') || arg == "." || arg == "..";
         let store = self.state.snapshots();
-        if !looks_like_path {
-            if let Some(dir) = store.find(arg)? {
-                return crate::store::snapshots::load(&dir);
+        if !arg.contains('/') {
+            if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                bail!("{arg:?} is not a snapshot id (letters, digits and `-`); name a directory with a `/` in it");
             }
+            return match store.find(arg)? {
+                Some(dir) => crate::store::snapshots::load(&dir),
+                None => bail!(
+                    "no snapshot {arg:?} in {} (a directory is named with a `/`, e.g. ./{arg})",
+                    store.dir.display()
+                ),
+            };
+        }
+        let path = Path::new(arg);
+        if fsutil::current_ids().0 == 0 {
+            fsutil::check_trusted_path(path).map_err(|e| anyhow::anyhow!("refusing {arg}: {e:#}"))?;
         }
         if path.join("manifest.json").is_file() {
             crate::store::snapshots::load(path)
         } else if path.is_dir() {
             capture::capture(&Root::new(path), &self.config, None)
                 .with_context(|| format!("cannot read root tree {}", path.display()))
-        } else if looks_like_path {
-            bail!("{arg}: no such snapshot directory or root tree")
         } else {
-            bail!("no snapshot {arg:?} in {}", store.dir.display())
+            bail!("{arg}: no such snapshot directory or root tree")
         }
     }
 
@@ -132,10 +180,12 @@ impl Context {
             Some(arg) => self.resolve(arg)?,
             None => self.live(None)?,
         };
+        let explicit = old.is_some();
         let old = match old {
             Some(arg) => self.resolve(arg)?,
             None => self.pre_upgrade(&new)?,
         };
+        check_versions(&old, &new, explicit)?;
         Ok((old, new))
     }
 }

@@ -42,7 +42,10 @@ impl Root {
     pub fn search_path(&self) -> String {
         ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
             .iter()
-            .map(|d| self.path(d).display().to_string())
+            .map(|d| {
+                let p = self.path(d);
+                std::path::absolute(&p).unwrap_or(p).display().to_string()
+            })
             .collect::<Vec<_>>()
             .join(":")
     }

@@ -106,6 +106,11 @@ impl<'de> Deserialize<'de> for Version {
 pub const SP3_PATCH1_BUILD: u32 = 3312;
 
 impl Version {
+    /// Whether the tool knows this release: IWSVA and IWSS 6.5 (any service pack, patch, build).
+    pub fn is_known(&self) -> bool {
+        self.release.base.major == 6 && self.release.base.minor == 5
+    }
+
     /// Whether this is IWSVA 6.5 SP3 before SP3 Patch 1 (build 3312), where the article restarts the
     /// firewall with `/usr/iwss/iwsvafw.sh restart` instead of `/etc/init.d/iptables restart`.
     pub fn is_iwsva_sp3_before_patch1(&self) -> bool {

@@ -16,7 +16,29 @@ use crate::domain::version;
 use crate::root::Root;
 use crate::system::{fsutil, iptables, procsys};
 
-/// Captures `root` now. Fails when the version cannot be read.
+/// Whether `path` was captured (as a file, or a link to one).
+fn seen_file(files: &[FileRecord], path: &str) -> bool {
+    files.iter().any(|f| f.path == path)
+}
+
+fn kind_name(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Captures `root` now. Fails when the version cannot be read, when a file it records is not a
+/// regular text file or a link, and when an IWSVA root has no firewall script.
 pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Snapshot> {
     let version_path = root.path(&config.version_file);
     let version_bytes = fsutil::read_bounded(&version_path).with_context(|| {
@@ -48,11 +70,12 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
     paths.dedup();
 
     let mut files: Vec<FileRecord> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut contents = BTreeMap::new();
     let mut queue: std::collections::VecDeque<(String, Option<String>)> =
         paths.into_iter().map(|p| (p, None)).collect();
     while let Some((path, link)) = queue.pop_front() {
-        if files.iter().any(|f| f.path == path) {
+        if !seen.insert(path.clone()) {
             continue;
         }
         if files.len() > 100_000 {
@@ -89,9 +112,22 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
             }
             (FileKind::Symlink, t.clone().into_bytes(), Some(t))
         } else if meta.is_file() {
-            (FileKind::File, fsutil::read_bounded(&abs)?, None)
+            let bytes = fsutil::read_bounded(&abs)?;
+            // sysctl files, the script and the version file are text: NUL bytes mean something
+            // else is there, and reading it as configuration would be a guess.
+            if bytes.contains(&0) {
+                bail!(
+                    "{} holds NUL bytes: not a text file; refusing to guess its content",
+                    abs.display()
+                );
+            }
+            (FileKind::File, bytes, None)
         } else {
-            continue;
+            bail!(
+                "{} is not a regular file (a {}); refusing to guess its content",
+                abs.display(),
+                kind_name(&meta)
+            );
         };
         files.push(FileRecord {
             path: path.clone(),
@@ -108,6 +144,14 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
         if kind == FileKind::File {
             contents.insert(path, bytes);
         }
+    }
+    // Without its script an IWSVA root would look like one with no custom rules: not guessed.
+    if version.product == version::Product::Iwsva && !seen_file(&files, &config.firewall_script) {
+        bail!(
+            "{}: no firewall script ({}) on this IWSVA system; refusing to take that as \"no rules\"",
+            root.path(&config.firewall_script).display(),
+            config.firewall_script
+        );
     }
     let now = SystemTime::now();
     let created = humantime::format_rfc3339_micros(now).to_string();

@@ -259,6 +259,7 @@ pub fn check_trusted(path: &Path, what: &str) -> Result<()> {
 /// sticky bit (`/tmp`) passes when the entry below it is owned by root or the running user, who
 /// alone can then rename or remove it.
 pub fn check_trusted_path(path: &Path) -> Result<()> {
+    let path = &std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
     let (uid, _) = current_ids();
     let trusted_owner = |m: &fs::Metadata| m.uid() == 0 || m.uid() == uid;
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -115,6 +115,16 @@ fn drain(
     (buf, ended)
 }
 
+/// Refuses, when the tool runs as root, a program others could replace: it, and every directory
+/// above it, must be owned by root (or the running user) and not writable by others.
+fn check_runnable(path: &std::path::Path) -> Result<()> {
+    if crate::system::fsutil::current_ids().0 == 0 {
+        crate::system::fsutil::check_trusted_path(path)
+            .map_err(|e| anyhow::anyhow!("refusing to run {}: {e:#}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Runs `program` (an appliance path, resolved under the root) with no stdin, its output
 /// captured, in a session of its own that is killed whole when `timeout` (or the run's deadline)
 /// passes.
@@ -134,15 +144,24 @@ pub fn run_with_input(
     input: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<Ran> {
-    let path = root.path(program);
+    let path = std::path::absolute(root.path(program)).with_context(|| format!("cannot resolve {program}"))?;
     let command = std::iter::once(program.to_string())
         .chain(args.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
+    check_runnable(&path)?;
     let mut cmd = Command::new(&path);
+    // Nothing of the caller's environment reaches the root's programs (no exported shell
+    // functions, no IPT=...): the root's PATH, the C locale, `/` as working directory.
     cmd.args(args)
+        .env_clear()
         .env("PATH", root.search_path())
-        .env("IWSS_KEEPER_ROOT", root.dir())
+        .env("LANG", "C")
+        .env(
+            "IWSS_KEEPER_ROOT",
+            std::path::absolute(root.dir()).unwrap_or_else(|_| root.dir().to_path_buf()),
+        )
+        .current_dir("/")
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -228,6 +247,7 @@ pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<
         .with_context(|| format!("cannot check the script: no bash under {}", root.dir().display()))?;
     // bash runs from `/`: a root given as a relative path is made absolute first.
     let bash = std::path::absolute(&bash).with_context(|| format!("cannot resolve {}", bash.display()))?;
+    check_runnable(&bash)?;
     let dir = &std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let temp = tempfile::Builder::new()
         .prefix(".iwss-keeper-check.")

@@ -19,3 +19,4 @@ mod schema;
 mod shell;
 mod sysctl_diff;
 mod testenv;
+mod trust;

@@ -287,7 +287,7 @@ impl TestEnv {
         // The few host tools the fixture scripts use, since the tool's PATH is the root's own.
         let usr_bin = self.root.join("usr/bin");
         fs::create_dir_all(&usr_bin).unwrap();
-        for tool in ["dirname", "mkdir", "rm", "sleep", "cat", "setsid"] {
+        for tool in ["dirname", "mkdir", "rm", "sleep", "cat", "setsid", "env"] {
             let host = ["/usr/bin", "/bin"]
                 .iter()
                 .map(|d| Path::new(d).join(tool))
