@@ -138,30 +138,34 @@ fn has_systemd(ctx: &Context) -> bool {
 }
 
 fn managed(ctx: &Context, hook_dir: &str, binary: &str) -> Result<Vec<Managed>> {
+    // Resolved within the root: no hook or unit is written through a linked directory out of it.
+    let at = |abs: &str| ctx.root.inside(abs).with_context(|| format!("cannot resolve {abs}"));
     let mut out: Vec<Managed> = HOOKS
         .iter()
-        .map(|(rel, text)| Managed {
-            path: ctx.root.path(&format!("{}/{rel}", hook_dir.trim_end_matches('/'))),
-            content: Content::File {
-                text: hook_text(text, binary),
-                mode: 0o755,
-            },
+        .map(|(rel, text)| {
+            Ok(Managed {
+                path: at(&format!("{}/{rel}", hook_dir.trim_end_matches('/')))?,
+                content: Content::File {
+                    text: hook_text(text, binary),
+                    mode: 0o755,
+                },
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let command = guard_command(ctx, binary)?;
     // The guard stops itself at hook_timeout_secs; systemd gives it a little more.
     let start_timeout = ctx.config.hook_timeout_secs + 30;
     if ctx.root.path(PACKAGED_UNIT).is_file() {
         // The package owns the unit; enabling it is the link `systemctl enable` would make.
         out.push(Managed {
-            path: ctx.root.path(UNIT_LINK),
+            path: at(UNIT_LINK)?,
             content: Content::Link {
                 target: PACKAGED_UNIT.into(),
             },
         });
     } else if has_systemd(ctx) {
         out.push(Managed {
-            path: ctx.root.path(UNIT),
+            path: at(UNIT)?,
             content: Content::File {
                 text: format!(
                     "# {MARK}; removed by `iwss-keeper unregister`.\n\
@@ -180,12 +184,12 @@ fn managed(ctx: &Context, hook_dir: &str, binary: &str) -> Result<Vec<Managed>> 
             },
         });
         out.push(Managed {
-            path: ctx.root.path(UNIT_LINK),
+            path: at(UNIT_LINK)?,
             content: Content::Link { target: UNIT.into() },
         });
     } else {
         out.push(Managed {
-            path: ctx.root.path(SYSV),
+            path: at(SYSV)?,
             content: Content::File {
                 text: format!(
                     "#!/bin/sh\n\
@@ -199,12 +203,22 @@ fn managed(ctx: &Context, hook_dir: &str, binary: &str) -> Result<Vec<Managed>> 
         });
         for link in SYSV_LINKS {
             out.push(Managed {
-                path: ctx.root.path(link),
+                path: at(link)?,
                 content: Content::Link { target: SYSV.into() },
             });
         }
     }
     Ok(out)
+}
+
+/// Whether `path` is one `register` could have installed for `hook_dir`: a record naming any
+/// other file (a record someone edited) never makes `unregister` remove it.
+fn ours(hook_dir: &str, path: &str) -> bool {
+    let dir = hook_dir.trim_end_matches('/');
+    let safe_dir = dir.starts_with('/') && !dir.split('/').any(|c| c == "..");
+    (safe_dir && HOOKS.iter().any(|(rel, _)| path == format!("{dir}/{rel}")))
+        || [UNIT, UNIT_LINK, SYSV].contains(&path)
+        || SYSV_LINKS.contains(&path)
 }
 
 /// The state of a file as the registration record describes it.
@@ -327,7 +341,7 @@ pub fn states(ctx: &Context, hook_dir: Option<&str>) -> Vec<FileState> {
     installed
         .iter()
         .map(|i| {
-            let path = ctx.root.path(&i.path);
+            let path = ctx.root.inside(&i.path).unwrap_or_else(|_| ctx.root.path(&i.path));
             FileState {
                 state: state_of(&path, i),
                 path: path.display().to_string(),
@@ -345,7 +359,7 @@ fn prepare_hook_dirs(ctx: &Context, hook_dir: &str) -> Result<()> {
         format!("{base}/pre-install.d"),
         format!("{base}/post-install.d"),
     ] {
-        let path = ctx.root.path(&dir);
+        let path = ctx.root.inside(&dir)?;
         if !path.exists() {
             std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -393,9 +407,9 @@ pub fn register(ctx: &Context, hook_dir: Option<&str>) -> Result<(String, String
         for i in old
             .files
             .iter()
-            .filter(|i| i.path.starts_with(&format!("{}/", old.hook_dir)))
+            .filter(|i| i.path.starts_with(&format!("{}/", old.hook_dir)) && ours(&old.hook_dir, &i.path))
         {
-            let path = ctx.root.path(&i.path);
+            let path = ctx.root.inside(&i.path)?;
             if state_of(&path, i) == State::Intact {
                 std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
                 actions.push(FileAction::new(Action::Removed, &path));
@@ -481,9 +495,9 @@ pub fn unregister(ctx: &Context, hook_dir: Option<&str>) -> Result<Vec<FileActio
         actions.push(FileAction::new(Action::Removed, path));
         Ok(())
     };
-    let installed: Vec<Installed> = match &record {
+    let (installed, dir): (Vec<Installed>, String) = match &record {
         Some(r) if hook_dir.is_none_or(|d| d.trim_end_matches('/') == r.hook_dir.trim_end_matches('/')) => {
-            r.files.clone()
+            (r.files.clone(), r.hook_dir.clone())
         }
         _ => {
             let dir = hook_dir.unwrap_or(&ctx.config.hook_dir);
@@ -500,11 +514,15 @@ pub fn unregister(ctx: &Context, hook_dir: Option<&str>) -> Result<Vec<FileActio
                     target: None,
                 });
             }
-            list
+            (list, dir.to_string())
         }
     };
     for i in &installed {
-        let path = ctx.root.path(&i.path);
+        if !ours(&dir, &i.path) {
+            log::warn!("the registration record names {}, which register never installs; left alone", i.path);
+            continue;
+        }
+        let path = ctx.root.inside(&i.path)?;
         if std::fs::symlink_metadata(&path).is_err() {
             continue;
         }

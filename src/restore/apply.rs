@@ -31,7 +31,7 @@ pub struct Written {
 impl Written {
     /// Puts the file back from its backup (or removes it when it was new).
     pub fn put_back(&self, root: &Root) -> Result<()> {
-        let path = root.path(&self.path);
+        let path = root.inside(&self.path)?;
         let old = match &self.backup {
             Some(b) => Some(fsutil::read_bounded(b)?),
             None => None,
@@ -44,7 +44,7 @@ impl Written {
 /// mode 0644 and the owner and group of the directory it is created in (root on an appliance,
 /// the user in a user's tree), so no chown is needed where none would change anything.
 fn owner_for(root: &Root, change: &FileChange) -> Result<Owner> {
-    let path = root.path(&change.path);
+    let path = root.inside(&change.path)?;
     match std::fs::metadata(&path) {
         Ok(m) => Ok(Owner::of(&m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -64,7 +64,7 @@ fn owner_for(root: &Root, change: &FileChange) -> Result<Owner> {
 /// the files already written are put back, so either every file changes or none does.
 pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result<Vec<Written>> {
     for change in &plan.changes {
-        let path = root.path(&change.path);
+        let path = root.inside(&change.path)?;
         fsutil::refuse_symlink(&path)?;
         let current = match std::fs::symlink_metadata(&path) {
             Ok(_) => Some(fsutil::read_bounded(&path)?),
@@ -85,7 +85,7 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
     let mut written: Vec<Written> = Vec::new();
     let result = (|| -> Result<()> {
         for change in &plan.changes {
-            let path = root.path(&change.path);
+            let path = root.inside(&change.path)?;
             let owner = owner_for(root, change)?;
             fsutil::remove_stale_temps(&path)?;
             let backup = match change.old {

@@ -75,7 +75,7 @@ struct Planned {
 fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
     let mut out = Vec::new();
     for f in &record.files {
-        let path = ctx.root.path(&f.path);
+        let path = ctx.root.inside(&f.path)?;
         fsutil::refuse_symlink(&path)?;
         let now = fsutil::read_bounded(&path).with_context(|| format!("cannot undo restore {}", record.id))?;
         if sha256_hex(&now) != f.written_sha256 {
@@ -112,7 +112,7 @@ fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
 
 /// Writes `bytes` (or removes the file) after backing up what is there; returns the backup.
 fn write_back(ctx: &Context, p: &Planned, stamp: &str) -> Result<Option<std::path::PathBuf>> {
-    let path = ctx.root.path(&p.path);
+    let path = ctx.root.inside(&p.path)?;
     let backup = fsutil::backup(&path, stamp)?;
     match &p.back {
         Some(bytes) => fsutil::atomic_write(&path, bytes, p.owner)?,
@@ -231,12 +231,11 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
         report.live.push(Step::Failed { step: step.clone() });
         let mut complete = true;
         for p in done.iter().rev() {
-            let path = ctx.root.path(&p.path);
             let wrote = fsutil::digest(p.back.as_deref().unwrap_or_default());
-            let result = match &p.back {
+            let result = ctx.root.inside(&p.path).map_err(anyhow::Error::from).and_then(|path| match &p.back {
                 Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, wrote, None),
                 None => fsutil::atomic_write(&path, &p.now, p.owner),
-            };
+            });
             match result {
                 Ok(()) => report.live.push(Step::RolledBackFile { path: p.path.clone() }),
                 Err(e) => {

@@ -81,7 +81,9 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
         if files.len() > 100_000 {
             bail!("{}: too many files to capture", root.dir().display());
         }
-        let abs = root.path(&path);
+        let abs = root
+            .inside(&path)
+            .with_context(|| format!("cannot resolve {path} under {}", root.dir().display()))?;
         let meta = match fs::symlink_metadata(&abs) {
             Ok(m) => m,
             // A link whose target is missing would make every value read through it a guess.
