@@ -151,14 +151,30 @@ impl Context {
         if fsutil::current_ids().0 == 0 {
             fsutil::check_trusted_path(path).map_err(|e| anyhow::anyhow!("refusing {arg}: {e:#}"))?;
         }
-        if path.join("manifest.json").is_file() {
-            crate::store::snapshots::load(path)
+        let snap = if path.join("manifest.json").is_file() {
+            crate::store::snapshots::load(path)?
         } else if path.is_dir() {
             capture::capture(&Root::new(path), &self.config, None)
-                .with_context(|| format!("cannot read root tree {}", path.display()))
+                .with_context(|| format!("cannot read root tree {}", path.display()))?
         } else {
             bail!("{arg}: no such snapshot directory or root tree")
+        };
+        // Every file read from it, and every directory above each, as the top directory.
+        if fsutil::current_ids().0 == 0 {
+            let tree = Root::new(path);
+            for f in &snap.manifest.files {
+                let file = match &snap.origin {
+                    crate::domain::snapshot::Origin::Stored(dir) => {
+                        dir.join("files").join(f.path.trim_start_matches('/'))
+                    }
+                    crate::domain::snapshot::Origin::Tree(_) => tree.inside(&f.path)?,
+                };
+                if f.kind == crate::domain::snapshot::FileKind::File {
+                    fsutil::check_trusted_path(&file).map_err(|e| anyhow::anyhow!("refusing {arg}: {e:#}"))?;
+                }
+            }
         }
+        Ok(snap)
     }
 
     /// The default old side: the newest snapshot recorded on an older version than `live`.

@@ -121,8 +121,14 @@ mod inside_tests {
         let r = Root::new(&root);
         let etc = r.inside("/etc/sysctl.conf").unwrap();
         assert!(etc.starts_with(&root), "{}", etc.display());
-        assert_eq!(r.inside("/usr/up/etc/x").unwrap(), root.join(outside.strip_prefix("/").unwrap()).join("etc/x"));
-        assert_eq!(r.inside("/lib/sysctl.d/a.conf").unwrap(), root.join("usr/lib/sysctl.d/a.conf"));
+        assert_eq!(
+            r.inside("/usr/up/etc/x").unwrap(),
+            root.join(outside.strip_prefix("/").unwrap()).join("etc/x")
+        );
+        assert_eq!(
+            r.inside("/lib/sysctl.d/a.conf").unwrap(),
+            root.join("usr/lib/sysctl.d/a.conf")
+        );
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
         assert!(r.inside("/loop/x").is_err());
     }

@@ -60,10 +60,17 @@ fn post_install(ctx: &Context) -> Result<()> {
 /// current: files changed on the same version (an admin's edit, a revoked rule) or a new version
 /// that kept everything are recorded, so a later hookless upgrade is compared with them.
 fn boot(ctx: &Context) -> Result<()> {
-    if Pending::load(&ctx.state)?.is_some() {
-        log::info!("boot guard: a restore is pending");
-        return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
+    // Only a failed restore is retried as one; a failed pre-install (or boot) run owes nothing by
+    // itself, and whether a restore is owed is decided from the newest snapshot below.
+    match Pending::load(&ctx.state)? {
+        Some(p) if p.event == Event::PostInstall.name() => {
+            log::info!("boot guard: a restore is pending");
+            return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
+        }
+        Some(p) => log::info!("boot guard: an earlier {} run failed: {}", p.event, p.error),
+        None => {}
     }
+    let cleared = || Pending::clear(&ctx.state);
     match crate::restore::owed(ctx)? {
         Owed::From(m) => {
             log::info!("boot guard: a restore from {} ({}) is owed", m.id, m.version);
@@ -105,7 +112,7 @@ fn boot(ctx: &Context) -> Result<()> {
             ctx.record(Some("boot (first snapshot)".into()))?;
         }
     }
-    Ok(())
+    cleared()
 }
 
 /// Runs one hook event. Errors are logged and recorded as pending; the exit code is 0 unless
@@ -160,16 +167,33 @@ fn leave_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<S
 /// restore stopped between writing and verifying leaves the activation journal the next run
 /// finishes.
 fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
-    let at = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let at =
+        std::time::Instant::now() + std::time::Duration::from_secs(secs.min(crate::domain::config::MAX_TIMEOUT_SECS));
     crate::system::process::set_deadline(at);
     std::thread::spawn(move || {
         std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
-        let error = format!("stopped after hook_timeout_secs ({secs}s)");
-        log::error!("hook {} {error}", event.name());
+        // Children first and the marker next, without the logger: a stuck main thread may hold
+        // it (a stderr nobody reads, a stalled syslog). Logging gets a second, then the exit.
         crate::system::process::kill_running();
-        leave_pending(&state, event, &error, None);
-        log::logger().flush();
-        std::process::exit(if strict { ExitCode::Error.code() } else { 0 });
+        let error = format!("stopped after hook_timeout_secs ({secs}s)");
+        let pending = Pending {
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            event: event.name().into(),
+            error: error.clone(),
+            snapshot: None,
+        };
+        if crate::system::fsutil::check_trusted(state.dir(), "state directory").is_ok() {
+            let _ = pending.save(&state);
+        }
+        let (done, logged) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            log::error!("hook {} {error}; a restore is pending", event.name());
+            log::logger().flush();
+            let _ = done.send(());
+        });
+        let _ = logged.recv_timeout(std::time::Duration::from_secs(1));
+        // SAFETY: _exit ends the process at once, without running anything that could block.
+        unsafe { libc::_exit(if strict { ExitCode::Error.code() } else { 0 }) };
     });
 }
 
@@ -197,7 +221,21 @@ pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
         Ok((ctx, lock))
     });
     match setup {
-        Ok((ctx, _lock)) => run(&ctx, event),
+        Ok((ctx, _lock)) => {
+            // A bug must not fail the upgrade either: a panic is contained like any failure.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx, event))) {
+                Ok(result) => result,
+                Err(_) => {
+                    log::error!("hook {} FAILED: internal error (see above)", event.name());
+                    leave_pending(&ctx.state, event, "internal error", None);
+                    Ok(if ctx.config.strict {
+                        ExitCode::Error
+                    } else {
+                        ExitCode::Success
+                    })
+                }
+            }
+        }
         Err(err) => {
             log::error!("hook {} FAILED before it could start: {err:#}", event.name());
             let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(|| {

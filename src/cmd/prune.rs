@@ -21,6 +21,14 @@ struct Protected {
 /// restore names. Refuses when the live version cannot be read (it decides which one that is).
 fn protected(ctx: &Context) -> Result<Vec<Protected>> {
     let mut out = Vec::new();
+    // The newest records what the system was last seen as (an upgrade handled, an undo, a
+    // revoked rule): without it the boot guard would compare with an older state.
+    if let Some(m) = ctx.state.snapshots().manifests()?.pop() {
+        out.push(Protected {
+            id: m.id,
+            why: "the newest, which the boot guard compares the system with".into(),
+        });
+    }
     let live = crate::system::capture::capture(&ctx.root, &ctx.config, None)
         .map_err(|e| anyhow::anyhow!("cannot tell which snapshot a restore needs ({e:#}); nothing removed"))?;
     if let Some(m) = ctx.state.snapshots().pre_upgrade(&live.manifest.version)? {
@@ -100,6 +108,8 @@ pub fn prune(ctx: &Context, json: bool, keep: usize) -> Result<ExitCode> {
 #[derive(Serialize)]
 struct BackupsPruned {
     removed: Vec<String>,
+    /// Old enough, but the next `undo` needs them.
+    kept: Vec<String>,
     /// Recorded backups already gone.
     missing: Vec<String>,
 }
@@ -107,12 +117,22 @@ struct BackupsPruned {
 /// `prune-backups --older-than DAYS`: the `.org.STAMP` backups the restore records name, and the
 /// hook scripts `register` saved, older than DAYS days.
 pub fn prune_backups(ctx: &Context, json: bool, days: u64) -> Result<ExitCode> {
-    let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(days.saturating_mul(86_400));
+    let cutoff = std::time::SystemTime::now()
+        .checked_sub(std::time::Duration::from_secs(days.saturating_mul(86_400)))
+        .unwrap_or(std::time::UNIX_EPOCH);
     let mut candidates: Vec<(std::path::PathBuf, std::time::SystemTime)> = Vec::new();
-    for record in ctx.state.restores().all()? {
+    let records = ctx.state.restores().all()?;
+    // The backups the next `undo` needs stay, whatever their age.
+    let keep: Vec<std::path::PathBuf> = records
+        .iter()
+        .rev()
+        .find(|r| r.undone.is_none())
+        .map(|r| r.backups(&ctx.root))
+        .unwrap_or_default();
+    for record in &records {
         let when = humantime::parse_rfc3339(&record.when)
             .map_err(|e| anyhow::anyhow!("restore record {}: bad time {:?}: {e}", record.id, record.when))?;
-        candidates.extend(record.backups().map(|b| (b.to_path_buf(), when)));
+        candidates.extend(record.backups(&ctx.root).into_iter().map(|b| (b, when)));
     }
     if let Ok(entries) = std::fs::read_dir(ctx.state.backups_dir()) {
         for e in entries.flatten() {
@@ -123,10 +143,15 @@ pub fn prune_backups(ctx: &Context, json: bool, days: u64) -> Result<ExitCode> {
     }
     let mut report = BackupsPruned {
         removed: Vec::new(),
+        kept: Vec::new(),
         missing: Vec::new(),
     };
     for (path, when) in candidates {
         if when > cutoff {
+            continue;
+        }
+        if keep.contains(&path) {
+            report.kept.push(path.display().to_string());
             continue;
         }
         match std::fs::symlink_metadata(&path) {
@@ -144,7 +169,10 @@ pub fn prune_backups(ctx: &Context, json: bool, days: u64) -> Result<ExitCode> {
         for p in &report.removed {
             let _ = writeln!(out, "removed  {p}");
         }
-        if report.removed.is_empty() {
+        for p in &report.kept {
+            let _ = writeln!(out, "kept     {p} (the next `undo` needs it)");
+        }
+        if report.removed.is_empty() && report.kept.is_empty() {
             let _ = writeln!(out, "no backup older than {days} day(s)");
         }
         out

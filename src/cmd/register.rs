@@ -312,6 +312,8 @@ pub enum Baseline {
         version: String,
         reason: String,
     },
+    /// The baseline could not be taken (the hooks are installed all the same).
+    Failed { reason: String },
 }
 
 /// The report of `register`.
@@ -360,12 +362,18 @@ fn prepare_hook_dirs(ctx: &Context, hook_dir: &str) -> Result<()> {
         format!("{base}/post-install.d"),
     ] {
         let path = ctx.root.inside(&dir)?;
-        if !path.exists() {
-            std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        // Each missing directory on the way gets 0755 whatever the caller's umask.
+        let mut missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
+        missing.reverse();
+        for d in missing {
+            std::fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
+            std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .with_context(|| format!("cannot set the mode of {}", d.display()))?;
         }
         fsutil::check_trusted(&path, "hook directory").map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
+        if fsutil::current_ids().0 == 0 {
+            fsutil::check_trusted_path(&path).map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
+        }
     }
     Ok(())
 }
@@ -457,7 +465,7 @@ pub fn register(ctx: &Context, hook_dir: Option<&str>) -> Result<(String, String
     if ctx.root.path(PACKAGED_UNIT).is_file() {
         // A unit an earlier `register` wrote in /etc would shadow the package's.
         let own = ctx.root.path(UNIT);
-        if std::fs::read_to_string(&own).is_ok_and(|t| t.contains(MARK)) {
+        if fsutil::read_bounded(&own).is_ok_and(|t| String::from_utf8_lossy(&t).contains(MARK)) {
             std::fs::remove_file(&own).with_context(|| format!("cannot remove {}", own.display()))?;
             log::info!("removed {} (superseded by {PACKAGED_UNIT})", own.display());
             let mut a = FileAction::new(Action::Removed, &own);
@@ -495,6 +503,14 @@ pub fn unregister(ctx: &Context, hook_dir: Option<&str>) -> Result<Vec<FileActio
         actions.push(FileAction::new(Action::Removed, path));
         Ok(())
     };
+    if let (Some(r), Some(d)) = (&record, hook_dir) {
+        if d.trim_end_matches('/') != r.hook_dir.trim_end_matches('/') {
+            anyhow::bail!(
+                "registered with hook directory {}, not {d}; run `iwss-keeper unregister` without --hook-dir (nothing was changed)",
+                r.hook_dir
+            );
+        }
+    }
     let (installed, dir): (Vec<Installed>, String) = match &record {
         Some(r) if hook_dir.is_none_or(|d| d.trim_end_matches('/') == r.hook_dir.trim_end_matches('/')) => {
             (r.files.clone(), r.hook_dir.clone())
@@ -519,7 +535,10 @@ pub fn unregister(ctx: &Context, hook_dir: Option<&str>) -> Result<Vec<FileActio
     };
     for i in &installed {
         if !ours(&dir, &i.path) {
-            log::warn!("the registration record names {}, which register never installs; left alone", i.path);
+            log::warn!(
+                "the registration record names {}, which register never installs; left alone",
+                i.path
+            );
             continue;
         }
         let path = ctx.root.inside(&i.path)?;
@@ -529,7 +548,9 @@ pub fn unregister(ctx: &Context, hook_dir: Option<&str>) -> Result<Vec<FileActio
         match state_of(&path, i) {
             State::Intact => remove(&path, &mut actions)?,
             _ if i.target.is_some() && std::fs::read_link(&path).is_ok_and(is_guard) => remove(&path, &mut actions)?,
-            _ if i.sha256.is_some() && std::fs::read_to_string(&path).is_ok_and(|t| t.contains(MARK)) => {
+            _ if i.sha256.is_some()
+                && fsutil::read_bounded(&path).is_ok_and(|t| String::from_utf8_lossy(&t).contains(MARK)) =>
+            {
                 remove(&path, &mut actions)?
             }
             _ if installed
@@ -612,7 +633,9 @@ pub fn run_register(ctx: &Context, json: bool, hook_dir: Option<&str>) -> Result
         hook_dir,
         binary,
         files,
-        snapshot: baseline(ctx)?,
+        snapshot: baseline(ctx).unwrap_or_else(|e| Baseline::Failed {
+            reason: format!("{e:#}"),
+        }),
     };
     super::print(json, &report, || {
         let mut out = String::new();
@@ -628,11 +651,19 @@ pub fn run_register(ctx: &Context, json: bool, hook_dir: Option<&str>) -> Result
             Baseline::Unknown { id, version, reason } => format!(
                 "snapshot   none taken: whether a restore from {id} ({version}) is owed cannot be told: {reason}"
             ),
+            Baseline::Failed { reason } => format!("snapshot   FAILED: {reason}"),
         };
         out.push_str(&line);
         out.push('\n');
         out
     })?;
+    if let Baseline::Failed { reason } = &report.snapshot {
+        return Err(super::Reported {
+            message: format!("the hooks are installed, but no baseline snapshot was taken: {reason}"),
+            code: ExitCode::ChangesLeft,
+        }
+        .into());
+    }
     Ok(ExitCode::Success)
 }
 

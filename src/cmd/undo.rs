@@ -38,7 +38,7 @@ fn render(r: &UndoReport) -> String {
         match r.outcome {
             UndoOutcome::Planned => "dry run: nothing was changed",
             UndoOutcome::Undone => "undone",
-            UndoOutcome::RolledBack => "FAILED: the restore's files and rules were put back",
+            UndoOutcome::RolledBack => "FAILED: the restore's files were put back and the firewall restarted",
             UndoOutcome::RollbackIncomplete =>
                 "FAILED: putting the restore's files back did not complete (see above); check the files and the firewall by hand",
         }
@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, json: bool, dry_run: bool, no_restart: bool) -> Result
             ExitCode::ChangesLeft,
         ),
         _ => (
-            format!("undo failed at {step}; the restore's files and rules were put back"),
+            format!("undo failed at {step}; the restore's files were put back and the firewall restarted"),
             ExitCode::Error,
         ),
     });
@@ -65,6 +65,12 @@ pub fn run(ctx: &Context, json: bool, dry_run: bool, no_restart: bool) -> Result
     }
     if let Some((message, code)) = error {
         return Err(super::Reported { message, code }.into());
+    }
+    if r.outcome == UndoOutcome::Undone {
+        // The newest snapshot must show the undone state, or the boot guard would restore again.
+        if let Err(e) = ctx.record(Some(format!("after undo of restore {}", r.restore))) {
+            log::error!("no snapshot of the undone state ({e:#}): the boot guard may restore it again; run `iwss-keeper snapshot`");
+        }
     }
     Ok(if dry_run && !r.files.is_empty() {
         ExitCode::Differs

@@ -64,6 +64,9 @@ impl Default for Config {
     }
 }
 
+/// The longest timeout a setting may give: a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
 impl Config {
     /// Parses configuration text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
@@ -104,8 +107,11 @@ impl Config {
             ("lock_timeout_secs", config.lock_timeout_secs),
             ("hook_timeout_secs", config.hook_timeout_secs),
         ] {
-            if secs == 0 {
-                bail!("{}: {name} must be at least 1 (seconds)", at(name));
+            if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                bail!(
+                    "{}: {name} must be from 1 to {MAX_TIMEOUT_SECS} (seconds), not {secs}",
+                    at(name)
+                );
             }
         }
         // Entries are written into a root script when restored: the strict grammar applies now.
@@ -163,11 +169,15 @@ mod tests {
         for (text, want) in [
             (
                 "strict = false\nrestart_timeout_secs = 0\n",
-                "c.toml:2: restart_timeout_secs must be at least 1",
+                "c.toml:2: restart_timeout_secs must be from 1 to 86400",
             ),
             (
                 "hook_timeout_secs = 0",
-                "c.toml:1: hook_timeout_secs must be at least 1",
+                "c.toml:1: hook_timeout_secs must be from 1 to 86400",
+            ),
+            (
+                "hook_timeout_secs = 9223372036854775807",
+                "c.toml:1: hook_timeout_secs must be from 1 to 86400",
             ),
             ("\nhook_dir = \"hooks\"", "c.toml:2: hook_dir must be an absolute path"),
         ] {

@@ -89,7 +89,8 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             let owner = owner_for(root, change)?;
             fsutil::remove_stale_temps(&path)?;
             let backup = match change.old {
-                Some(_) => Some(fsutil::backup(&path, stamp)?),
+                // Absolute, so the record names it whatever the working directory later.
+                Some(_) => Some(std::path::absolute(fsutil::backup(&path, stamp)?)?),
                 None => None,
             };
             fault::point("apply-after-backup");

@@ -140,7 +140,10 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         r.report.live.extend(steps);
     }
     if !opts.dry_run {
-        record(ctx, &r)?;
+        // The restore is done either way; without its record only `undo` cannot find it.
+        if let Err(e) = record(ctx, &r) {
+            log::error!("cannot record this restore for `undo` ({e:#}); its backups are named above");
+        }
     }
     if r.failed.is_some() {
         r.report.kept = r.kept().into_iter().map(str::to_string).collect();

@@ -85,6 +85,18 @@ fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
                 record.id
             );
         }
+        if let Some(b) = f
+            .backup
+            .as_deref()
+            .filter(|b| !RestoreRecord::is_backup_of(&ctx.root, &f.path, b))
+        {
+            bail!(
+                "restore record {} names {} as the backup of {}, which is not where the tool puts backups; refusing to undo (nothing was changed)",
+                record.id,
+                b.display(),
+                f.path
+            );
+        }
         let back = match &f.backup {
             Some(b) => Some(fsutil::read_bounded(b).with_context(|| {
                 format!(
@@ -232,10 +244,14 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
         let mut complete = true;
         for p in done.iter().rev() {
             let wrote = fsutil::digest(p.back.as_deref().unwrap_or_default());
-            let result = ctx.root.inside(&p.path).map_err(anyhow::Error::from).and_then(|path| match &p.back {
-                Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, wrote, None),
-                None => fsutil::atomic_write(&path, &p.now, p.owner),
-            });
+            let result = ctx
+                .root
+                .inside(&p.path)
+                .map_err(anyhow::Error::from)
+                .and_then(|path| match &p.back {
+                    Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, wrote, None),
+                    None => fsutil::atomic_write(&path, &p.now, p.owner),
+                });
             match result {
                 Ok(()) => report.live.push(Step::RolledBackFile { path: p.path.clone() }),
                 Err(e) => {

@@ -35,20 +35,38 @@ pub fn root_lock_path(root: &Root) -> PathBuf {
 /// The default state directory under a root.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/iwss-keeper";
 
-/// Takes the lock file `path` (its directory created 0700), waiting up to `deadline`.
-fn take(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
+/// Opens the lock file `path` (its directory created 0700).
+fn open(path: &Path) -> Result<File> {
     if let Some(dir) = path.parent() {
         fsutil::create_private_dir(dir)?;
     }
     fsutil::refuse_symlink(path)?;
-    let mut file = OpenOptions::new()
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// The same file, by device and inode (two spellings of one path must not lock each other).
+fn same_file(a: &File, b: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Takes the lock file `path`, waiting up to `deadline`.
+fn take(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
+    lock(open(path)?, path, deadline, timeout)
+}
+
+/// Locks an open lock file, waiting up to `deadline`.
+fn lock(mut file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
     let mut announced = false;
     while !try_flock(&file) {
         if Instant::now() >= deadline {
@@ -86,7 +104,9 @@ impl Lock {
     /// root's lock directory (a user's run on the real root with its own `--state-dir`) holds the
     /// state directory's lock only, and says so.
     pub fn acquire(root: &Root, state: &StateDir, timeout: Duration) -> Result<Self> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let root_lock = root_lock_path(root);
         let state_lock = state.lock_path();
         let mut files = Vec::new();
@@ -101,7 +121,10 @@ impl Lock {
             Err(e) => return Err(e),
         }
         if root_lock != state_lock {
-            files.push(take(&state_lock, deadline, timeout)?);
+            let file = open(&state_lock)?;
+            if !files.iter().any(|f| same_file(f, &file)) {
+                files.push(lock(file, &state_lock, deadline, timeout)?);
+            }
         }
         Ok(Self { _files: files })
     }
@@ -124,5 +147,13 @@ mod tests {
         );
         drop(first);
         Lock::acquire(&root, &StateDir::new(dir.path().join("b")), Duration::from_millis(200)).unwrap();
+    }
+
+    #[test]
+    fn another_spelling_of_the_root_lock_is_not_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let state = StateDir::new(dir.path().join("var/lib/../lib/iwss-keeper"));
+        Lock::acquire(&root, &state, Duration::from_millis(200)).unwrap();
     }
 }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::rule::Family;
+use crate::root::Root;
 use crate::system::fsutil;
 
 /// One file a restore replaced.
@@ -49,12 +50,44 @@ pub struct RestoreRecord {
 }
 
 impl RestoreRecord {
-    /// Every backup this record knows: the restore's and its undo's.
-    pub fn backups(&self) -> impl Iterator<Item = &Path> {
-        self.files
+    /// Whether `backup` is a backup the tool takes of the file `path` under `root`:
+    /// `PATH.org.STAMP[.N]` beside it. A record naming anything else (a record someone edited)
+    /// is never followed.
+    pub fn is_backup_of(root: &Root, path: &str, backup: &Path) -> bool {
+        let Ok(file) = root.inside(path).and_then(std::path::absolute) else {
+            return false;
+        };
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+            return false;
+        };
+        let prefix = format!("{}.org.", name.to_string_lossy());
+        backup.parent() == Some(dir)
+            && backup
+                .file_name()
+                .is_some_and(|b| b.to_string_lossy().starts_with(&prefix) && !b.to_string_lossy().contains('/'))
+    }
+
+    /// Every backup this record knows (the restore's and its undo's) that is the tool's own.
+    pub fn backups(&self, root: &Root) -> Vec<PathBuf> {
+        let candidates = self
+            .files
             .iter()
             .filter_map(|f| f.backup.as_deref())
-            .chain(self.undo_backups.iter().map(PathBuf::as_path))
+            .chain(self.undo_backups.iter().map(PathBuf::as_path));
+        candidates
+            .filter(|b| {
+                let own = self.files.iter().any(|f| Self::is_backup_of(root, &f.path, b));
+                if !own {
+                    log::warn!(
+                        "restore record {} names {}, not a backup of its files; ignored",
+                        self.id,
+                        b.display()
+                    );
+                }
+                own
+            })
+            .map(Path::to_path_buf)
+            .collect()
     }
 }
 

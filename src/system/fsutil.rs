@@ -104,6 +104,28 @@ fn write_new(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
     filled
 }
 
+/// Whether every other name of the file is one of its own `.org.` backups beside it (an undo on
+/// a full disk links the backup into place): replacing the file leaves them the old content,
+/// which is what a backup holds.
+fn only_backups_share(path: &Path, meta: &fs::Metadata) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let prefix = format!("{}.org.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let backups = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
+        })
+        .count() as u64;
+    backups == meta.nlink() - 1
+}
+
 /// The names of a file's extended attributes (without following a link).
 fn xattr_names(path: &Path) -> Result<Vec<std::ffi::CString>> {
     use std::os::unix::ffi::OsStrExt;
@@ -158,9 +180,8 @@ fn copy_xattrs(from: &Path, to: &Path) -> Result<()> {
         }
         let set = unsafe { libc::lsetxattr(dst.as_ptr(), name.as_ptr(), value.as_ptr().cast(), got as usize, 0) };
         if set < 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| {
-                format!("cannot keep attribute {shown} of {} on its replacement", from.display())
-            });
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot keep attribute {shown} of {} on its replacement", from.display()));
         }
     }
     Ok(())
@@ -189,7 +210,10 @@ pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
     refuse_symlink(path)?;
     // Replacing a file with more than one name would leave the other names on the old content.
     let existing = fs::symlink_metadata(path).ok();
-    if let Some(m) = existing.as_ref().filter(|m| m.nlink() > 1) {
+    if let Some(m) = existing
+        .as_ref()
+        .filter(|m| m.nlink() > 1 && !only_backups_share(path, m))
+    {
         bail!(
             "{} has {} hard links; replacing it would leave the other names on the old content; refusing (nothing was changed)",
             path.display(),
@@ -459,7 +483,11 @@ mod tests {
         fs::write(&p, b"old\n").unwrap();
         if !set_xattr(&p, "user.iwss-keeper-test", b"label") {
             use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED xattr check: no user attributes on {}", dir.path().display());
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED xattr check: no user attributes on {}",
+                dir.path().display()
+            );
             return;
         }
         let owner = Owner::of(&fs::metadata(&p).unwrap());

@@ -188,7 +188,9 @@ pub fn run_with_input(
     }
     let (out, out_ended) = drain(child.stdout.take().expect("piped"));
     let (err, err_ended) = drain(child.stderr.take().expect("piped"));
-    let mut deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
     if let Some(run_deadline) = DEADLINE.get() {
         deadline = deadline.min(*run_deadline);
     }
@@ -204,6 +206,10 @@ pub fn run_with_input(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // Reaped: its ids may be reused from now on, so it is no longer ours to kill.
+    if let Ok(mut list) = running().lock() {
+        list.retain(|s| *s != sid);
+    }
     // Output is read until both pipes end, but never past the deadline, nor long after the
     // program exited: whatever still holds them is not waited for.
     let until = deadline.min(Instant::now() + AFTER_EXIT);
@@ -213,12 +219,6 @@ pub fn run_with_input(
         if ended.recv_timeout(left).is_err() {
             held = true;
         }
-    }
-    if timed_out {
-        kill_session(sid);
-    }
-    if let Ok(mut list) = running().lock() {
-        list.retain(|s| *s != sid);
     }
     let take = |b: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| b.lock().map(|v| v.clone()).unwrap_or_default();
     let mut output = String::from_utf8_lossy(&take(&out)).into_owned();

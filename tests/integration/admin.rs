@@ -93,7 +93,7 @@ fn forget_and_prune_never_remove_what_a_restore_needs() {
     let needed = &all[2];
     let forget = env.keeper(&["forget", needed]);
     assert_eq!(forget.code, 2, "{}", forget.text());
-    assert!(forget.stderr.contains("the one a plain `restore`"), "{}", forget.text());
+    assert!(forget.stderr.contains("; not removed"), "{}", forget.text());
     let forget = env.keeper(&["forget", &all[0]]);
     assert_eq!(forget.code, 0, "{}", forget.text());
     assert_eq!(ids(&env), all[1..]);
@@ -127,10 +127,52 @@ fn prune_backups_removes_only_the_tools_own_backups() {
     let young = env.keeper(&["prune-backups", "--older-than", "1"]);
     assert_eq!(young.code, 0, "{}", young.text());
     assert_eq!(backups(&env).len(), 2, "a backup younger than a day went");
+    // The next undo needs the restore's backup, however old.
+    let needed = env.keeper(&["--json", "prune-backups", "--older-than", "0"]);
+    assert_eq!(needed.code, 0, "{}", needed.text());
+    assert_eq!(needed.json()["kept"].as_array().unwrap().len(), 1, "{}", needed.text());
+    assert_eq!(backups(&env).len(), 2);
+    // Once undone, its backup and the undo's own go.
+    assert_eq!(env.keeper(&["undo", "--no-restart"]).code, 0);
     let all = env.keeper(&["--json", "prune-backups", "--older-than", "0"]);
     assert_eq!(all.code, 0, "{}", all.text());
-    assert_eq!(all.json()["removed"].as_array().unwrap().len(), 1);
+    assert_eq!(all.json()["removed"].as_array().unwrap().len(), 2, "{}", all.text());
     assert_eq!(backups(&env), ["iwsvafw.sh.org.by-hand"]);
+}
+
+#[test]
+fn a_record_naming_other_files_is_never_followed() {
+    let env = upgraded();
+    assert_eq!(env.keeper(&["restore", "--no-restart"]).code, 0);
+    let victim = env.dir.path().join("victim");
+    fs::write(&victim, "untouched\n").unwrap();
+    let dir = env.state.join("restores");
+    let name = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let mut record: serde_json::Value = serde_json::from_slice(&fs::read(&name).unwrap()).unwrap();
+    record["files"][0]["backup"] = serde_json::json!(victim);
+    fs::write(&name, serde_json::to_vec(&record).unwrap()).unwrap();
+    let undo = env.keeper(&["undo", "--no-restart"]);
+    assert_eq!(undo.code, 2, "{}", undo.text());
+    assert!(
+        undo.stderr.contains("not where the tool puts backups"),
+        "{}",
+        undo.text()
+    );
+    let prune = env.keeper(&["prune-backups", "--older-than", "0"]);
+    assert_eq!(prune.code, 0, "{}", prune.text());
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched\n");
+}
+
+#[test]
+fn undo_is_not_reversed_by_the_next_boot() {
+    let env = upgraded();
+    assert_eq!(env.keeper(&["restore", "--no-restart"]).code, 0);
+    assert_eq!(env.keeper(&["undo", "--no-restart"]).code, 0);
+    let undone = script(&env);
+    let boot = env.keeper(&["hook", "boot"]);
+    assert_eq!(boot.code, 0, "{}", boot.text());
+    assert_eq!(script(&env), undone, "{}", env.log());
+    assert!(env.log().contains("boot guard: nothing to do"), "{}", env.log());
 }
 
 #[test]

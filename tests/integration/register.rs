@@ -218,3 +218,57 @@ fn the_boot_guard_records_a_same_version_change_so_a_revoked_rule_stays_revoked(
         "{diff:#}"
     );
 }
+
+#[test]
+fn a_failed_pre_install_does_not_make_the_boot_guard_restore_a_revoked_rule() {
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
+    assert_eq!(env.keeper(&["snapshot"]).code, 0);
+    copy_tree(&testdata().join("iwsva-sp2-to-sp3/after"), &env.root);
+    // Handled: restored, and the newest snapshot is at the new version.
+    assert_eq!(env.keeper(&["restore", "--no-restart"]).code, 0);
+    assert_eq!(env.keeper(&["snapshot", "--label", "handled"]).code, 0);
+    // The admin revokes a rule; the boot guard records it.
+    let script = env.root.join("usr/iwss/iwsvafw.sh");
+    let revoked = "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n";
+    fs::write(&script, fs::read_to_string(&script).unwrap().replace(revoked, "")).unwrap();
+    assert_eq!(env.keeper(&["hook", "boot"]).code, 0);
+    // A pre-install run fails (its marker is left) ...
+    fs::write(
+        env.state.join("pending.json"),
+        r#"{"since":"2026-01-01T00:00:00Z","event":"pre-install","error":"lock","snapshot":null}"#,
+    )
+    .unwrap();
+    // ... and the next boot does not bring the revoked rule back.
+    let boot = env.keeper(&["hook", "boot"]);
+    assert_eq!(boot.code, 0, "{}", boot.text());
+    assert!(
+        !fs::read_to_string(&script).unwrap().contains("192.0.2.1 "),
+        "{}",
+        env.log()
+    );
+    assert!(!env.state.join("pending.json").exists(), "{}", env.log());
+    // Nor does pruning to one snapshot: the newest stays.
+    assert_eq!(env.keeper(&["prune", "--keep", "1"]).code, 0);
+    assert_eq!(env.keeper(&["hook", "boot"]).code, 0);
+    assert!(
+        !fs::read_to_string(&script).unwrap().contains("192.0.2.1 "),
+        "{}",
+        env.log()
+    );
+}
+
+#[test]
+fn unregister_with_another_hook_dir_than_registered_changes_nothing() {
+    let env = TestEnv::from_tree(&testdata().join("iwss-p2-to-p3/before"));
+    assert_eq!(env.keeper(&["register", "--hook-dir", "/opt/hooks"]).code, 0);
+    let before = env.files();
+    let run = env.keeper(&["unregister", "--hook-dir", "/usr/iwss/hooks"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(
+        run.stderr.contains("registered with hook directory /opt/hooks"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(env.files(), before);
+    assert!(env.state.join("registration.json").exists());
+}
