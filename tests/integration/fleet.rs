@@ -22,6 +22,10 @@ fn upgraded_appliance(root: &Path, case: &str, rel: &Release) {
     assert!(out.status.success(), "{out:?}");
     copy_tree(&testdata().join(case).join("after"), root);
     add_runtime(root, &[&rel.binary]);
+    // The running value the sandbox stands for, as a file: no kernel is behind it here.
+    let proc = root.join("proc/sys/net/ipv4");
+    fs::create_dir_all(&proc).unwrap();
+    fs::write(proc.join("tcp_rfc1337"), "0\n").unwrap();
 }
 
 struct Fleet {
@@ -142,7 +146,17 @@ fn counts<'a>(recap: &'a BTreeMap<String, BTreeMap<String, u32>>, host: &str) ->
 fn playbook_installs_registers_and_reports_the_fleet() {
     let Some(fleet) = fleet("fleet playbook") else { return };
 
+    // A package planted where an older role copied it: never installed, never touched.
+    let planted = fleet.dir.path().join(fleet.rel.rpm.file_name().unwrap());
+    fs::write(&planted, "not the package\n").unwrap();
     let (out, recap) = fleet.play(&[]);
+    assert_eq!(fs::read_to_string(&planted).unwrap(), "not the package\n");
+    let leftovers: Vec<_> = fs::read_dir(fleet.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("iwss-keeper."))
+        .collect();
+    assert!(leftovers.is_empty(), "private directories left: {leftovers:?}");
     // A host that errored fails the run, after the report is written.
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert_eq!(counts(&recap, "appliance-a")["failed"], 0, "{recap:?}");
@@ -160,7 +174,7 @@ fn playbook_installs_registers_and_reports_the_fleet() {
     let report = fleet.report();
     assert_eq!(
         report["summary"],
-        serde_json::json!({"hosts": 3, "kept": 1, "missing": 1, "error": 1}),
+        serde_json::json!({"hosts": 3, "kept": 1, "missing": 1, "unknown": 0, "error": 1}),
         "{report:#}"
     );
     let package = format!("iwss-keeper-{}-1.x86_64", env!("CARGO_PKG_VERSION"));
