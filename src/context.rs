@@ -140,7 +140,7 @@ impl Context {
                 bail!("{arg:?} is not a snapshot id (letters, digits and `-`); name a directory with a `/` in it");
             }
             return match store.find(arg)? {
-                Some(dir) => crate::store::snapshots::load(&dir),
+                Some(dir) => crate::store::snapshots::load(&dir, self.state.dir()),
                 None => bail!(
                     "no snapshot {arg:?} in {} (a directory is named with a `/`, e.g. ./{arg})",
                     store.dir.display()
@@ -152,7 +152,7 @@ impl Context {
             fsutil::check_trusted_path(path).map_err(|e| anyhow::anyhow!("refusing {arg}: {e:#}"))?;
         }
         let snap = if path.join("manifest.json").is_file() {
-            crate::store::snapshots::load(path)?
+            crate::store::snapshots::load(path, self.state.dir())?
         } else if path.is_dir() {
             capture::capture(&Root::new(path), &self.config, None)
                 .with_context(|| format!("cannot read root tree {}", path.display()))?
@@ -181,7 +181,7 @@ impl Context {
     pub fn pre_upgrade(&self, live: &Snapshot) -> Result<Snapshot> {
         let store = self.state.snapshots();
         match store.pre_upgrade(&live.manifest.version)? {
-            Some(m) => crate::store::snapshots::load(&store.dir.join(&m.id)),
+            Some(m) => crate::store::snapshots::load(&store.dir.join(&m.id), self.state.dir()),
             None => bail!(
                 "no snapshot in {}: take one with `iwss-keeper snapshot` before upgrading, or name one",
                 store.dir.display()

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let now = capture::capture(&ctx.root, &ctx.config, None)?;
     let store = ctx.state.snapshots();
     let snap = match store.pre_upgrade(&now.manifest.version)? {
-        Some(m) => Some(crate::store::snapshots::load(&store.dir.join(&m.id))?),
+        Some(m) => Some(crate::store::snapshots::load(&store.dir.join(&m.id), ctx.state.dir())?),
         None => None,
     };
     let script = compare::script_of(&now, &ctx.config.firewall_script)?;

@@ -69,6 +69,10 @@ pub struct Manifest {
     /// What was live when the snapshot was taken, when it could be read.
     #[serde(default)]
     pub runtime: Option<Runtime>,
+    /// HMAC-SHA256 of the manifest (this field left out) with the state directory's key: a
+    /// stored snapshot rewritten by someone without the key, checksums and all, is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<String>,
 }
 
 impl Manifest {
@@ -245,6 +249,7 @@ impl Snapshot {
                 version,
                 files: records,
                 runtime: None,
+                hmac: None,
             },
             origin: Origin::Tree(PathBuf::from("(memory)")),
             contents: files.into_iter().collect(),

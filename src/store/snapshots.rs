@@ -14,8 +14,79 @@ use crate::domain::version::Version;
 use crate::fault;
 use crate::system::fsutil;
 
+/// The key snapshots are signed with: `STATE/snapshot.key`, 32 random bytes, 0600, made on first
+/// use. Whoever can read it (root) can sign; whoever can only write the state directory cannot.
+fn key(state_dir: &Path, create: bool) -> Result<Option<Vec<u8>>> {
+    let path = state_dir.join("snapshot.key");
+    if fs::symlink_metadata(&path).is_ok() {
+        let meta = fs::symlink_metadata(&path)?;
+        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+            bail!(
+                "{} is readable or writable by others; refusing it (chmod 600)",
+                path.display()
+            );
+        }
+        let bytes = fsutil::read_bounded(&path)?;
+        if bytes.len() != 32 {
+            bail!("{} is not a snapshot key (32 bytes)", path.display());
+        }
+        return Ok(Some(bytes));
+    }
+    if !create {
+        return Ok(None);
+    }
+    let mut bytes = vec![0u8; 32];
+    {
+        use std::io::Read as _;
+        fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .context("cannot read /dev/urandom for a snapshot key")?;
+    }
+    fsutil::create_private_dir(state_dir)?;
+    fsutil::write_private(&path, &bytes)?;
+    log::info!("made the snapshot key {}", path.display());
+    Ok(Some(bytes))
+}
+
+/// The HMAC of a manifest, its own `hmac` field left out.
+fn mac(key: &[u8], manifest: &Manifest) -> Result<hmac::Hmac<Sha256>> {
+    use hmac::Mac as _;
+    let mut unsigned = manifest.clone();
+    unsigned.hmac = None;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).map_err(|e| anyhow::anyhow!("snapshot key: {e}"))?;
+    mac.update(&serde_json::to_vec(&unsigned)?);
+    Ok(mac)
+}
+
+/// Checks a manifest's HMAC with the key of `state_dir`.
+fn verify(manifest: &Manifest, state_dir: &Path) -> Result<()> {
+    use hmac::Mac as _;
+    let id = &manifest.id;
+    let Some(tag) = &manifest.hmac else {
+        bail!(
+            "snapshot {id} carries no HMAC (taken by an older version, or altered); refusing it: take a new snapshot"
+        );
+    };
+    let Some(key) = key(state_dir, false)? else {
+        bail!(
+            "snapshot {id}: no snapshot key in {} to check it with; refusing it",
+            state_dir.display()
+        );
+    };
+    let tag: Vec<u8> = (0..tag.len() / 2)
+        .filter_map(|i| u8::from_str_radix(tag.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    mac(&key, manifest)?.verify_slice(&tag).map_err(|_| {
+        anyhow::anyhow!(
+            "snapshot {id}: its HMAC does not match: it was changed by someone without the snapshot key of {}; refusing it",
+            state_dir.display()
+        )
+    })
+}
+
 /// Stores the snapshot under `snapshots_dir` in a new directory named by a fresh id: written
-/// to a temporary directory, synced, then renamed into place. Returns the id.
+/// to a temporary directory, synced, then renamed into place. Returns the id. The manifest is
+/// signed with the state directory's key (the directory above `snapshots_dir`).
 pub fn save(snap: &mut Snapshot, snapshots_dir: &Path) -> Result<String> {
     snap.fill_checksums();
     fsutil::create_private_dir(snapshots_dir)?;
@@ -32,6 +103,14 @@ pub fn save(snap: &mut Snapshot, snapshots_dir: &Path) -> Result<String> {
     }
     let id = format!("{stamp}-{}", &sha256_hex(&hasher.finalize())[..6]);
     snap.manifest.id = id.clone();
+    let state_dir = snapshots_dir.parent().unwrap_or(snapshots_dir);
+    let key = key(state_dir, true)?.expect("made");
+    snap.manifest.hmac = None;
+    let tag = {
+        use hmac::Mac as _;
+        mac(&key, &snap.manifest)?.finalize().into_bytes()
+    };
+    snap.manifest.hmac = Some(tag.iter().map(|b| format!("{b:02x}")).collect());
     remove_stale_dirs(snapshots_dir)?;
     let temp = snapshots_dir.join(format!(".tmp-{id}"));
     let result = write_dir(snap, &temp).and_then(|()| {
@@ -71,8 +150,9 @@ fn write_dir(snap: &Snapshot, dir: &Path) -> Result<()> {
     fsutil::sync_dir(dir)
 }
 
-/// Loads a stored snapshot, verifying every file against the manifest.
-pub fn load(dir: &Path) -> Result<Snapshot> {
+/// Loads a stored snapshot, verifying every file against the manifest and the manifest against
+/// its HMAC with the key of `state_dir`.
+pub fn load(dir: &Path, state_dir: &Path) -> Result<Snapshot> {
     let manifest_path = dir.join("manifest.json");
     let bytes = fsutil::read_bounded(&manifest_path)?;
     let manifest = Manifest::parse(&bytes, &manifest_path.display().to_string())?;
@@ -104,6 +184,7 @@ pub fn load(dir: &Path) -> Result<Snapshot> {
             contents.insert(r.path.clone(), data);
         }
     }
+    verify(&manifest, state_dir)?;
     Ok(Snapshot {
         manifest,
         origin: Origin::Stored(dir.to_path_buf()),

@@ -168,6 +168,7 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
             version_text: version_text.lines().nth(line - 1).unwrap_or("").trim().to_string(),
             files,
             runtime: None,
+            hmac: None,
         },
         origin: Origin::Tree(root.dir().to_path_buf()),
         contents,

@@ -168,3 +168,49 @@ fn the_restart_gets_a_clean_environment() {
     assert!(!env.contains("IPT=") && !env.contains("BASH_FUNC"), "{env}");
     assert!(env.contains("LANG=C\n") && env.contains("cwd=/\n"), "{env}");
 }
+
+#[test]
+fn a_snapshot_rewritten_with_fresh_checksums_is_refused() {
+    let env = upgraded("iwsva-sp2-to-sp3");
+    let key = env.state.join("snapshot.key");
+    assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let dir = fs::read_dir(env.state.join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Someone who can write the state directory, but not read the key, plants a rule and
+    // recomputes the file's SHA-256 and size in the manifest.
+    let file = dir.join("files/usr/iwss/iwsvafw.sh");
+    let text = fs::read_to_string(&file).unwrap().replace(
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 203.0.113.66 -j ACCEPT\n",
+    );
+    fs::write(&file, &text).unwrap();
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&manifest_path).unwrap()).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "/usr/iwss/iwsvafw.sh" {
+            use sha2::Digest as _;
+            let sum: String = sha2::Sha256::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            f["sha256"] = serde_json::json!(sum);
+            f["size"] = serde_json::json!(text.len());
+        }
+    }
+    fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let untouched = env.files();
+    let run = env.keeper(&["restore", "--no-restart"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("its HMAC does not match"), "{}", run.text());
+    assert_eq!(env.files(), untouched);
+    // Without its HMAC (stripped, or from an older version): refused too.
+    manifest.as_object_mut().unwrap().remove("hmac");
+    fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let run = env.keeper(&["diff"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("carries no HMAC"), "{}", run.text());
+}
