@@ -112,7 +112,7 @@ fn binary(ctx: &Context) -> Result<String> {
 }
 
 /// A shipped hook script with the registered binary written in.
-fn hook_text(shipped: &str, binary: &str) -> String {
+pub fn hook_text(shipped: &str, binary: &str) -> String {
     debug_assert!(shipped.contains(BIN_LINE));
     shipped.replace(BIN_LINE, &format!("bin=${{IWSS_KEEPER:-'{binary}'}}"))
 }

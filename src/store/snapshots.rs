@@ -36,11 +36,15 @@ fn key(state_dir: &Path, create: bool) -> Result<Option<Vec<u8>>> {
         return Ok(None);
     }
     let mut bytes = vec![0u8; 32];
-    {
+    // getrandom(2) where the kernel has it (a chroot has no /dev), else /dev/urandom (3.10).
+    // The raw system call: glibc 2.17 (the oldest appliance userland) has no wrapper.
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer.
+    let got = unsafe { libc::syscall(libc::SYS_getrandom, bytes.as_mut_ptr(), bytes.len(), 0) };
+    if got != bytes.len() as libc::c_long {
         use std::io::Read as _;
         fs::File::open("/dev/urandom")
             .and_then(|mut f| f.read_exact(&mut bytes))
-            .context("cannot read /dev/urandom for a snapshot key")?;
+            .context("cannot get random bytes for a snapshot key (no getrandom, no /dev/urandom)")?;
     }
     fsutil::create_private_dir(state_dir)?;
     fsutil::write_private(&path, &bytes)?;

@@ -16,6 +16,34 @@ use crate::domain::version;
 use crate::root::Root;
 use crate::system::{fsutil, iptables, procsys};
 
+/// An appliance path with its links followed inside the root (at most 8), as the host path to
+/// read: a link never leads out of the root.
+fn follow_inside(root: &Root, abs: &str) -> Result<std::path::PathBuf> {
+    let mut path = abs.to_string();
+    for _ in 0..8 {
+        let host = root
+            .inside(&path)
+            .with_context(|| format!("cannot resolve {path} under {}", root.dir().display()))?;
+        match fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let t = fs::read_link(&host)?.to_string_lossy().into_owned();
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let next = if t.starts_with('/') {
+                    normalize(&t)
+                } else {
+                    normalize(&format!("{dir}/{t}"))
+                };
+                path = next.with_context(|| format!("{}: link target {t:?} leaves the root", host.display()))?;
+            }
+            _ => return Ok(host),
+        }
+    }
+    bail!(
+        "{abs}: too many levels of symbolic links under {}",
+        root.dir().display()
+    )
+}
+
 /// Whether `path` was captured (as a file, or a link to one).
 fn seen_file(files: &[FileRecord], path: &str) -> bool {
     files.iter().any(|f| f.path == path)
@@ -40,7 +68,7 @@ fn kind_name(meta: &fs::Metadata) -> &'static str {
 /// Captures `root` now. Fails when the version cannot be read, when a file it records is not a
 /// regular text file or a link, and when an IWSVA root has no firewall script.
 pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Snapshot> {
-    let version_path = root.path(&config.version_file);
+    let version_path = follow_inside(root, &config.version_file)?;
     let version_bytes = fsutil::read_bounded(&version_path).with_context(|| {
         format!(
             "cannot read the product version (version_file = {:?})",

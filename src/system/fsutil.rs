@@ -12,16 +12,23 @@ use crate::fault;
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
-/// Reads a regular file with a hard bound. The file is opened without blocking (a FIFO or a
-/// device in its place never hangs the run) and checked to be a regular file on the open
-/// descriptor, so nothing else is read.
+/// Reads a regular file with a hard bound. The file is opened without following a final
+/// symbolic link (callers that accept links resolve them first, inside the root) and without
+/// blocking (a FIFO or a device in its place never hangs the run), and checked to be a regular
+/// file on the open descriptor, so nothing else is read.
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                anyhow::anyhow!("{} is a symbolic link; refusing to read through it", path.display())
+            } else {
+                anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+            }
+        })?;
     let meta = file
         .metadata()
         .with_context(|| format!("cannot read {}", path.display()))?;

@@ -101,7 +101,9 @@ fn release_binary_does_the_main_job_like_the_test_build() {
     let main_job = |bin: &Path| Command::new(bin).args(args).current_dir(repo()).output().unwrap();
     let shipped = main_job(&rel.binary);
     let built = main_job(Path::new(env!("CARGO_BIN_EXE_iwss-keeper")));
-    assert!(shipped.status.success(), "{shipped:?}");
+    // Exit 1: the restore would change something.
+    assert_eq!(shipped.status.code(), Some(1), "{shipped:?}");
+    assert_eq!(built.status.code(), Some(1), "{built:?}");
     assert_eq!(text(&shipped.stdout), text(&built.stdout));
     let version = run(rel.binary.to_str().unwrap(), &["--version"]);
     assert_eq!(
@@ -120,6 +122,7 @@ fn expected_files() -> Vec<String> {
         "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/CHANGELOG.md".into(),
         "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/README.md".into(),
         "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/hooks.md".into(),
+        "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/iwss-keeper.schema.json".into(),
         "-rw-r--r-- root:root - /usr/share/fish/vendor_completions.d/iwss-keeper.fish".into(),
         "-rwxr-xr-x root:root - /usr/share/iwss-keeper/hooks/post-install.d/50iwss-keeper".into(),
         "-rwxr-xr-x root:root - /usr/share/iwss-keeper/hooks/pre-install.d/50iwss-keeper".into(),
@@ -263,16 +266,25 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
             0o644,
         ),
     ];
-    // The packaged reference copies, and those %post (register) put where the upgrade runs hooks.
-    for dir in ["usr/share/iwss-keeper/hooks", "usr/iwss/hooks"] {
-        for (hook, _) in iwss_keeper::cmd::register::HOOKS {
-            expected.push((format!("{dir}/{hook}"), repo().join("hooks").join(hook), 0o755));
-        }
+    // The packaged reference copies.
+    for (hook, _) in iwss_keeper::cmd::register::HOOKS {
+        expected.push((
+            format!("usr/share/iwss-keeper/hooks/{hook}"),
+            repo().join("hooks").join(hook),
+            0o755,
+        ));
     }
     for (path, source, want) in expected {
         let at = root.join(&path);
         assert_eq!(fs::read(&at).unwrap(), fs::read(&source).unwrap(), "{path}");
         assert_eq!(mode(&at), want, "{path}");
+    }
+    // Those %post (register) put where the upgrade runs hooks, running the packaged binary.
+    for (hook, shipped) in iwss_keeper::cmd::register::HOOKS {
+        let at = root.join("usr/iwss/hooks").join(hook);
+        let want = iwss_keeper::cmd::register::hook_text(shipped, "/usr/sbin/iwss-keeper");
+        assert_eq!(fs::read_to_string(&at).unwrap(), want, "{hook}");
+        assert_eq!(mode(&at), 0o755, "{hook}");
     }
     let man = fs::read(root.join("usr/share/man/man1/iwss-keeper-restore.1.gz")).unwrap();
     assert_eq!(&man[..2], &[0x1f, 0x8b], "man pages are gzipped");
@@ -337,7 +349,10 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
     let snapshots = fs::read_dir(root.join("var/lib/iwss-keeper/snapshots"))
         .unwrap()
         .count();
-    assert_eq!(snapshots, 2, "one baseline per %post run");
+    assert_eq!(
+        snapshots, 1,
+        "one baseline: the upgrade's %post found nothing changed and took none"
+    );
     // The firewall script and sysctl.conf were never touched.
     for file in ["usr/iwss/iwsvafw.sh", "etc/sysctl.conf"] {
         assert_eq!(
