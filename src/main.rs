@@ -27,8 +27,15 @@ fn main() -> std::process::ExitCode {
     let json = cli.json;
     iwss_keeper::logging::init(iwss_keeper::logging::level(cli.quiet, cli.verbose));
     match std::panic::catch_unwind(|| iwss_keeper::run(cli)) {
-        Ok(Ok(code)) => code.into(),
+        Ok(Ok(code)) => {
+            // -q: a run that found something (exit 1, 4) still says what.
+            if code != ExitCode::Success {
+                iwss_keeper::cmd::flush_deferred();
+            }
+            code.into()
+        }
         Ok(Err(err)) => {
+            iwss_keeper::cmd::flush_deferred();
             use std::io::Write as _;
             let message = format!("{err:#}");
             let _ = writeln!(

@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     if json || style != Style::Quiet {
         super::print(json, &report, || match style {
             Style::Stat => stat(&report),
-            _ => report.render(),
+            _ => report.render(super::group_limit()),
         })?;
     }
     Ok(if needs || attention {

@@ -81,6 +81,44 @@ pub fn error_doc(message: &str, code: ExitCode) -> String {
     json_doc(&failed, None).unwrap_or_else(|_| "{}\n".into())
 }
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Text held back under `-q`: printed only when the run does not succeed.
+fn deferred() -> &'static std::sync::Mutex<Vec<u8>> {
+    static DEFERRED: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    DEFERRED.get_or_init(Default::default)
+}
+
+/// How many lines per group a text report shows: all under `-v`.
+pub fn group_limit() -> Option<usize> {
+    (!VERBOSE.load(std::sync::atomic::Ordering::Relaxed)).then_some(crate::domain::report::GROUP_LINES)
+}
+
+/// Under `-q`, prints the text report held back, for a run that did not succeed.
+pub fn flush_deferred() {
+    let held = deferred()
+        .lock()
+        .map(|mut d| std::mem::take(&mut *d))
+        .unwrap_or_default();
+    if !held.is_empty() {
+        let _ = write_stdout(&held);
+    }
+}
+
+/// Prints a text report (control bytes escaped); under `-q` it is held back until the exit code
+/// is known: a run that succeeds prints nothing.
+fn print_text(text: &str) -> Result<()> {
+    let text = logging::printable(text);
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok(mut d) = deferred().lock() {
+            d.extend_from_slice(text.as_bytes());
+        }
+        return Ok(());
+    }
+    write_stdout(text.as_bytes())
+}
+
 /// Prints a report as JSON or text, in one write. A reader that went away (`| head`) ends the
 /// output quietly, as with other Unix tools; any other write error is an error.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
@@ -88,7 +126,7 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> 
         return write_stdout(json_doc(value, None)?.as_bytes());
     }
     // Control bytes from a rule or a file never reach the terminal raw.
-    write_stdout(logging::printable(&text()).as_bytes())
+    print_text(&text())
 }
 
 /// Writes to stdout; a closed pipe is not an error.
@@ -107,6 +145,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Hook { event } = cli.command {
         return hook::run_contained(&cli, event);
     }
+    VERBOSE.store(cli.verbose > 0, std::sync::atomic::Ordering::Relaxed);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
     // Runs that change anything log to a file (and syslog on the real root) and hold the lock.

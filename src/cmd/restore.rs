@@ -14,7 +14,7 @@ pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode>
         Some((err, _)) if json => {
             super::write_stdout(super::json_doc(&r.report, Some(format!("{err:#}")))?.as_bytes())?;
         }
-        _ => super::print(json, &r.report, || r.report.render())?,
+        _ => super::print(json, &r.report, || r.report.render(super::group_limit()))?,
     }
     match failure {
         Some((err, code)) => Err(super::Reported {

@@ -156,28 +156,36 @@ fn render(status: &Status, missing: bool) -> String {
         }
     }
     let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
-    for r in &status.rules {
+    // Rules that are fine are counted; the others listed, one line each (all under -v).
+    let fine = |r: &RuleStatus| r.in_script && r.loaded.iter().all(|l| l.state == RuleState::Loaded);
+    let line = |r: &RuleStatus| {
         let loaded: Vec<String> = r
             .loaded
             .iter()
-            .map(|l| {
-                format!(
-                    "{} {}",
-                    l.family,
-                    match l.state {
-                        RuleState::Loaded => "loaded",
-                        RuleState::Missing => "NOT LOADED",
-                        RuleState::Unknown => "unknown",
-                    }
-                )
-            })
+            .map(|l| format!("{} {}", l.family, l.state.name()))
             .collect();
-        let _ = writeln!(
-            out,
+        format!(
             "rule     {}: {}, {}",
             r.rule,
             if r.in_script { "in script" } else { "NOT IN SCRIPT" },
             loaded.join(", ")
+        )
+    };
+    let ok = status.rules.iter().filter(|r| fine(r)).count();
+    let limit = super::group_limit();
+    if ok > 0 && limit.is_some() {
+        let _ = writeln!(out, "rules    {ok} custom rule(s) in the script and loaded");
+    }
+    let listed: Vec<&RuleStatus> = status.rules.iter().filter(|r| limit.is_none() || !fine(r)).collect();
+    let shown = limit.unwrap_or(listed.len()).min(listed.len());
+    for r in &listed[..shown] {
+        let _ = writeln!(out, "{}", line(r));
+    }
+    if shown < listed.len() {
+        let _ = writeln!(
+            out,
+            "rule     ... and {} more (-v lists all, --json has everything)",
+            listed.len() - shown
         );
     }
     for s in &status.sysctl {

@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, json: bool, dry_run: bool, no_restart: bool) -> Result
     if json {
         super::write_stdout(super::json_doc(&r, error.as_ref().map(|(m, _)| m.clone()))?.as_bytes())?;
     } else {
-        super::write_stdout(crate::logging::printable(&render(&r)).as_bytes())?;
+        super::print_text(&render(&r))?;
     }
     if let Some((message, code)) = error {
         return Err(super::Reported { message, code }.into());

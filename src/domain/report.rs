@@ -131,16 +131,44 @@ fn side_line(label: &str, side: &Side) -> String {
     format!("{label} {} {} ({})\n", side.kind, side.name, side.version)
 }
 
-/// Human text for a comparison, shared by `diff`, `restore` and `status`.
-pub fn render_comparison(out: &mut String, cmp: &Comparison) {
+/// How many lines of one group the text report shows before "... and N more"; `None`: all.
+pub const GROUP_LINES: usize = 20;
+
+/// Writes `lines`, at most `limit` of them, then how many were left out.
+fn limited(out: &mut String, indent: &str, lines: impl ExactSizeIterator<Item = String>, limit: Option<usize>) {
+    let total = lines.len();
+    let shown = limit.unwrap_or(total).min(total);
+    for line in lines.take(shown) {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    if shown < total {
+        let _ = writeln!(
+            out,
+            "{indent}... and {} more (-v lists all, --json has everything)",
+            total - shown
+        );
+    }
+}
+
+/// Human text for a comparison, shared by `diff`, `restore` and `status`: counts first, then
+/// the rules grouped by decision and reason, each rule once, at most `limit` per group.
+pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize>) {
     if let Some(path) = &cmp.firewall_script {
         if cmp.discarded.is_empty() {
             let _ = writeln!(out, "firewall {path}: no rule discarded");
         } else {
+            let restore = cmp.discarded.iter().filter(|d| d.restore).count();
+            let refused = cmp.discarded.iter().filter(|d| d.attention).count();
+            let skipped = cmp.discarded.len() - restore - refused;
+            let mut counts = vec![format!("{restore} to restore"), format!("{skipped} skipped")];
+            if refused > 0 {
+                counts.push(format!("{refused} REFUSED"));
+            }
             let _ = writeln!(
                 out,
-                "firewall {path}: {} rule(s) discarded by the upgrade",
-                cmp.discarded.len()
+                "firewall {path}: {} rule(s) discarded by the upgrade: {}",
+                cmp.discarded.len(),
+                counts.join(", ")
             );
             let width = cmp
                 .discarded
@@ -148,14 +176,24 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison) {
                 .map(|d| d.line.to_string().len())
                 .max()
                 .unwrap_or(1);
+            // Groups in order of first appearance: (verdict, reason) -> rules.
+            let mut groups: Vec<((&str, &str), Vec<&crate::domain::compare::DiscardedRule>)> = Vec::new();
             for d in &cmp.discarded {
                 let verdict = match (d.restore, d.attention) {
                     (true, _) => "restore",
                     (false, true) => "REFUSED",
-                    (false, false) => "skip   ",
+                    (false, false) => "skip",
                 };
-                let _ = writeln!(out, "  {verdict}  line {:>width$}  {}", d.line, d.text);
-                let _ = writeln!(out, "  {:7}  {:width$}       {}", "", "", d.reason);
+                let key = (verdict, d.reason.as_str());
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => v.push(d),
+                    None => groups.push((key, vec![d])),
+                }
+            }
+            for ((verdict, reason), rules) in &groups {
+                let _ = writeln!(out, "  {verdict} ({}): {reason}", rules.len());
+                let lines = rules.iter().map(|d| format!("old line {:>width$}  {}", d.line, d.text));
+                limited(out, "    ", lines, limit);
             }
         }
     } else {
@@ -184,12 +222,12 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison) {
 }
 
 impl Report {
-    /// Aligned plain text.
-    pub fn render(&self) -> String {
+    /// Plain text, summary first; at most `limit` lines per group (`None`: everything).
+    pub fn render(&self, limit: Option<usize>) -> String {
         let mut out = String::new();
         out.push_str(&side_line("old:", &self.old));
         out.push_str(&side_line("new:", &self.new));
-        render_comparison(&mut out, &self.comparison);
+        render_comparison(&mut out, &self.comparison, limit);
         if !self.changes.is_empty() {
             let verb = if self.dry_run || self.command == "diff" {
                 "would change"
@@ -198,10 +236,8 @@ impl Report {
             };
             let _ = writeln!(out, "{verb} {} file(s):", self.changes.len());
             for c in &self.changes {
-                let _ = writeln!(out, "  {}", c.path);
-                for e in &c.edits {
-                    let _ = writeln!(out, "    {e}");
-                }
+                let _ = writeln!(out, "  {} ({} edit(s))", c.path, c.edits.len());
+                limited(&mut out, "    ", c.edits.iter().cloned(), limit);
                 if let Some(b) = &c.backup {
                     let _ = writeln!(out, "    backup: {b}");
                 }

@@ -63,10 +63,18 @@ fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut
     Ok(())
 }
 
+/// `iptables -S` and `ip6tables -S` as loaded now (`None`: cannot be read).
+fn dumps(ctx: &Context) -> [Option<String>; 2] {
+    [
+        iptables::dump(&ctx.root, Family::V4),
+        iptables::dump(&ctx.root, Family::V6),
+    ]
+}
+
 /// Puts the written firewall files back from their backups, restarts again and checks that what
 /// is loaded matches what was loaded before the restore. sysctl files are not the firewall's and
 /// stay as written.
-fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &Option<String>, steps: &mut Vec<Step>) {
+fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &[Option<String>; 2], steps: &mut Vec<Step>) {
     for w in written.iter().filter(|w| !sysctl::is_sysctl_file(&w.path)) {
         match w.put_back(&ctx.root) {
             Ok(()) => {
@@ -89,9 +97,13 @@ fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &Option
         steps.push(Step::SecondRestartFailed { step });
         return;
     }
-    let check = match (before, iptables::dump(&ctx.root, Family::V4)) {
-        (Some(b), Some(a)) if *b == a => RollbackCheck::Same,
-        (Some(_), Some(_)) => RollbackCheck::Differs,
+    // Both families: IPv4 must read the same as before; IPv6 too, unless it could be read
+    // neither before nor now (no ip6tables under the root).
+    let after = dumps(ctx);
+    let check = match (&before[0], &after[0], &before[1], &after[1]) {
+        (Some(b4), Some(a4), None, None) if b4 == a4 => RollbackCheck::Same,
+        (Some(b4), Some(a4), Some(b6), Some(a6)) if b4 == a4 && b6 == a6 => RollbackCheck::Same,
+        (Some(_), Some(_), Some(_), Some(_)) | (Some(_), Some(_), None, None) => RollbackCheck::Differs,
         _ => RollbackCheck::Unavailable,
     };
     steps.push(Step::RollbackChecked(check));
@@ -125,7 +137,7 @@ pub fn activate(
             });
         } else {
             let rules = rules_to_verify(old, cmp, &ctx.config.firewall_script)?;
-            let before = iptables::dump(&ctx.root, Family::V4);
+            let before = dumps(ctx);
             if let Err(step) = restart_and_verify(ctx, new, &rules, &mut steps) {
                 log::error!("restore failed at {step}; rolling back");
                 steps.push(Step::Failed { step: step.clone() });

@@ -251,3 +251,62 @@ fn show_file_prints_a_file_as_the_snapshot_holds_it() {
         missing.text()
     );
 }
+
+#[test]
+fn text_reports_are_summary_first_and_follow_quiet_and_verbose() {
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
+    // 25 more custom rules, which the upgrade discards with the others.
+    let script = env.root.join("usr/iwss/iwsvafw.sh");
+    let extra: String = (1..=25)
+        .map(|n| format!("    IPTABLE ipv4 -A INPUT -p tcp -s 203.0.113.{n} -j ACCEPT\n"))
+        .collect();
+    let text = fs::read_to_string(&script).unwrap().replace(
+        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
+        &format!("    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n{extra}"),
+    );
+    fs::write(&script, text).unwrap();
+    assert_eq!(env.keeper(&["snapshot"]).code, 0);
+    copy_tree(&testdata().join("iwsva-sp2-to-sp3/after"), &env.root);
+    let diff = env.keeper(&["diff"]);
+    assert_eq!(diff.code, 1, "{}", diff.text());
+    assert!(
+        diff.stdout
+            .contains("28 rule(s) discarded by the upgrade: 27 to restore, 1 skipped"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("  restore (27): custom ACCEPT rule for a source address\n"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("    ... and 7 more (-v lists all, --json has everything)\n"),
+        "{}",
+        diff.stdout
+    );
+    // Each rule once in the summary (edits are listed by their own limit).
+    assert_eq!(
+        diff.stdout.matches("-s 203.0.113.1 -j ACCEPT\n").count(),
+        2,
+        "{}",
+        diff.stdout
+    );
+    let all = env.keeper(&["-v", "diff"]);
+    assert!(!all.stdout.contains("... and"), "{}", all.stdout);
+    assert!(all.stdout.contains("old line "), "{}", all.stdout);
+    assert!(all.stdout.contains("-s 203.0.113.25 -j ACCEPT"), "{}", all.stdout);
+    // -q: a run that does not succeed (a dry run that would change something exits 1) still
+    // says why; one that succeeds prints nothing. `-q diff` is `diff --quiet`: the exit code only.
+    let quiet = env.keeper(&["-q", "restore", "--dry-run"]);
+    assert_eq!(quiet.code, 1);
+    assert!(quiet.stdout.contains("27 to restore"), "{}", quiet.stdout);
+    let quiet = env.keeper(&["-q", "diff"]);
+    assert_eq!((quiet.code, quiet.stdout.as_str()), (1, ""));
+    let restore = env.keeper(&["-q", "restore", "--no-restart"]);
+    assert_eq!((restore.code, restore.stdout.as_str()), (0, ""), "{}", restore.text());
+    let quiet = env.keeper(&["-q", "diff"]);
+    assert_eq!((quiet.code, quiet.stdout.as_str()), (0, ""));
+}

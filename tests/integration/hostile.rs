@@ -61,7 +61,10 @@ fn injected_shell_is_refused_with_file_and_line() {
         );
         let (text, code) = env.run(&["diff", before.to_str().unwrap()]);
         assert_eq!(code, 1, "{text}");
-        assert!(text.contains("REFUSED  line 23"), "{line}: {text}");
+        assert!(
+            text.contains("  REFUSED (") && text.contains("    old line 23  "),
+            "{line}: {text}"
+        );
     }
     // A quoted `;` is one word to the shell: no command runs, and a source that is no literal
     // address is no custom rule (iptables would resolve it by DNS): skipped, not restored.

@@ -217,13 +217,13 @@ fn status_and_diff_see_what_is_loaded() {
     let status = &out["status"];
     assert!(status.ends_with("all kept\nrc=0\n"), "{status}");
     assert!(
-        status.contains("rule     -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script, ipv4 loaded"),
+        status.contains("rules    2 custom rule(s) in the script and loaded"),
         "{status}"
     );
     let status2 = &out["status2"];
     assert!(status2.ends_with("something is missing\nrc=1\n"), "{status2}");
     assert!(
-        status2.contains("-A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script, ipv4 NOT LOADED"),
+        status2.contains("rule     -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script, ipv4 missing"),
         "{status2}"
     );
     // Runtime and file state side by side: in the script, but not loaded.
