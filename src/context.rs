@@ -79,6 +79,18 @@ impl Context {
             &text("/etc/protocols").unwrap_or_default(),
             &text("/etc/services").unwrap_or_default(),
         ));
+        // On the running system a managed key the kernel does not have is most likely a typo.
+        if root.is_host() {
+            for key in &config.managed_sysctl {
+                let proc = root.path(&format!("/proc/sys/{}", crate::domain::sysctl::canonical_key(key)));
+                if !proc.exists() {
+                    log::warn!(
+                        "{}: managed_sysctl key {key} is not in /proc/sys here",
+                        config_path.display()
+                    );
+                }
+            }
+        }
         let state_dir = state_dir.map_or_else(|| root.path(crate::store::lock::DEFAULT_STATE_DIR), Path::to_path_buf);
         fsutil::check_trusted(&state_dir, "state directory")?;
         // As root, nobody else may be able to replace the state directory or its snapshots.

@@ -124,6 +124,9 @@ fn guard_command(ctx: &Context, binary: &str) -> Result<String> {
         if !bakeable(&root) {
             anyhow::bail!("refusing to register: the root path {root:?} holds characters that would need quoting");
         }
+        if fsutil::current_ids().0 == 0 {
+            fsutil::check_trusted_path(ctx.root.dir()).map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
+        }
         cmd.push_str(&format!(" --root {root}"));
     }
     cmd.push_str(" hook boot");

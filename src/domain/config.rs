@@ -99,6 +99,18 @@ impl Config {
                 );
             }
         }
+        for key in &config.managed_sysctl {
+            let well_formed = !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+                && (key.contains('.') || key.contains('/'))
+                && !key.split(['.', '/']).any(|c| c.is_empty() || c == "..");
+            if !well_formed {
+                bail!(
+                    "{}: managed_sysctl entry {key:?} is not a sysctl key (like net.ipv4.tcp_rfc1337)",
+                    at("managed_sysctl")
+                );
+            }
+        }
         if config.keep_snapshots == 0 {
             bail!("{}: keep_snapshots must be at least 1", at("keep_snapshots"));
         }
@@ -180,6 +192,14 @@ mod tests {
                 "c.toml:1: hook_timeout_secs must be from 1 to 86400",
             ),
             ("\nhook_dir = \"hooks\"", "c.toml:2: hook_dir must be an absolute path"),
+            (
+                "managed_sysctl = [\"net..x\"]",
+                "c.toml:1: managed_sysctl entry \"net..x\" is not a sysctl key",
+            ),
+            (
+                "managed_sysctl = [\"$(reboot)\"]",
+                "c.toml:1: managed_sysctl entry \"$(reboot)\" is not a sysctl key",
+            ),
         ] {
             let e = format!("{:#}", Config::parse(text, "c.toml").unwrap_err());
             assert!(e.contains(want), "{e}");

@@ -214,3 +214,25 @@ fn a_snapshot_rewritten_with_fresh_checksums_is_refused() {
     assert_eq!(run.code, 2, "{}", run.text());
     assert!(run.stderr.contains("carries no HMAC"), "{}", run.text());
 }
+
+#[test]
+fn a_linked_directory_never_leads_a_restore_out_of_the_root() {
+    let env = upgraded("iwsva-sp1-to-sp2");
+    // ROOT/etc is a link to a directory outside the root holding a sysctl.conf.
+    let outside = env.dir.path().join("outside-etc");
+    fs::rename(env.root.join("etc"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, env.root.join("etc")).unwrap();
+    let before = fs::read(outside.join("sysctl.conf")).unwrap();
+    let run = env.keeper(&["restore", "--no-restart"]);
+    // Read inside the root, the link leads nowhere: no sysctl.conf there, nothing written outside.
+    assert_eq!(fs::read(outside.join("sysctl.conf")).unwrap(), before, "{}", run.text());
+    let mut names: Vec<String> = fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names.iter().all(|n| !n.contains(".org.") && !n.contains("iwss-keeper")),
+        "{names:?}"
+    );
+}
