@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The scale targets: at 100,000 rules, `diff`, `--json diff`, `restore --dry-run` and
+# `restore --no-restart`, each with the ratio to a reference measured in the same run (`diff -u`
+# of the two scripts; `bash -n` of the restored script plus `diff -u`). Prints a Markdown table.
+# Usage: bash benches/targets.sh OUTDIR BIN   (OUTDIR/r100000 from benches/run.sh; needs hyperfine)
+set -euo pipefail
+out=$1
+bin=$2
+# The scale targets: at 100,000 rules, each command against a reference measured in the same
+# run (`restore` against `bash -n` of the restored script plus `diff -u`).
+big=$out/r100000
+work=$out/work
+mkdir -p "$work"
+reset_root() {
+    rm -rf "$work/root" && cp -a "$big/after" "$work/root" && mkdir -p "$work/root/bin" && ln -sf /bin/bash "$work/root/bin/bash"
+}
+reset_root
+# Exit 1: the generated scripts hold lines the tool refuses (reported, never restored).
+"$bin" --root "$work/root" --state-dir "$work/state0" restore --no-restart --from "$big/before" >/dev/null || [ $? -eq 1 ]
+cp "$work/root/usr/iwss/iwsvafw.sh" "$work/restored.sh"
+reset_root
+declare -A t
+measure() { # name, prepare, command
+    local json
+    json=$out/target-$(echo "$1" | tr -c 'a-zA-Z0-9' _).json
+    if [ -n "$2" ]; then
+        hyperfine --style none --warmup 1 --min-runs 5 -i --prepare "$2" --export-json "$json" "$3" >/dev/null 2>&1
+    else
+        hyperfine --style none --warmup 1 --min-runs 5 -i --export-json "$json" "$3" >/dev/null 2>&1
+    fi
+    t[$1]=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$json")
+}
+measure diff "" "$bin --root $work/root --state-dir $work/state diff $big/before"
+measure "diff -u" "" "diff -u $big/before/usr/iwss/iwsvafw.sh $big/after/usr/iwss/iwsvafw.sh"
+measure "json diff" "" "$bin --json --root $work/root --state-dir $work/state diff $big/before"
+measure "dry run" "" "$bin --root $work/root --state-dir $work/state restore --dry-run --from $big/before"
+measure restore "rm -rf $work/state && cp $big/after/usr/iwss/iwsvafw.sh $work/root/usr/iwss/iwsvafw.sh && cp $big/after/etc/sysctl.conf $work/root/etc/sysctl.conf" \
+    "$bin --root $work/root --state-dir $work/state restore --no-restart --from $big/before"
+measure reference "" "sh -c 'bash -n $work/restored.sh && diff -u $big/after/usr/iwss/iwsvafw.sh $work/restored.sh >/dev/null; true'"
+echo
+echo '| at 100,000 rules | median | reference | ratio | target |'
+echo '|---|---|---|---|---|'
+python3 - "${t[diff]}" "${t[diff -u]}" "${t[json diff]}" "${t[dry run]}" "${t[restore]}" "${t[reference]}" <<'PY'
+import sys
+d, u, j, dry, r, ref = map(float, sys.argv[1:])
+rows = [
+    ("diff", d, "diff -u", u, "<= 150 ms and <= 3x"),
+    ("--json diff", j, "bash -n + diff -u", ref, "<= 3x"),
+    ("restore --dry-run", dry, "bash -n + diff -u", ref, "<= 3x"),
+    ("restore --no-restart", r, "bash -n + diff -u", ref, "<= 1.5x"),
+]
+for name, v, rname, rv, target in rows:
+    print(f"| {name} | {v*1000:.0f} ms | {rname} {rv*1000:.0f} ms | {v/rv:.1f}x | {target} |")
+PY
