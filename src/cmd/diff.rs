@@ -25,14 +25,7 @@ fn stat(report: &Report) -> String {
     let cmp = &report.comparison;
     let mut rows: Vec<(String, String)> = Vec::new();
     if let Some(script) = &cmp.firewall_script {
-        let restore = cmp.discarded.iter().filter(|d| d.restore).count();
-        let refused = cmp.discarded.iter().filter(|d| d.attention).count();
-        let skipped = cmp.discarded.len() - restore - refused;
-        let mut cells = vec![format!("{restore} rule(s) to restore"), format!("{skipped} skipped")];
-        if refused > 0 {
-            cells.push(format!("{refused} REFUSED"));
-        }
-        rows.push((script.clone(), cells.join(", ")));
+        rows.push((script.clone(), format!("rules: {}", cmp.counts_text())));
     }
     for change in report
         .changes

@@ -47,6 +47,22 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// Discarded rules by decision: (to restore, skipped, refused).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let restore = self.discarded.iter().filter(|d| d.restore).count();
+        let refused = self.discarded.iter().filter(|d| d.attention).count();
+        (restore, self.discarded.len() - restore - refused, refused)
+    }
+
+    /// The counts as the text reports say them: `2 to restore, 1 skipped[, 3 REFUSED]`.
+    pub fn counts_text(&self) -> String {
+        let (restore, skipped, refused) = self.counts();
+        let mut cells = vec![format!("{restore} to restore"), format!("{skipped} skipped")];
+        if refused > 0 {
+            cells.push(format!("{refused} REFUSED"));
+        }
+        cells.join(", ")
+    }
     /// Whether some discarded line needs the admin: not restored, and not a vendor rule.
     pub fn needs_attention(&self) -> bool {
         self.discarded.iter().any(|d| d.attention)

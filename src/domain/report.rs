@@ -157,18 +157,11 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize
         if cmp.discarded.is_empty() {
             let _ = writeln!(out, "firewall {path}: no rule discarded");
         } else {
-            let restore = cmp.discarded.iter().filter(|d| d.restore).count();
-            let refused = cmp.discarded.iter().filter(|d| d.attention).count();
-            let skipped = cmp.discarded.len() - restore - refused;
-            let mut counts = vec![format!("{restore} to restore"), format!("{skipped} skipped")];
-            if refused > 0 {
-                counts.push(format!("{refused} REFUSED"));
-            }
             let _ = writeln!(
                 out,
                 "firewall {path}: {} rule(s) discarded by the upgrade: {}",
                 cmp.discarded.len(),
-                counts.join(", ")
+                cmp.counts_text()
             );
             let width = cmp
                 .discarded

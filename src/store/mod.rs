@@ -14,6 +14,34 @@ use anyhow::{Context, Result};
 
 use crate::system::fsutil;
 
+/// Reads a JSON record of the state directory; `None` when there is none.
+fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(None);
+    }
+    let bytes = fsutil::read_bounded(path)?;
+    Ok(Some(
+        serde_json::from_slice(&bytes).with_context(|| format!("cannot read {}", path.display()))?,
+    ))
+}
+
+/// Writes a JSON record into `dir` (made private), atomically and 0600.
+fn save_json<T: serde::Serialize>(dir: &Path, path: &Path, value: &T) -> Result<()> {
+    fsutil::create_private_dir(dir)?;
+    let (uid, gid) = fsutil::current_ids();
+    let owner = fsutil::Owner { mode: 0o600, uid, gid };
+    fsutil::atomic_write(path, &serde_json::to_vec_pretty(value)?, owner)
+}
+
+/// Removes a record; `Ok(false)` when there was none.
+fn remove_json(path: &Path, what: &str) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {what}")),
+    }
+}
+
 /// The state directory (`ROOT/var/lib/iwss-keeper` unless `--state-dir` says otherwise).
 #[derive(Debug, Clone)]
 pub struct StateDir {

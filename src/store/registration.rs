@@ -2,11 +2,10 @@
 //! `unregister` and the package's scriptlets know the hook directory, the files with their
 //! content hashes, and the binary the hooks and the boot guard run.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::store::StateDir;
-use crate::system::fsutil;
 
 /// One file `register` installed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,28 +35,14 @@ pub struct Registration {
 impl Registration {
     /// The record, if `register` wrote one.
     pub fn load(state: &StateDir) -> Result<Option<Self>> {
-        let path = state.registration_path();
-        if std::fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-            return Ok(None);
-        }
-        let bytes = fsutil::read_bounded(&path)?;
-        Ok(Some(
-            serde_json::from_slice(&bytes).with_context(|| format!("cannot read {}", path.display()))?,
-        ))
+        super::load_json(&state.registration_path())
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {
-        fsutil::create_private_dir(state.dir())?;
-        let (uid, gid) = fsutil::current_ids();
-        let owner = fsutil::Owner { mode: 0o600, uid, gid };
-        fsutil::atomic_write(&state.registration_path(), &serde_json::to_vec_pretty(self)?, owner)
+        super::save_json(state.dir(), &state.registration_path(), self)
     }
 
     pub fn remove(state: &StateDir) -> Result<()> {
-        match std::fs::remove_file(state.registration_path()) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context("cannot remove the registration record"),
-        }
+        super::remove_json(&state.registration_path(), "the registration record").map(|_| ())
     }
 }

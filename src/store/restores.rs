@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::rule::Family;
 use crate::root::Root;
-use crate::system::fsutil;
 
 /// One file a restore replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,10 +106,7 @@ impl Restores {
 
     /// Saves (or replaces) a record, 0600.
     pub fn save(&self, record: &RestoreRecord) -> Result<()> {
-        fsutil::create_private_dir(&self.dir)?;
-        let (uid, gid) = fsutil::current_ids();
-        let owner = fsutil::Owner { mode: 0o600, uid, gid };
-        fsutil::atomic_write(&self.path(&record.id), &serde_json::to_vec_pretty(record)?, owner)
+        super::save_json(&self.dir, &self.path(&record.id), record)
     }
 
     /// Every record, oldest first; a record that cannot be read is an error naming it.
@@ -139,6 +135,5 @@ impl Restores {
 }
 
 fn load(path: &Path) -> Result<RestoreRecord> {
-    let bytes = fsutil::read_bounded(path)?;
-    serde_json::from_slice(&bytes).with_context(|| format!("cannot read {}", path.display()))
+    super::load_json(path)?.with_context(|| format!("{} is gone", path.display()))
 }

@@ -182,7 +182,7 @@ fn diff_stat_and_quiet() {
     assert_eq!(stat.code, 1, "{}", stat.text());
     assert_eq!(
         stat.stdout,
-        " /usr/iwss/iwsvafw.sh | 2 rule(s) to restore, 1 skipped\n 1 file(s) to change\n"
+        " /usr/iwss/iwsvafw.sh | rules: 2 to restore, 1 skipped\n 1 file(s) to change\n"
     );
     let quiet = env.keeper(&["diff", "--quiet"]);
     assert_eq!((quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()), (1, "", ""));

@@ -11,27 +11,28 @@ fn schema() -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The schema's complaints about `doc`.
+fn errors(schema: &serde_json::Value, doc: &serde_json::Value) -> Vec<String> {
+    jsonschema::validator_for(schema)
+        .unwrap()
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
+}
+
 /// Checks `run`'s stdout is one JSON document valid against the schema, and against its
 /// definition `def` alone.
 fn check(what: &str, run: &Run, def: &str) -> serde_json::Value {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{what}: not one JSON document ({e}):\n{}", run.text()));
     let whole = schema();
-    let errors: Vec<String> = jsonschema::validator_for(&whole)
-        .unwrap()
-        .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{what}: {errors:#?}\n{doc:#}");
+    let found = errors(&whole, &doc);
+    assert!(found.is_empty(), "{what}: {found:#?}\n{doc:#}");
     let mut one = whole.clone();
     one.as_object_mut().unwrap().remove("oneOf");
     one["$ref"] = serde_json::json!(format!("#/$defs/{def}"));
-    let errors: Vec<String> = jsonschema::validator_for(&one)
-        .unwrap()
-        .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{what} as {def}: {errors:#?}\n{doc:#}");
+    let found = errors(&one, &doc);
+    assert!(found.is_empty(), "{what} as {def}: {found:#?}\n{doc:#}");
     doc
 }
 
