@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use crate::testenv::{require_netns, sections, testdata, TestEnv};
+use crate::testenv::{require, require_netns, sections, testdata, TestEnv};
 
 /// Runs `script` in a fresh mount namespace with a 512 KiB tmpfs at `$DISK` holding a copy of
 /// the upgraded root at `$DISK/root`, its file hashes in `$SCRATCH/before` and a roomy state
@@ -141,4 +141,31 @@ echo "@@sysctl"; cmp "$DISK/root/etc/sysctl.conf" "$AFTER/etc/sysctl.conf" && ec
     assert!(!restore.contains("could not be put back"), "{restore}");
     assert_eq!(out["script"], "same\n", "{restore}");
     assert_eq!(out["sysctl"], "same\n", "{restore}");
+}
+
+#[test]
+fn a_restore_on_tmpfs_keeps_user_extended_attributes() {
+    if !require_netns("a_restore_on_tmpfs_keeps_user_extended_attributes") {
+        return;
+    }
+    let env = TestEnv::new();
+    // tmpfs has `user.*` attributes since Linux 6.6; the run says when this kernel has none.
+    let out = on_small_disk(
+        &env,
+        "iwsva-sp1-to-sp2",
+        r#"
+script="$DISK/root/usr/iwss/iwsvafw.sh"
+echo "@@set"; python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.keeper", b"label")' "$script" 2>&1 && echo set
+echo "@@restore"; "$BIN" --root "$DISK/root" --state-dir "$SCRATCH/state" restore --no-restart --from "$FROM" 2>&1; echo "rc=$?"
+echo "@@changed"; cmp -s "$script" "$AFTER/usr/iwss/iwsvafw.sh" || echo changed
+echo "@@attr"; python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.keeper").decode())' "$script" 2>&1
+"#,
+    );
+    let why = (out["set"] != "set\n").then(|| format!("no user attributes on tmpfs here: {}", out["set"].trim()));
+    if !require("a_restore_on_tmpfs_keeps_user_extended_attributes", why) {
+        return;
+    }
+    assert!(out["restore"].ends_with("rc=0\n"), "{}", out["restore"]);
+    assert_eq!(out["changed"], "changed\n", "the restore did not rewrite the script");
+    assert_eq!(out["attr"], "label\n", "{}", out["restore"]);
 }
