@@ -145,17 +145,21 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
     }
 }
 
-/// Leaves the pending marker the next run and `status` see, in a state directory only its owner
-/// can change; says in the log whether it could.
-fn leave_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<String>) {
+/// Writes the pending marker the next run and `status` see, only into a state directory no one
+/// else can change. Does not log (the deadline's watchdog calls it).
+fn save_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<String>) -> Result<()> {
     let pending = Pending {
         since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         event: event.name().into(),
         error: error.to_string(),
         snapshot,
     };
-    let saved = crate::system::fsutil::check_trusted(state.dir(), "state directory").and_then(|()| pending.save(state));
-    match saved {
+    crate::system::fsutil::check_trusted(state.dir(), "state directory").and_then(|()| pending.save(state))
+}
+
+/// Leaves the pending marker and says in the log whether it could.
+fn leave_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<String>) {
+    match save_pending(state, event, error, snapshot) {
         Ok(()) => log::error!("a restore is pending: `iwss-keeper status` shows it; the next run retries"),
         Err(e) => log::error!("cannot record the pending restore: {e:#}"),
     }
@@ -176,15 +180,7 @@ fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
         // it (a stderr nobody reads, a stalled syslog). Logging gets a second, then the exit.
         crate::system::process::kill_running();
         let error = format!("stopped after hook_timeout_secs ({secs}s)");
-        let pending = Pending {
-            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            event: event.name().into(),
-            error: error.clone(),
-            snapshot: None,
-        };
-        if crate::system::fsutil::check_trusted(state.dir(), "state directory").is_ok() {
-            let _ = pending.save(&state);
-        }
+        let _ = save_pending(&state, event, &error, None);
         let (done, logged) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             log::error!("hook {} {error}; a restore is pending", event.name());

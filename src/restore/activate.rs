@@ -15,6 +15,7 @@ use crate::domain::rule::{Family, Rule};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
+use crate::domain::version::Version;
 use crate::fault;
 use crate::restore::apply::Written;
 use crate::system::{iptables, process, procsys};
@@ -33,9 +34,10 @@ pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<V
         .collect())
 }
 
-/// Restarts the firewall and checks `rules` are loaded; `Err(step)` names what failed.
-fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
-    let (program, args) = restart_command(&new.manifest.version, &ctx.config.firewall_script);
+/// Restarts the firewall with `version`'s command under `restart_timeout_secs`; the step goes to
+/// `steps`, `Err(step)` names what failed. `restore`, its rollback and `undo` all restart here.
+pub fn restart(ctx: &Context, version: &Version, steps: &mut Vec<Step>) -> Result<(), String> {
+    let (program, args) = restart_command(version, &ctx.config.firewall_script);
     let timeout = Duration::from_secs(ctx.config.restart_timeout_secs);
     fault::point("restart-before");
     let ran = process::run(&ctx.root, &program, &args, timeout).map_err(|e| format!("restart: {e:#}"))?;
@@ -48,6 +50,12 @@ fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut
     if !ran.ok() {
         return Err(format!("restart ({})", ran.summary()));
     }
+    Ok(())
+}
+
+/// Restarts the firewall and checks `rules` are loaded; `Err(step)` names what failed.
+fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
+    restart(ctx, &new.manifest.version, steps)?;
     let mut missing = 0;
     for l in iptables::check_loaded(&ctx.root, rules) {
         log::debug!("verify {} {}: {}", l.family, l.rule, l.detail);

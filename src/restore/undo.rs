@@ -3,8 +3,6 @@
 //! current file is backed up, the write is atomic, the firewall is restarted with the version's
 //! command and the undone rules are checked gone; on failure everything is put back again.
 
-use std::time::Duration;
-
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
@@ -15,6 +13,7 @@ use crate::domain::plan::unified_diff;
 use crate::domain::rule;
 use crate::domain::snapshot::sha256_hex;
 use crate::domain::steps::{serialize_steps, Step};
+use crate::domain::version::Version;
 use crate::store::restores::RestoreRecord;
 use crate::system::fsutil::{self, Owner};
 use crate::system::{capture, iptables, process};
@@ -136,21 +135,12 @@ fn write_back(ctx: &Context, p: &Planned, stamp: &str) -> Result<Option<std::pat
 /// Restarts the firewall and checks the undone rules are gone; `Err(step)` names what failed.
 fn restart_and_check(
     ctx: &Context,
+    version: &Version,
     record: &RestoreRecord,
     script: Option<&[u8]>,
     steps: &mut Vec<Step>,
 ) -> Result<(), String> {
-    let live = capture::capture(&ctx.root, &ctx.config, None).map_err(|e| format!("reading the version: {e:#}"))?;
-    let (program, args) = restart_command(&live.manifest.version, &ctx.config.firewall_script);
-    let timeout = Duration::from_secs(ctx.config.restart_timeout_secs);
-    let ran = process::run(&ctx.root, &program, &args, timeout).map_err(|e| format!("restart: {e:#}"))?;
-    steps.push(Step::Restarted {
-        summary: ran.summary(),
-        output: ran.output.lines().map(str::to_string).collect(),
-    });
-    if !ran.ok() {
-        return Err(format!("restart ({})", ran.summary()));
-    }
+    crate::restore::activate::restart(ctx, version, steps)?;
     let Some(script) = script else { return Ok(()) };
     let index = Script::parse(script).index();
     let rules: Vec<_> = record
@@ -185,6 +175,8 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
         );
     };
     let planned = plan(ctx, &record)?;
+    // The live version picks the restart command, read once before anything is written.
+    let version = capture::capture(&ctx.root, &ctx.config, None)?.manifest.version;
     let mut report = UndoReport {
         restore: record.id.clone(),
         restored_from: record.from.clone(),
@@ -225,12 +217,16 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
     let script = planned.iter().find(|p| p.path == ctx.config.firewall_script);
     let failed = match error {
         Some(e) => Some(format!("writing the files ({e})")),
-        None if script.is_some() && !no_restart => {
-            restart_and_check(ctx, &record, script.and_then(|p| p.back.as_deref()), &mut report.live).err()
-        }
+        None if script.is_some() && !no_restart => restart_and_check(
+            ctx,
+            &version,
+            &record,
+            script.and_then(|p| p.back.as_deref()),
+            &mut report.live,
+        )
+        .err(),
         None if script.is_some() => {
-            let live = capture::capture(&ctx.root, &ctx.config, None)?;
-            let (program, args) = restart_command(&live.manifest.version, &ctx.config.firewall_script);
+            let (program, args) = restart_command(&version, &ctx.config.firewall_script);
             report.live.push(Step::RestartSkipped {
                 command: format!("{program} {}", args.join(" ")),
             });
@@ -265,7 +261,7 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
         }
         if script.is_some() && !no_restart && !done.is_empty() {
             let mut again = Vec::new();
-            let restarted = restart_and_check(ctx, &record, None, &mut again);
+            let restarted = restart_and_check(ctx, &version, &record, None, &mut again);
             report
                 .live
                 .extend(again.into_iter().map(|s| Step::Rollback(Box::new(s))));
