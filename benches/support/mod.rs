@@ -45,7 +45,8 @@ pub fn scripts(rules: usize) -> (String, String) {
             }
         } else {
             let chain = chains[(rng.next() % 4) as usize];
-            let port = 1024 + i;
+            // Valid ports only (1024..=65023): a port iptables refuses would be a refused line.
+            let port = 1024 + i % 64000;
             let _ = writeln!(before, "IPTABLE -A {chain} -p tcp --dport {port} -j ACCEPT");
             if rng.next() % 4 == 0 {
                 let _ = writeln!(

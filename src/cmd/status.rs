@@ -162,12 +162,12 @@ fn render(status: &Status, missing: bool) -> String {
         let loaded: Vec<String> = r
             .loaded
             .iter()
-            .map(|l| format!("{} {}", l.family, l.state.name()))
+            .map(|l| format!("{} {}", l.family, l.state.word()))
             .collect();
         format!(
             "rule     {}: {}, {}",
             r.rule,
-            if r.in_script { "in script" } else { "NOT IN SCRIPT" },
+            crate::domain::steps::in_script_word(r.in_script),
             loaded.join(", ")
         )
     };

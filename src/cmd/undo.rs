@@ -29,7 +29,7 @@ fn render(r: &UndoReport) -> String {
     for f in &r.files {
         out.push_str(f.diff.as_deref().unwrap_or_default());
     }
-    for line in steps::render(&r.live) {
+    for line in steps::render_limited(&r.live, super::group_limit()) {
         let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(

@@ -30,8 +30,15 @@ pub struct DiscardedRule {
     /// the restorable grammar refuses.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub attention: bool,
-    /// Why, in words.
+    /// Why, in words (the group's reason, then this rule's detail when it has one).
     pub reason: String,
+    /// The reason shared by every rule of its group, without this rule's detail: what the
+    /// text report groups by.
+    #[serde(skip)]
+    pub group: String,
+    /// This rule's own part of the reason (what iptables or the grammar said of it).
+    #[serde(skip)]
+    pub detail: Option<String>,
     /// Index of the logical line in the old script.
     #[serde(skip)]
     pub index: usize,
@@ -116,6 +123,18 @@ impl<'a> Pair<'a> {
     }
 }
 
+/// The longest line a report shows whole; a longer one (a line the tool cannot read can be
+/// megabytes of continuations) is cut, saying how much is left out.
+const SHOWN_BYTES: usize = 4096;
+
+fn shortened(text: String) -> String {
+    if text.len() <= SHOWN_BYTES {
+        return text;
+    }
+    let cut = (0..=SHOWN_BYTES).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}... ({} more bytes)", &text[..cut], text.len() - cut)
+}
+
 /// Rules from the configuration's `keep_rules`, parsed once.
 fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
     config
@@ -136,23 +155,28 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let keep = keep_rules(config)?;
     let mut discarded = Vec::new();
     let new_index = new.as_ref().map(Script::index);
-    // Lines the tool cannot read are matched by their text.
-    let new_texts: HashSet<String> = new
+    // Lines the tool cannot read are matched by their text (indexed only when there are some).
+    let any_unknown = old
         .as_ref()
+        .is_some_and(|o| o.lines.iter().any(|l| l.unknown.is_some()));
+    let text_key = |script: &Script, k: usize| xxhash_rust::xxh3::xxh3_128(script.text(k).as_bytes());
+    let new_texts: HashSet<u128> = new
+        .as_ref()
+        .filter(|_| any_unknown)
         .map(|n| {
             (0..n.lines.len())
-                .filter(|&k| !n.lines[k].blank && !n.lines[k].data)
-                .map(|k| n.text(k))
+                .filter(|&k| !n.lines[k].data)
+                .map(|k| text_key(n, k))
                 .collect()
         })
         .unwrap_or_default();
     if let Some(old) = &old {
         for (index, line) in old.lines.iter().enumerate() {
             if let Some(why) = &line.unknown {
-                let text = old.text(index);
-                if new_texts.contains(&text) {
+                if new_texts.contains(&text_key(old, index)) {
                     continue;
                 }
+                let text = shortened(old.text(index));
                 discarded.push(DiscardedRule {
                     line: line.first(),
                     canonical: text.clone(),
@@ -161,6 +185,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                     restore: false,
                     attention: true,
                     reason: format!("not understood ({why}): compared by its text, not restored"),
+                    group: "not understood: compared by its text, not restored".into(),
+                    detail: Some(why.to_string()),
                     index,
                 });
                 continue;
@@ -180,13 +206,22 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                 (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".to_string())
             };
             let mut attention = false;
+            let mut group = reason.clone();
+            let mut detail = None;
+            // The restorable grammar reads the rule again: its answer gives the canonical text.
+            let mut checked = None;
             if restore {
-                if let Err(why) = firewall::check_restorable(&old.bytes[line.bytes()]) {
-                    (restore, attention) = (false, true);
-                    reason = format!("{reason}, but refused: {why}; not restored");
+                match firewall::check_restorable(&old.bytes[line.bytes()]) {
+                    Ok(rule) => checked = Some(rule),
+                    Err(why) => {
+                        (restore, attention) = (false, true);
+                        group = format!("{reason}, but refused; not restored");
+                        reason = format!("{reason}, but refused: {why}; not restored");
+                        detail = Some(why);
+                    }
                 }
             }
-            let full = old.rule(index).ok_or_else(|| {
+            let full = checked.or_else(|| old.rule(index)).ok_or_else(|| {
                 anyhow!(
                     "{}:{}: cannot read this rule again",
                     before.location(path),
@@ -201,6 +236,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                 restore,
                 attention,
                 reason,
+                group,
+                detail,
                 index,
             });
         }
@@ -228,15 +265,15 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
 /// File state and recorded runtime state side by side: for each custom rule of the old side,
 /// whether the new side's script has it and whether the new side's recorded runtime had it
 /// loaded; and each recorded running sysctl value against the files.
-pub fn recorded_runtime(old: &Snapshot, new: &Snapshot, config: &Config) -> anyhow::Result<Vec<Step>> {
+pub fn recorded_runtime(pair: &Pair) -> Vec<Step> {
+    let new = pair.after;
     let Some(runtime) = &new.manifest.runtime else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    let Some(old_script) = script_of(old, &config.firewall_script)? else {
-        return Ok(Vec::new());
+    let Some(old_script) = &pair.old else {
+        return Vec::new();
     };
-    let new_script = script_of(new, &config.firewall_script)?;
-    let new_index = new_script.as_ref().map(Script::index);
+    let new_index = pair.new.as_ref().map(Script::index);
     let set = |text: &Option<String>, family| text.as_deref().map(|t| LoadedSet::parse(t, family, "filter"));
     let v4 = set(&runtime.iptables, Family::V4);
     let v6 = set(&runtime.ip6tables, Family::V6);
@@ -270,5 +307,5 @@ pub fn recorded_runtime(old: &Snapshot, new: &Snapshot, config: &Config) -> anyh
             running: value.clone(),
         });
     }
-    Ok(steps)
+    steps
 }

@@ -2,13 +2,15 @@
 //! canonical form iptables itself prints.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::domain::rule::{self, Family, Rule, RuleKey};
 use crate::domain::shell;
 use crate::domain::version::Version;
 
-/// One logical line of the script, as bash reads it ([`shell::segments`]).
+/// One logical line of the script, as bash reads it ([`shell::segments`]); blank lines are left
+/// out.
 #[derive(Debug, Clone)]
 pub struct Line {
     /// First and last physical line numbers, 1-based (u32 keeps large scripts small in memory;
@@ -18,8 +20,6 @@ pub struct Line {
     /// Byte range of the physical lines, newline of the last one included.
     start: u32,
     end: u32,
-    /// Nothing but blanks.
-    pub blank: bool,
     /// Text bash does not run as a command of its own (a heredoc body, a multi-line quote).
     pub data: bool,
     /// The article's anchor: a `# stateful` comment, or the INPUT rule accepting
@@ -78,21 +78,34 @@ fn looks_like_call(body: &[u8]) -> bool {
     std::str::from_utf8(&rest[..word_end]).is_ok_and(|w| command_family(w).is_some())
 }
 
-/// What a call line adds: its key and whether it is the stateful anchor, or why it cannot be
-/// read. `Ok(None)`: not a call, or a call that adds no rule.
-fn read_call(body: &[u8], canonical: &mut String) -> Result<(Option<RuleKey>, bool), String> {
-    let w = shell::words(body)?;
-    let comment = w.comment.map(|at| &body[at + 1..]);
-    let stateful_comment = comment.is_some_and(|c| {
-        String::from_utf8_lossy(c)
+/// Whether a comment's text starts with `stateful`, in any case, after blanks.
+fn is_stateful_comment(c: &[u8]) -> bool {
+    let after_blanks = &c[c.iter().take_while(|&&b| b == b' ' || b == b'\t').count()..];
+    match after_blanks.first() {
+        // The common case, without an allocation: ASCII text after spaces and tabs.
+        Some(b) if b.is_ascii_graphic() => after_blanks
+            .get(..8)
+            .is_some_and(|head| head.eq_ignore_ascii_case(b"stateful")),
+        _ => String::from_utf8_lossy(c)
             .trim_start()
             .to_ascii_lowercase()
-            .starts_with("stateful")
-    });
-    let Some(family) = w.words.first().and_then(|c| command_family(c)) else {
+            .starts_with("stateful"),
+    }
+}
+
+/// What a call line adds: its key and whether it is the stateful anchor, or why it cannot be
+/// read. `Ok(None)`: not a call, or a call that adds no rule.
+fn read_call<'a>(
+    body: &'a [u8],
+    canonical: &mut String,
+    words: &mut Vec<Cow<'a, str>>,
+) -> Result<(Option<RuleKey>, bool), String> {
+    let comment = shell::words_into(body, words)?.map(|at| &body[at + 1..]);
+    let stateful_comment = comment.is_some_and(is_stateful_comment);
+    let Some(family) = words.first().and_then(|c| command_family(c)) else {
         return Ok((None, stateful_comment));
     };
-    let args: Vec<&str> = w.words[1..].iter().map(String::as_str).collect();
+    let args: Vec<&str> = words[1..].iter().map(|w| w.as_ref()).collect();
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
     }
@@ -106,32 +119,35 @@ impl<'a> Script<'a> {
     /// the tool cannot read is kept as `unknown`, with the reason.
     pub fn parse(bytes: &'a [u8]) -> Self {
         let mut canonical = String::new();
+        let mut words = Vec::new();
         let lines = shell::segments(bytes)
-            .into_iter()
-            .map(|seg| {
+            .filter_map(|seg| {
                 let raw = &bytes[seg.bytes.clone()];
                 let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-                let blank = body.iter().all(u8::is_ascii_whitespace);
+                // Blank lines are not kept: nothing refers to them (memory stays bounded by
+                // what the script says, not by how many empty lines it has).
+                if body.iter().all(u8::is_ascii_whitespace) {
+                    return None;
+                }
                 let data = seg.kind == shell::Kind::Data;
                 let (mut rule, mut stateful, mut unknown) = (None, false, None);
-                if !blank && !data {
-                    match read_call(body, &mut canonical) {
+                if !data {
+                    match read_call(body, &mut canonical, &mut words) {
                         Ok((r, s)) => (rule, stateful) = (r, s),
                         Err(why) if looks_like_call(body) => unknown = Some(why.into_boxed_str()),
                         Err(_) => {}
                     }
                 }
-                Line {
+                Some(Line {
                     first: seg.first as u32,
                     last: seg.last as u32,
                     start: seg.bytes.start as u32,
                     end: seg.bytes.end as u32,
-                    blank,
                     data,
                     stateful,
                     rule,
                     unknown,
-                }
+                })
             })
             .collect();
         Self { bytes, lines }
@@ -163,7 +179,7 @@ impl<'a> Script<'a> {
         let raw = &self.bytes[self.lines[index].bytes()];
         let w = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()?;
         let family = command_family(w.words.first()?)?;
-        let args: Vec<&str> = w.words[1..].iter().map(String::as_str).collect();
+        let args: Vec<&str> = w.words[1..].iter().map(|w| w.as_ref()).collect();
         rule::parse_args_with(family, &args).ok().flatten()
     }
 
@@ -228,7 +244,7 @@ impl Script<'_> {
         let rule = self.rule(index)?;
         let raw = &self.bytes[self.lines[index].bytes()];
         let w = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()?;
-        let mut words: Vec<String> = w.words.into_iter().skip(1).collect();
+        let mut words: Vec<String> = w.words.into_iter().skip(1).map(String::from).collect();
         if matches!(words.first().map(String::as_str), Some("ipv4") | Some("ipv6")) {
             words.remove(0);
         }
@@ -336,8 +352,8 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
 /// that only known options, match modules and targets appear: no CR or other control byte, a
 /// newline only as a `\`-newline continuation, words the shell splits by quoting alone
 /// ([`shell::words`]), a comment only after a blank, and the allow-list of
-/// [`rule::check_restorable_args`]. Returns why a line is refused.
-pub fn check_restorable(raw: &[u8]) -> Result<(), String> {
+/// [`rule::check_restorable_args`]. Returns the rule the line adds, or why it is refused.
+pub fn check_restorable(raw: &[u8]) -> Result<Rule, String> {
     let body = raw.strip_suffix(b"\n").unwrap_or(raw);
     if body.contains(&b'\r') {
         return Err("a carriage return (CR) byte".into());
@@ -360,14 +376,14 @@ pub fn check_restorable(raw: &[u8]) -> Result<(), String> {
     if command_family(first).is_none() {
         return Err("does not start with IPTABLE, iptables or ip6tables".into());
     }
-    let args: Vec<&str> = w.words[1..].iter().map(String::as_str).collect();
+    let args: Vec<&str> = w.words[1..].iter().map(|w| w.as_ref()).collect();
     if first != "IPTABLE" && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err("a family word after iptables".into());
     }
     rule::check_restorable_args(&args)?;
     // And the model reads it as a rule, so what is written is what was compared.
     match rule::parse_args_with(command_family(first).flatten(), &args) {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(rule)) => Ok(rule),
         Ok(None) => Err("adds no rule".into()),
         Err(why) => Err(why),
     }
@@ -493,7 +509,7 @@ IPTABLE -N SCAN_SERV_IN\n";
             "IPTABLE ipv4 -A INPUT \\\n  -s 192.0.2.1 -j ACCEPT",
             "IPTABLE -A INPUT -s 192.0.2.1 -j ACCEPT # \u{3053}\u{308c}`|;",
         ] {
-            assert_eq!(check_restorable(ok.as_bytes()), Ok(()), "{ok:?}");
+            assert_eq!(check_restorable(ok.as_bytes()).map(|_| ()), Ok(()), "{ok:?}");
         }
     }
 

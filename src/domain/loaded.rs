@@ -56,6 +56,16 @@ impl RuleState {
         }
     }
 
+    /// The word the text reports use: `loaded`, and the states that need a look in capitals,
+    /// `MISSING` and `UNKNOWN`.
+    pub fn word(self) -> &'static str {
+        match self {
+            RuleState::Loaded => "loaded",
+            RuleState::Missing => "MISSING",
+            RuleState::Unknown => "UNKNOWN",
+        }
+    }
+
     /// The JSON spelling: `true`, `false`, or `null` when unknown.
     fn serialize_as_bool<S: Serializer>(state: &RuleState, s: S) -> Result<S::Ok, S::Error> {
         match state {

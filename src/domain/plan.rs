@@ -22,17 +22,186 @@ pub struct FileChange<'a> {
     pub new: Vec<u8>,
     /// One line per edit.
     pub edits: Vec<String>,
+    /// Where the lines change, in file order: what the unified diff is built from.
+    #[serde(skip)]
+    pub splices: Vec<Splice>,
 }
 
 impl FileChange<'_> {
-    /// A unified diff of the change, for `--dry-run` and reports.
+    /// A unified diff of the change, for `--dry-run` and reports: built from the splices the
+    /// plan made, in one pass over the two files.
     pub fn unified_diff(&self) -> String {
-        unified_diff(&self.path, self.old.unwrap_or_default(), &self.new)
+        let old = self.old.unwrap_or_default();
+        splice_diff(&self.path, old, &self.new, &self.splices)
+            .unwrap_or_else(|| unified_diff(&self.path, old, &self.new))
     }
 }
 
-/// A unified diff of one file's change (`a/PATH`, `b/PATH`). Patience diff: linear in practice on
-/// scripts whose lines are nearly all unique.
+/// One run of changed lines: `old_len` lines from old line `old_at` (0-based) became
+/// `new_len` lines from new line `new_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    pub old_at: usize,
+    pub old_len: usize,
+    pub new_at: usize,
+    pub new_len: usize,
+}
+
+/// The lines of a file, each with its newline (the last may have none).
+fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::with_capacity(bytes.len() / 32 + 1);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |p| p + 1);
+        lines.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    lines
+}
+
+/// Lines `old` and `new` share when every line outside the splices is the same: what the
+/// splices must satisfy, checked before they are trusted.
+fn splices_hold(old: &[&[u8]], new: &[&[u8]], splices: &[Splice]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    for s in splices {
+        if s.old_at < i || s.new_at < j || s.old_at - i != s.new_at - j {
+            return false;
+        }
+        if old.get(i..s.old_at) != new.get(j..s.new_at) {
+            return false;
+        }
+        (i, j) = (s.old_at + s.old_len, s.new_at + s.new_len);
+        if i > old.len() || j > new.len() {
+            return false;
+        }
+    }
+    old.len() - i == new.len() - j && old[i..] == new[j..]
+}
+
+/// Lines of context around each change, as `diff -u` gives.
+const CONTEXT: usize = 3;
+
+/// A unified diff (`a/PATH`, `b/PATH`, three lines of context) from known splices, linear in
+/// the files' size; `None` when the splices do not describe the change (the caller then diffs
+/// the files).
+pub fn splice_diff(path: &str, old: &[u8], new: &[u8], splices: &[Splice]) -> Option<String> {
+    use std::fmt::Write as _;
+    let (ol, nl) = (split_lines(old), split_lines(new));
+    if !splices_hold(&ol, &nl, splices) {
+        return None;
+    }
+    // Touching splices are one change: its removed lines, then its added ones.
+    let mut merged: Vec<Splice> = Vec::with_capacity(splices.len());
+    for s in splices.iter().filter(|s| s.old_len + s.new_len > 0) {
+        match merged.last_mut() {
+            Some(m) if m.old_at + m.old_len == s.old_at => {
+                m.old_len += s.old_len;
+                m.new_len += s.new_len;
+            }
+            _ => merged.push(*s),
+        }
+    }
+    let splices = merged.as_slice();
+    let mut out = String::new();
+    if splices.is_empty() {
+        return Some(out);
+    }
+    let _ = writeln!(out, "--- a{path}\n+++ b{path}");
+    let range = |start: usize, len: usize| match len {
+        1 => format!("{}", start + 1),
+        0 => format!("{start},0"),
+        _ => format!("{},{len}", start + 1),
+    };
+    let line = |out: &mut String, tag: char, text: &[u8]| {
+        out.push(tag);
+        out.push_str(&String::from_utf8_lossy(text));
+        if !text.ends_with(b"\n") {
+            out.push_str("\n\\ No newline at end of file\n");
+        }
+    };
+    // Hunks: splices whose unchanged gap is at most twice the context share one.
+    let mut at = 0;
+    while at < splices.len() {
+        let mut end = at;
+        while end + 1 < splices.len()
+            && splices[end + 1].old_at - (splices[end].old_at + splices[end].old_len) <= 2 * CONTEXT
+        {
+            end += 1;
+        }
+        let (first, last) = (splices[at], splices[end]);
+        let old_start = first.old_at.saturating_sub(CONTEXT);
+        let new_start = first.new_at - (first.old_at - old_start);
+        let old_end = (last.old_at + last.old_len + CONTEXT).min(ol.len());
+        let new_end = last.new_at + last.new_len + (old_end - (last.old_at + last.old_len));
+        let _ = writeln!(
+            out,
+            "@@ -{} +{} @@",
+            range(old_start, old_end - old_start),
+            range(new_start, new_end - new_start)
+        );
+        let mut i = old_start;
+        for s in &splices[at..=end] {
+            for l in &ol[i..s.old_at] {
+                line(&mut out, ' ', l);
+            }
+            for l in &ol[s.old_at..s.old_at + s.old_len] {
+                line(&mut out, '-', l);
+            }
+            for l in &nl[s.new_at..s.new_at + s.new_len] {
+                line(&mut out, '+', l);
+            }
+            i = s.old_at + s.old_len;
+        }
+        for l in &ol[i..old_end] {
+            line(&mut out, ' ', l);
+        }
+        at = end + 1;
+    }
+    Some(out)
+}
+
+/// Splices between two files that have the same lines but for some replaced in place and some
+/// added or removed at the end (what a sysctl edit does): found by comparing line by line.
+fn aligned_splices(old: &[u8], new: &[u8]) -> Vec<Splice> {
+    let (ol, nl) = (split_lines(old), split_lines(new));
+    let mut out: Vec<Splice> = Vec::new();
+    let common = ol.len().min(nl.len());
+    for i in 0..common {
+        if ol[i] != nl[i] {
+            match out.last_mut() {
+                Some(s) if s.old_at + s.old_len == i => {
+                    s.old_len += 1;
+                    s.new_len += 1;
+                }
+                _ => out.push(Splice {
+                    old_at: i,
+                    old_len: 1,
+                    new_at: i,
+                    new_len: 1,
+                }),
+            }
+        }
+    }
+    if ol.len() != nl.len() {
+        match out.last_mut() {
+            Some(s) if s.old_at + s.old_len == common => {
+                s.old_len += ol.len() - common;
+                s.new_len += nl.len() - common;
+            }
+            _ => out.push(Splice {
+                old_at: common,
+                old_len: ol.len() - common,
+                new_at: common,
+                new_len: nl.len() - common,
+            }),
+        }
+    }
+    out
+}
+
+/// A unified diff of two versions of a file (`a/PATH`, `b/PATH`), for changes the tool did not
+/// plan (`undo` puts back a backup). Patience diff: linear in practice on scripts whose lines
+/// are nearly all unique.
 pub fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
     let old = String::from_utf8_lossy(old);
     let new = String::from_utf8_lossy(new);
@@ -40,7 +209,7 @@ pub fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
         .algorithm(similar::Algorithm::Patience)
         .diff_lines(old.as_ref(), new.as_ref())
         .unified_diff()
-        .context_radius(3)
+        .context_radius(CONTEXT)
         .header(&format!("a{path}"), &format!("b{path}"))
         .to_string()
 }
@@ -67,8 +236,7 @@ impl Anchors {
         for (k, line) in script.lines.iter().enumerate().filter(|(_, l)| !l.data) {
             let slot = match &line.rule {
                 Some(r) => rules.entry((r.hash(), r.reach())).or_insert((k, 0)),
-                None if !line.blank => texts.entry(script.text(k)).or_insert((k, 0)),
-                None => continue,
+                None => texts.entry(script.text(k)).or_insert((k, 0)),
             };
             slot.1 += 1;
         }
@@ -88,19 +256,16 @@ impl Anchors {
     }
 }
 
-/// The nearest line before `index` that is neither blank nor being restored. `memo` holds the
-/// previous restored rule and its answer (rules come in script order), so a block of restored
-/// rules is walked once, not once per rule.
+/// The nearest line before `index` that is not being restored (blank lines are not kept).
+/// `memo` holds the previous restored rule and its answer (rules come in script order), so a
+/// block of restored rules is walked once, not once per rule.
 fn preceding_line(
-    old: &Script,
     index: usize,
     restoring: &HashSet<usize>,
     memo: &mut Option<(usize, Option<usize>)>,
 ) -> Option<usize> {
     let floor = memo.map_or(0, |(previous, _)| previous);
-    let found = (floor..index)
-        .rev()
-        .find(|j| !old.lines[*j].blank && !restoring.contains(j));
+    let found = (floor..index).rev().find(|j| !restoring.contains(j));
     let result = found.or(memo.and_then(|(_, answer)| answer));
     *memo = Some((index, result));
     result
@@ -115,7 +280,7 @@ fn find_anchor(
     restoring: &HashSet<usize>,
     memo: &mut Option<(usize, Option<usize>)>,
 ) -> Option<(usize, String)> {
-    let preceding = preceding_line(old, index, restoring, memo);
+    let preceding = preceding_line(index, restoring, memo);
     if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
         return Some((
             k,
@@ -171,30 +336,56 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     let extra: usize = inserts.iter().map(|i| i.2.len() + 1).sum();
     let mut out = Vec::with_capacity(new.bytes.len() + extra);
     let mut placed: Vec<std::ops::Range<usize>> = Vec::with_capacity(inserts.len());
+    let mut splices: Vec<Splice> = Vec::new();
+    // Physical lines added so far.
+    let mut added = 0;
     let mut next = inserts.iter().peekable();
+    // Bytes of `new` copied so far (blank lines between kept lines come with the next one).
+    let mut copied = 0;
     for (k, line) in new.lines.iter().enumerate() {
-        out.extend_from_slice(&new.bytes[line.bytes()]);
+        out.extend_from_slice(&new.bytes[copied..line.bytes().end]);
+        copied = line.bytes().end;
+        let old_lines = line.last();
         while let Some((_, _, text)) = next.next_if(|(a, _, _)| *a == k) {
+            let mut splice = Splice {
+                old_at: old_lines,
+                old_len: 0,
+                new_at: old_lines + added,
+                new_len: 0,
+            };
             if !out.ends_with(b"\n") {
+                // The file's last line gains its newline: it changes too.
                 out.push(b'\n');
+                (splice.old_at, splice.old_len, splice.new_at) = (old_lines - 1, 1, old_lines - 1 + added);
+                splice.new_len = 1;
             }
             let start = out.len();
             out.extend_from_slice(text);
             if !text.ends_with(b"\n") {
                 out.push(b'\n');
             }
+            let lines = out[start..].iter().filter(|&&b| b == b'\n').count();
+            splice.new_len += lines;
+            added += lines;
+            match splices.last_mut() {
+                Some(s) if s.old_at + s.old_len == splice.old_at && splice.old_len == 0 => s.new_len += splice.new_len,
+                _ => splices.push(splice),
+            }
             placed.push(start..out.len());
         }
     }
+    out.extend_from_slice(&new.bytes[copied..]);
     // The written text, split as bash reads it, must hold each restored line as a command line
     // of its own. Anchors are code lines and restored lines pass the strict grammar, so this
     // holds by construction; it is checked because a miss would restore nothing silently.
-    let code: rustc_hash::FxHashSet<(usize, usize)> = crate::domain::shell::segments(&out)
-        .into_iter()
-        .filter(|s| s.kind == crate::domain::shell::Kind::Code)
-        .map(|s| (s.bytes.start, s.bytes.end))
-        .collect();
-    if placed.iter().any(|r| !code.contains(&(r.start, r.end))) {
+    // Both in file order: one walk.
+    let mut segs = crate::domain::shell::segments(&out).peekable();
+    let reads_back = placed.iter().all(|r| {
+        while segs.next_if(|s| s.bytes.start < r.start).is_some() {}
+        segs.peek()
+            .is_some_and(|s| s.bytes == *r && s.kind == crate::domain::shell::Kind::Code)
+    });
+    if !reads_back {
         bail!(
             "{}: the restored rules would not read back as rules of their own where they go (an anchor line opens a heredoc or continues); nothing was changed",
             after.location(path)
@@ -205,6 +396,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
         old: Some(new.bytes),
         new: out,
         edits,
+        splices,
     }))
 }
 
@@ -233,6 +425,7 @@ pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Pl
                     new: old.unwrap_or_default().to_vec(),
                     old,
                     edits: Vec::new(),
+                    splices: Vec::new(),
                 });
                 sysctl_changes.len() - 1
             }
@@ -285,6 +478,94 @@ pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Pl
             )?;
         }
     }
+    for change in &mut sysctl_changes {
+        change.splices = aligned_splices(change.old.unwrap_or_default(), &change.new);
+    }
     plan.changes.extend(sysctl_changes);
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A file of `n` distinct lines, the last without its newline when `open_end`.
+    fn file(prefix: &str, n: usize, open_end: bool) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                if open_end && i + 1 == n {
+                    format!("{prefix} {i}")
+                } else {
+                    format!("{prefix} {i}\n")
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// On files of distinct lines, the diff built from splices is the one a general diff
+        /// algorithm finds.
+        #[test]
+        fn splice_diff_matches_a_general_diff(
+            n in 0usize..60,
+            open_end in any::<bool>(),
+            edits in proptest::collection::vec((0usize..60, 0usize..3, 0usize..4), 0..8),
+        ) {
+            let old = file("old", n, open_end);
+            // Edits at distinct positions, in order: (old line, lines removed, lines added).
+            let mut edits: Vec<(usize, usize, usize)> = edits
+                .into_iter()
+                .map(|(at, rm, add)| (at.min(n), rm, add))
+                .collect();
+            edits.sort();
+            edits.dedup_by_key(|e| e.0);
+            let mut new: Vec<String> = Vec::new();
+            let mut splices = Vec::new();
+            let mut i = 0;
+            for (at, rm, add) in edits {
+                if at < i {
+                    continue;
+                }
+                let rm = rm.min(n - at);
+                if rm == 0 && add == 0 {
+                    continue;
+                }
+                new.extend(old[i..at].iter().cloned());
+                let new_at = new.len();
+                for k in 0..add {
+                    new.push(format!("new {at} {k}\n"));
+                }
+                splices.push(Splice { old_at: at, old_len: rm, new_at, new_len: add });
+                i = at + rm;
+            }
+            new.extend(old[i..].iter().cloned());
+            // A removed open last line leaves the new file open-ended where it ended before.
+            let (old, new) = (old.concat(), new.concat());
+            let built = splice_diff("/f", old.as_bytes(), new.as_bytes(), &splices);
+            if let Some(built) = built {
+                prop_assert_eq!(built, unified_diff("/f", old.as_bytes(), new.as_bytes()));
+            } else {
+                // Only an edit that leaves a line without its newline in the middle is refused.
+                prop_assert!(new.lines().count() > 0);
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_splices_fall_back_to_the_general_diff() {
+        let (old, new) = ("a\nb\nc\n", "a\nx\nc\n");
+        let wrong = [Splice {
+            old_at: 0,
+            old_len: 1,
+            new_at: 0,
+            new_len: 1,
+        }];
+        assert_eq!(splice_diff("/f", old.as_bytes(), new.as_bytes(), &wrong), None);
+        let right = aligned_splices(old.as_bytes(), new.as_bytes());
+        assert_eq!(
+            splice_diff("/f", old.as_bytes(), new.as_bytes(), &right).unwrap(),
+            unified_diff("/f", old.as_bytes(), new.as_bytes())
+        );
+    }
 }

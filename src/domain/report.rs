@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use rustc_hash::FxHashMap as HashMap;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -136,17 +138,8 @@ pub const GROUP_LINES: usize = 20;
 
 /// Writes `lines`, at most `limit` of them, then how many were left out.
 fn limited(out: &mut String, indent: &str, lines: impl ExactSizeIterator<Item = String>, limit: Option<usize>) {
-    let total = lines.len();
-    let shown = limit.unwrap_or(total).min(total);
-    for line in lines.take(shown) {
-        let _ = writeln!(out, "{indent}{line}");
-    }
-    if shown < total {
-        let _ = writeln!(
-            out,
-            "{indent}... and {} more (-v lists all, --json has everything)",
-            total - shown
-        );
+    for line in steps::limited(indent, lines, limit) {
+        let _ = writeln!(out, "{line}");
     }
 }
 
@@ -170,6 +163,7 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize
                 .max()
                 .unwrap_or(1);
             // Groups in order of first appearance: (verdict, reason) -> rules.
+            let mut index: HashMap<(&str, &str), usize> = HashMap::default();
             let mut groups: Vec<((&str, &str), Vec<&crate::domain::compare::DiscardedRule>)> = Vec::new();
             for d in &cmp.discarded {
                 let verdict = match (d.restore, d.attention) {
@@ -177,15 +171,19 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize
                     (false, true) => "REFUSED",
                     (false, false) => "skip",
                 };
-                let key = (verdict, d.reason.as_str());
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, v)) => v.push(d),
-                    None => groups.push((key, vec![d])),
-                }
+                let key = (verdict, d.group.as_str());
+                let at = *index.entry(key).or_insert_with(|| {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[at].1.push(d);
             }
             for ((verdict, reason), rules) in &groups {
                 let _ = writeln!(out, "  {verdict} ({}): {reason}", rules.len());
-                let lines = rules.iter().map(|d| format!("old line {:>width$}  {}", d.line, d.text));
+                let lines = rules.iter().map(|d| match &d.detail {
+                    Some(why) => format!("old line {:>width$}  {}  ({why})", d.line, d.text),
+                    None => format!("old line {:>width$}  {}", d.line, d.text),
+                });
                 limited(out, "    ", lines, limit);
             }
         }
@@ -241,7 +239,7 @@ impl Report {
                 }
             }
         }
-        for line in steps::render(&self.live) {
+        for line in steps::render_limited(&self.live, limit) {
             let _ = writeln!(out, "{line}");
         }
         let kept;

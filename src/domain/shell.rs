@@ -3,6 +3,7 @@
 //! simple command. Anything beyond a plain simple command (expansions, operators, redirections,
 //! globs) is refused, so a word the tool reads is the word the shell passes.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// What a stretch of a script is to bash.
@@ -33,6 +34,18 @@ fn blank(b: u8) -> bool {
 fn metachar(b: u8) -> bool {
     matches!(b, b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')')
 }
+
+/// Bytes after which a command may go on past a newline: quotes, a backslash, the `(` of `$(`,
+/// the `<` of a heredoc.
+const CARRIES: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\\' as usize] = true;
+    t[b'\'' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'(' as usize] = true;
+    t[b'<' as usize] = true;
+    t
+};
 
 /// The end of the physical line starting at `at` (the index of its `\n`, or the end).
 fn line_end(bytes: &[u8], at: usize) -> usize {
@@ -68,41 +81,75 @@ fn heredoc_word(bytes: &[u8], mut i: usize) -> (Vec<u8>, usize) {
 }
 
 /// Splits a script into logical lines as bash reads it: a command ends at a newline outside
-/// quotes and `$(...)`; `\` right before a newline continues it (a `\` before CR LF does not);
+/// quotes and `$(...)`; `\\` right before a newline continues it (a `\\` before CR LF does not);
 /// the bodies of the heredocs a command opens follow it, up to their delimiter lines, as data.
-pub fn segments(bytes: &[u8]) -> Vec<Segment> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let mut line = 1;
-    let mut heredocs: Vec<(Vec<u8>, bool)> = Vec::new();
-    while pos < bytes.len() {
-        if !heredocs.is_empty() {
-            for (delim, strip_tabs) in std::mem::take(&mut heredocs) {
-                while pos < bytes.len() {
-                    let end = line_end(bytes, pos);
-                    let text = &bytes[pos..end];
-                    let text = if strip_tabs {
-                        &text[text.iter().take_while(|&&b| b == b'\t').count()..]
-                    } else {
-                        text
-                    };
-                    let next = (end + 1).min(bytes.len());
-                    out.push(Segment {
-                        bytes: pos..next,
-                        first: line,
-                        last: line,
-                        kind: Kind::Data,
-                    });
-                    pos = next;
-                    line += 1;
-                    if text == delim.as_slice() {
-                        break;
-                    }
-                }
-            }
-            continue;
+/// An iterator: a script of any size is split in constant memory.
+pub fn segments(bytes: &[u8]) -> Segments<'_> {
+    Segments {
+        bytes,
+        pos: 0,
+        line: 1,
+        heredocs: std::collections::VecDeque::new(),
+    }
+}
+
+/// The logical lines of a script, one at a time ([`segments`]).
+pub struct Segments<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: usize,
+    /// Heredocs opened and not yet read: delimiter, and whether leading tabs are stripped.
+    heredocs: std::collections::VecDeque<(Vec<u8>, bool)>,
+}
+
+impl Iterator for Segments<'_> {
+    type Item = Segment;
+
+    fn next(&mut self) -> Option<Segment> {
+        let bytes = self.bytes;
+        if self.pos >= bytes.len() {
+            return None;
         }
-        let (start, first) = (pos, line);
+        let (pos, line) = (self.pos, self.line);
+        if let Some((delim, strip_tabs)) = self.heredocs.front() {
+            // One line of a heredoc body; its delimiter line ends it.
+            let end = line_end(bytes, pos);
+            let text = &bytes[pos..end];
+            let text = if *strip_tabs {
+                &text[text.iter().take_while(|&&b| b == b'\t').count()..]
+            } else {
+                text
+            };
+            if text == delim.as_slice() {
+                self.heredocs.pop_front();
+            }
+            let next = (end + 1).min(bytes.len());
+            (self.pos, self.line) = (next, line + 1);
+            return Some(Segment {
+                bytes: pos..next,
+                first: line,
+                last: line,
+                kind: Kind::Data,
+            });
+        }
+        // A physical line with none of the bytes that can carry a command past its newline
+        // (a quote, a backslash, `$(`, `<<`) ends there: one pass, no state.
+        let plain_end = bytes[pos..]
+            .iter()
+            .position(|&b| b == b'\n' || CARRIES[usize::from(b)])
+            .map_or(bytes.len(), |p| pos + p);
+        if plain_end == bytes.len() || bytes[plain_end] == b'\n' {
+            let next = (plain_end + 1).min(bytes.len());
+            (self.pos, self.line) = (next, line + 1);
+            return Some(Segment {
+                bytes: pos..next,
+                first: line,
+                last: line,
+                kind: Kind::Code,
+            });
+        }
+        let first = line;
+        let mut line = line;
         let mut quote: Option<u8> = None;
         let mut depth = 0usize;
         let mut spans = false;
@@ -162,7 +209,7 @@ pub fn segments(bytes: &[u8]) -> Vec<Segment> {
                     b'<' if bytes.get(i + 1) == Some(&b'<') && bytes.get(i + 2) != Some(&b'<') => {
                         let strip_tabs = bytes.get(i + 2) == Some(&b'-');
                         let (word, next) = heredoc_word(bytes, i + 2 + usize::from(strip_tabs));
-                        heredocs.push((word, strip_tabs));
+                        self.heredocs.push_back((word, strip_tabs));
                         i = next;
                         word_start = true;
                         continue;
@@ -174,25 +221,58 @@ pub fn segments(bytes: &[u8]) -> Vec<Segment> {
             i += 1;
         }
         let next = (i + 1).min(bytes.len());
-        out.push(Segment {
-            bytes: start..next,
+        (self.pos, self.line) = (next, line + 1);
+        Some(Segment {
+            bytes: pos..next,
             first,
             last: line,
             kind: if spans { Kind::Data } else { Kind::Code },
-        });
-        pos = next;
-        line += 1;
+        })
     }
-    out
 }
 
 /// The words of one simple command, and where its comment starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Words {
-    pub words: Vec<String>,
+pub struct Words<'a> {
+    /// Borrowed from the line when written without quotes or escapes.
+    pub words: Vec<Cow<'a, str>>,
     /// Byte offset of the `#` that starts a comment, if any.
     pub comment: Option<usize>,
 }
+
+impl Words<'_> {
+    /// The words as string slices.
+    pub fn strs(&self) -> Vec<&str> {
+        self.words.iter().map(|w| w.as_ref()).collect()
+    }
+}
+
+/// A word being read: none yet, a stretch of the line as written, or bytes that quoting or an
+/// escape changed.
+enum Word {
+    None,
+    Plain(usize),
+    Built(Vec<u8>),
+}
+
+impl Word {
+    /// The bytes to append to, copying the plain stretch read so far (up to `at`).
+    fn built<'w>(&'w mut self, text: &[u8], at: usize) -> &'w mut Vec<u8> {
+        if let Word::Plain(start) = *self {
+            *self = Word::Built(text[start..at].to_vec());
+        } else if let Word::None = self {
+            *self = Word::Built(Vec::new());
+        }
+        match self {
+            Word::Built(v) => v,
+            _ => unreachable!("made a built word above"),
+        }
+    }
+}
+
+/// The most words a command the tool reads may have (iptables-restore reads at most 255 per
+/// rule): a longer line is refused before its words take memory.
+pub const MAX_WORDS: usize = 1024;
 
 /// Splits a logical line into the words bash passes to the command, refusing anything whose
 /// words depend on more than quoting: blanks are space and tab; `\` escapes one byte (and drops
@@ -200,13 +280,29 @@ pub struct Words {
 /// `\` before `"`, `\`, `$`, a backquote or a newline; `#` at the start of a word starts a
 /// comment. Refused: operators and redirections, `$`, backquotes, glob and brace characters, a
 /// leading `~`, unbalanced quotes, and non-UTF-8 words.
-pub fn words(text: &[u8]) -> Result<Words, String> {
+pub fn words<'a>(text: &'a [u8]) -> Result<Words<'a>, String> {
     let mut words = Vec::new();
-    let mut word: Option<Vec<u8>> = None;
+    let comment = words_into(text, &mut words)?;
+    Ok(Words { words, comment })
+}
+
+/// [`words`] into a buffer reused across lines (cleared first); returns where the comment
+/// starts.
+pub fn words_into<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option<usize>, String> {
+    words.clear();
+    let mut word = Word::None;
     let mut i = 0;
-    let finish = |word: &mut Option<Vec<u8>>, words: &mut Vec<String>| -> Result<(), String> {
-        if let Some(w) = word.take() {
-            words.push(String::from_utf8(w).map_err(|_| "a word that is not UTF-8".to_string())?);
+    // Checked once for the line: words end at ASCII bytes, so each word of a UTF-8 line is.
+    let line = std::str::from_utf8(text).ok();
+    let finish = |word: &mut Word, at: usize, words: &mut Vec<Cow<'a, str>>| -> Result<(), String> {
+        let not_utf8 = || "a word that is not UTF-8".to_string();
+        match std::mem::replace(word, Word::None) {
+            Word::None => {}
+            Word::Plain(start) => words.push(Cow::Borrowed(match line {
+                Some(line) => line.get(start..at).ok_or_else(not_utf8)?,
+                None => std::str::from_utf8(&text[start..at]).map_err(|_| not_utf8())?,
+            })),
+            Word::Built(w) => words.push(Cow::Owned(String::from_utf8(w).map_err(|_| not_utf8())?)),
         }
         Ok(())
     };
@@ -214,24 +310,29 @@ pub fn words(text: &[u8]) -> Result<Words, String> {
         let b = text[i];
         match b {
             b'\n' => {
-                finish(&mut word, &mut words)?;
+                finish(&mut word, i, words)?;
                 if text[i + 1..].iter().any(|b| !blank(*b) && *b != b'\n') {
                     return Err("more than one command".into());
                 }
                 break;
             }
-            b if blank(b) => finish(&mut word, &mut words)?,
-            b'#' if word.is_none() => {
-                finish(&mut word, &mut words)?;
-                return Ok(Words {
-                    words,
-                    comment: Some(i),
-                });
+            b if blank(b) => {
+                finish(&mut word, i, words)?;
+                if words.len() > MAX_WORDS {
+                    return Err(format!("more than {MAX_WORDS} words"));
+                }
             }
+            b'#' if matches!(word, Word::None) => return Ok(Some(i)),
             b'\\' => match text.get(i + 1) {
-                Some(b'\n') => i += 1,
+                // The pair is dropped: a word it splits goes on, none is started.
+                Some(b'\n') => {
+                    if matches!(word, Word::Plain(_)) {
+                        word.built(text, i);
+                    }
+                    i += 1;
+                }
                 Some(&c) => {
-                    word.get_or_insert_with(Vec::new).push(c);
+                    word.built(text, i).push(c);
                     i += 1;
                 }
                 None => return Err("a `\\` at the end".into()),
@@ -241,12 +342,11 @@ pub fn words(text: &[u8]) -> Result<Words, String> {
                     .iter()
                     .position(|&c| c == b'\'')
                     .ok_or("an unbalanced single quote")?;
-                word.get_or_insert_with(Vec::new)
-                    .extend_from_slice(&text[i + 1..i + 1 + end]);
+                word.built(text, i).extend_from_slice(&text[i + 1..i + 1 + end]);
                 i += end + 1;
             }
             b'"' => {
-                let w = word.get_or_insert_with(Vec::new);
+                let w = word.built(text, i);
                 i += 1;
                 loop {
                     match text.get(i) {
@@ -269,14 +369,18 @@ pub fn words(text: &[u8]) -> Result<Words, String> {
             b'$' | b'`' => return Err("an expansion (`$` or a backquote)".into()),
             b'*' | b'?' | b'[' => return Err(format!("a glob character `{}`", b as char)),
             b'{' | b'}' => return Err(format!("a brace `{}`", b as char)),
-            b'~' if word.is_none() => return Err("a `~` expansion".into()),
+            b'~' if matches!(word, Word::None) => return Err("a `~` expansion".into()),
             b if metachar(b) => return Err(format!("the shell operator `{}`", b as char)),
-            b => word.get_or_insert_with(Vec::new).push(b),
+            b => match &mut word {
+                Word::None => word = Word::Plain(i),
+                Word::Plain(_) => {}
+                Word::Built(w) => w.push(b),
+            },
         }
         i += 1;
     }
-    finish(&mut word, &mut words)?;
-    Ok(Words { words, comment: None })
+    finish(&mut word, text.len(), words)?;
+    Ok(None)
 }
 
 #[cfg(test)]

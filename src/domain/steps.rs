@@ -101,14 +101,6 @@ pub enum Step {
     },
 }
 
-fn yes(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
-}
-
 impl Step {
     /// The step as report lines.
     pub fn lines(&self) -> Vec<String> {
@@ -168,9 +160,14 @@ impl Step {
                 in_script,
                 loaded,
             } => vec![format!(
-                "custom rule {rule}: in script {}, loaded {}",
-                yes(*in_script),
-                loaded.map_or("unknown", yes)
+                "custom rule {rule}: {}, {}",
+                in_script_word(*in_script),
+                match loaded {
+                    Some(true) => RuleState::Loaded,
+                    Some(false) => RuleState::Missing,
+                    None => RuleState::Unknown,
+                }
+                .word()
             )],
             Self::RecordedSysctl {
                 key,
@@ -185,9 +182,132 @@ impl Step {
     }
 }
 
-/// Every step's lines, in order.
+/// Every step's lines, in order, every rule listed (for the log).
 pub fn render(steps: &[Step]) -> Vec<String> {
     steps.iter().flat_map(Step::lines).collect()
+}
+
+/// `lines` with `indent`, at most `limit` of them (`None`: all), then how many were left out.
+pub fn limited(indent: &str, lines: impl ExactSizeIterator<Item = String>, limit: Option<usize>) -> Vec<String> {
+    let total = lines.len();
+    let shown = limit.unwrap_or(total).min(total);
+    let mut out: Vec<String> = lines.take(shown).map(|l| format!("{indent}{l}")).collect();
+    if shown < total {
+        out.push(format!(
+            "{indent}... and {} more (-v lists all, --json has everything)",
+            total - shown
+        ));
+    }
+    out
+}
+
+/// Groups `items` by `key` in order of first appearance.
+fn grouped<'s, K: PartialEq + Copy>(items: &[&'s Step], key: impl Fn(&Step) -> K) -> Vec<(K, Vec<&'s Step>)> {
+    let mut groups: Vec<(K, Vec<&Step>)> = Vec::new();
+    for &step in items {
+        let k = key(step);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(step),
+            None => groups.push((k, vec![step])),
+        }
+    }
+    groups
+}
+
+/// The word for whether a rule is in the script, as every report says it.
+pub fn in_script_word(in_script: bool) -> &'static str {
+    if in_script {
+        "in script"
+    } else {
+        "NOT IN SCRIPT"
+    }
+}
+
+/// A run of per-rule checks after a restart: counts by state, then the rules of each state.
+fn render_verified(run: &[&Step], limit: Option<usize>, out: &mut Vec<String>) {
+    let state = |s: &Step| match s {
+        Step::Verified(l) => l.state,
+        _ => RuleState::Unknown,
+    };
+    let count = |st| run.iter().filter(|s| state(s) == st).count();
+    let mut head = format!("verify: {} check(s): {} loaded", run.len(), count(RuleState::Loaded));
+    for st in [RuleState::Missing, RuleState::Unknown] {
+        if count(st) > 0 {
+            head.push_str(&format!(", {} {}", count(st), st.word()));
+        }
+    }
+    out.push(head);
+    for st in [RuleState::Missing, RuleState::Unknown, RuleState::Loaded] {
+        let these: Vec<&Loaded> = run
+            .iter()
+            .filter_map(|s| match s {
+                Step::Verified(l) if l.state == st => Some(l),
+                _ => None,
+            })
+            .collect();
+        if these.is_empty() {
+            continue;
+        }
+        out.push(format!("  {} ({}):", st.word(), these.len()));
+        let lines = these.iter().map(|l| match l.state {
+            RuleState::Unknown => format!("{} {}: {}", l.family, l.rule, l.detail),
+            _ => format!("{} {}", l.family, l.rule),
+        });
+        out.extend(limited("    ", lines, limit));
+    }
+}
+
+/// A run of recorded custom rules: how many, then the rules of each (script, loaded) state.
+fn render_custom_rules(run: &[&Step], limit: Option<usize>, out: &mut Vec<String>) {
+    out.push(format!(
+        "custom rules of the old side, against the new side's script and recorded firewall: {}",
+        run.len()
+    ));
+    let key = |s: &Step| match s {
+        Step::CustomRule { in_script, loaded, .. } => (*in_script, *loaded),
+        _ => (false, None),
+    };
+    for ((in_script, loaded), rules) in grouped(run, key) {
+        let loaded = match loaded {
+            Some(true) => RuleState::Loaded,
+            Some(false) => RuleState::Missing,
+            None => RuleState::Unknown,
+        };
+        out.push(format!(
+            "  {}, {} ({}):",
+            in_script_word(in_script),
+            loaded.word(),
+            rules.len()
+        ));
+        let lines = rules.iter().map(|s| match s {
+            Step::CustomRule { rule, .. } => rule.clone(),
+            _ => String::new(),
+        });
+        out.extend(limited("    ", lines, limit));
+    }
+}
+
+/// Every step's lines for a report: runs of per-rule steps (checks after a restart, recorded
+/// custom rules) summarised by state, at most `limit` rules per state (`None`: all).
+pub fn render_limited(steps: &[Step], limit: Option<usize>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let same = |s: &Step| std::mem::discriminant(s) == std::mem::discriminant(&steps[i]);
+        let end = i + steps[i..].iter().take_while(|s| same(s)).count();
+        let run: Vec<&Step> = steps[i..end].iter().collect();
+        match steps[i] {
+            Step::Verified(_) => render_verified(&run, limit, &mut out),
+            Step::CustomRule { .. } => render_custom_rules(&run, limit, &mut out),
+            _ => {
+                out.extend(steps[i].lines());
+                i += 1;
+                continue;
+            }
+        }
+        i = end;
+    }
+    out
 }
 
 impl Step {

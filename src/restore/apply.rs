@@ -9,7 +9,7 @@ use crate::domain::plan::{FileChange, Plan};
 use crate::fault;
 use crate::root::Root;
 use crate::system::fsutil::{self, Owner};
-use crate::system::process::check_syntax;
+use crate::system::process::{start_syntax_check, SyntaxCheck};
 
 /// A file `restore` replaced.
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +62,14 @@ fn owner_for(root: &Root, change: &FileChange) -> Result<Owner> {
 /// Applies `plan`: every file is checked against what was planned from, scripts pass `bash -n`,
 /// each file is backed up as `PATH.org.STAMP`, then replaced atomically. If a later file fails,
 /// the files already written are put back, so either every file changes or none does.
-pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result<Vec<Written>> {
+/// `syntax`: the script's `bash -n`, when already started.
+pub fn apply(
+    root: &Root,
+    plan: &Plan,
+    script_path: &str,
+    stamp: &str,
+    mut syntax: Option<Result<SyntaxCheck>>,
+) -> Result<Vec<Written>> {
     for change in &plan.changes {
         let path = root.inside(&change.path)?;
         fsutil::refuse_symlink(&path)?;
@@ -78,7 +85,11 @@ pub fn apply(root: &Root, plan: &Plan, script_path: &str, stamp: &str) -> Result
             );
         }
         if change.path == script_path {
-            check_syntax(root, path.parent().unwrap_or(root.dir()), &change.new)
+            let check = syntax
+                .take()
+                .unwrap_or_else(|| start_syntax_check(root, path.parent().unwrap_or(root.dir()), &change.new));
+            check
+                .and_then(SyntaxCheck::finish)
                 .with_context(|| format!("{}", path.display()))?;
         }
     }

@@ -181,15 +181,11 @@ fn record(ctx: &Context, r: &Restored) -> Result<()> {
     let script = &ctx.config.firewall_script;
     let mut rules = Vec::new();
     if kept.contains(&script.as_str()) {
-        if let Some(old) = crate::domain::compare::script_of(&r.old, script)? {
-            for d in r.report.comparison.discarded.iter().filter(|d| d.restore) {
-                if let Some(rule) = old.rule(d.index) {
-                    rules.push(RestoredRule {
-                        canonical: rule.canonical().to_string(),
-                        family: rule.family,
-                    });
-                }
-            }
+        for d in r.report.comparison.discarded.iter().filter(|d| d.restore) {
+            rules.push(RestoredRule {
+                canonical: d.canonical.clone(),
+                family: d.family,
+            });
         }
     }
     let record = RestoreRecord {
@@ -231,6 +227,22 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         log::info!("sysctl {}: {}", f.key, f.reason);
     }
     let mut plan = plan::plan(&pair, &cmp, &ctx.config)?;
+    // bash reads the new script while the rules go through iptables (its answer is taken
+    // before anything is written).
+    let mut syntax = plan
+        .changes
+        .iter()
+        .find(|c| c.path == ctx.config.firewall_script)
+        .filter(|_| !opts.dry_run || process::can_check_syntax(&ctx.root))
+        .map(|change| {
+            let dir = if opts.dry_run {
+                std::env::temp_dir()
+            } else {
+                let path = ctx.root.inside(&change.path)?;
+                path.parent().unwrap_or(ctx.root.dir()).to_path_buf()
+            };
+            process::start_syntax_check(&ctx.root, &dir, &change.new)
+        });
     let stamp = fsutil::stamp();
     let mut live = Vec::new();
     let mut refused = None;
@@ -273,9 +285,9 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     }
     let script_change = plan.changes.iter().find(|c| c.path == ctx.config.firewall_script);
     let written = if opts.dry_run || plan.changes.is_empty() {
-        if let (true, Some(change)) = (opts.dry_run, script_change) {
-            if process::can_check_syntax(&ctx.root) {
-                process::check_syntax(&ctx.root, &std::env::temp_dir(), &change.new)?;
+        if let (true, Some(_)) = (opts.dry_run, script_change) {
+            if let Some(check) = syntax.take() {
+                check?.finish()?;
                 live.push(Step::SyntaxChecked);
             } else {
                 live.push(Step::SyntaxNotChecked {
@@ -286,7 +298,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         Vec::new()
     } else {
         ctx.state.begin_activation()?;
-        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &stamp)?
+        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &stamp, syntax.take())?
     };
     let changes = plan
         .changes

@@ -242,6 +242,20 @@ pub fn run_with_input(
 /// (a private temp file in `dir`, removed afterwards): fed through a pipe, bash reads it one byte
 /// per system call.
 pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    start_syntax_check(root, dir, bytes)?.finish()
+}
+
+/// A `bash -n` running on a temp file holding the new script: started as soon as the script
+/// is known, so bash reads it while the rest of the run goes on; [`SyntaxCheck::finish`] takes
+/// its answer. Dropped unfinished, the check is stopped.
+pub struct SyntaxCheck {
+    child: Option<std::process::Child>,
+    temp: tempfile::NamedTempFile,
+    bash: std::path::PathBuf,
+}
+
+/// Starts [`check_syntax`] on `bytes`, written to a temp file in `dir`.
+pub fn start_syntax_check(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<SyntaxCheck> {
     let bash = root
         .program(&BASH)
         .with_context(|| format!("cannot check the script: no bash under {}", root.dir().display()))?;
@@ -254,7 +268,7 @@ pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     std::fs::write(temp.path(), bytes).with_context(|| format!("cannot write {}", temp.path().display()))?;
-    let out = Command::new(&bash)
+    let child = Command::new(&bash)
         .arg("-n")
         .arg(temp.path())
         .env_clear()
@@ -264,18 +278,42 @@ pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .with_context(|| format!("cannot run {}", bash.display()))?;
-    if !out.status.success() {
-        let name = temp.path().display().to_string();
-        bail!(
-            "bash -n rejects the new script: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .replace(&format!("{name}: "), "")
-                .trim()
-        );
+    Ok(SyntaxCheck {
+        child: Some(child),
+        temp,
+        bash,
+    })
+}
+
+impl SyntaxCheck {
+    /// Waits for bash: `Ok` when it accepts the script, else what it said.
+    pub fn finish(mut self) -> Result<()> {
+        let child = self.child.take().expect("a check is finished once");
+        let out = child
+            .wait_with_output()
+            .with_context(|| format!("cannot run {}", self.bash.display()))?;
+        if !out.status.success() {
+            let name = self.temp.path().display().to_string();
+            bail!(
+                "bash -n rejects the new script: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .replace(&format!("{name}: "), "")
+                    .trim()
+            );
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for SyntaxCheck {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Whether the root has a bash to check scripts with.

@@ -207,7 +207,7 @@ fn status_and_diff_see_what_is_loaded() {
     let diff = &out["diff"];
     assert!(diff.ends_with("rc=1\n"), "{diff}");
     assert!(
-        diff.contains("custom rule -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script no, loaded no"),
+        diff.contains("  NOT IN SCRIPT, MISSING (2):\n    -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"),
         "{diff}"
     );
     assert!(
@@ -223,13 +223,13 @@ fn status_and_diff_see_what_is_loaded() {
     let status2 = &out["status2"];
     assert!(status2.ends_with("something is missing\nrc=1\n"), "{status2}");
     assert!(
-        status2.contains("rule     -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script, ipv4 missing"),
+        status2.contains("rule     -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script, ipv4 MISSING"),
         "{status2}"
     );
     // Runtime and file state side by side: in the script, but not loaded.
     let diff2 = &out["diff2"];
     assert!(
-        diff2.contains("custom rule -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT: in script yes, loaded no"),
+        diff2.contains("  in script, MISSING (1):\n    -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"),
         "{diff2}"
     );
 }

@@ -154,9 +154,8 @@ fn is_number(s: &str) -> bool {
 /// name none. The text is split into words as bash splits it ([`crate::domain::shell::words`]);
 /// a line whose words depend on more than quoting is an error.
 pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
-    let owned = crate::domain::shell::words(text.as_bytes())?.words;
-    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
-    parse_args_with(family, &words)
+    let split = crate::domain::shell::words(text.as_bytes())?;
+    parse_args_with(family, &split.strs())
 }
 
 /// Parses words already split, `[ipv4|ipv6] ARGS...`, writing the canonical form into

@@ -2,7 +2,8 @@
 //! and `/etc/services` when the system layer hands them over ([`set`]), else from a built-in
 //! table of the standard names. ICMP type names come from iptables' own table.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// The names a run resolves with.
@@ -97,13 +98,13 @@ impl Names {
     }
 
     /// A protocol number as `iptables -S` prints it.
-    pub fn protocol_name(&self, n: u8) -> String {
+    pub fn protocol_name(&self, n: u8) -> Cow<'_, str> {
         CHAIN_PROTOS
             .iter()
             .find(|(_, v)| *v == n)
-            .map(|(name, _)| name.to_string())
-            .or_else(|| self.protocol_names.get(&n).cloned())
-            .unwrap_or_else(|| n.to_string())
+            .map(|(name, _)| Cow::Borrowed(*name))
+            .or_else(|| self.protocol_names.get(&n).map(|s| Cow::Borrowed(s.as_str())))
+            .unwrap_or_else(|| Cow::Owned(n.to_string()))
     }
 
     /// A service name's port under any protocol (the first line that names it).
@@ -221,7 +222,7 @@ mod tests {
         assert_eq!(n.service("www", "udp"), None);
         let n = Names::parse("foo 200 FOO\n", "bar 9/tcp baz\n");
         assert_eq!(
-            (n.protocol("foo"), n.protocol_name(200)),
+            (n.protocol("foo"), n.protocol_name(200).into_owned()),
             (Some(200), "foo".to_string())
         );
         assert_eq!(n.service("baz", "tcp"), Some(9));

@@ -2,51 +2,53 @@
 //! `iptables -S` prints the rule. Only a known set of options, matches and targets is read; any
 //! other makes the call "not understood" (an error), never a guess.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::names::{self, strtoui};
 use super::{Family, RuleKey, V4, V6};
 
-/// Long options iptables itself knows (for `getopt_long` abbreviations).
+/// Long options iptables itself knows (for `getopt_long` abbreviations), sorted: the names a
+/// word abbreviates are one run, found by binary search.
 const BASE_LONG: [&str; 37] = [
     "append",
-    "delete",
-    "insert",
-    "replace",
-    "list",
-    "list-rules",
-    "flush",
-    "zero",
-    "new-chain",
-    "delete-chain",
-    "rename-chain",
-    "policy",
     "check",
-    "source",
-    "src",
+    "delete",
+    "delete-chain",
     "destination",
     "dst",
-    "protocol",
-    "in-interface",
-    "jump",
-    "table",
-    "verbose",
-    "numeric",
-    "out-interface",
-    "fragment",
     "exact",
-    "line-numbers",
-    "modprobe",
-    "set-counters",
+    "flush",
+    "fragment",
     "goto",
+    "help",
+    "in-interface",
+    "insert",
     "ipv4",
     "ipv6",
+    "jump",
+    "line-numbers",
+    "list",
+    "list-rules",
+    "match",
+    "modprobe",
+    "new-chain",
+    "numeric",
+    "out-interface",
+    "policy",
+    "protocol",
+    "rename-chain",
+    "replace",
+    "set-counters",
+    "source",
+    "src",
+    "table",
+    "verbose",
+    "version",
     "wait",
     "wait-interval",
-    "match",
-    "help",
-    "version",
+    "zero",
 ];
 
 /// Matches the model reads, with every long option each defines (read or not).
@@ -102,19 +104,25 @@ struct Match {
     given: Vec<&'static str>,
 }
 
-/// A base option with its negation and printed value.
-type Base = Option<(bool, String)>;
+/// A base option with its negation and value (as written, then as printed).
+type Base<'a> = Option<(bool, Cow<'a, str>)>;
 
 fn err<T>(why: impl Into<String>) -> Result<T, String> {
     Err(why.into())
 }
 
-/// `getopt_long`: an exact name, else the one name the word abbreviates.
-fn resolve<'a>(word: &str, names: impl Iterator<Item = &'a str> + Clone) -> Result<Option<&'a str>, String> {
-    if let Some(exact) = names.clone().find(|n| *n == word) {
+/// `getopt_long` over the base options and `more`: an exact name, else the one name the word
+/// abbreviates.
+fn resolve<'a>(word: &str, more: impl Iterator<Item = &'a str> + Clone) -> Result<Option<&'a str>, String> {
+    if let Ok(at) = BASE_LONG.binary_search(&word) {
+        return Ok(Some(BASE_LONG[at]));
+    }
+    if let Some(exact) = more.clone().find(|n| *n == word) {
         return Ok(Some(exact));
     }
-    let mut hits: Vec<&str> = names.filter(|n| n.starts_with(word)).collect();
+    let from = BASE_LONG.partition_point(|n| *n < word);
+    let base = BASE_LONG[from..].iter().copied().take_while(|n| n.starts_with(word));
+    let mut hits: Vec<&str> = base.chain(more.filter(|n| n.starts_with(word))).collect();
     hits.sort();
     hits.dedup();
     match hits.as_slice() {
@@ -126,14 +134,16 @@ fn resolve<'a>(word: &str, names: impl Iterator<Item = &'a str> + Clone) -> Resu
 
 /// `xtables_numeric_to_ipaddr`: up to four parts (missing ones are 0), each a C number up to 255.
 fn numeric_ipv4(s: &str, is_mask: bool) -> Option<u32> {
-    let s: String = s.chars().take(19).collect();
-    let parts: Vec<&str> = s.splitn(4, '.').collect();
-    if is_mask && parts.len() != 4 {
-        return None;
-    }
+    // The first 19 characters only.
+    let s = s.char_indices().nth(19).map_or(s, |(at, _)| &s[..at]);
     let mut bytes = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
+    let mut parts = 0;
+    for (i, p) in s.splitn(4, '.').enumerate() {
         bytes[i] = strtoui(p, 255)? as u8;
+        parts += 1;
+    }
+    if is_mask && parts != 4 {
+        return None;
     }
     Some(u32::from_be_bytes(bytes))
 }
@@ -239,6 +249,9 @@ fn show_ipv6(a: Ipv6Addr) -> String {
 
 /// An address list (comma-separated) in the family the rule reaches.
 fn network(text: &str, v6: bool) -> Result<Option<String>, String> {
+    if !text.contains(',') {
+        return if v6 { ipv6_network(text) } else { ipv4_network(text) };
+    }
     let mut parts = Vec::new();
     for one in text.split(',') {
         let n = if v6 { ipv6_network(one)? } else { ipv4_network(one)? };
@@ -379,8 +392,11 @@ pub fn save_string(out: &mut String, value: &str) {
 }
 
 /// Splits `--name=value` into two words, as `getopt_long` reads it.
-fn split_assignments<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut out = Vec::with_capacity(args.len());
+fn split_assignments<'a, 'b>(args: &'b [&'a str]) -> Cow<'b, [&'a str]> {
+    if !args.iter().any(|a| a.starts_with("--") && a.contains('=')) {
+        return Cow::Borrowed(args);
+    }
+    let mut out = Vec::with_capacity(args.len() + 1);
     for a in args {
         match a.strip_prefix("--").and_then(|r| r.split_once('=')) {
             Some((name, value)) => {
@@ -390,7 +406,7 @@ fn split_assignments<'a>(args: &[&'a str]) -> Vec<&'a str> {
             None => out.push(a),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Reads the arguments of one call into `canonical` (cleared first) and the rule's key.
@@ -405,10 +421,12 @@ pub(super) fn parse_into(
     let mut table: Option<&str> = None;
     let mut command: Option<&str> = None;
     let (mut src, mut dst, mut iif, mut oif): (Base, Base, Base, Base) = (None, None, None, None);
+    let args: &[&str] = &args;
     let mut proto: Option<(bool, u8)> = None;
     let mut frag: Option<bool> = None;
     let mut matches: Vec<Match> = Vec::new();
-    let mut target: Option<(String, Vec<String>)> = None;
+    // The target and its `--reject-with` value.
+    let mut target: Option<(&str, Option<&'static str>)> = None;
     let mut negate = false;
     let mut i = 0;
     let value = |i: usize, opt: &str| -> Result<&str, String> {
@@ -438,15 +456,11 @@ pub(super) fn parse_into(
                         .iter()
                         .copied()
                 });
-                let target_opts: &[&str] = match target.as_ref().map(|t| t.0.as_str()) {
+                let target_opts: &[&str] = match target.map(|t| t.0) {
                     Some("REJECT") => &["reject-with"],
                     _ => &[],
                 };
-                let known = BASE_LONG
-                    .iter()
-                    .copied()
-                    .chain(loaded)
-                    .chain(target_opts.iter().copied());
+                let known = loaded.chain(target_opts.iter().copied());
                 match resolve(w, known)? {
                     Some(n) => Some(n),
                     None => {
@@ -555,14 +569,19 @@ pub(super) fn parse_into(
                     return err(format!("multiple -{short} flags not allowed"));
                 }
                 // Read in the family below, once it is known.
-                *slot = Some((neg, v.to_string()));
+                *slot = Some((neg, Cow::Borrowed(v)));
                 i += 2;
             }
             "p" => {
                 if proto.is_some() {
                     return err("multiple -p flags not allowed");
                 }
-                let v = value(i, a)?.to_ascii_lowercase();
+                let v = value(i, a)?;
+                let v: Cow<str> = if v.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(v.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(v)
+                };
                 let n = names::get()
                     .protocol(&v)
                     .ok_or_else(|| format!("unknown protocol \"{v}\" specified"))?;
@@ -584,7 +603,7 @@ pub(super) fn parse_into(
                 if slot.is_some() {
                     return err(format!("multiple -{short} flags not allowed"));
                 }
-                *slot = Some((neg, v.to_string()));
+                *slot = Some((neg, Cow::Borrowed(v)));
                 i += 2;
             }
             "f" => {
@@ -631,7 +650,7 @@ pub(super) fn parse_into(
                 if !known.contains(&t) && (t.bytes().all(|b| b.is_ascii_uppercase()) || !chain) {
                     return err(format!("target `{t}' is not one the tool reads"));
                 }
-                target = Some((t.to_string(), Vec::new()));
+                target = Some((t, None));
                 i += 2;
             }
             "reject-with" => {
@@ -646,12 +665,11 @@ pub(super) fn parse_into(
                     "icmp-admin-prohibited",
                     "tcp-reset",
                 ];
-                if !known.contains(&v) {
+                let Some(v) = known.iter().find(|k| **k == v) else {
                     return err(format!("--reject-with `{v}' is not read"));
-                }
-                if let Some((_, opts)) = target.as_mut() {
-                    opts.clear();
-                    opts.extend(["--reject-with".to_string(), v.to_string()]);
+                };
+                if let Some((_, with)) = target.as_mut() {
+                    *with = Some(v);
                 }
                 i += 2;
             }
@@ -760,7 +778,7 @@ pub(super) fn parse_into(
     let read_address = |slot: &mut Base| -> Result<(), String> {
         if let Some((neg, text)) = slot.take() {
             match network(&text, v6)? {
-                Some(n) => *slot = Some((neg, n)),
+                Some(n) => *slot = Some((neg, Cow::Owned(n))),
                 None if neg => return err("cannot negate the any-address"),
                 None => {}
             }
@@ -811,14 +829,15 @@ pub(super) fn parse_into(
         stateful |=
             matches!(m.name, "state" | "conntrack") && m.words.iter().any(|w| w.ends_with(" RELATED,ESTABLISHED"));
     }
-    if let Some((t, opts)) = &target {
+    if let Some((t, with)) = target {
         let _ = write!(canonical, " -j {t}");
-        if t == "REJECT" && opts.is_empty() {
-            canonical.push_str(" --reject-with icmp-port-unreachable");
-        }
-        for o in opts {
-            canonical.push(' ');
-            canonical.push_str(o);
+        match with {
+            Some(w) => {
+                canonical.push_str(" --reject-with ");
+                canonical.push_str(w);
+            }
+            None if t == "REJECT" => canonical.push_str(" --reject-with icmp-port-unreachable"),
+            None => {}
         }
     }
     let reach = match family {
@@ -833,7 +852,7 @@ pub(super) fn parse_into(
         }
         None => V4 | V6,
     };
-    let accept = target.as_ref().is_some_and(|(t, _)| t == "ACCEPT");
+    let accept = target.is_some_and(|(t, _)| t == "ACCEPT");
     // The article's custom rule: the filter table's INPUT chain accepts a literal address or
     // network; the any-address prints no `-s` at all.
     let custom = accept && table == "filter" && chain == "INPUT" && src.as_ref().is_some_and(|(neg, _)| !neg);
@@ -867,7 +886,13 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
     match (m.name, canonical_opt) {
         ("tcp" | "udp", "sport" | "dport") => {
             if let Some(range) = port_range(v, m.name)? {
-                m.words.push(format!("{bang} --{canonical_opt} {range}"));
+                let mut w = String::with_capacity(bang.len() + canonical_opt.len() + range.len() + 4);
+                w.push_str(bang);
+                w.push_str(" --");
+                w.push_str(canonical_opt);
+                w.push(' ');
+                w.push_str(&range);
+                m.words.push(w);
             } else if neg {
                 return err("a negated all-ports range is printed differently by the backends");
             }

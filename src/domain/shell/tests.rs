@@ -1,10 +1,7 @@
 use super::*;
 
 fn kinds(text: &str) -> Vec<(usize, usize, Kind)> {
-    segments(text.as_bytes())
-        .into_iter()
-        .map(|s| (s.first, s.last, s.kind))
-        .collect()
+    segments(text.as_bytes()).map(|s| (s.first, s.last, s.kind)).collect()
 }
 
 #[test]
