@@ -61,3 +61,6 @@ echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 
 # The scale targets at 100,000 rules, each against a reference measured in the same run.
 bash benches/targets.sh "$out" "$bin"
+
+# status and a restore's verification with 2,000 and 20,000 rules loaded (root, network namespace).
+bash benches/loaded.sh "$out" "$bin"

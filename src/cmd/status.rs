@@ -202,7 +202,12 @@ fn render(status: &Status, missing: bool) -> String {
         );
     }
     let intact = status.registration.iter().filter(|f| f.state == State::Intact).count();
-    if intact == status.registration.len() {
+    if status.registration.is_empty() {
+        let _ = writeln!(
+            out,
+            "hooks    unknown: the files `register` installs could not be listed"
+        );
+    } else if intact == status.registration.len() {
         let _ = writeln!(out, "hooks    registered ({intact} files intact)");
     } else if intact == 0 && status.registration.iter().all(|f| f.state == State::Missing) {
         let _ = writeln!(out, "hooks    not registered: run `iwss-keeper register`");

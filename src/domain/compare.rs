@@ -156,9 +156,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let mut discarded = Vec::new();
     let new_index = new.as_ref().map(Script::index);
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
-    let any_unknown = old
-        .as_ref()
-        .is_some_and(|o| o.lines.iter().any(|l| l.unknown.is_some()));
+    let any_unknown = old.as_ref().is_some_and(|o| o.lines.iter().any(|l| l.unknown));
     let text_key = |script: &Script, k: usize| xxhash_rust::xxh3::xxh3_128(script.text(k).as_bytes());
     let new_texts: HashSet<u128> = new
         .as_ref()
@@ -172,7 +170,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
         .unwrap_or_default();
     if let Some(old) = &old {
         for (index, line) in old.lines.iter().enumerate() {
-            if let Some(why) = &line.unknown {
+            if let Some(why) = old.why_unknown(index) {
                 if new_texts.contains(&text_key(old, index)) {
                     continue;
                 }

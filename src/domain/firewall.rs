@@ -28,8 +28,9 @@ pub struct Line {
     /// What the rule this line adds means, when it is an `IPTABLE` / `iptables` / `ip6tables`
     /// `-A` or `-I` call (the full rule, with its text, comes from [`Script::rule`]).
     pub rule: Option<RuleKey>,
-    /// A call the tool cannot read, and why: compared by its text, never restored.
-    pub unknown: Option<Box<str>>,
+    /// A call the tool cannot read ([`Script::why_unknown`] says why): compared by its text,
+    /// never restored.
+    pub unknown: bool,
 }
 
 impl Line {
@@ -54,6 +55,9 @@ impl Line {
 pub struct Script<'a> {
     pub bytes: &'a [u8],
     pub lines: Vec<Line>,
+    /// Why each line the tool cannot read is not read, by line index (few: kept beside the
+    /// lines, not in each).
+    reasons: Vec<(u32, Box<str>)>,
 }
 
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
@@ -120,37 +124,47 @@ impl<'a> Script<'a> {
     pub fn parse(bytes: &'a [u8]) -> Self {
         let mut canonical = String::new();
         let mut words = Vec::new();
-        let lines = shell::segments(bytes)
-            .filter_map(|seg| {
-                let raw = &bytes[seg.bytes.clone()];
-                let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-                // Blank lines are not kept: nothing refers to them (memory stays bounded by
-                // what the script says, not by how many empty lines it has).
-                if body.iter().all(u8::is_ascii_whitespace) {
-                    return None;
-                }
-                let data = seg.kind == shell::Kind::Data;
-                let (mut rule, mut stateful, mut unknown) = (None, false, None);
-                if !data {
-                    match read_call(body, &mut canonical, &mut words) {
-                        Ok((r, s)) => (rule, stateful) = (r, s),
-                        Err(why) if looks_like_call(body) => unknown = Some(why.into_boxed_str()),
-                        Err(_) => {}
+        let mut lines = Vec::new();
+        let mut reasons = Vec::new();
+        for seg in shell::segments(bytes) {
+            let raw = &bytes[seg.bytes.clone()];
+            let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+            // Blank lines are not kept: nothing refers to them (memory stays bounded by what
+            // the script says, not by how many empty lines it has).
+            if body.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let data = seg.kind == shell::Kind::Data;
+            let (mut rule, mut stateful, mut unknown) = (None, false, false);
+            if !data {
+                match read_call(body, &mut canonical, &mut words) {
+                    Ok((r, s)) => (rule, stateful) = (r, s),
+                    Err(why) if looks_like_call(body) => {
+                        unknown = true;
+                        reasons.push((lines.len() as u32, why.into_boxed_str()));
                     }
+                    Err(_) => {}
                 }
-                Some(Line {
-                    first: seg.first as u32,
-                    last: seg.last as u32,
-                    start: seg.bytes.start as u32,
-                    end: seg.bytes.end as u32,
-                    data,
-                    stateful,
-                    rule,
-                    unknown,
-                })
-            })
-            .collect();
-        Self { bytes, lines }
+            }
+            lines.push(Line {
+                first: seg.first as u32,
+                last: seg.last as u32,
+                start: seg.bytes.start as u32,
+                end: seg.bytes.end as u32,
+                data,
+                stateful,
+                rule,
+                unknown,
+            });
+        }
+        lines.shrink_to_fit();
+        Self { bytes, lines, reasons }
+    }
+
+    /// Why the tool cannot read line `index`, when it cannot.
+    pub fn why_unknown(&self, index: usize) -> Option<&str> {
+        let at = self.reasons.binary_search_by_key(&(index as u32), |(i, _)| *i).ok()?;
+        Some(&self.reasons[at].1)
     }
 
     /// A line's text with continuations joined and surrounding blanks trimmed, for reports and
@@ -457,8 +471,8 @@ IPTABLE -N SCAN_SERV_IN\n";
         // bash: the backslash escapes the CR, the LF ends the command, line 3 runs on its own.
         let s = Script::parse(b"IPTABLE ipv4 -A INPUT -s 10.0.0.1 -j ACCEPT --x \\\r\ntouch /tmp/x\n");
         assert_eq!(s.lines.len(), 2);
-        assert!(s.lines[0].unknown.is_some() || s.lines[0].rule.is_some());
-        assert!(s.lines[1].rule.is_none() && s.lines[1].unknown.is_none());
+        assert!(s.lines[0].unknown || s.lines[0].rule.is_some());
+        assert!(s.lines[1].rule.is_none() && !s.lines[1].unknown);
         assert!(check_restorable(&s.bytes[s.lines[0].bytes()]).is_err());
     }
 
@@ -483,7 +497,7 @@ IPTABLE -N SCAN_SERV_IN\n";
         assert_eq!(s.text(1), "iptables \"$@\"");
         assert!(s.rules().next().is_none());
         // A call with an expansion is a call the tool cannot read; the definition is no call.
-        assert!(s.lines[1].unknown.is_some() && s.lines[0].unknown.is_none());
+        assert!(s.lines[1].unknown && !s.lines[0].unknown);
     }
 
     #[test]
@@ -493,11 +507,11 @@ IPTABLE -N SCAN_SERV_IN\n";
         assert!(s.lines[1].data && s.lines[1].rule.is_none());
         let s = Script::parse(b"IPTABLE -A INPUT -s \"$P\" -j ACCEPT\n");
         assert_eq!(
-            s.lines[0].unknown.as_deref(),
+            s.why_unknown(0),
             Some("an expansion (`$` or a backquote) inside quotes")
         );
         let s = Script::parse(b"iptables ipv4 -A INPUT -j ACCEPT\n");
-        assert!(s.lines[0].unknown.is_some());
+        assert!(s.lines[0].unknown && s.why_unknown(0).is_some());
     }
 
     #[test]

@@ -284,11 +284,15 @@ fn find_anchor(
     if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
         return Some((
             k,
-            format!("after line {} (the line that preceded it)", new.lines[k].first()),
+            format!("after new line {} (the line that preceded it)", new.lines[k].first()),
         ));
     }
-    new.stateful_line()
-        .map(|k| (k, format!("after line {} (the stateful line)", new.lines[k].first())))
+    new.stateful_line().map(|k| {
+        (
+            k,
+            format!("after new line {} (the stateful line)", new.lines[k].first()),
+        )
+    })
 }
 
 /// Inserts the rules to restore into the new script, in their old order and original text.
@@ -330,7 +334,8 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
             )
         })?;
         inserts.push((anchor, d.index, raw));
-        edits.push(format!("restore line {} {place}: {}", d.line, d.text));
+        // The rule's text is in the report once, under its old line number.
+        edits.push(format!("restore old line {} {place}", d.line));
     }
     inserts.sort_by_key(|(anchor, index, _)| (*anchor, *index));
     let extra: usize = inserts.iter().map(|i| i.2.len() + 1).sum();

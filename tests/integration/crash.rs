@@ -157,7 +157,7 @@ fn restart_points_are_finished_by_the_next_run() {
         assert!(second.ends_with("rc=0\n"), "{fault}: {second}");
         assert!(second.contains("resuming: an earlier run stopped"), "{fault}: {second}");
         assert!(
-            second.contains("loaded  ipv4 -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT"),
+            second.contains("  loaded (2):\n    ipv4 -A INPUT -s 192.0.2.1/32 -p tcp -j ACCEPT\n"),
             "{fault}: {second}"
         );
         assert!(
