@@ -307,3 +307,17 @@ pub fn recorded_runtime(pair: &Pair) -> Vec<Step> {
     }
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_shown_cut_at_a_character_boundary() {
+        assert_eq!(shortened("short".into()), "short");
+        let long = format!("{}é{}", "a".repeat(SHOWN_BYTES - 1), "b".repeat(10));
+        let shown = shortened(long.clone());
+        assert_eq!(shown, format!("{}... (12 more bytes)", "a".repeat(SHOWN_BYTES - 1)));
+        assert!(shortened("x".repeat(1 << 20)).len() < SHOWN_BYTES + 32);
+    }
+}

@@ -438,6 +438,15 @@ IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n\
 IPTABLE -N SCAN_SERV_IN\n";
 
     #[test]
+    fn blank_lines_are_not_kept_and_numbers_stay_physical() {
+        let text = format!("echo a\n{}  \t\nIPTABLE -A INPUT -j ACCEPT\n\n", "\n".repeat(100_000));
+        let s = Script::parse(text.as_bytes());
+        assert_eq!(s.lines.len(), 2);
+        assert_eq!(s.lines[1].first(), 100_003);
+        assert!(s.lines[1].rule.is_some());
+    }
+
+    #[test]
     fn parses_the_article_excerpt() {
         let s = Script::parse(EXCERPT.as_bytes());
         assert_eq!(s.lines.len(), 4);

@@ -57,3 +57,19 @@ fn refuses_what_the_shell_would_expand() {
         ["a", "b c", "d\"e", "f g", "--x=1"]
     );
 }
+
+#[test]
+fn a_command_of_more_than_max_words_is_refused() {
+    let line = |n: usize| vec!["w"; n].join(" ");
+    assert_eq!(words(line(MAX_WORDS).as_bytes()).unwrap().words.len(), MAX_WORDS);
+    let err = words(line(MAX_WORDS + 2).as_bytes()).unwrap_err();
+    assert_eq!(err, format!("more than {MAX_WORDS} words"));
+}
+
+#[test]
+fn segments_is_lazy_and_counts_lines_across_blank_runs() {
+    let text = format!("a\n{}b \\\nc\n", "\n".repeat(1000));
+    let segs: Vec<_> = segments(text.as_bytes()).filter(|s| s.bytes.len() > 1).collect();
+    assert_eq!(segs.len(), 2);
+    assert_eq!((segs[1].first, segs[1].last), (1002, 1003));
+}
