@@ -290,7 +290,9 @@ pub fn start_syntax_check(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> R
 impl SyntaxCheck {
     /// Waits for bash: `Ok` when it accepts the script, else what it said.
     pub fn finish(mut self) -> Result<()> {
-        let child = self.child.take().expect("a check is finished once");
+        let Some(child) = self.child.take() else {
+            bail!("bash -n was already waited for");
+        };
         let out = child
             .wait_with_output()
             .with_context(|| format!("cannot run {}", self.bash.display()))?;
