@@ -56,6 +56,15 @@ impl RuleState {
         }
     }
 
+    /// The state a recorded answer gives: loaded, not loaded, or not known (`None`).
+    pub fn recorded(loaded: Option<bool>) -> Self {
+        match loaded {
+            Some(true) => RuleState::Loaded,
+            Some(false) => RuleState::Missing,
+            None => RuleState::Unknown,
+        }
+    }
+
     /// The word the text reports use: `loaded`, and the states that need a look in capitals,
     /// `MISSING` and `UNKNOWN`.
     pub fn word(self) -> &'static str {

@@ -119,12 +119,7 @@ impl Step {
                 .chain(output.iter().map(|l| format!("  | {l}")))
                 .collect(),
             Self::Verified(l) => {
-                let verdict = match l.state {
-                    RuleState::Loaded => "loaded ",
-                    RuleState::Missing => "MISSING",
-                    RuleState::Unknown => "UNKNOWN",
-                };
-                let mut out = vec![format!("  {verdict} {} {}", l.family, l.rule)];
+                let mut out = vec![format!("  {:7} {} {}", l.state.word(), l.family, l.rule)];
                 if l.state == RuleState::Unknown {
                     out.push(format!("          {}", l.detail));
                 }
@@ -162,12 +157,7 @@ impl Step {
             } => vec![format!(
                 "custom rule {rule}: {}, {}",
                 in_script_word(*in_script),
-                match loaded {
-                    Some(true) => RuleState::Loaded,
-                    Some(false) => RuleState::Missing,
-                    None => RuleState::Unknown,
-                }
-                .word()
+                RuleState::recorded(*loaded).word()
             )],
             Self::RecordedSysctl {
                 key,
@@ -268,11 +258,7 @@ fn render_custom_rules(run: &[&Step], limit: Option<usize>, out: &mut Vec<String
         _ => (false, None),
     };
     for ((in_script, loaded), rules) in grouped(run, key) {
-        let loaded = match loaded {
-            Some(true) => RuleState::Loaded,
-            Some(false) => RuleState::Missing,
-            None => RuleState::Unknown,
-        };
+        let loaded = RuleState::recorded(loaded);
         out.push(format!(
             "  {}, {} ({}):",
             in_script_word(in_script),
