@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use serde::Serialize;
 
 use crate::domain::config::Config;
-use crate::domain::firewall::{self, Script};
+use crate::domain::firewall::{self, RuleIndex, Script};
 use crate::domain::loaded::LoadedSet;
 use crate::domain::rule::{self, Family, Rule};
 use crate::domain::snapshot::Snapshot;
@@ -93,6 +93,8 @@ pub struct Pair<'a> {
     pub after: &'a Snapshot,
     pub old: Option<Script<'a>>,
     pub new: Option<Script<'a>>,
+    /// The new script's rules by meaning, for "does the new side still have it?".
+    pub new_index: Option<RuleIndex>,
 }
 
 impl<'a> Pair<'a> {
@@ -101,24 +103,35 @@ impl<'a> Pair<'a> {
         let large = [before, after]
             .iter()
             .all(|s| s.content(path).is_some_and(|c| c.len() > 256 * 1024));
+        // The new side with its index (built while the other thread may still be parsing).
+        let read_new = || -> Result<(Option<Script<'a>>, Option<RuleIndex>)> {
+            let new = script_of(after, path)?;
+            let index = new.as_ref().map(Script::index);
+            Ok((new, index))
+        };
         if !large {
+            let old = script_of(before, path)?;
+            let (new, new_index) = read_new()?;
             return Ok(Self {
                 before,
                 after,
-                old: script_of(before, path)?,
-                new: script_of(after, path)?,
+                old,
+                new,
+                new_index,
             });
         }
         let (old, new) = std::thread::scope(|s| {
             let old = s.spawn(|| script_of(before, path));
-            let new = script_of(after, path);
+            let new = read_new();
             (old.join().expect("parser thread"), new)
         });
+        let (new, new_index) = new?;
         Ok(Self {
             before,
             after,
             old: old?,
-            new: new?,
+            new,
+            new_index,
         })
     }
 }
@@ -154,7 +167,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let (before, after, old, new) = (pair.before, pair.after, &pair.old, &pair.new);
     let keep = keep_rules(config)?;
     let mut discarded = Vec::new();
-    let new_index = new.as_ref().map(Script::index);
+    let new_index = &pair.new_index;
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
     let any_unknown = old.as_ref().is_some_and(|o| o.lines.iter().any(|l| l.unknown));
     let text_key = |script: &Script, k: usize| xxhash_rust::xxh3::xxh3_128(script.text(k).as_bytes());
@@ -271,7 +284,7 @@ pub fn recorded_runtime(pair: &Pair) -> Vec<Step> {
     let Some(old_script) = &pair.old else {
         return Vec::new();
     };
-    let new_index = pair.new.as_ref().map(Script::index);
+    let new_index = &pair.new_index;
     let set = |text: &Option<String>, family| text.as_deref().map(|t| LoadedSet::parse(t, family, "filter"));
     let v4 = set(&runtime.iptables, Family::V4);
     let v6 = set(&runtime.ip6tables, Family::V6);
