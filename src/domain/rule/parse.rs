@@ -938,3 +938,23 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_options_are_sorted_for_the_binary_search() {
+        assert!(BASE_LONG.windows(2).all(|w| w[0] < w[1]), "{BASE_LONG:?}");
+        // Exact names, abbreviations and ambiguity as getopt_long answers them.
+        assert_eq!(resolve("jump", std::iter::empty()), Ok(Some("jump")));
+        assert_eq!(resolve("jum", std::iter::empty()), Ok(Some("jump")));
+        assert_eq!(resolve("dport", ["dport", "sport"].into_iter()), Ok(Some("dport")));
+        assert_eq!(resolve("dp", ["dport"].into_iter()), Ok(Some("dport")));
+        assert!(
+            resolve("de", std::iter::empty()).is_err(),
+            "delete, delete-chain, destination"
+        );
+        assert_eq!(resolve("nonesuch", std::iter::empty()), Ok(None));
+    }
+}
