@@ -270,6 +270,20 @@ impl Word {
     }
 }
 
+/// Bytes that go on a word as they are once it has started: all but blanks, newlines,
+/// quoting, expansion, glob, brace and operator characters (`#` and `~` start nothing inside
+/// a word).
+const ORDINARY: [bool; 256] = {
+    let mut table = [true; 256];
+    let special = b" \t\n\\'\"$`*?[{};&|<>()";
+    let mut k = 0;
+    while k < special.len() {
+        table[special[k] as usize] = false;
+        k += 1;
+    }
+    table
+};
+
 /// The most words a command the tool reads may have (iptables-restore reads at most 255 per
 /// rule): a longer line is refused before its words take memory.
 pub const MAX_WORDS: usize = 1024;
@@ -371,11 +385,16 @@ pub fn words_into<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<O
             b'{' | b'}' => return Err(format!("a brace `{}`", b as char)),
             b'~' if matches!(word, Word::None) => return Err("a `~` expansion".into()),
             b if metachar(b) => return Err(format!("the shell operator `{}`", b as char)),
-            b => match &mut word {
-                Word::None => word = Word::Plain(i),
-                Word::Plain(_) => {}
-                Word::Built(w) => w.push(b),
-            },
+            _ => {
+                // This byte and the ordinary ones after it, at once.
+                let run = 1 + text[i + 1..].iter().take_while(|&&c| ORDINARY[c as usize]).count();
+                match &mut word {
+                    Word::None => word = Word::Plain(i),
+                    Word::Plain(_) => {}
+                    Word::Built(w) => w.extend_from_slice(&text[i..i + run]),
+                }
+                i += run - 1;
+            }
         }
         i += 1;
     }
