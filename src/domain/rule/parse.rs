@@ -3,14 +3,13 @@
 //! other makes the call "not understood" (an error), never a guess.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use super::names::{self, strtoui};
 use super::{Family, RuleKey, V4, V6};
 
-/// Long options iptables itself knows (for `getopt_long` abbreviations), sorted: the names a
-/// word abbreviates are one run, found by binary search.
+/// Long options iptables itself knows (for `getopt_long` abbreviations), sorted: the names
+/// sharing a first byte are one run ([`BASE_BY_FIRST`]).
 const BASE_LONG: [&str; 37] = [
     "append",
     "check",
@@ -111,17 +110,34 @@ fn err<T>(why: impl Into<String>) -> Result<T, String> {
     Err(why.into())
 }
 
+/// For each first byte, the run of [`BASE_LONG`] names that start with it (the names are
+/// sorted): a word is compared with a few names, not searched for among all.
+const BASE_BY_FIRST: [(u8, u8); 256] = {
+    let mut runs = [(0u8, 0u8); 256];
+    let mut k = 0;
+    while k < BASE_LONG.len() {
+        let first = BASE_LONG[k].as_bytes()[0] as usize;
+        if runs[first].1 == 0 {
+            runs[first].0 = k as u8;
+        }
+        runs[first].1 = k as u8 + 1;
+        k += 1;
+    }
+    runs
+};
+
 /// `getopt_long` over the base options and `more`: an exact name, else the one name the word
 /// abbreviates.
 fn resolve<'a>(word: &str, more: impl Iterator<Item = &'a str> + Clone) -> Result<Option<&'a str>, String> {
-    if let Ok(at) = BASE_LONG.binary_search(&word) {
-        return Ok(Some(BASE_LONG[at]));
+    let (from, to) = word.as_bytes().first().map_or((0, 0), |b| BASE_BY_FIRST[*b as usize]);
+    let base = &BASE_LONG[from as usize..to as usize];
+    if let Some(exact) = base.iter().find(|n| **n == word) {
+        return Ok(Some(exact));
     }
     if let Some(exact) = more.clone().find(|n| *n == word) {
         return Ok(Some(exact));
     }
-    let from = BASE_LONG.partition_point(|n| *n < word);
-    let base = BASE_LONG[from..].iter().copied().take_while(|n| n.starts_with(word));
+    let base = base.iter().copied().filter(|n| n.starts_with(word));
     let mut hits: Vec<&str> = base.chain(more.filter(|n| n.starts_with(word))).collect();
     hits.sort();
     hits.dedup();
@@ -199,12 +215,40 @@ fn ipv4_network(text: &str) -> Result<Option<String>, String> {
     let addr = numeric_ipv4(host, false)
         .or_else(|| inet_aton(host))
         .ok_or_else(|| format!("`{host}' is no numeric address (a host name is resolved when loaded)"))?;
-    let net = Ipv4Addr::from(addr & mask);
-    Ok(Some(if mask.leading_ones() + mask.trailing_zeros() == 32 {
-        format!("{net}/{}", mask.leading_ones())
+    let mut out = String::with_capacity(31);
+    push_ipv4(&mut out, addr & mask);
+    out.push('/');
+    if mask.leading_ones() + mask.trailing_zeros() == 32 {
+        push_decimal(&mut out, mask.leading_ones());
     } else {
-        format!("{net}/{}", Ipv4Addr::from(mask))
-    }))
+        push_ipv4(&mut out, mask);
+    }
+    Ok(Some(out))
+}
+
+/// A number in decimal, as `{n}` prints it (without the formatting machinery: hot).
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
+
+/// An IPv4 address in dotted quad, as `Ipv4Addr` prints it.
+fn push_ipv4(out: &mut String, addr: u32) {
+    for (k, byte) in addr.to_be_bytes().into_iter().enumerate() {
+        if k > 0 {
+            out.push('.');
+        }
+        push_decimal(out, u32::from(byte));
+    }
 }
 
 /// One IPv6 address or network; `None` for the any-address.
@@ -305,8 +349,9 @@ fn c_port(text: &str, proto: &str) -> Result<u16, String> {
 fn port_range(text: &str, proto: &str) -> Result<Option<String>, String> {
     let (lo, hi) = match text.split_once(':') {
         None => {
-            let p = port(text, proto)?;
-            return Ok(Some(p.to_string()));
+            let mut out = String::with_capacity(5);
+            push_decimal(&mut out, u32::from(port(text, proto)?));
+            return Ok(Some(out));
         }
         Some((lo, hi)) => {
             let lo = if lo.is_empty() { 0 } else { port(lo, proto)? };
@@ -800,7 +845,10 @@ pub(super) fn parse_into(
         if neg {
             out.push_str(" !");
         }
-        let _ = write!(out, " {f} {v}");
+        out.push(' ');
+        out.push_str(f);
+        out.push(' ');
+        out.push_str(v);
     };
     if let Some((neg, v)) = &src {
         flag(canonical, *neg, "-s", v);
@@ -822,7 +870,8 @@ pub(super) fn parse_into(
     }
     let mut stateful = false;
     for m in &matches {
-        let _ = write!(canonical, " -m {}", m.name);
+        canonical.push_str(" -m ");
+        canonical.push_str(m.name);
         for w in &m.words {
             canonical.push_str(w);
         }
@@ -830,7 +879,8 @@ pub(super) fn parse_into(
             matches!(m.name, "state" | "conntrack") && m.words.iter().any(|w| w.ends_with(" RELATED,ESTABLISHED"));
     }
     if let Some((t, with)) = target {
-        let _ = write!(canonical, " -j {t}");
+        canonical.push_str(" -j ");
+        canonical.push_str(t);
         match with {
             Some(w) => {
                 canonical.push_str(" --reject-with ");
@@ -944,8 +994,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_options_are_sorted_for_the_binary_search() {
+    fn base_options_are_sorted_in_runs_by_first_byte() {
         assert!(BASE_LONG.windows(2).all(|w| w[0] < w[1]), "{BASE_LONG:?}");
+        for name in BASE_LONG {
+            let (from, to) = BASE_BY_FIRST[name.as_bytes()[0] as usize];
+            assert!(BASE_LONG[from as usize..to as usize].contains(&name), "{name}");
+            assert_eq!(resolve(name, std::iter::empty()), Ok(Some(name)));
+        }
+        let in_runs: usize = BASE_BY_FIRST.iter().map(|(from, to)| usize::from(to - from)).sum();
+        assert_eq!(in_runs, BASE_LONG.len());
         // Exact names, abbreviations and ambiguity as getopt_long answers them.
         assert_eq!(resolve("jump", std::iter::empty()), Ok(Some("jump")));
         assert_eq!(resolve("jum", std::iter::empty()), Ok(Some("jump")));
