@@ -42,6 +42,17 @@ pub struct DiscardedRule {
     /// Index of the logical line in the old script.
     #[serde(skip)]
     pub index: usize,
+    /// The hash of the exact bytes the restorable grammar accepted, when it did (only
+    /// [`compare`] sets it): the plan writes a line only when its bytes are the ones checked.
+    #[serde(skip)]
+    checked: Option<u128>,
+}
+
+impl DiscardedRule {
+    /// Whether `raw` are the bytes the restorable grammar accepted for this rule.
+    pub fn checked_as(&self, raw: &[u8]) -> bool {
+        self.checked == Some(xxhash_rust::xxh3::xxh3_128(raw))
+    }
 }
 
 /// The result of comparing an old snapshot with a new one.
@@ -86,8 +97,8 @@ pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Result<Option<Script<'a>
     snap.content(path).map(|bytes| Ok(Script::parse(bytes))).transpose()
 }
 
-/// The two sides of a comparison with their firewall scripts parsed once (in parallel: large
-/// scripts are the bulk of the work).
+/// The two sides of a comparison with their firewall scripts parsed once, together
+/// ([`Script::parse_pair`]: large scripts are the bulk of the work).
 pub struct Pair<'a> {
     pub before: &'a Snapshot,
     pub after: &'a Snapshot,
@@ -99,37 +110,18 @@ pub struct Pair<'a> {
 
 impl<'a> Pair<'a> {
     pub fn read(before: &'a Snapshot, after: &'a Snapshot, path: &str) -> Result<Self> {
-        // A thread pays off only for large scripts.
-        let large = [before, after]
-            .iter()
-            .all(|s| s.content(path).is_some_and(|c| c.len() > 256 * 1024));
-        // The new side with its index (built while the other thread may still be parsing).
-        let read_new = || -> Result<(Option<Script<'a>>, Option<RuleIndex>)> {
-            let new = script_of(after, path)?;
-            let index = new.as_ref().map(Script::index);
-            Ok((new, index))
+        let (old, new) = match (before.content(path), after.content(path)) {
+            (Some(old), Some(new)) => {
+                let (old, new) = Script::parse_pair(old, new);
+                (Some(old), Some(new))
+            }
+            (old, new) => (old.map(Script::parse), new.map(Script::parse)),
         };
-        if !large {
-            let old = script_of(before, path)?;
-            let (new, new_index) = read_new()?;
-            return Ok(Self {
-                before,
-                after,
-                old,
-                new,
-                new_index,
-            });
-        }
-        let (old, new) = std::thread::scope(|s| {
-            let old = s.spawn(|| script_of(before, path));
-            let new = read_new();
-            (old.join().expect("parser thread"), new)
-        });
-        let (new, new_index) = new?;
+        let new_index = new.as_ref().map(Script::index);
         Ok(Self {
             before,
             after,
-            old: old?,
+            old,
             new,
             new_index,
         })
@@ -199,6 +191,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                     group: "not understood: compared by its text, not restored".into(),
                     detail: Some(why.to_string()),
                     index,
+                    checked: None,
                 });
                 continue;
             }
@@ -220,10 +213,11 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             let mut group = reason.clone();
             let mut detail = None;
             // The restorable grammar reads the rule again: its answer gives the canonical text.
-            let mut checked = None;
+            let (mut checked, mut checked_hash) = (None, None);
             if restore {
-                match firewall::check_restorable(&old.bytes[line.bytes()]) {
-                    Ok(rule) => checked = Some(rule),
+                let raw = &old.bytes[line.bytes()];
+                match firewall::check_restorable(raw) {
+                    Ok(rule) => (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(raw))),
                     Err(why) => {
                         (restore, attention) = (false, true);
                         group = format!("{reason}, but refused; not restored");
@@ -250,6 +244,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                 group,
                 detail,
                 index,
+                checked: checked_hash,
             });
         }
     }

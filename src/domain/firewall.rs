@@ -118,14 +118,68 @@ fn read_call<'a>(
     Ok((key, stateful))
 }
 
+/// Lines of a script at which reading its calls is split over threads (below, one thread).
+const PARALLEL_LINES: usize = 16 * 1024;
+
+/// What reading one line's call gives: the fields of [`Line`] it sets, and why the line cannot
+/// be read, when it is a call that cannot.
+type Reading = (Option<RuleKey>, bool, Option<Box<str>>);
+
+/// Reads one code line's call (a line's reading depends on its bytes alone).
+fn read_line<'a>(body: &'a [u8], canonical: &mut String, words: &mut Vec<Cow<'a, str>>) -> Reading {
+    match read_call(body, canonical, words) {
+        Ok((rule, stateful)) => (rule, stateful, None),
+        Err(why) if looks_like_call(body) => (None, false, Some(why.into_boxed_str())),
+        Err(_) => (None, false, None),
+    }
+}
+
+/// The body of a line: its bytes without the final newline.
+fn body_of<'b>(bytes: &'b [u8], line: &Line) -> &'b [u8] {
+    let raw = &bytes[line.bytes()];
+    raw.strip_suffix(b"\n").unwrap_or(raw)
+}
+
 impl<'a> Script<'a> {
     /// Splits a script into logical lines as bash does and reads each call. Never fails: a call
     /// the tool cannot read is kept as `unknown`, with the reason.
     pub fn parse(bytes: &'a [u8]) -> Self {
-        let mut canonical = String::new();
-        let mut words = Vec::new();
+        let mut script = Self::split(bytes);
+        script.read_calls(|_| None);
+        script
+    }
+
+    /// Parses the scripts before and after an upgrade, reading each line the new script shares
+    /// with the old one once: a line's meaning depends on its bytes alone, and an upgrade keeps
+    /// most lines.
+    pub fn parse_pair<'b>(old: &'a [u8], new: &'b [u8]) -> (Self, Script<'b>) {
+        let large = old.len().min(new.len()) > 256 * 1024;
+        let (mut old, mut new) = if large {
+            std::thread::scope(|s| {
+                let new = s.spawn(|| Script::split(new));
+                (Self::split(old), new.join().expect("splitter thread"))
+            })
+        } else {
+            (Self::split(old), Script::split(new))
+        };
+        old.read_calls(|_| None);
+        // Old code lines by their bytes (the first of equal ones).
+        let mut known: HashMap<&[u8], u32> = HashMap::with_capacity_and_hasher(old.lines.len(), Default::default());
+        for (k, line) in old.lines.iter().enumerate().filter(|(_, l)| !l.data) {
+            known.entry(body_of(old.bytes, line)).or_insert(k as u32);
+        }
+        let old = old;
+        new.read_calls(|body| {
+            let k = *known.get(body)? as usize;
+            let line = &old.lines[k];
+            Some((line.rule, line.stateful, old.why_unknown(k).map(Box::from)))
+        });
+        (old, new)
+    }
+
+    /// Splits a script into logical lines as bash does, without reading their calls.
+    fn split(bytes: &'a [u8]) -> Self {
         let mut lines = Vec::new();
-        let mut reasons = Vec::new();
         for seg in shell::segments(bytes) {
             let raw = &bytes[seg.bytes.clone()];
             let body = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -134,31 +188,68 @@ impl<'a> Script<'a> {
             if body.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let data = seg.kind == shell::Kind::Data;
-            let (mut rule, mut stateful, mut unknown) = (None, false, false);
-            if !data {
-                match read_call(body, &mut canonical, &mut words) {
-                    Ok((r, s)) => (rule, stateful) = (r, s),
-                    Err(why) if looks_like_call(body) => {
-                        unknown = true;
-                        reasons.push((lines.len() as u32, why.into_boxed_str()));
-                    }
-                    Err(_) => {}
-                }
-            }
             lines.push(Line {
                 first: seg.first as u32,
                 last: seg.last as u32,
                 start: seg.bytes.start as u32,
                 end: seg.bytes.end as u32,
-                data,
-                stateful,
-                rule,
-                unknown,
+                data: seg.kind == shell::Kind::Data,
+                stateful: false,
+                rule: None,
+                unknown: false,
             });
         }
         lines.shrink_to_fit();
-        Self { bytes, lines, reasons }
+        Self {
+            bytes,
+            lines,
+            reasons: Vec::new(),
+        }
+    }
+
+    /// Reads the call of each code line: `known` answers for a line whose reading is already
+    /// known, by its body; the others are read. A large script is read in parts, one thread each.
+    fn read_calls(&mut self, known: impl Fn(&[u8]) -> Option<Reading> + Sync) {
+        let bytes = self.bytes;
+        let read_part = |first: usize, part: &mut [Line]| -> Vec<(u32, Box<str>)> {
+            let (mut canonical, mut words, mut reasons) = (String::new(), Vec::new(), Vec::new());
+            for (k, line) in part.iter_mut().enumerate() {
+                if line.data {
+                    continue;
+                }
+                let body = body_of(bytes, line);
+                let (rule, stateful, why) = known(body).unwrap_or_else(|| read_line(body, &mut canonical, &mut words));
+                (line.rule, line.stateful, line.unknown) = (rule, stateful, why.is_some());
+                if let Some(why) = why {
+                    reasons.push(((first + k) as u32, why));
+                }
+            }
+            reasons
+        };
+        let parts = if self.lines.len() < PARALLEL_LINES {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        };
+        if parts == 1 {
+            self.reasons = read_part(0, &mut self.lines);
+            return;
+        }
+        let size = self.lines.len().div_ceil(parts);
+        let read_part = &read_part;
+        self.reasons = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .lines
+                .chunks_mut(size)
+                .enumerate()
+                .map(|(n, part)| s.spawn(move || read_part(n * size, part)))
+                .collect();
+            // In line order: the reasons stay sorted by line index.
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("reader thread"))
+                .collect()
+        });
     }
 
     /// Why the tool cannot read line `index`, when it cannot.
