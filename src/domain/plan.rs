@@ -220,8 +220,8 @@ pub struct Plan<'a> {
     pub changes: Vec<FileChange<'a>>,
 }
 
-/// Lines of the new script by what they mean: rules by canonical form and families, other
-/// non-blank lines by their text. Each maps to the line indexes that hold it.
+/// Where lines of the old script are in the new one, by what they mean: rules by canonical
+/// form and families, other non-blank lines by their text.
 struct Anchors {
     /// (first line index, number of lines) per meaning: an anchor must be unique.
     rules: HashMap<(u128, u8), (usize, usize)>,
@@ -229,16 +229,29 @@ struct Anchors {
 }
 
 impl Anchors {
-    fn of(script: &Script) -> Self {
-        let mut rules: HashMap<(u128, u8), (usize, usize)> =
-            HashMap::with_capacity_and_hasher(script.lines.len(), Default::default());
+    /// The new script's lines that hold what the `wanted` old lines hold (only those are
+    /// looked for: a large script is walked once, against a small table).
+    fn of(old: &Script, new: &Script, wanted: &[usize]) -> Self {
+        let mut rules: HashMap<(u128, u8), (usize, usize)> = HashMap::default();
         let mut texts: HashMap<String, (usize, usize)> = HashMap::default();
-        for (k, line) in script.lines.iter().enumerate().filter(|(_, l)| !l.data) {
-            let slot = match &line.rule {
-                Some(r) => rules.entry((r.hash(), r.reach())).or_insert((k, 0)),
-                None => texts.entry(script.text(k)).or_insert((k, 0)),
+        for &j in wanted {
+            match &old.lines[j].rule {
+                Some(r) => rules.insert((r.hash(), r.reach()), (0, 0)),
+                None => texts.insert(old.text(j), (0, 0)),
             };
-            slot.1 += 1;
+        }
+        for (k, line) in new.lines.iter().enumerate().filter(|(_, l)| !l.data) {
+            let slot = match &line.rule {
+                Some(r) => rules.get_mut(&(r.hash(), r.reach())),
+                None if texts.is_empty() => None,
+                None => texts.get_mut(&new.text(k)),
+            };
+            if let Some(slot) = slot {
+                if slot.1 == 0 {
+                    slot.0 = k;
+                }
+                slot.1 += 1;
+            }
         }
         Self { rules, texts }
     }
@@ -271,23 +284,22 @@ fn preceding_line(
     result
 }
 
-/// Where a restored rule goes in the new script: the index of the line it follows.
+/// Where a restored rule goes in the new script: the index of the line it follows, after the
+/// old line that `preceding` it when the new script has that line once, else after `stateful`.
 fn find_anchor(
     old: &Script,
     new: &Script,
     anchors: &Anchors,
-    index: usize,
-    restoring: &HashSet<usize>,
-    memo: &mut Option<(usize, Option<usize>)>,
+    preceding: Option<usize>,
+    stateful: Option<usize>,
 ) -> Option<(usize, String)> {
-    let preceding = preceding_line(index, restoring, memo);
     if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
         return Some((
             k,
             format!("after new line {} (the line that preceded it)", new.lines[k].first()),
         ));
     }
-    new.stateful_line().map(|k| {
+    stateful.map(|k| {
         (
             k,
             format!("after new line {} (the stateful line)", new.lines[k].first()),
@@ -310,13 +322,28 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
         .new
         .as_ref()
         .ok_or_else(|| anyhow!("{} has no {path}", after.name()))?;
-    let anchors = Anchors::of(new);
     let mut memo = None;
+    let restored: Vec<_> = cmp
+        .discarded
+        .iter()
+        .filter(|d| d.restore)
+        .map(|d| (d, preceding_line(d.index, &restoring, &mut memo)))
+        .collect();
+    let wanted: Vec<usize> = restored.iter().filter_map(|(_, preceding)| *preceding).collect();
+    let anchors = Anchors::of(old, new, &wanted);
+    let stateful = new.stateful_line();
     let mut inserts = Vec::new();
     let mut edits = Vec::new();
-    for d in cmp.discarded.iter().filter(|d| d.restore) {
+    for (d, preceding) in restored {
         let raw = &old.bytes[old.lines[d.index].bytes()];
-        if let Err(why) = firewall::check_restorable(raw) {
+        // Written only as the restorable grammar accepted them: the comparison checked these
+        // very bytes, or they are checked now.
+        let checked = if d.checked_as(raw) {
+            Ok(())
+        } else {
+            firewall::check_restorable(raw).map(drop)
+        };
+        if let Err(why) = checked {
             bail!(
                 "{}:{}: refusing to restore {:?}: {why}; nothing was changed",
                 before.location(path),
@@ -324,7 +351,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
                 d.text
             );
         }
-        let (anchor, place) = find_anchor(old, new, &anchors, d.index, &restoring, &mut memo).ok_or_else(|| {
+        let (anchor, place) = find_anchor(old, new, &anchors, preceding, stateful).ok_or_else(|| {
             anyhow!(
                 "{}: no place to restore {:?} ({}:{}): neither the line that preceded it nor a stateful line is in the new script; nothing was changed",
                 after.location(path),
