@@ -508,6 +508,58 @@ pub fn restart_command(version: &Version, firewall_script: &str) -> (String, Vec
 mod tests {
     use super::*;
 
+    /// What a parse says of each line, for comparing two parses.
+    fn readings(script: &Script) -> Vec<(usize, bool, bool, Option<RuleKey>, bool, Option<String>)> {
+        (0..script.lines.len())
+            .map(|k| {
+                let l = &script.lines[k];
+                let why = script.why_unknown(k).map(str::to_string);
+                (l.first(), l.data, l.stateful, l.rule, l.unknown, why)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parsing_a_pair_reads_each_line_as_parsing_it_alone_does() {
+        // Lines both scripts hold, lines of one only, unreadable calls, the stateful anchor, and
+        // a heredoc body in the new script repeating code lines of the old one (data there).
+        let shared = |i: usize| match i % 5 {
+            0 => format!("IPTABLE -A INPUT -p tcp --dport {} -j ACCEPT\n", 1024 + i % 60000),
+            1 => format!(
+                "IPTABLE ipv4 -A INPUT -p tcp -s 10.0.{}.{} -j ACCEPT\n",
+                i / 250 % 250,
+                i % 250
+            ),
+            2 => format!("IPTABLE -A INPUT -m nosuch --x {i} -j ACCEPT\n"),
+            3 => "# stateful\n".to_string(),
+            _ => format!("IPTABLE -A INPUT -p udp --dport {} -j DROP # note\n", i % 65536),
+        };
+        for lines in [40, 40_000] {
+            let mut old = String::new();
+            let mut new = String::from("cat <<EOF\n");
+            new.push_str(&shared(1));
+            new.push_str(&shared(2));
+            new.push_str("EOF\n");
+            for i in 0..lines {
+                old.push_str(&shared(i));
+                match i % 4 {
+                    0 => {}
+                    1 => new.push_str(&format!(
+                        "iptables --append INPUT --source 10.9.{}.1 --jump ACCEPT\n",
+                        i % 250
+                    )),
+                    _ => new.push_str(&shared(i)),
+                }
+            }
+            let (old_pair, new_pair) = Script::parse_pair(old.as_bytes(), new.as_bytes());
+            assert_eq!(readings(&old_pair), readings(&Script::parse(old.as_bytes())));
+            assert_eq!(readings(&new_pair), readings(&Script::parse(new.as_bytes())));
+            // The heredoc body is data in the new script, whatever the old one says of its text.
+            assert!(new_pair.lines[1].data && new_pair.lines[1].rule.is_none() && !new_pair.lines[2].unknown);
+            assert!(old_pair.lines.iter().any(|l| l.unknown) && new_pair.lines.iter().any(|l| l.stateful));
+        }
+    }
+
     #[test]
     fn restart_command_follows_the_article() {
         let v = |s| crate::domain::version::parse_version(s, None).unwrap();
