@@ -508,8 +508,11 @@ pub fn restart_command(version: &Version, firewall_script: &str) -> (String, Vec
 mod tests {
     use super::*;
 
+    /// What a parse says of one line: first line, data, stateful, rule, unknown, why.
+    type Said = (usize, bool, bool, Option<RuleKey>, bool, Option<String>);
+
     /// What a parse says of each line, for comparing two parses.
-    fn readings(script: &Script) -> Vec<(usize, bool, bool, Option<RuleKey>, bool, Option<String>)> {
+    fn readings(script: &Script) -> Vec<Said> {
         (0..script.lines.len())
             .map(|k| {
                 let l = &script.lines[k];
