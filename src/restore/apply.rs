@@ -9,7 +9,7 @@ use crate::domain::plan::{FileChange, Plan};
 use crate::fault;
 use crate::root::Root;
 use crate::system::fsutil::{self, Owner};
-use crate::system::process::{start_syntax_check, SyntaxCheck};
+use crate::system::process::{start_syntax_check_of, SyntaxCheck};
 
 /// A file `restore` replaced.
 #[derive(Debug, Clone, Serialize)]
@@ -59,10 +59,22 @@ fn owner_for(root: &Root, change: &FileChange) -> Result<Owner> {
     }
 }
 
+/// Starts `bash -n` on a script's new content, staged beside the script (mode, owner and
+/// extended attributes as it will have them): what bash checks is the file [`apply`] renames into
+/// place.
+pub fn check_ahead(root: &Root, change: &FileChange) -> Result<SyntaxCheck> {
+    let path = root.inside(&change.path)?;
+    let staged = fsutil::stage_write(&path, &change.new, owner_for(root, change)?)?;
+    start_syntax_check_of(root, staged)
+}
+
 /// Applies `plan`: every file is checked against what was planned from, scripts pass `bash -n`,
 /// each file is backed up as `PATH.org.STAMP`, then replaced atomically. If a later file fails,
 /// the files already written are put back, so either every file changes or none does.
-/// `syntax`: the script's `bash -n`, when already started.
+/// `syntax`: the script's `bash -n`, when already started ([`check_ahead`]). bash reads the new
+/// script staged beside the old one, the very file later renamed into place; the script's
+/// backup is written while bash reads (the other files are small). Nothing is named or renamed
+/// before bash accepts the script.
 pub fn apply(
     root: &Root,
     plan: &Plan,
@@ -70,6 +82,8 @@ pub fn apply(
     stamp: &str,
     mut syntax: Option<Result<SyntaxCheck>>,
 ) -> Result<Vec<Written>> {
+    // The script's backup (when it exists), written ahead.
+    let mut staged_backup = None;
     for change in &plan.changes {
         let path = root.inside(&change.path)?;
         fsutil::refuse_symlink(&path)?;
@@ -85,13 +99,27 @@ pub fn apply(
             );
         }
         if change.path == script_path {
-            let check = syntax
-                .take()
-                .unwrap_or_else(|| start_syntax_check(root, path.parent().unwrap_or(root.dir()), &change.new));
-            check
-                .and_then(SyntaxCheck::finish)
-                .with_context(|| format!("{}", path.display()))?;
+            if syntax.is_none() {
+                syntax = Some(check_ahead(root, change));
+            }
+            staged_backup = current
+                .as_deref()
+                .map(|bytes| fsutil::stage_backup(&path, Some(bytes)))
+                .transpose()?;
         }
+    }
+    // The script's new content as bash checked it (started above whenever the plan changes
+    // the script).
+    let mut staged = None;
+    if let Some(check) = syntax
+        .take()
+        .filter(|_| plan.changes.iter().any(|c| c.path == script_path))
+    {
+        let path = root.inside(script_path)?;
+        // Nothing is named or renamed yet (the staged files go when this returns).
+        staged = check
+            .and_then(SyntaxCheck::finish)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}; nothing was changed", path.display()))?;
     }
     let mut written: Vec<Written> = Vec::new();
     let result = (|| -> Result<()> {
@@ -99,18 +127,27 @@ pub fn apply(
             let path = root.inside(&change.path)?;
             let owner = owner_for(root, change)?;
             fsutil::remove_stale_temps(&path)?;
-            let backup = match change.old {
-                // Absolute, so the record names it whatever the working directory later.
-                Some(_) => Some(std::path::absolute(fsutil::backup(&path, stamp)?)?),
-                None => None,
+            let (staged_backup, new) = if change.path == script_path {
+                (staged_backup.take(), staged.take())
+            } else {
+                (None, None)
             };
+            let backup = match staged_backup {
+                Some(b) => Some(b.commit(stamp)?),
+                None => change.old.map(|_| fsutil::backup(&path, stamp)).transpose()?,
+            };
+            // Absolute, so the record names it whatever the working directory later.
+            let backup = backup.map(std::path::absolute).transpose()?;
             fault::point("apply-after-backup");
             log::info!(
                 "backed up {} as {}",
                 path.display(),
                 backup.as_ref().map_or("-".into(), |b| b.display().to_string())
             );
-            fsutil::atomic_write(&path, &change.new, owner)?;
+            match new {
+                Some(new) => new.commit()?,
+                None => fsutil::atomic_write(&path, &change.new, owner)?,
+            }
             log::info!("wrote {} ({} edit(s))", path.display(), change.edits.len());
             for e in &change.edits {
                 log::debug!("{}: {e}", change.path);

@@ -235,13 +235,11 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         .find(|c| c.path == ctx.config.firewall_script)
         .filter(|_| !opts.dry_run || process::can_check_syntax(&ctx.root))
         .map(|change| {
-            let dir = if opts.dry_run {
-                std::env::temp_dir()
+            if opts.dry_run {
+                process::start_syntax_check(&ctx.root, &std::env::temp_dir(), &change.new)
             } else {
-                let path = ctx.root.inside(&change.path)?;
-                path.parent().unwrap_or(ctx.root.dir()).to_path_buf()
-            };
-            process::start_syntax_check(&ctx.root, &dir, &change.new)
+                apply::check_ahead(&ctx.root, change)
+            }
         });
     let stamp = fsutil::stamp();
     let mut live = Vec::new();

@@ -214,6 +214,13 @@ pub fn refuse_symlink(path: &Path) -> Result<()> {
 /// Replaces `path` atomically: temp file in the same directory with the given mode and owner,
 /// fsync, rename, fsync the directory. On error the temp file is removed and `path` is untouched.
 pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
+    stage_write(path, bytes, owner)?.commit()
+}
+
+/// The first half of [`atomic_write`]: the new content written and synced beside `path`, with
+/// its mode, owner and `path`'s extended attributes, ready to be renamed into place by
+/// [`Staged::commit`]. Dropped uncommitted, the temp file is removed.
+pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
     refuse_symlink(path)?;
     // Replacing a file with more than one name would leave the other names on the old content.
     let existing = fs::symlink_metadata(path).ok();
@@ -229,22 +236,51 @@ pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
     }
     let temp = sibling_temp(path, "new");
     let _ = fs::remove_file(&temp);
-    let result = write_new(&temp, bytes, owner).and_then(|()| {
-        // Extended attributes go with the content: the SELinux label, ACLs, user attributes.
-        if existing.is_some() {
-            copy_xattrs(path, &temp)?;
-        }
+    let staged = Staged {
+        path: path.to_path_buf(),
+        temp,
+        done: false,
+    };
+    write_new(&staged.temp, bytes, owner)?;
+    // Extended attributes go with the content: the SELinux label, ACLs, user attributes.
+    if existing.is_some() {
+        copy_xattrs(path, &staged.temp)?;
+    }
+    Ok(staged)
+}
+
+/// New content written beside the file it replaces ([`stage_write`]).
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    temp: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    /// Where the new content is, until committed.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Renames the new content into place and syncs the directory.
+    pub fn commit(mut self) -> Result<()> {
         fault::point("write-after-temp");
         fault::point("write-before-rename");
-        fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        fs::rename(&self.temp, &self.path).with_context(|| format!("cannot replace {}", self.path.display()))?;
+        self.done = true;
+        sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        fault::point("write-after-rename");
+        Ok(())
     }
-    result?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-    fault::point("write-after-rename");
-    Ok(())
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
 }
 
 /// A fast digest of file content, to tell later whether a file still holds what was written.
@@ -411,30 +447,65 @@ pub fn stamp() -> String {
 /// Copies `path` to `PATH.org.STAMP` beside it (the article's `.org` habit), never overwriting an
 /// existing backup: a taken name gets `.1`, `.2` ... The copy keeps mode and owner.
 pub fn backup(path: &Path, stamp: &str) -> Result<PathBuf> {
+    stage_backup(path, None)?.commit(stamp)
+}
+
+/// The first half of [`backup`]: the copy written and synced beside `path` under a temp name
+/// (`bytes`: the content already read, else it is read now). Dropped before [`StagedBackup::commit`]
+/// names it, the copy is removed.
+pub fn stage_backup(path: &Path, bytes: Option<&[u8]>) -> Result<StagedBackup> {
     let meta = fs::metadata(path).with_context(|| format!("cannot back up {}", path.display()))?;
-    let bytes = read_bounded(path)?;
-    let base = format!("{}.org.{stamp}", path.display());
+    let read;
+    let bytes = match bytes {
+        Some(b) => b,
+        None => {
+            read = read_bounded(path)?;
+            &read
+        }
+    };
     let temp = sibling_temp(path, "backup");
     let _ = fs::remove_file(&temp);
-    write_new(&temp, &bytes, Owner::of(&meta)).with_context(|| format!("cannot back up {}", path.display()))?;
-    for n in 0..1000 {
-        let target = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });
-        // link() fails when the name exists: an older backup is never replaced.
-        match fs::hard_link(&temp, &target) {
-            Ok(()) => {
-                fs::remove_file(&temp)?;
-                sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-                return Ok(target);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                return Err(e).with_context(|| format!("cannot create backup {}", target.display()));
+    let staged = StagedBackup {
+        path: path.to_path_buf(),
+        temp,
+    };
+    write_new(&staged.temp, bytes, Owner::of(&meta)).with_context(|| format!("cannot back up {}", path.display()))?;
+    Ok(staged)
+}
+
+/// A backup written under a temp name ([`stage_backup`]).
+#[derive(Debug)]
+pub struct StagedBackup {
+    path: PathBuf,
+    temp: PathBuf,
+}
+
+impl StagedBackup {
+    /// Gives the copy its backup name, `PATH.org.STAMP` (or `.1`, `.2` ... when taken).
+    pub fn commit(self, stamp: &str) -> Result<PathBuf> {
+        let base = format!("{}.org.{stamp}", self.path.display());
+        for n in 0..1000 {
+            let target = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });
+            // link() fails when the name exists: an older backup is never replaced.
+            match fs::hard_link(&self.temp, &target) {
+                Ok(()) => {
+                    fs::remove_file(&self.temp)?;
+                    sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot create backup {}", target.display())),
             }
         }
+        bail!("too many backups named {base}.*")
     }
-    let _ = fs::remove_file(&temp);
-    bail!("too many backups named {base}.*")
+}
+
+impl Drop for StagedBackup {
+    fn drop(&mut self) {
+        // Once named, the temp name is gone already.
+        let _ = fs::remove_file(&self.temp);
+    }
 }
 
 /// Creates a directory (and parents) readable by its owner only.

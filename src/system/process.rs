@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::system::fsutil::Staged;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
@@ -242,35 +243,68 @@ pub fn run_with_input(
 /// (a private temp file in `dir`, removed afterwards): fed through a pipe, bash reads it one byte
 /// per system call.
 pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    start_syntax_check(root, dir, bytes)?.finish()
+    start_syntax_check(root, dir, bytes)?.finish().map(drop)
 }
 
-/// A `bash -n` running on a temp file holding the new script: started as soon as the script
-/// is known, so bash reads it while the rest of the run goes on; [`SyntaxCheck::finish`] takes
-/// its answer. Dropped unfinished, the check is stopped.
+/// A `bash -n` running on a file holding the new script: started as soon as the script is
+/// known, so bash reads it while the rest of the run goes on; [`SyntaxCheck::finish`] takes its
+/// answer. Dropped unfinished, the check is stopped.
 pub struct SyntaxCheck {
     child: Option<std::process::Child>,
-    temp: tempfile::NamedTempFile,
+    file: Option<Checked>,
     bash: std::path::PathBuf,
+}
+
+/// The file bash reads: a temp copy, or the new content staged beside the script it replaces
+/// (then the file checked is the very file renamed into place).
+enum Checked {
+    Copy(tempfile::NamedTempFile),
+    Staged(Staged),
+}
+
+impl Checked {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Checked::Copy(temp) => temp.path(),
+            Checked::Staged(staged) => staged.temp_path(),
+        }
+    }
 }
 
 /// Starts [`check_syntax`] on `bytes`, written to a temp file in `dir`.
 pub fn start_syntax_check(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<SyntaxCheck> {
-    let bash = root
-        .program(&BASH)
-        .with_context(|| format!("cannot check the script: no bash under {}", root.dir().display()))?;
-    // bash runs from `/`: a root given as a relative path is made absolute first.
-    let bash = std::path::absolute(&bash).with_context(|| format!("cannot resolve {}", bash.display()))?;
-    check_runnable(&bash)?;
+    let bash = checking_bash(root)?;
     let dir = &std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let temp = tempfile::Builder::new()
         .prefix(".iwss-keeper-check.")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     std::fs::write(temp.path(), bytes).with_context(|| format!("cannot write {}", temp.path().display()))?;
+    spawn_check(root, bash, Checked::Copy(temp))
+}
+
+/// Starts `bash -n` on new content already staged beside the script it replaces
+/// ([`crate::system::fsutil::stage_write`]); [`SyntaxCheck::finish`] hands it back to commit.
+pub fn start_syntax_check_of(root: &Root, staged: Staged) -> Result<SyntaxCheck> {
+    let bash = checking_bash(root)?;
+    spawn_check(root, bash, Checked::Staged(staged))
+}
+
+/// The root's bash, as an absolute path (bash runs from `/`).
+fn checking_bash(root: &Root) -> Result<std::path::PathBuf> {
+    let bash = root
+        .program(&BASH)
+        .with_context(|| format!("cannot check the script: no bash under {}", root.dir().display()))?;
+    let bash = std::path::absolute(&bash).with_context(|| format!("cannot resolve {}", bash.display()))?;
+    check_runnable(&bash)?;
+    Ok(bash)
+}
+
+fn spawn_check(root: &Root, bash: std::path::PathBuf, file: Checked) -> Result<SyntaxCheck> {
+    let path = std::path::absolute(file.path()).with_context(|| format!("cannot resolve {}", file.path().display()))?;
     let child = Command::new(&bash)
         .arg("-n")
-        .arg(temp.path())
+        .arg(&path)
         .env_clear()
         .env("PATH", root.search_path())
         .env("LANG", "C")
@@ -282,22 +316,26 @@ pub fn start_syntax_check(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> R
         .with_context(|| format!("cannot run {}", bash.display()))?;
     Ok(SyntaxCheck {
         child: Some(child),
-        temp,
+        file: Some(file),
         bash,
     })
 }
 
 impl SyntaxCheck {
-    /// Waits for bash: `Ok` when it accepts the script, else what it said.
-    pub fn finish(mut self) -> Result<()> {
-        let Some(child) = self.child.take() else {
+    /// Waits for bash: when it accepts the script, the staged file it checked (`None` for a
+    /// temp copy, which is removed); else what bash said.
+    pub fn finish(mut self) -> Result<Option<Staged>> {
+        let (Some(child), Some(file)) = (self.child.take(), self.file.take()) else {
             bail!("bash -n was already waited for");
         };
         let out = child
             .wait_with_output()
             .with_context(|| format!("cannot run {}", self.bash.display()))?;
         if !out.status.success() {
-            let name = self.temp.path().display().to_string();
+            let name = std::path::absolute(file.path())
+                .unwrap_or_else(|_| file.path().to_path_buf())
+                .display()
+                .to_string();
             bail!(
                 "bash -n rejects the new script: {}",
                 String::from_utf8_lossy(&out.stderr)
@@ -305,7 +343,10 @@ impl SyntaxCheck {
                     .trim()
             );
         }
-        Ok(())
+        Ok(match file {
+            Checked::Copy(_) => None,
+            Checked::Staged(staged) => Some(staged),
+        })
     }
 }
 

@@ -142,3 +142,29 @@ fn a_rollback_that_cannot_restart_exits_3_and_never_says_nothing_changed() {
     );
     assert!(run.stderr.contains("the firewall state is unknown"), "{}", run.text());
 }
+
+/// The backups and new contents are written while bash reads the new script: when bash rejects
+/// it, none of them is left, under its name or a temp name, and every file is as it was.
+#[test]
+fn a_script_bash_rejects_leaves_no_backup_no_temp_and_every_file_as_it_was() {
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
+    // The vendor's own part of the script does not parse (an `if` never closed): the restored
+    // lines are fine, the result is not.
+    let script = env.root.join("usr/iwss/iwsvafw.sh");
+    let mut text = fs::read(&script).unwrap();
+    text.extend_from_slice(b"if true; then\n");
+    fs::write(&script, text).unwrap();
+    let before = env.files();
+    let (old, _) = case_args("iwsva-sp2-to-sp3");
+    let run = env.keeper(&["restore", "--from", &old, "--no-restart"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("bash -n rejects the new script"), "{}", run.text());
+    assert!(run.stderr.contains("; nothing was changed"), "{}", run.text());
+    let after = env.files();
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "no backup (.org.), no temp file (.iwss-keeper-) left"
+    );
+    assert!(before == after, "every file as it was");
+}
