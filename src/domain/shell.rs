@@ -35,17 +35,14 @@ fn metachar(b: u8) -> bool {
     matches!(b, b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')')
 }
 
-/// Bytes after which a command may go on past a newline: quotes, a backslash, the `(` of `$(`,
-/// the `<` of a heredoc.
-const CARRIES: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'\\' as usize] = true;
-    t[b'\'' as usize] = true;
-    t[b'"' as usize] = true;
-    t[b'(' as usize] = true;
-    t[b'<' as usize] = true;
-    t
-};
+/// The first byte at or after `from` after which a command may go on past a newline: a quote,
+/// a backslash, the `(` of `$(`, the `<` of a heredoc (`bytes.len()` when there is none).
+fn carry(bytes: &[u8], from: usize) -> usize {
+    let rest = &bytes[from..];
+    let quotes = memchr::memchr3(b'\\', b'\'', b'"', rest);
+    let opens = memchr::memchr2(b'(', b'<', &rest[..quotes.unwrap_or(rest.len())]);
+    from + opens.or(quotes).unwrap_or(rest.len())
+}
 
 /// The end of the physical line starting at `at` (the index of its `\n`, or the end).
 fn line_end(bytes: &[u8], at: usize) -> usize {
@@ -90,6 +87,7 @@ pub fn segments(bytes: &[u8]) -> Segments<'_> {
         pos: 0,
         line: 1,
         heredocs: std::collections::VecDeque::new(),
+        carry: 0,
     }
 }
 
@@ -100,6 +98,9 @@ pub struct Segments<'a> {
     line: usize,
     /// Heredocs opened and not yet read: delimiter, and whether leading tabs are stripped.
     heredocs: std::collections::VecDeque<(Vec<u8>, bool)>,
+    /// The first byte at or after `pos` that can carry a command past its newline ([`carry`]),
+    /// found ahead across many lines at once; found again once `pos` has passed it.
+    carry: usize,
 }
 
 impl Iterator for Segments<'_> {
@@ -134,11 +135,11 @@ impl Iterator for Segments<'_> {
         }
         // A physical line with none of the bytes that can carry a command past its newline
         // (a quote, a backslash, `$(`, `<<`) ends there: one pass, no state.
-        let plain_end = bytes[pos..]
-            .iter()
-            .position(|&b| b == b'\n' || CARRIES[usize::from(b)])
-            .map_or(bytes.len(), |p| pos + p);
-        if plain_end == bytes.len() || bytes[plain_end] == b'\n' {
+        let plain_end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
+        if self.carry < pos {
+            self.carry = carry(bytes, pos);
+        }
+        if self.carry >= plain_end {
             let next = (plain_end + 1).min(bytes.len());
             (self.pos, self.line) = (next, line + 1);
             return Some(Segment {

@@ -73,3 +73,20 @@ fn segments_is_lazy_and_counts_lines_across_blank_runs() {
     assert_eq!(segs.len(), 2);
     assert_eq!((segs[1].first, segs[1].last), (1002, 1003));
 }
+
+proptest::proptest! {
+    /// The search ahead for a byte that carries a command past its newline finds the first one,
+    /// as a byte-by-byte scan does (the fast path for plain lines relies on it).
+    #[test]
+    fn carry_finds_the_first_carrying_byte(
+        bytes in proptest::collection::vec(proptest::sample::select(b"ab \n\\'\"(<$)#".to_vec()), 0..200),
+        from in 0usize..200,
+    ) {
+        let from = from.min(bytes.len());
+        let naive = bytes[from..]
+            .iter()
+            .position(|b| b"\\'\"(<".contains(b))
+            .map_or(bytes.len(), |p| from + p);
+        proptest::prop_assert_eq!(super::carry(&bytes, from), naive);
+    }
+}
