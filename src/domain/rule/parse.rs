@@ -98,9 +98,26 @@ const STATES: [&str; 7] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKE
 /// One loaded match and the words it prints.
 struct Match {
     name: &'static str,
-    words: Vec<String>,
-    /// Options given, for "only once" and "required" checks.
-    given: Vec<&'static str>,
+    /// Every long option the match defines ([`MATCHES`]).
+    opts: &'static [&'static str],
+    /// The words it prints, each after a blank.
+    text: String,
+    /// Options given, as bits by their place in `opts`, for "only once" and "required" checks.
+    given: u32,
+    /// A state word of exactly RELATED,ESTABLISHED (negated or not).
+    related_established: bool,
+}
+
+impl Match {
+    fn new(name: &'static str, opts: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            opts,
+            text: String::new(),
+            given: 0,
+            related_established: false,
+        }
+    }
 }
 
 /// A base option with its negation and value (as written, then as printed).
@@ -493,14 +510,7 @@ pub(super) fn parse_into(
         // Name the option: a short letter, or a long name resolved among those known now.
         let long: Option<&str> = match a.strip_prefix("--") {
             Some(w) if !w.is_empty() => {
-                let loaded = matches.iter().flat_map(|m| {
-                    MATCHES
-                        .iter()
-                        .find(|(n, _)| *n == m.name)
-                        .map_or(&[][..], |(_, o)| *o)
-                        .iter()
-                        .copied()
-                });
+                let loaded = matches.iter().flat_map(|m| m.opts.iter().copied());
                 let target_opts: &[&str] = match target.map(|t| t.0) {
                     Some("REJECT") => &["reject-with"],
                     _ => &[],
@@ -524,11 +534,7 @@ pub(super) fn parse_into(
                         let Some(name) = resolve(w, opts.iter().copied())? else {
                             return err(format!("unknown option \"{a}\""));
                         };
-                        matches.push(Match {
-                            name: m,
-                            words: Vec::new(),
-                            given: Vec::new(),
-                        });
+                        matches.push(Match::new(m, opts));
                         Some(name)
                     }
                 }
@@ -666,17 +672,13 @@ pub(super) fn parse_into(
                     return err("unexpected ! flag before --match");
                 }
                 let v = value(i, a)?;
-                let Some((name, _)) = MATCHES.iter().find(|(n, _)| *n == v) else {
+                let Some((name, opts)) = MATCHES.iter().find(|(n, _)| *n == v) else {
                     return err(format!("match `{v}' is not one the tool reads"));
                 };
                 if matches.iter().any(|m| m.name == *name) {
                     return err(format!("match `{v}' loaded twice is not read"));
                 }
-                matches.push(Match {
-                    name,
-                    words: Vec::new(),
-                    given: Vec::new(),
-                });
+                matches.push(Match::new(name, opts));
                 i += 2;
             }
             "j" => {
@@ -750,19 +752,13 @@ pub(super) fn parse_into(
             }
             opt => {
                 // An option of a loaded match (long names only from here on).
-                let Some(m) = matches.iter_mut().rev().find(|m| {
-                    MATCHES
-                        .iter()
-                        .find(|(n, _)| *n == m.name)
-                        .is_some_and(|(_, o)| o.contains(&opt))
-                }) else {
+                let Some((m, opt)) = matches
+                    .iter_mut()
+                    .rev()
+                    .find_map(|m| m.opts.iter().find(|o| **o == opt).map(|o| (m, *o)))
+                else {
                     return err(format!("unknown option \"{a}\""));
                 };
-                let opt: &'static str = MATCHES
-                    .iter()
-                    .flat_map(|(_, o)| o.iter())
-                    .find(|o| **o == opt)
-                    .expect("found above");
                 let v = value(i, a)?;
                 i += 2;
                 match_option(m, opt, neg, v, proto)?;
@@ -789,18 +785,18 @@ pub(super) fn parse_into(
                     return err(format!("the {} match needs `-p {}'", m.name, m.name));
                 }
             }
-            "state" | "conntrack" if m.given.is_empty() => {
+            "state" | "conntrack" if m.given == 0 => {
                 return err(format!("the {} match needs a state", m.name));
             }
             "multiport" => {
-                if m.given.is_empty() {
+                if m.given == 0 {
                     return err("the multiport match needs a port list");
                 }
                 if !matches!(proto, Some((false, 6 | 17 | 132 | 33 | 136))) {
                     return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
                 }
             }
-            "comment" if m.given.is_empty() => return err("the comment match needs --comment"),
+            "comment" if m.given == 0 => return err("the comment match needs --comment"),
             _ => {}
         }
     }
@@ -872,11 +868,8 @@ pub(super) fn parse_into(
     for m in &matches {
         canonical.push_str(" -m ");
         canonical.push_str(m.name);
-        for w in &m.words {
-            canonical.push_str(w);
-        }
-        stateful |=
-            matches!(m.name, "state" | "conntrack") && m.words.iter().any(|w| w.ends_with(" RELATED,ESTABLISHED"));
+        canonical.push_str(&m.text);
+        stateful |= m.related_established;
     }
     if let Some((t, with)) = target {
         canonical.push_str(" -j ");
@@ -923,11 +916,17 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
         "destination-ports" | "dports" => "dports",
         o => o,
     };
-    if m.given.contains(&canonical_opt) || (m.name == "multiport" && !m.given.is_empty()) {
+    let Some(at) = m.opts.iter().position(|o| *o == canonical_opt) else {
+        return err(format!("option --{opt} of the {} match is not read", m.name));
+    };
+    if m.given & (1 << at) != 0 || (m.name == "multiport" && m.given != 0) {
         return err(format!("--{opt} may be given once"));
     }
-    m.given.push(canonical_opt);
-    let bang = if neg { " !" } else { "" };
+    m.given |= 1 << at;
+    let text = &mut m.text;
+    if neg {
+        text.push_str(" !");
+    }
     let proto_name = match proto.map(|(_, p)| p) {
         Some(17) => "udp",
         Some(132) => "sctp",
@@ -936,20 +935,26 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
     match (m.name, canonical_opt) {
         ("tcp" | "udp", "sport" | "dport") => {
             if let Some(range) = port_range(v, m.name)? {
-                let mut w = String::with_capacity(bang.len() + canonical_opt.len() + range.len() + 4);
-                w.push_str(bang);
-                w.push_str(" --");
-                w.push_str(canonical_opt);
-                w.push(' ');
-                w.push_str(&range);
-                m.words.push(w);
+                text.push_str(" --");
+                text.push_str(canonical_opt);
+                text.push(' ');
+                text.push_str(&range);
             } else if neg {
                 return err("a negated all-ports range is printed differently by the backends");
             }
         }
-        ("icmp", "icmp-type") => m.words.push(format!("{bang} --icmp-type {}", icmp(v)?)),
-        ("state", "state") => m.words.push(format!("{bang} --state {}", states(v, 5)?)),
-        ("conntrack", "ctstate") => m.words.push(format!("{bang} --ctstate {}", states(v, 7)?)),
+        ("icmp", "icmp-type") => {
+            text.push_str(" --icmp-type ");
+            text.push_str(&icmp(v)?);
+        }
+        ("state", "state") | ("conntrack", "ctstate") => {
+            let list = states(v, if m.name == "state" { 5 } else { 7 })?;
+            m.related_established |= list == "RELATED,ESTABLISHED";
+            text.push_str(" --");
+            text.push_str(canonical_opt);
+            text.push(' ');
+            text.push_str(&list);
+        }
         ("multiport", "sports" | "dports" | "ports") => {
             let mut slots = 0;
             let mut list = Vec::new();
@@ -969,7 +974,10 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
             if slots > 15 {
                 return err("too many ports specified");
             }
-            m.words.push(format!("{bang} --{canonical_opt} {}", list.join(",")));
+            text.push_str(" --");
+            text.push_str(canonical_opt);
+            text.push(' ');
+            text.push_str(&list.join(","));
         }
         ("comment", "comment") => {
             if neg {
@@ -980,9 +988,8 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
                 Some(v) => v,
                 None => return err("a comment cut by iptables inside a character is not read"),
             };
-            let mut w = String::from(" --comment");
-            save_string(&mut w, v);
-            m.words.push(w);
+            text.push_str(" --comment");
+            save_string(text, v);
         }
         (name, o) => return err(format!("option --{o} of the {name} match is not read")),
     }
