@@ -158,6 +158,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let path = &config.firewall_script;
     let (before, after, old, new) = (pair.before, pair.after, &pair.old, &pair.new);
     let keep = keep_rules(config)?;
+    let mut discarded = Vec::new();
     let new_index = &pair.new_index;
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
     let any_unknown = old.as_ref().is_some_and(|o| o.lines.iter().any(|l| l.unknown));
@@ -172,11 +173,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                 .collect()
         })
         .unwrap_or_default();
-    // What one stretch of the old script's lines lost, in line order.
-    let discard = |old: &Script, lines: std::ops::Range<usize>| -> Result<Vec<DiscardedRule>> {
-        let mut discarded = Vec::new();
-        for index in lines {
-            let line = &old.lines[index];
+    if let Some(old) = &old {
+        for (index, line) in old.lines.iter().enumerate() {
             if let Some(why) = old.why_unknown(index) {
                 if new_texts.contains(&text_key(old, index)) {
                     continue;
@@ -249,35 +247,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                 checked: checked_hash,
             });
         }
-        Ok(discarded)
-    };
-    let discarded = match old {
-        None => Vec::new(),
-        Some(old) => {
-            let n = old.lines.len();
-            let parts = firewall::parts(n);
-            if parts == 1 {
-                discard(old, 0..n)?
-            } else {
-                // Each rule is judged on its own: the stretches are judged on every core.
-                let size = n.div_ceil(parts);
-                let found: Vec<Result<Vec<DiscardedRule>>> = std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..parts)
-                        .map(|k| {
-                            let discard = &discard;
-                            s.spawn(move || discard(old, k * size..((k + 1) * size).min(n)))
-                        })
-                        .collect();
-                    handles.into_iter().map(|h| h.join().expect("compare thread")).collect()
-                });
-                let mut all = Vec::new();
-                for part in found {
-                    all.extend(part?);
-                }
-                all
-            }
-        }
-    };
+    }
     let before_sources = before.sysctl_sources();
     let after_sources = after.sysctl_sources();
     let boot_sources = after.sysctl_boot_sources();

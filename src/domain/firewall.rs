@@ -121,16 +121,6 @@ fn read_call<'a>(
 /// Lines of a script at which reading its calls is split over threads (below, one thread).
 const PARALLEL_LINES: usize = 16 * 1024;
 
-/// How many threads work on `lines` lines of a script, each on its own stretch: one per core
-/// (at most 4) for a large script, else one.
-pub fn parts(lines: usize) -> usize {
-    if lines < PARALLEL_LINES {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    }
-}
-
 /// What reading one line's call gives: the fields of [`Line`] it sets, and why the line cannot
 /// be read, when it is a call that cannot.
 type Reading = (Option<RuleKey>, bool, Option<Box<str>>);
@@ -236,7 +226,11 @@ impl<'a> Script<'a> {
             }
             reasons
         };
-        let parts = parts(self.lines.len());
+        let parts = if self.lines.len() < PARALLEL_LINES {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        };
         if parts == 1 {
             self.reasons = read_part(0, &mut self.lines);
             return;
