@@ -86,12 +86,12 @@ fn lock(mut file: File, path: &Path, deadline: Instant, timeout: Duration) -> Re
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    // The holder's pid helps whoever waits; the lock holds without it (a full disk).
+    // The holder's pid helps whoever waits; the lock holds without it (a full disk). Not
+    // synced: the lock is the flock, which no crash outlives, and readers see the page cache.
     let noted = file
         .set_len(0)
         .and_then(|()| file.rewind())
-        .and_then(|()| writeln!(file, "{}", std::process::id()))
-        .and_then(|()| file.sync_all());
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
     if let Err(e) = noted {
         log::warn!("cannot note this run's pid in {}: {e}", path.display());
     }
