@@ -82,8 +82,19 @@ fn sibling_temp(path: &Path, tag: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.iwss-keeper-{tag}.{}", std::process::id()))
 }
 
-/// Writes `bytes` to a new file at `path` that must not exist yet, with `owner`'s mode and owner.
+/// Writes `bytes` to a new file at `path` that must not exist yet, with `owner`'s mode and
+/// owner, synced to disk.
 fn write_new(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
+    let f = write_new_unsynced(path, bytes, owner)?;
+    let synced = f.sync_all().with_context(|| format!("cannot sync {}", path.display()));
+    if synced.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    synced
+}
+
+/// [`write_new`] without the sync: the open file, for syncing later.
+fn write_new_unsynced(path: &Path, bytes: &[u8], owner: Owner) -> Result<File> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -102,13 +113,13 @@ fn write_new(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
                 .with_context(|| format!("cannot set the owner of {}", path.display()))?;
             f.set_permissions(fs::Permissions::from_mode(owner.mode))?;
         }
-        f.sync_all().with_context(|| format!("cannot sync {}", path.display()))
+        Ok(())
     })();
     if filled.is_err() {
         // A half-written new file is never left behind (a full disk, a read-only remount).
         let _ = fs::remove_file(path);
     }
-    filled
+    filled.map(|()| f)
 }
 
 /// Whether every other name of the file is one of its own `.org.` backups beside it (an undo on
@@ -217,9 +228,10 @@ pub fn atomic_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<()> {
     stage_write(path, bytes, owner)?.commit()
 }
 
-/// The first half of [`atomic_write`]: the new content written and synced beside `path`, with
-/// its mode, owner and `path`'s extended attributes, ready to be renamed into place by
-/// [`Staged::commit`]. Dropped uncommitted, the temp file is removed.
+/// The first half of [`atomic_write`]: the new content written beside `path`, with its mode,
+/// owner and `path`'s extended attributes, ready to be synced ([`Staged::sync`], which a reader
+/// need not wait for) and renamed into place by [`Staged::commit`]. Dropped uncommitted, the
+/// temp file is removed.
 pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
     refuse_symlink(path)?;
     // Replacing a file with more than one name would leave the other names on the old content.
@@ -236,12 +248,13 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
     }
     let temp = sibling_temp(path, "new");
     let _ = fs::remove_file(&temp);
-    let staged = Staged {
+    let mut staged = Staged {
         path: path.to_path_buf(),
         temp,
+        unsynced: None,
         done: false,
     };
-    write_new(&staged.temp, bytes, owner)?;
+    staged.unsynced = Some(write_new_unsynced(&staged.temp, bytes, owner)?);
     // Extended attributes go with the content: the SELinux label, ACLs, user attributes.
     if existing.is_some() {
         copy_xattrs(path, &staged.temp)?;
@@ -254,6 +267,8 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
 pub struct Staged {
     path: PathBuf,
     temp: PathBuf,
+    /// The new file, until synced.
+    unsynced: Option<File>,
     done: bool,
 }
 
@@ -263,8 +278,19 @@ impl Staged {
         &self.temp
     }
 
-    /// Renames the new content into place and syncs the directory.
+    /// Syncs the new content to disk (once).
+    pub fn sync(&mut self) -> Result<()> {
+        if let Some(f) = self.unsynced.take() {
+            f.sync_all()
+                .with_context(|| format!("cannot sync {}", self.temp.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the new content (when not yet done), renames it into place and syncs the
+    /// directory.
     pub fn commit(mut self) -> Result<()> {
+        self.sync()?;
         fault::point("write-after-temp");
         fault::point("write-before-rename");
         fs::rename(&self.temp, &self.path).with_context(|| format!("cannot replace {}", self.path.display()))?;

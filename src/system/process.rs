@@ -287,7 +287,12 @@ pub fn start_syntax_check(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> R
 /// ([`crate::system::fsutil::stage_write`]); [`SyntaxCheck::finish`] hands it back to commit.
 pub fn start_syntax_check_of(root: &Root, staged: Staged) -> Result<SyntaxCheck> {
     let bash = checking_bash(root)?;
-    spawn_check(root, bash, Checked::Staged(staged))
+    let mut check = spawn_check(root, bash, Checked::Staged(staged))?;
+    // The file goes to disk while bash reads it (from the page cache).
+    if let Some(Checked::Staged(staged)) = check.file.as_mut() {
+        staged.sync()?;
+    }
+    Ok(check)
 }
 
 /// The root's bash, as an absolute path (bash runs from `/`).
