@@ -204,14 +204,27 @@ impl Context {
     /// The two sides of a comparison: `old` (default: the pre-upgrade snapshot) and `new`
     /// (default: the live system).
     pub fn sides(&self, old: Option<&str>, new: Option<&str>) -> Result<(Snapshot, Snapshot)> {
-        let new = match new {
-            Some(arg) => self.resolve(arg)?,
-            None => self.live(None)?,
+        let read_new = || match new {
+            Some(arg) => self.resolve(arg),
+            None => self.live(None),
         };
         let explicit = old.is_some();
-        let old = match old {
-            Some(arg) => self.resolve(arg)?,
-            None => self.pre_upgrade(&new)?,
+        let (old, new) = match old {
+            // Two named sides are read at once (large scripts take a while to read).
+            Some(arg) => {
+                let (old, new) = std::thread::scope(|s| {
+                    let old = s.spawn(|| self.resolve(arg));
+                    let new = read_new();
+                    (old.join().expect("reader thread"), new)
+                });
+                // The new side's error first, as when they were read one after the other.
+                let new = new?;
+                (old?, new)
+            }
+            None => {
+                let new = read_new()?;
+                (self.pre_upgrade(&new)?, new)
+            }
         };
         check_versions(&old, &new, explicit)?;
         Ok((old, new))
