@@ -24,9 +24,9 @@ measure() { # name, prepare, command
     local json
     json=$out/target-$(echo "$1" | tr -c 'a-zA-Z0-9' _).json
     if [ -n "$2" ]; then
-        hyperfine --style none --warmup 1 --min-runs 5 -i --prepare "$2" --export-json "$json" "$3" >/dev/null 2>&1
+        hyperfine --style none --warmup 2 --min-runs 10 -i --prepare "$2" --export-json "$json" "$3" >/dev/null 2>&1
     else
-        hyperfine --style none --warmup 1 --min-runs 5 -i --export-json "$json" "$3" >/dev/null 2>&1
+        hyperfine --style none --warmup 2 --min-runs 10 -i --export-json "$json" "$3" >/dev/null 2>&1
     fi
     t[$1]=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$json")
 }
