@@ -82,13 +82,11 @@ pub fn apply(
     stamp: &str,
     mut syntax: Option<Result<SyntaxCheck>>,
 ) -> Result<Vec<Written>> {
-    // The script's backup (when it exists), written ahead.
-    let mut staged_backup = None;
-    for change in &plan.changes {
-        let path = root.inside(&change.path)?;
-        fsutil::refuse_symlink(&path)?;
-        let current = match std::fs::symlink_metadata(&path) {
-            Ok(_) => Some(fsutil::read_bounded(&path)?),
+    // A file's content now, checked against what the plan was made from.
+    let unchanged = |change: &FileChange, path: &std::path::Path| -> Result<Option<Vec<u8>>> {
+        fsutil::refuse_symlink(path)?;
+        let current = match std::fs::symlink_metadata(path) {
+            Ok(_) => Some(fsutil::read_bounded(path)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
@@ -98,6 +96,15 @@ pub fn apply(
                 path.display()
             );
         }
+        Ok(current)
+    };
+    // The script's backup (when it exists), written ahead.
+    let mut staged_backup = None;
+    for change in &plan.changes {
+        let path = root.inside(&change.path)?;
+        let current = unchanged(change, &path)?;
+        // Left by an interrupted run (this run's own staged files are kept).
+        fsutil::remove_stale_temps(&path)?;
         if change.path == script_path {
             if syntax.is_none() {
                 syntax = Some(check_ahead(root, change));
@@ -117,18 +124,27 @@ pub fn apply(
     {
         let path = root.inside(script_path)?;
         // Nothing is named or renamed yet (the staged files go when this returns).
-        staged = check
-            .and_then(SyntaxCheck::finish)
-            .map_err(|e| anyhow::anyhow!("{}: {e:#}; nothing was changed", path.display()))?;
+        staged = check.and_then(SyntaxCheck::finish).map_err(|e| {
+            let said = format!("{e:#}");
+            if said.contains("nothing was changed") {
+                e
+            } else {
+                anyhow::anyhow!("{}: {said}; nothing was changed", path.display())
+            }
+        })?;
+        // The backup holds what the rename replaces: the script is as planned still.
+        if let Some(change) = plan.changes.iter().find(|c| c.path == script_path) {
+            unchanged(change, &path)?;
+        }
     }
     let mut written: Vec<Written> = Vec::new();
     let result = (|| -> Result<()> {
         for change in &plan.changes {
             let path = root.inside(&change.path)?;
             let owner = owner_for(root, change)?;
-            fsutil::remove_stale_temps(&path)?;
             let (staged_backup, new) = if change.path == script_path {
-                (staged_backup.take(), staged.take())
+                // Staged with the owner and mode the file had then; written again if they moved.
+                (staged_backup.take(), staged.take().filter(|s| s.owner() == owner))
             } else {
                 (None, None)
             };

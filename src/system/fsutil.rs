@@ -58,7 +58,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Mode and owner a replaced or new file gets.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Owner {
     pub mode: u32,
     pub uid: u32,
@@ -251,6 +251,7 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
     let mut staged = Staged {
         path: path.to_path_buf(),
         temp,
+        owner,
         unsynced: None,
         done: false,
     };
@@ -267,6 +268,8 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
 pub struct Staged {
     path: PathBuf,
     temp: PathBuf,
+    /// Mode and owner the new content was given.
+    owner: Owner,
     /// The new file, until synced.
     unsynced: Option<File>,
     done: bool,
@@ -276,6 +279,11 @@ impl Staged {
     /// Where the new content is, until committed.
     pub fn temp_path(&self) -> &Path {
         &self.temp
+    }
+
+    /// The mode and owner it was given.
+    pub fn owner(&self) -> Owner {
+        self.owner
     }
 
     /// Syncs the new content to disk (once).
