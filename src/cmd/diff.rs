@@ -64,7 +64,7 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     let plan = plan::plan(&pair, &cmp, &ctx.config)?;
     let needs = cmp.needs_restore();
     let attention = cmp.needs_attention();
-    let live = recorded_runtime(&pair);
+    let live = recorded_runtime(&pair, &cmp);
     let report = Report {
         kept: Vec::new(),
         command: "diff",

@@ -271,7 +271,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
 /// File state and recorded runtime state side by side: for each custom rule of the old side,
 /// whether the new side's script has it and whether the new side's recorded runtime had it
 /// loaded; and each recorded running sysctl value against the files.
-pub fn recorded_runtime(pair: &Pair) -> Vec<Step> {
+/// `cmp` is the comparison of the same pair: the rules it found discarded have their text there.
+pub fn recorded_runtime(pair: &Pair, cmp: &Comparison) -> Vec<Step> {
     let new = pair.after;
     let Some(runtime) = &new.manifest.runtime else {
         return Vec::new();
@@ -283,6 +284,10 @@ pub fn recorded_runtime(pair: &Pair) -> Vec<Step> {
     let set = |text: &Option<String>, family| text.as_deref().map(|t| LoadedSet::parse(t, family, "filter"));
     let v4 = set(&runtime.iptables, Family::V4);
     let v6 = set(&runtime.ip6tables, Family::V6);
+    // Canonical texts the comparison has for the rules it found discarded, by old line index
+    // (the others are read again; a line the tool cannot read is never a rule).
+    let known: rustc_hash::FxHashMap<usize, &str> =
+        cmp.discarded.iter().map(|d| (d.index, d.canonical.as_str())).collect();
     let mut steps = Vec::new();
     for (i, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
         let in_script = new_index.as_ref().is_some_and(|s| s.covers(r));
@@ -294,11 +299,15 @@ pub fn recorded_runtime(pair: &Pair) -> Vec<Step> {
                 set.as_ref().map(|loaded| loaded.contains(r))
             })
             .try_fold(true, |acc, x| x.map(|x| acc && x));
-        steps.push(Step::CustomRule {
-            rule: old_script
+        let rule = match known.get(&i) {
+            Some(text) => text.to_string(),
+            None => old_script
                 .rule(i)
                 .map(|r| r.canonical().to_string())
                 .unwrap_or_default(),
+        };
+        steps.push(Step::CustomRule {
+            rule,
             in_script,
             loaded,
         });
