@@ -46,10 +46,7 @@ fn carry(bytes: &[u8], from: usize) -> usize {
 
 /// The end of the physical line starting at `at` (the index of its `\n`, or the end).
 fn line_end(bytes: &[u8], at: usize) -> usize {
-    bytes[at..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(bytes.len(), |p| at + p)
+    memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |p| at + p)
 }
 
 /// Reads a heredoc delimiter after `<<` / `<<-` at `i`: the word with its quotes removed.
@@ -103,6 +100,22 @@ pub struct Segments<'a> {
     carry: usize,
 }
 
+impl Segments<'_> {
+    /// The physical line from `pos` up to `end` (its newline, or the end of the script) as one
+    /// segment, and the position after it.
+    fn single(&mut self, end: usize, kind: Kind) -> Segment {
+        let (pos, line) = (self.pos, self.line);
+        let next = (end + 1).min(self.bytes.len());
+        (self.pos, self.line) = (next, line + 1);
+        Segment {
+            bytes: pos..next,
+            first: line,
+            last: line,
+            kind,
+        }
+    }
+}
+
 impl Iterator for Segments<'_> {
     type Item = Segment;
 
@@ -124,30 +137,16 @@ impl Iterator for Segments<'_> {
             if text == delim.as_slice() {
                 self.heredocs.pop_front();
             }
-            let next = (end + 1).min(bytes.len());
-            (self.pos, self.line) = (next, line + 1);
-            return Some(Segment {
-                bytes: pos..next,
-                first: line,
-                last: line,
-                kind: Kind::Data,
-            });
+            return Some(self.single(end, Kind::Data));
         }
         // A physical line with none of the bytes that can carry a command past its newline
         // (a quote, a backslash, `$(`, `<<`) ends there: one pass, no state.
-        let plain_end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
+        let plain_end = line_end(bytes, pos);
         if self.carry < pos {
             self.carry = carry(bytes, pos);
         }
         if self.carry >= plain_end {
-            let next = (plain_end + 1).min(bytes.len());
-            (self.pos, self.line) = (next, line + 1);
-            return Some(Segment {
-                bytes: pos..next,
-                first: line,
-                last: line,
-                kind: Kind::Code,
-            });
+            return Some(self.single(plain_end, Kind::Code));
         }
         let first = line;
         let mut line = line;
