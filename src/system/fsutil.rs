@@ -250,15 +250,14 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
     let _ = fs::remove_file(&temp);
     let mut staged = Staged {
         path: path.to_path_buf(),
-        temp,
+        temp: TempName::new(temp),
         owner,
         unsynced: None,
-        done: false,
     };
-    staged.unsynced = Some(write_new_unsynced(&staged.temp, bytes, owner)?);
+    staged.unsynced = Some(write_new_unsynced(&staged.temp.path, bytes, owner)?);
     // Extended attributes go with the content: the SELinux label, ACLs, user attributes.
     if existing.is_some() {
-        copy_xattrs(path, &staged.temp)?;
+        copy_xattrs(path, &staged.temp.path)?;
     }
     Ok(staged)
 }
@@ -267,18 +266,39 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
 #[derive(Debug)]
 pub struct Staged {
     path: PathBuf,
-    temp: PathBuf,
+    temp: TempName,
     /// Mode and owner the new content was given.
     owner: Owner,
     /// The new file, until synced.
     unsynced: Option<File>,
-    done: bool,
+}
+
+/// A temp file's name, removed when dropped unless the file has gone elsewhere (renamed or
+/// linked into place, then unlinked).
+#[derive(Debug)]
+struct TempName {
+    path: PathBuf,
+    gone: bool,
+}
+
+impl TempName {
+    fn new(path: PathBuf) -> Self {
+        Self { path, gone: false }
+    }
+}
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        if !self.gone {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl Staged {
     /// Where the new content is, until committed.
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        &self.temp.path
     }
 
     /// The mode and owner it was given.
@@ -290,7 +310,7 @@ impl Staged {
     pub fn sync(&mut self) -> Result<()> {
         if let Some(f) = self.unsynced.take() {
             f.sync_all()
-                .with_context(|| format!("cannot sync {}", self.temp.display()))?;
+                .with_context(|| format!("cannot sync {}", self.temp.path.display()))?;
         }
         Ok(())
     }
@@ -301,19 +321,11 @@ impl Staged {
         self.sync()?;
         fault::point("write-after-temp");
         fault::point("write-before-rename");
-        fs::rename(&self.temp, &self.path).with_context(|| format!("cannot replace {}", self.path.display()))?;
-        self.done = true;
+        fs::rename(&self.temp.path, &self.path).with_context(|| format!("cannot replace {}", self.path.display()))?;
+        self.temp.gone = true;
         sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
         fault::point("write-after-rename");
         Ok(())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.temp);
-        }
     }
 }
 
@@ -501,9 +513,10 @@ pub fn stage_backup(path: &Path, bytes: Option<&[u8]>) -> Result<StagedBackup> {
     let _ = fs::remove_file(&temp);
     let staged = StagedBackup {
         path: path.to_path_buf(),
-        temp,
+        temp: TempName::new(temp),
     };
-    write_new(&staged.temp, bytes, Owner::of(&meta)).with_context(|| format!("cannot back up {}", path.display()))?;
+    write_new(&staged.temp.path, bytes, Owner::of(&meta))
+        .with_context(|| format!("cannot back up {}", path.display()))?;
     Ok(staged)
 }
 
@@ -511,19 +524,20 @@ pub fn stage_backup(path: &Path, bytes: Option<&[u8]>) -> Result<StagedBackup> {
 #[derive(Debug)]
 pub struct StagedBackup {
     path: PathBuf,
-    temp: PathBuf,
+    temp: TempName,
 }
 
 impl StagedBackup {
     /// Gives the copy its backup name, `PATH.org.STAMP` (or `.1`, `.2` ... when taken).
-    pub fn commit(self, stamp: &str) -> Result<PathBuf> {
+    pub fn commit(mut self, stamp: &str) -> Result<PathBuf> {
         let base = format!("{}.org.{stamp}", self.path.display());
         for n in 0..1000 {
             let target = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });
             // link() fails when the name exists: an older backup is never replaced.
-            match fs::hard_link(&self.temp, &target) {
+            match fs::hard_link(&self.temp.path, &target) {
                 Ok(()) => {
-                    fs::remove_file(&self.temp)?;
+                    fs::remove_file(&self.temp.path)?;
+                    self.temp.gone = true;
                     sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
                     return Ok(target);
                 }
@@ -532,13 +546,6 @@ impl StagedBackup {
             }
         }
         bail!("too many backups named {base}.*")
-    }
-}
-
-impl Drop for StagedBackup {
-    fn drop(&mut self) {
-        // Once named, the temp name is gone already.
-        let _ = fs::remove_file(&self.temp);
     }
 }
 
