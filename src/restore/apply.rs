@@ -115,6 +115,12 @@ pub fn apply(
                 .transpose()?;
         }
     }
+    // What each file will hold, digested while bash reads (the script's digest takes a while).
+    let mut digests: Vec<(u64, String)> = plan
+        .changes
+        .iter()
+        .map(|c| (fsutil::digest(&c.new), crate::domain::snapshot::sha256_hex(&c.new)))
+        .collect();
     // The script's new content as bash checked it (started above whenever the plan changes
     // the script).
     let mut staged = None;
@@ -139,7 +145,7 @@ pub fn apply(
     }
     let mut written: Vec<Written> = Vec::new();
     let result = (|| -> Result<()> {
-        for change in &plan.changes {
+        for (change, (digest, sha256)) in plan.changes.iter().zip(digests.drain(..)) {
             let path = root.inside(&change.path)?;
             let owner = owner_for(root, change)?;
             let (staged_backup, new) = if change.path == script_path {
@@ -172,8 +178,8 @@ pub fn apply(
                 path: change.path.clone(),
                 backup,
                 owner,
-                digest: fsutil::digest(&change.new),
-                sha256: crate::domain::snapshot::sha256_hex(&change.new),
+                digest,
+                sha256,
             });
         }
         Ok(())

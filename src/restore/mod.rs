@@ -281,6 +281,9 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
             }
         }
     }
+    // What only the planning needed is freed while bash reads, not after.
+    drop(to_test);
+    drop(pair);
     let script_change = plan.changes.iter().find(|c| c.path == ctx.config.firewall_script);
     let written = if opts.dry_run || plan.changes.is_empty() {
         if let (true, Some(_)) = (opts.dry_run, script_change) {
