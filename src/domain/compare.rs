@@ -104,8 +104,6 @@ pub struct Pair<'a> {
     pub after: &'a Snapshot,
     pub old: Option<Script<'a>>,
     pub new: Option<Script<'a>>,
-    /// The new script's rules by meaning, for "does the new side still have it?".
-    pub new_index: Option<RuleIndex>,
 }
 
 impl<'a> Pair<'a> {
@@ -117,13 +115,11 @@ impl<'a> Pair<'a> {
             }
             (old, new) => (old.map(Script::parse), new.map(Script::parse)),
         };
-        let new_index = new.as_ref().map(Script::index);
         Ok(Self {
             before,
             after,
             old,
             new,
-            new_index,
         })
     }
 }
@@ -159,7 +155,9 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
     let (before, after, old, new) = (pair.before, pair.after, &pair.old, &pair.new);
     let keep = keep_rules(config)?;
     let mut discarded = Vec::new();
-    let new_index = &pair.new_index;
+    // The new script's rules by meaning, for "does the new side still have it?" (freed when the
+    // comparison is made: what it found is in the result).
+    let new_index: Option<RuleIndex> = new.as_ref().map(Script::index);
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
     let any_unknown = old.as_ref().is_some_and(|o| o.lines.iter().any(|l| l.unknown));
     let text_key = |script: &Script, k: usize| xxhash_rust::xxh3::xxh3_128(script.text(k).as_bytes());
@@ -271,7 +269,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
 /// File state and recorded runtime state side by side: for each custom rule of the old side,
 /// whether the new side's script has it and whether the new side's recorded runtime had it
 /// loaded; and each recorded running sysctl value against the files.
-/// `cmp` is the comparison of the same pair: the rules it found discarded have their text there.
+/// `cmp` is the comparison of the same pair: the rules it found discarded are the ones the new
+/// script lacks, with their text.
 pub fn recorded_runtime(pair: &Pair, cmp: &Comparison) -> Vec<Step> {
     let new = pair.after;
     let Some(runtime) = &new.manifest.runtime else {
@@ -280,17 +279,17 @@ pub fn recorded_runtime(pair: &Pair, cmp: &Comparison) -> Vec<Step> {
     let Some(old_script) = &pair.old else {
         return Vec::new();
     };
-    let new_index = &pair.new_index;
     let set = |text: &Option<String>, family| text.as_deref().map(|t| LoadedSet::parse(t, family, "filter"));
     let v4 = set(&runtime.iptables, Family::V4);
     let v6 = set(&runtime.ip6tables, Family::V6);
     // Canonical texts the comparison has for the rules it found discarded, by old line index
-    // (the others are read again; a line the tool cannot read is never a rule).
+    // (the others are read again; a line the tool cannot read is never a rule). A rule of the
+    // old script is discarded exactly when the new script does not have it.
     let known: rustc_hash::FxHashMap<usize, &str> =
         cmp.discarded.iter().map(|d| (d.index, d.canonical.as_str())).collect();
     let mut steps = Vec::new();
     for (i, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
-        let in_script = new_index.as_ref().is_some_and(|s| s.covers(r));
+        let in_script = !known.contains_key(&i);
         let loaded: Option<bool> = r
             .families()
             .iter()
