@@ -61,10 +61,15 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     let (old, new) = ctx.sides(old, new)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
-    let plan = plan::plan(&pair, &cmp, &ctx.config)?;
+    // The recorded runtime view is read while the plan is made (each reads the pair alone).
+    let (plan, live) = std::thread::scope(|s| {
+        let live = s.spawn(|| recorded_runtime(&pair, &cmp));
+        let plan = plan::plan(&pair, &cmp, &ctx.config);
+        (plan, live.join().expect("runtime thread"))
+    });
+    let plan = plan?;
     let needs = cmp.needs_restore();
     let attention = cmp.needs_attention();
-    let live = recorded_runtime(&pair, &cmp);
     let report = Report {
         kept: Vec::new(),
         command: "diff",
