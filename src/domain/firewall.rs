@@ -121,6 +121,18 @@ fn read_call<'a>(
 /// Lines of a script at which reading its calls is split over threads (below, one thread).
 const PARALLEL_LINES: usize = 16 * 1024;
 
+/// `f(0)` and `f(1)`, on two threads when `parallel`: a table built in two halves by a bit of
+/// its keys, each half's inserts on a core of their own.
+fn halves<R: Send>(parallel: bool, f: impl Fn(usize) -> R + Sync) -> [R; 2] {
+    if !parallel {
+        return [f(0), f(1)];
+    }
+    std::thread::scope(|s| {
+        let second = s.spawn(|| f(1));
+        [f(0), second.join().expect("worker thread")]
+    })
+}
+
 /// What reading one line's call gives: the fields of [`Line`] it sets, and why the line cannot
 /// be read, when it is a call that cannot.
 type Reading = (Option<RuleKey>, bool, Option<Box<str>>);
@@ -163,14 +175,24 @@ impl<'a> Script<'a> {
             (Self::split(old), Script::split(new))
         };
         old.read_calls(|_| None);
-        // Old code lines by their bytes (the first of equal ones).
-        let mut known: HashMap<&[u8], u32> = HashMap::with_capacity_and_hasher(old.lines.len(), Default::default());
-        for (k, line) in old.lines.iter().enumerate().filter(|(_, l)| !l.data) {
-            known.entry(body_of(old.bytes, line)).or_insert(k as u32);
-        }
+        // Old code lines by their bytes (the first of equal ones), in two halves by length, each
+        // on its own thread for a large script.
         let old = old;
+        let half_of = |body: &[u8]| body.len() & 1;
+        let half = |which: usize| {
+            let mut known: HashMap<&[u8], u32> =
+                HashMap::with_capacity_and_hasher(old.lines.len() / 2 + 1, Default::default());
+            for (k, line) in old.lines.iter().enumerate().filter(|(_, l)| !l.data) {
+                let body = body_of(old.bytes, line);
+                if half_of(body) == which {
+                    known.entry(body).or_insert(k as u32);
+                }
+            }
+            known
+        };
+        let known = halves(large, half);
         new.read_calls(|body| {
-            let k = *known.get(body)? as usize;
+            let k = *known[half_of(body)].get(body)? as usize;
             let line = &old.lines[k];
             Some((line.rule, line.stateful, old.why_unknown(k).map(Box::from)))
         });
@@ -296,13 +318,20 @@ impl<'a> Script<'a> {
             .filter_map(|(i, l)| l.rule.as_ref().map(|r| (i, r)))
     }
 
-    /// An index of the rules by canonical form, for matching in constant time.
+    /// An index of the rules by canonical form, for matching in constant time. Built in two
+    /// halves by hash, each on its own thread for a large script.
     pub fn index(&self) -> RuleIndex {
-        let mut reach: HashMap<u128, u8> = HashMap::with_capacity_and_hasher(self.lines.len(), Default::default());
-        for (_, r) in self.rules() {
-            *reach.entry(r.hash()).or_default() |= r.reach();
+        let half = |which: usize| {
+            let mut reach: HashMap<u128, u8> =
+                HashMap::with_capacity_and_hasher(self.lines.len() / 2 + 1, Default::default());
+            for (_, r) in self.rules().filter(|(_, r)| RuleIndex::half(r) == which) {
+                *reach.entry(r.hash()).or_default() |= r.reach();
+            }
+            reach
+        };
+        RuleIndex {
+            halves: halves(self.lines.len() >= PARALLEL_LINES, half),
         }
-        RuleIndex { reach }
     }
 
     /// Index of the first stateful anchor line.
@@ -313,14 +342,20 @@ impl<'a> Script<'a> {
 
 /// The rules of one script by canonical form, with the families they reach together.
 pub struct RuleIndex {
-    reach: HashMap<u128, u8>,
+    /// Families reached by canonical form, in two halves by [`RuleIndex::half`].
+    halves: [HashMap<u128, u8>; 2],
 }
 
 impl RuleIndex {
+    /// The half of the index a rule is in: one bit of its (uniform) hash.
+    fn half(rule: &RuleKey) -> usize {
+        (rule.hash() >> 127) as usize
+    }
+
     /// Whether the script already does what `rule` does, in any spelling and every family
     /// `rule` reaches.
     pub fn covers(&self, rule: &RuleKey) -> bool {
-        self.reach
+        self.halves[Self::half(rule)]
             .get(&rule.hash())
             .is_some_and(|r| r & rule.reach() == rule.reach())
     }
