@@ -372,9 +372,10 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     // Physical lines added so far.
     let mut added = 0;
     let mut next = inserts.iter().peekable();
-    // Bytes of `new` copied so far (blank lines between kept lines come with the next one).
+    // Bytes of `new` copied so far: up to each anchor line in one piece, its inserts after it.
     let mut copied = 0;
-    for (k, line) in new.lines.iter().enumerate() {
+    while let Some(&&(k, _, _)) = next.peek() {
+        let line = &new.lines[k];
         out.extend_from_slice(&new.bytes[copied..line.bytes().end]);
         copied = line.bytes().end;
         let old_lines = line.last();
