@@ -245,6 +245,8 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     let mut live = Vec::new();
     let mut refused = None;
     // Every rule to restore goes through the appliance's own iptables before a byte is written.
+    // The new script's lines have served the plan; the old script's are read once more below.
+    drop(pair.new);
     let to_test: Vec<_> = match &pair.old {
         Some(old) => cmp
             .discarded
@@ -283,7 +285,7 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     }
     // What only the planning needed is freed while bash reads, not after.
     drop(to_test);
-    drop(pair);
+    drop(pair.old);
     let script_change = plan.changes.iter().find(|c| c.path == ctx.config.firewall_script);
     let written = if opts.dry_run || plan.changes.is_empty() {
         if let (true, Some(_)) = (opts.dry_run, script_change) {
