@@ -37,12 +37,20 @@ measure "dry run" "" "$bin --root $work/root --state-dir $work/state restore --d
 measure restore "rm -rf $work/state && cp $big/after/usr/iwss/iwsvafw.sh $work/root/usr/iwss/iwsvafw.sh && cp $big/after/etc/sysctl.conf $work/root/etc/sysctl.conf" \
     "$bin --root $work/root --state-dir $work/state restore --no-restart --from $big/before"
 measure reference "" "sh -c 'bash -n $work/restored.sh && diff -u $big/after/usr/iwss/iwsvafw.sh $work/restored.sh >/dev/null; true'"
+# Peak memory (GNU time, KB) of `diff` and of `restore --no-restart` on the live-root layout.
+/usr/bin/time -f '%M' -o "$work/rss-diff" "$bin" --root "$work/root" --state-dir "$work/state" diff "$big/before" >/dev/null 2>&1 || true
+rm -rf "$work/state" && reset_root
+/usr/bin/time -f '%M' -o "$work/rss-restore" "$bin" --root "$work/root" --state-dir "$work/state" restore --no-restart --from "$big/before" >/dev/null 2>&1 || true
+input=$(du -cb "$big/before" "$big/after" | tail -1 | cut -f1)
 echo
 echo '| at 100,000 rules | median | reference | ratio | target |'
 echo '|---|---|---|---|---|'
-python3 - "${t[diff]}" "${t[diff -u]}" "${t[json diff]}" "${t[dry run]}" "${t[restore]}" "${t[reference]}" <<'PY'
+python3 - "${t[diff]}" "${t[diff -u]}" "${t[json diff]}" "${t[dry run]}" "${t[restore]}" "${t[reference]}" \
+    "$(tail -1 "$work/rss-diff")" "$(tail -1 "$work/rss-restore")" "$input" <<'PY'
 import sys
-d, u, j, dry, r, ref = map(float, sys.argv[1:])
+d, u, j, dry, r, ref = map(float, sys.argv[1:7])
+# In MiB: GNU time gives KiB, du bytes.
+rss_diff, rss_restore, size = (float(x) / k for x, k in zip(sys.argv[7:], (1024, 1024, 1 << 20)))
 rows = [
     ("diff", d, "diff -u", u, "<= 150 ms and <= 3x"),
     ("--json diff", j, "bash -n + diff -u", ref, "<= 3x"),
@@ -51,4 +59,7 @@ rows = [
 ]
 for name, v, rname, rv, target in rows:
     print(f"| {name} | {v*1000:.0f} ms | {rname} {rv*1000:.0f} ms | {v/rv:.1f}x | {target} |")
+budget = 3 * size + 10
+for name, rss in (("diff, peak RSS", rss_diff), ("restore --no-restart, peak RSS", rss_restore)):
+    print(f"| {name} | {rss:.1f} MiB | 3x input ({size:.1f} MiB) + 10 MiB = {budget:.1f} MiB | {rss/budget:.2f} of it | <= 1.00 |")
 PY
