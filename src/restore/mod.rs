@@ -244,9 +244,9 @@ fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     let stamp = fsutil::stamp();
     let mut live = Vec::new();
     let mut refused = None;
-    // Every rule to restore goes through the appliance's own iptables before a byte is written.
     // The new script's lines have served the plan; the old script's are read once more below.
     drop(pair.new);
+    // Every rule to restore goes through the appliance's own iptables before a byte is written.
     let to_test: Vec<_> = match &pair.old {
         Some(old) => cmp
             .discarded
