@@ -37,7 +37,9 @@ measure "dry run" "" "$bin --root $work/root --state-dir $work/state restore --d
 measure restore "rm -rf $work/state && cp $big/after/usr/iwss/iwsvafw.sh $work/root/usr/iwss/iwsvafw.sh && cp $big/after/etc/sysctl.conf $work/root/etc/sysctl.conf" \
     "$bin --root $work/root --state-dir $work/state restore --no-restart --from $big/before"
 measure reference "" "sh -c 'bash -n $work/restored.sh && diff -u $big/after/usr/iwss/iwsvafw.sh $work/restored.sh >/dev/null; true'"
-# Peak memory (GNU time, KB) of `diff` and of `restore --no-restart` on the live-root layout.
+# Peak memory (GNU time, KB) of `diff` and of `restore --no-restart` on the live-root layout (the
+# timed restores left the root restored: it is reset first).
+rm -rf "$work/state" && reset_root
 /usr/bin/time -f '%M' -o "$work/rss-diff" "$bin" --root "$work/root" --state-dir "$work/state" diff "$big/before" >/dev/null 2>&1 || true
 rm -rf "$work/state" && reset_root
 /usr/bin/time -f '%M' -o "$work/rss-restore" "$bin" --root "$work/root" --state-dir "$work/state" restore --no-restart --from "$big/before" >/dev/null 2>&1 || true
