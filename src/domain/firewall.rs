@@ -543,6 +543,12 @@ pub fn restart_command(version: &Version, firewall_script: &str) -> (String, Vec
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_line_stays_small() {
+        // A script holds one per line: 100,000 lines are 4 MB.
+        assert!(std::mem::size_of::<Line>() <= 40, "{}", std::mem::size_of::<Line>());
+    }
+
     /// What a parse says of one line: first line, data, stateful, rule, unknown, why.
     type Said = (usize, bool, bool, Option<RuleKey>, bool, Option<String>);
 
