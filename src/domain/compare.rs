@@ -234,8 +234,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             discarded.push(DiscardedRule {
                 line: line.first(),
                 text: old.text(index),
-                canonical: full.canonical().to_string(),
                 family: full.family,
+                canonical: full.into_canonical(),
                 restore,
                 attention,
                 reason,

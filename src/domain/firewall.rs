@@ -285,6 +285,10 @@ impl<'a> Script<'a> {
     pub fn text(&self, index: usize) -> String {
         let raw = &self.bytes[self.lines[index].bytes()];
         let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+        // One physical line (the common case): nothing to join.
+        if memchr::memchr(b'\n', body).is_none() {
+            return String::from_utf8_lossy(body).trim().to_string();
+        }
         let mut text = Vec::with_capacity(body.len());
         let mut i = 0;
         while i < body.len() {

@@ -110,6 +110,11 @@ impl Rule {
         &self.canonical
     }
 
+    /// The canonical text, taken out of the rule (no copy).
+    pub fn into_canonical(self) -> String {
+        self.canonical.into_string()
+    }
+
     /// What the rule means, for matching.
     pub fn key(&self) -> &RuleKey {
         &self.key
@@ -180,7 +185,8 @@ pub fn parse_words_key(
 
 /// Like [`parse_words_key`], returning the rule with its canonical text.
 pub fn parse_args_with(family: Option<Family>, words: &[&str]) -> Result<Option<Rule>, String> {
-    let mut canonical = String::new();
+    // About as long as the words (grown once at most, not a doubling at a time).
+    let mut canonical = String::with_capacity(words.iter().map(|w| w.len() + 1).sum::<usize>() + 16);
     Ok(
         parse_words_key(words, family, &mut canonical)?.map(|(family, key)| Rule {
             family,
