@@ -202,11 +202,13 @@ impl Context {
     }
 
     /// The two sides of a comparison: `old` (default: the pre-upgrade snapshot) and `new`
-    /// (default: the live system).
-    pub fn sides(&self, old: Option<&str>, new: Option<&str>) -> Result<(Snapshot, Snapshot)> {
+    /// (default: the live system, with what is loaded now when `loaded`: `diff` shows it beside
+    /// the files; a restore reads the loaded rules itself, after it has written).
+    pub fn sides(&self, old: Option<&str>, new: Option<&str>, loaded: bool) -> Result<(Snapshot, Snapshot)> {
         let read_new = || match new {
             Some(arg) => self.resolve(arg),
-            None => self.live(None),
+            None if loaded => self.live(None),
+            None => capture::capture(&self.root, &self.config, None),
         };
         let explicit = old.is_some();
         let (old, new) = match old {

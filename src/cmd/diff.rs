@@ -58,7 +58,7 @@ fn stat(report: &Report) -> String {
 }
 
 pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, style: Style) -> Result<ExitCode> {
-    let (old, new) = ctx.sides(old, new)?;
+    let (old, new) = ctx.sides(old, new, true)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
     // The recorded runtime view is read while the plan is made (each reads the pair alone).

@@ -203,7 +203,7 @@ fn record(ctx: &Context, r: &Restored) -> Result<()> {
 
 /// Plans and applies the file changes of a restore onto the live root.
 fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
-    let (old, new) = ctx.sides(opts.from.as_deref(), None)?;
+    let (old, new) = ctx.sides(opts.from.as_deref(), None, false)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
     log::info!(
