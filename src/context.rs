@@ -217,7 +217,7 @@ impl Context {
                 let (old, new) = std::thread::scope(|s| {
                     let old = s.spawn(|| self.resolve(arg));
                     let new = read_new();
-                    (old.join().expect("reader thread"), new)
+                    (old.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), new)
                 });
                 // The new side's error first, as when they were read one after the other.
                 let new = new?;

@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     let (plan, live) = std::thread::scope(|s| {
         let live = s.spawn(|| recorded_runtime(&pair, &cmp));
         let plan = plan::plan(&pair, &cmp, &ctx.config);
-        (plan, live.join().expect("runtime thread"))
+        (plan, live.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     });
     let plan = plan?;
     let needs = cmp.needs_restore();

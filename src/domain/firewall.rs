@@ -129,7 +129,7 @@ fn halves<R: Send>(parallel: bool, f: impl Fn(usize) -> R + Sync) -> [R; 2] {
     }
     std::thread::scope(|s| {
         let second = s.spawn(|| f(1));
-        [f(0), second.join().expect("worker thread")]
+        [f(0), second.join().unwrap_or_else(|p| std::panic::resume_unwind(p))]
     })
 }
 
@@ -169,7 +169,10 @@ impl<'a> Script<'a> {
         let (mut old, mut new) = if large {
             std::thread::scope(|s| {
                 let new = s.spawn(|| Script::split(new));
-                (Self::split(old), new.join().expect("splitter thread"))
+                (
+                    Self::split(old),
+                    new.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                )
             })
         } else {
             (Self::split(old), Script::split(new))
@@ -269,7 +272,7 @@ impl<'a> Script<'a> {
             // In line order: the reasons stay sorted by line index.
             handles
                 .into_iter()
-                .flat_map(|h| h.join().expect("reader thread"))
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
     }
