@@ -6,6 +6,7 @@
 set -euo pipefail
 out=$1
 bin=$2
+[ -x /usr/bin/time ] || { echo "install GNU time (apt-get install time)" >&2; exit 1; }
 # The scale targets: at 100,000 rules, each command against a reference measured in the same
 # run (`restore` against `bash -n` of the restored script plus `diff -u`).
 big=$out/r100000
@@ -37,12 +38,22 @@ measure "dry run" "" "$bin --root $work/root --state-dir $work/state restore --d
 measure restore "rm -rf $work/state && cp $big/after/usr/iwss/iwsvafw.sh $work/root/usr/iwss/iwsvafw.sh && cp $big/after/etc/sysctl.conf $work/root/etc/sysctl.conf" \
     "$bin --root $work/root --state-dir $work/state restore --no-restart --from $big/before"
 measure reference "" "sh -c 'bash -n $work/restored.sh && diff -u $big/after/usr/iwss/iwsvafw.sh $work/restored.sh >/dev/null; true'"
-# Peak memory (GNU time, KB) of `diff` and of `restore --no-restart` on the live-root layout (the
-# timed restores left the root restored: it is reset first).
-rm -rf "$work/state" && reset_root
-/usr/bin/time -f '%M' -o "$work/rss-diff" "$bin" --root "$work/root" --state-dir "$work/state" diff "$big/before" >/dev/null 2>&1 || true
-rm -rf "$work/state" && reset_root
-/usr/bin/time -f '%M' -o "$work/rss-restore" "$bin" --root "$work/root" --state-dir "$work/state" restore --no-restart --from "$big/before" >/dev/null 2>&1 || true
+# Peak memory (GNU time, KiB: the tool's, or a child's it waited for if larger, such as bash) of
+# `diff` and of `restore --no-restart` on the live-root layout, each on a freshly reset root (the
+# timed restores left it restored). Exit 1 means "something to restore"; anything else stops the
+# bench, so a run that failed early is never reported as small.
+peak() { # output file, arguments of the tool
+    local rss=$1 rc=0
+    shift
+    rm -rf "$work/state" && reset_root
+    /usr/bin/time -f '%M' -o "$rss" "$bin" --root "$work/root" --state-dir "$work/state" "$@" >/dev/null 2>&1 || rc=$?
+    if [ "$rc" -gt 1 ]; then
+        echo "targets: $bin $* exited $rc; no memory figure" >&2
+        exit 1
+    fi
+}
+peak "$work/rss-diff" diff "$big/before"
+peak "$work/rss-restore" restore --no-restart --from "$big/before"
 input=$(du -cb "$big/before" "$big/after" | tail -1 | cut -f1)
 echo
 echo '| at 100,000 rules | median | reference | ratio | target |'
