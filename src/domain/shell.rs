@@ -284,6 +284,35 @@ const ORDINARY: [bool; 256] = {
     table
 };
 
+/// [`words_into`] for a line of plain words (the common case, in one pass): UTF-8, only
+/// ordinary bytes in words, blanks between them, maybe a comment. `None` for any other line,
+/// which the full reading takes from the start.
+fn plain_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Option<Option<usize>> {
+    let line = std::str::from_utf8(text).ok()?;
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if blank(b) {
+            i += 1;
+            continue;
+        }
+        if b == b'#' {
+            return Some(Some(i));
+        }
+        // `~` starts an expansion; a long line is left to the full reading's limit.
+        if b == b'~' || !ORDINARY[b as usize] || words.len() >= MAX_WORDS {
+            return None;
+        }
+        let start = i;
+        i += 1 + text[i + 1..].iter().take_while(|&&c| ORDINARY[c as usize]).count();
+        if text.get(i).is_some_and(|&c| !blank(c)) {
+            return None;
+        }
+        words.push(Cow::Borrowed(&line[start..i]));
+    }
+    Some(None)
+}
+
 /// The most words a command the tool reads may have (iptables-restore reads at most 255 per
 /// rule): a longer line is refused before its words take memory.
 pub const MAX_WORDS: usize = 1024;
@@ -304,6 +333,15 @@ pub fn words<'a>(text: &'a [u8]) -> Result<Words<'a>, String> {
 /// starts.
 pub fn words_into<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option<usize>, String> {
     words.clear();
+    if let Some(comment) = plain_words(text, words) {
+        return Ok(comment);
+    }
+    words.clear();
+    any_words(text, words)
+}
+
+/// [`words_into`] for any line (into an empty buffer).
+fn any_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option<usize>, String> {
     let mut word = Word::None;
     let mut i = 0;
     // Checked once for the line: words end at ASCII bytes, so each word of a UTF-8 line is.

@@ -89,4 +89,23 @@ proptest::proptest! {
             .map_or(bytes.len(), |p| from + p);
         proptest::prop_assert_eq!(super::carry(&bytes, from), naive);
     }
+
+    /// A line of plain words is split in one pass exactly as the full reading splits it (words
+    /// and comment), and every other line is left to the full reading.
+    #[test]
+    fn plain_lines_split_as_the_full_reading_splits_them(
+        bytes in proptest::collection::vec(
+            // Mostly plain bytes and blanks, some of everything else.
+            proptest::sample::select(b"aZ09-./:,_=+@%aZ09-./:,_ \t  \t  #~\r\n'\"\\$*{;\xc3\xa9\xff".to_vec()),
+            0..40,
+        ),
+    ) {
+        let mut plain = Vec::new();
+        if let Some(comment) = super::plain_words(&bytes, &mut plain) {
+            let mut full = Vec::new();
+            let full_comment = super::any_words(&bytes, &mut full);
+            proptest::prop_assert_eq!(Ok(comment), full_comment);
+            proptest::prop_assert_eq!(plain, full);
+        }
+    }
 }
