@@ -121,17 +121,26 @@ impl Names {
 /// C `strtoul(s, &end, 0)` that must consume the whole string, within `0..=max`: decimal, `0x`
 /// hex or leading-`0` octal; no sign, no blanks.
 pub fn strtoui(s: &str, max: u64) -> Option<u64> {
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (h, 16)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (&s[1..], 8)
-    } else {
-        (s, 10)
+    let b = s.as_bytes();
+    let (digits, radix) = match b {
+        [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
+        [b'0', rest @ ..] if !rest.is_empty() => (rest, 8),
+        _ => (b, 10),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| (b as char).is_digit(radix)) {
+    if digits.is_empty() {
         return None;
     }
-    u64::from_str_radix(digits, radix).ok().filter(|n| *n <= max)
+    // Digit by digit (hot: every address part and port), stopping at the first that is not one
+    // or at the first value past `max`.
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = (c as char).to_digit(radix)?;
+        n = n.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+        if n > max {
+            return None;
+        }
+    }
+    Some(n)
 }
 
 static NAMES: OnceLock<Names> = OnceLock::new();

@@ -3,57 +3,73 @@
 //! other makes the call "not understood" (an error), never a guess.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::net::Ipv6Addr;
 
 use super::names::{self, strtoui};
 use super::{Family, RuleKey, V4, V6};
 
-/// Long options iptables itself knows (for `getopt_long` abbreviations), sorted: the names
-/// sharing a first byte are one run ([`BASE_BY_FIRST`]).
-const BASE_LONG: [&str; 37] = [
-    "append",
-    "check",
-    "delete",
-    "delete-chain",
-    "destination",
-    "dst",
-    "exact",
-    "flush",
-    "fragment",
-    "goto",
-    "help",
-    "in-interface",
-    "insert",
-    "ipv4",
-    "ipv6",
-    "jump",
-    "line-numbers",
-    "list",
-    "list-rules",
-    "match",
-    "modprobe",
-    "new-chain",
-    "numeric",
-    "out-interface",
-    "policy",
-    "protocol",
-    "rename-chain",
-    "replace",
-    "set-counters",
-    "source",
-    "src",
-    "table",
-    "verbose",
-    "version",
-    "wait",
-    "wait-interval",
-    "zero",
+/// Long options iptables itself knows (for `getopt_long` abbreviations) and what each names,
+/// sorted: the names sharing a first byte are one run ([`BASE_BY_FIRST`]). `goto` and the
+/// options the model does not read are `Other`: no match's options either.
+const BASE_LONG: [(&str, Opt<'static>); 37] = [
+    ("append", Opt::Append),
+    ("check", Opt::Command),
+    ("delete", Opt::Command),
+    ("delete-chain", Opt::Command),
+    ("destination", Opt::Destination),
+    ("dst", Opt::Destination),
+    ("exact", Opt::Other("exact")),
+    ("flush", Opt::Command),
+    ("fragment", Opt::Fragment),
+    ("goto", Opt::Other("goto")),
+    ("help", Opt::Other("help")),
+    ("in-interface", Opt::InInterface),
+    ("insert", Opt::Insert),
+    ("ipv4", Opt::Ipv4),
+    ("ipv6", Opt::Ipv6),
+    ("jump", Opt::Jump),
+    ("line-numbers", Opt::Other("line-numbers")),
+    ("list", Opt::Command),
+    ("list-rules", Opt::Command),
+    ("match", Opt::Match),
+    ("modprobe", Opt::Modprobe),
+    ("new-chain", Opt::Command),
+    ("numeric", Opt::Other("numeric")),
+    ("out-interface", Opt::OutInterface),
+    ("policy", Opt::Command),
+    ("protocol", Opt::Protocol),
+    ("rename-chain", Opt::Command),
+    ("replace", Opt::Command),
+    ("set-counters", Opt::Other("set-counters")),
+    ("source", Opt::Source),
+    ("src", Opt::Source),
+    ("table", Opt::Table),
+    ("verbose", Opt::Verbose),
+    ("version", Opt::Other("version")),
+    ("wait", Opt::Wait),
+    ("wait-interval", Opt::WaitInterval),
+    ("zero", Opt::Command),
 ];
 
+/// The matches the model reads, in the order of [`MATCHES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Kind {
+    #[default]
+    Tcp,
+    Udp,
+    Icmp,
+    State,
+    Conntrack,
+    Multiport,
+    Comment,
+}
+
 /// Matches the model reads, with every long option each defines (read or not).
-const MATCHES: [(&str, &[&str]); 7] = [
+const MATCHES: [(&str, Kind, &[&str]); 7] = [
     (
         "tcp",
+        Kind::Tcp,
         &[
             "source-port",
             "sport",
@@ -64,11 +80,12 @@ const MATCHES: [(&str, &[&str]); 7] = [
             "tcp-option",
         ],
     ),
-    ("udp", &["source-port", "sport", "destination-port", "dport"]),
-    ("icmp", &["icmp-type"]),
-    ("state", &["state"]),
+    ("udp", Kind::Udp, &["source-port", "sport", "destination-port", "dport"]),
+    ("icmp", Kind::Icmp, &["icmp-type"]),
+    ("state", Kind::State, &["state"]),
     (
         "conntrack",
+        Kind::Conntrack,
         &[
             "ctstate",
             "ctproto",
@@ -87,16 +104,19 @@ const MATCHES: [(&str, &[&str]); 7] = [
     ),
     (
         "multiport",
+        Kind::Multiport,
         &["source-ports", "sports", "destination-ports", "dports", "ports"],
     ),
-    ("comment", &["comment"]),
+    ("comment", Kind::Comment, &["comment"]),
 ];
 
 /// Conntrack states in the order the matches print them.
 const STATES: [&str; 7] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT"];
 
 /// One loaded match and the words it prints.
+#[derive(Default)]
 struct Match {
+    kind: Kind,
     name: &'static str,
     /// Every long option the match defines ([`MATCHES`]).
     opts: &'static [&'static str],
@@ -108,20 +128,125 @@ struct Match {
     related_established: bool,
 }
 
-impl Match {
-    fn new(name: &'static str, opts: &'static [&'static str]) -> Self {
+/// The matches a call loads, in order, without an allocation of their own: each of
+/// [`MATCHES`] at most once.
+struct Loaded {
+    list: [Match; MATCHES.len()],
+    len: usize,
+}
+
+impl Loaded {
+    fn new() -> Self {
         Self {
-            name,
-            opts,
-            text: String::new(),
-            given: 0,
-            related_established: false,
+            list: std::array::from_fn(|_| Match::default()),
+            len: 0,
+        }
+    }
+
+    /// Unloads every match, keeping their text buffers.
+    fn clear(&mut self) {
+        for m in self.iter_mut() {
+            m.text.clear();
+            (m.kind, m.name, m.opts, m.given, m.related_established) = (Kind::default(), "", &[], 0, false);
+        }
+        self.len = 0;
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Match> {
+        self.list[..self.len].iter()
+    }
+
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Match> {
+        self.list[..self.len].iter_mut()
+    }
+
+    fn has(&self, kind: Kind) -> bool {
+        self.iter().any(|m| m.kind == kind)
+    }
+
+    /// Loads a match not loaded yet.
+    fn load(&mut self, kind: Kind) -> Result<(), String> {
+        let (name, _, opts) = MATCHES[kind as usize];
+        if self.has(kind) {
+            return err(format!("match `{name}' loaded twice is not read"));
+        }
+        let m = &mut self.list[self.len];
+        (m.kind, m.name, m.opts) = (kind, name, opts);
+        self.len += 1;
+        Ok(())
+    }
+}
+
+/// What an option word names: one of iptables' own options, or `Other` (an option of a loaded
+/// match, by its long name, or one the model does not read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt<'a> {
+    Append,
+    Insert,
+    /// A command that adds no rule (`-D`, `-L`, `-P` ...).
+    Command,
+    Table,
+    Source,
+    Destination,
+    Protocol,
+    InInterface,
+    OutInterface,
+    Fragment,
+    Match,
+    Jump,
+    RejectWith,
+    Wait,
+    WaitInterval,
+    Modprobe,
+    Verbose,
+    Ipv4,
+    Ipv6,
+    Other(&'a str),
+}
+
+impl<'a> Opt<'a> {
+    /// A name among the loaded matches' and the target's options.
+    fn of_more(name: &'a str) -> Self {
+        if name == "reject-with" {
+            Opt::RejectWith
+        } else {
+            Opt::Other(name)
+        }
+    }
+
+    /// A short option's letter.
+    fn short(letter: u8) -> Self {
+        match letter {
+            b'A' => Opt::Append,
+            b'I' => Opt::Insert,
+            b'D' | b'R' | b'L' | b'S' | b'F' | b'Z' | b'N' | b'X' | b'E' | b'P' | b'C' => Opt::Command,
+            b't' => Opt::Table,
+            b's' => Opt::Source,
+            b'd' => Opt::Destination,
+            b'p' => Opt::Protocol,
+            b'i' => Opt::InInterface,
+            b'o' => Opt::OutInterface,
+            b'f' => Opt::Fragment,
+            b'm' => Opt::Match,
+            b'j' => Opt::Jump,
+            b'w' => Opt::Wait,
+            b'W' => Opt::WaitInterval,
+            b'v' => Opt::Verbose,
+            b'4' => Opt::Ipv4,
+            b'6' => Opt::Ipv6,
+            // `-g`, `-n`, `-x` ... : not read.
+            _ => Opt::Other(""),
         }
     }
 }
 
-/// A base option with its negation and value (as written, then as printed).
-type Base<'a> = Option<(bool, Cow<'a, str>)>;
+/// A byte a chain name the tool reads may hold.
+fn chain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// A base option with its negation and value as written.
+type Base<'a> = Option<(bool, &'a str)>;
 
 fn err<T>(why: impl Into<String>) -> Result<T, String> {
     Err(why.into())
@@ -133,7 +258,7 @@ const BASE_BY_FIRST: [(u8, u8); 256] = {
     let mut runs = [(0u8, 0u8); 256];
     let mut k = 0;
     while k < BASE_LONG.len() {
-        let first = BASE_LONG[k].as_bytes()[0] as usize;
+        let first = BASE_LONG[k].0.as_bytes()[0] as usize;
         if runs[first].1 == 0 {
             runs[first].0 = k as u8;
         }
@@ -143,37 +268,56 @@ const BASE_BY_FIRST: [(u8, u8); 256] = {
     runs
 };
 
-/// `getopt_long` over the base options and `more`: an exact name, else the one name the word
-/// abbreviates.
-fn resolve<'a>(word: &str, more: impl Iterator<Item = &'a str> + Clone) -> Result<Option<&'a str>, String> {
+/// `getopt_long` over the base options and `more` (the loaded matches' and target's): an exact
+/// name, else the one name the word abbreviates.
+fn resolve<'a>(word: &str, more: impl Iterator<Item = &'a str> + Clone) -> Result<Option<Opt<'a>>, String> {
     let (from, to) = word.as_bytes().first().map_or((0, 0), |b| BASE_BY_FIRST[*b as usize]);
     let base = &BASE_LONG[from as usize..to as usize];
-    if let Some(exact) = base.iter().find(|n| **n == word) {
-        return Ok(Some(exact));
+    if let Some((_, opt)) = base.iter().find(|(n, _)| *n == word) {
+        return Ok(Some(*opt));
     }
     if let Some(exact) = more.clone().find(|n| *n == word) {
-        return Ok(Some(exact));
+        return Ok(Some(Opt::of_more(exact)));
     }
-    let base = base.iter().copied().filter(|n| n.starts_with(word));
-    let mut hits: Vec<&str> = base.chain(more.filter(|n| n.starts_with(word))).collect();
-    hits.sort();
-    hits.dedup();
+    let base = base.iter().copied().filter(|(n, _)| n.starts_with(word));
+    let more = more.filter(|n| n.starts_with(word)).map(|n| (n, Opt::of_more(n)));
+    // Most words abbreviate nothing known (an option of a match not loaded yet).
+    if base.clone().next().is_none() && more.clone().next().is_none() {
+        return Ok(None);
+    }
+    let mut hits: Vec<(&str, Opt)> = base.chain(more).collect();
+    hits.sort_by_key(|(n, _)| *n);
+    hits.dedup_by_key(|(n, _)| *n);
     match hits.as_slice() {
         [] => Ok(None),
-        [one] => Ok(Some(one)),
+        [(_, opt)] => Ok(Some(*opt)),
         _ => err(format!("option --{word} is ambiguous")),
     }
 }
 
 /// `xtables_numeric_to_ipaddr`: up to four parts (missing ones are 0), each a C number up to 255.
 fn numeric_ipv4(s: &str, is_mask: bool) -> Option<u32> {
-    // The first 19 characters only.
-    let s = s.char_indices().nth(19).map_or(s, |(at, _)| &s[..at]);
+    // The first 19 characters only (a text of at most 19 bytes has no more characters).
+    let s = if s.len() <= 19 {
+        s
+    } else {
+        s.char_indices().nth(19).map_or(s, |(at, _)| &s[..at])
+    };
+    // Up to four parts split at dots (`splitn(4, '.')`: a fourth part runs to the end), by bytes.
+    let text = s.as_bytes();
     let mut bytes = [0u8; 4];
-    let mut parts = 0;
-    for (i, p) in s.splitn(4, '.').enumerate() {
-        bytes[i] = strtoui(p, 255)? as u8;
+    let (mut parts, mut start) = (0, 0);
+    loop {
+        let end = match parts {
+            3 => text.len(),
+            _ => memchr::memchr(b'.', &text[start..]).map_or(text.len(), |at| start + at),
+        };
+        bytes[parts] = strtoui(&s[start..end], 255)? as u8;
         parts += 1;
+        if end == text.len() {
+            break;
+        }
+        start = end + 1;
     }
     if is_mask && parts != 4 {
         return None;
@@ -207,8 +351,9 @@ fn inet_aton(s: &str) -> Option<u32> {
     Some(v | *last as u32)
 }
 
-/// One IPv4 address or network as `-s`/`-d` read it; `None` for the any-address (mask 0).
-fn ipv4_network(text: &str) -> Result<Option<String>, String> {
+/// One IPv4 address or network as `-s`/`-d` read it, as (network, mask); `None` for the
+/// any-address (mask 0).
+fn ipv4_network(text: &str) -> Result<Option<(u32, u32)>, String> {
     let (host, mask) = match text.rsplit_once('/') {
         Some((h, m)) => (h, Some(m)),
         None => (text, None),
@@ -232,34 +377,32 @@ fn ipv4_network(text: &str) -> Result<Option<String>, String> {
     let addr = numeric_ipv4(host, false)
         .or_else(|| inet_aton(host))
         .ok_or_else(|| format!("`{host}' is no numeric address (a host name is resolved when loaded)"))?;
-    let mut out = String::with_capacity(31);
-    push_ipv4(&mut out, addr & mask);
-    out.push('/');
-    if mask.leading_ones() + mask.trailing_zeros() == 32 {
-        push_decimal(&mut out, mask.leading_ones());
-    } else {
-        push_ipv4(&mut out, mask);
-    }
-    Ok(Some(out))
+    Ok(Some((addr & mask, mask)))
 }
 
-/// A number in decimal, as `{n}` prints it (without the formatting machinery: hot).
-fn push_decimal(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// An IPv4 network as `iptables -S` prints it: a prefix length when the mask is one.
+fn push_ipv4_network(out: &mut String, (net, mask): (u32, u32)) {
+    push_ipv4(out, net);
+    out.push('/');
+    if mask.leading_ones() + mask.trailing_zeros() == 32 {
+        push_decimal(out, mask.leading_ones());
+    } else {
+        push_ipv4(out, mask);
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
+
+/// A number in decimal, as `{n}` prints it (digit by digit, without the formatting machinery:
+/// hot).
+fn push_decimal(out: &mut String, n: u32) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// An IPv4 address in dotted quad, as `Ipv4Addr` prints it.
 fn push_ipv4(out: &mut String, addr: u32) {
+    out.reserve(15);
     for (k, byte) in addr.to_be_bytes().into_iter().enumerate() {
         if k > 0 {
             out.push('.');
@@ -308,22 +451,48 @@ fn show_ipv6(a: Ipv6Addr) -> String {
     a.to_string()
 }
 
-/// An address list (comma-separated) in the family the rule reaches.
-fn network(text: &str, v6: bool) -> Result<Option<String>, String> {
+/// An address or network as read, printed when the rule is written out.
+enum Net {
+    /// One IPv4 network (the common case: no text of its own).
+    V4((u32, u32)),
+    /// As printed: an IPv6 network, or a list.
+    Text(String),
+}
+
+impl Net {
+    fn push_to(&self, out: &mut String) {
+        match self {
+            Net::V4(net) => push_ipv4_network(out, *net),
+            Net::Text(text) => out.push_str(text),
+        }
+    }
+}
+
+/// An address list (comma-separated) in the family the rule reaches; `None` when it holds the
+/// any-address.
+fn network(text: &str, v6: bool) -> Result<Option<Net>, String> {
+    let one = |text: &str| -> Result<Option<Net>, String> {
+        Ok(if v6 {
+            ipv6_network(text)?.map(Net::Text)
+        } else {
+            ipv4_network(text)?.map(Net::V4)
+        })
+    };
     if !text.contains(',') {
-        return if v6 { ipv6_network(text) } else { ipv4_network(text) };
+        return one(text);
     }
     let mut parts = Vec::new();
-    for one in text.split(',') {
-        let n = if v6 { ipv6_network(one)? } else { ipv4_network(one)? };
-        match n {
-            Some(n) => parts.push(n),
-            None => return Ok(None),
-        }
+    for part in text.split(',') {
+        let Some(net) = one(part)? else {
+            return Ok(None);
+        };
+        let mut printed = String::new();
+        net.push_to(&mut printed);
+        parts.push(printed);
     }
     parts.sort();
     parts.dedup();
-    Ok(Some(parts.join(",")))
+    Ok(Some(Net::Text(parts.join(","))))
 }
 
 /// One port: a number up to 65535 or a service. The tcp match reads a C number (`0x50` is 80;
@@ -362,15 +531,15 @@ fn c_port(text: &str, proto: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("invalid port/service `{text}'"))
 }
 
-/// A port or range as `--dport` prints it; `None` when it is every port.
-fn port_range(text: &str, proto: &str) -> Result<Option<String>, String> {
-    let (lo, hi) = match text.split_once(':') {
+/// A port or range as `--dport` reads it, as (low, high); `None` when it is every port.
+fn port_range(text: &str, proto: &str) -> Result<Option<(u16, u16)>, String> {
+    let (lo, hi) = match memchr::memchr(b':', text.as_bytes()) {
         None => {
-            let mut out = String::with_capacity(5);
-            push_decimal(&mut out, u32::from(port(text, proto)?));
-            return Ok(Some(out));
+            let p = port(text, proto)?;
+            return Ok(Some((p, p)));
         }
-        Some((lo, hi)) => {
+        Some(at) => {
+            let (lo, hi) = (&text[..at], &text[at + 1..]);
             let lo = if lo.is_empty() { 0 } else { port(lo, proto)? };
             let hi = if hi.is_empty() { 65535 } else { port(hi, proto)? };
             (lo, hi)
@@ -382,7 +551,7 @@ fn port_range(text: &str, proto: &str) -> Result<Option<String>, String> {
     if lo == 0 && hi == 65535 {
         return Ok(None);
     }
-    Ok(Some(if lo == hi { lo.to_string() } else { format!("{lo}:{hi}") }))
+    Ok(Some((lo, hi)))
 }
 
 /// A state list in print order; names are case-insensitive.
@@ -479,6 +648,24 @@ pub(super) fn parse_into(
     args: &[&str],
     canonical: &mut String,
 ) -> Result<Option<RuleKey>, String> {
+    thread_local! {
+        /// The matches of the call being read: one set per thread, whose text buffers serve
+        /// call after call.
+        static LOADED: RefCell<Loaded> = RefCell::new(Loaded::new());
+    }
+    LOADED.with_borrow_mut(|matches| {
+        matches.clear();
+        parse_loading(family, args, canonical, matches)
+    })
+}
+
+/// [`parse_into`], loading matches into `matches` (empty).
+fn parse_loading(
+    family: Option<Family>,
+    args: &[&str],
+    canonical: &mut String,
+    matches: &mut Loaded,
+) -> Result<Option<RuleKey>, String> {
     let args = split_assignments(args);
     let mut table: Option<&str> = None;
     let mut command: Option<&str> = None;
@@ -486,7 +673,6 @@ pub(super) fn parse_into(
     let args: &[&str] = &args;
     let mut proto: Option<(bool, u8)> = None;
     let mut frag: Option<bool> = None;
-    let mut matches: Vec<Match> = Vec::new();
     // The target and its `--reject-with` value.
     let mut target: Option<(&str, Option<&'static str>)> = None;
     let mut negate = false;
@@ -508,7 +694,7 @@ pub(super) fn parse_into(
         }
         let neg = std::mem::take(&mut negate);
         // Name the option: a short letter, or a long name resolved among those known now.
-        let long: Option<&str> = match a.strip_prefix("--") {
+        let long: Option<Opt> = match a.strip_prefix("--") {
             Some(w) if !w.is_empty() => {
                 let loaded = matches.iter().flat_map(|m| m.opts.iter().copied());
                 let target_opts: &[&str] = match target.map(|t| t.0) {
@@ -522,75 +708,42 @@ pub(super) fn parse_into(
                         // An option of the protocol's own match loads it, as iptables does.
                         let p = proto.filter(|(n, _)| !n).map(|(_, p)| p);
                         let implicit = match p {
-                            Some(6) => Some("tcp"),
-                            Some(17) => Some("udp"),
-                            Some(1) => Some("icmp"),
+                            Some(6) => Some(Kind::Tcp),
+                            Some(17) => Some(Kind::Udp),
+                            Some(1) => Some(Kind::Icmp),
                             _ => None,
                         };
-                        let Some(m) = implicit.filter(|m| !matches.iter().any(|x| x.name == *m)) else {
+                        let Some(kind) = implicit.filter(|k| !matches.has(*k)) else {
                             return err(format!("unknown option \"{a}\""));
                         };
-                        let opts = MATCHES.iter().find(|(n, _)| *n == m).expect("known").1;
-                        let Some(name) = resolve(w, opts.iter().copied())? else {
+                        let Some(opt) = resolve(w, MATCHES[kind as usize].2.iter().copied())? else {
                             return err(format!("unknown option \"{a}\""));
                         };
-                        matches.push(Match::new(m, opts));
-                        Some(name)
+                        matches.load(kind)?;
+                        Some(opt)
                     }
                 }
             }
             _ => None,
         };
-        let short = match (long, a) {
-            (Some(l), _) => match l {
-                "append" => "A",
-                "insert" => "I",
-                "delete" | "replace" | "list" | "list-rules" | "flush" | "zero" | "new-chain" | "delete-chain"
-                | "rename-chain" | "policy" | "check" => "cmd",
-                "source" | "src" => "s",
-                "destination" | "dst" => "d",
-                "protocol" => "p",
-                "in-interface" => "i",
-                "out-interface" => "o",
-                "jump" => "j",
-                "goto" => "g",
-                "table" => "t",
-                "match" => "m",
-                "fragment" => "f",
-                "verbose" => "v",
-                "wait" => "w",
-                "wait-interval" => "W",
-                "ipv4" => "4",
-                "ipv6" => "6",
-                "modprobe" => "modprobe",
-                "numeric" | "exact" | "line-numbers" | "set-counters" | "help" | "version" => "unsupported",
-                other => other,
-            },
-            (None, a) => match a.strip_prefix('-') {
-                Some(s) if s.len() == 1 => match s {
-                    "D" | "R" | "L" | "S" | "F" | "Z" | "N" | "X" | "E" | "P" | "C" => "cmd",
-                    "n" | "x" | "c" | "h" | "V" => "unsupported",
-                    s => s,
-                },
-                _ => return err(format!("unexpected argument \"{a}\"")),
-            },
+        let opt = match (long, a.strip_prefix('-')) {
+            (Some(opt), _) => opt,
+            (None, Some(letter)) if letter.len() == 1 => Opt::short(letter.as_bytes()[0]),
+            (None, _) => return err(format!("unexpected argument \"{a}\"")),
         };
-        match short {
-            "A" | "I" => {
+        match opt {
+            Opt::Append | Opt::Insert => {
                 if command.is_some() {
                     return err("only one command may be given");
                 }
                 let chain = value(i, a)?;
-                if chain.is_empty()
-                    || chain.len() > 28
-                    || chain.starts_with('-')
-                    || !chain.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                if chain.is_empty() || chain.len() > 28 || chain.starts_with('-') || !chain.bytes().all(chain_byte)
                 {
                     return err(format!("chain name `{chain}' is not one the tool reads"));
                 }
                 command = Some(chain);
                 i += 2;
-                if short == "I"
+                if opt == Opt::Insert
                     && args
                         .get(i)
                         .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
@@ -601,8 +754,8 @@ pub(super) fn parse_into(
                     i += 1;
                 }
             }
-            "cmd" => return Ok(None),
-            "t" => {
+            Opt::Command => return Ok(None),
+            Opt::Table => {
                 if table.is_some() {
                     return err("multiple -t flags not allowed");
                 }
@@ -613,17 +766,21 @@ pub(super) fn parse_into(
                 table = Some(t);
                 i += 2;
             }
-            "s" | "d" => {
+            Opt::Source | Opt::Destination => {
                 let v = value(i, a)?;
-                let slot = if short == "s" { &mut src } else { &mut dst };
+                let (slot, letter) = if opt == Opt::Source {
+                    (&mut src, 's')
+                } else {
+                    (&mut dst, 'd')
+                };
                 if slot.is_some() {
-                    return err(format!("multiple -{short} flags not allowed"));
+                    return err(format!("multiple -{letter} flags not allowed"));
                 }
                 // Read in the family below, once it is known.
-                *slot = Some((neg, Cow::Borrowed(v)));
+                *slot = Some((neg, v));
                 i += 2;
             }
-            "p" => {
+            Opt::Protocol => {
                 if proto.is_some() {
                     return err("multiple -p flags not allowed");
                 }
@@ -642,7 +799,7 @@ pub(super) fn parse_into(
                 proto = Some((neg, n));
                 i += 2;
             }
-            "i" | "o" => {
+            Opt::InInterface | Opt::OutInterface => {
                 let v = value(i, a)?;
                 if v.is_empty() || v.len() > 15 {
                     return err(format!("interface name `{v}' must be 1 to 15 characters"));
@@ -650,14 +807,18 @@ pub(super) fn parse_into(
                 if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b)) {
                     return err(format!("interface name `{v}' is not one the tool reads"));
                 }
-                let slot = if short == "i" { &mut iif } else { &mut oif };
+                let (slot, letter) = if opt == Opt::InInterface {
+                    (&mut iif, 'i')
+                } else {
+                    (&mut oif, 'o')
+                };
                 if slot.is_some() {
-                    return err(format!("multiple -{short} flags not allowed"));
+                    return err(format!("multiple -{letter} flags not allowed"));
                 }
-                *slot = Some((neg, Cow::Borrowed(v)));
+                *slot = Some((neg, v));
                 i += 2;
             }
-            "f" => {
+            Opt::Fragment => {
                 if family == Some(Family::V6) {
                     return err("`-f' is not supported in IPv6");
                 }
@@ -667,21 +828,18 @@ pub(super) fn parse_into(
                 frag = Some(neg);
                 i += 1;
             }
-            "m" => {
+            Opt::Match => {
                 if neg {
                     return err("unexpected ! flag before --match");
                 }
                 let v = value(i, a)?;
-                let Some((name, opts)) = MATCHES.iter().find(|(n, _)| *n == v) else {
+                let Some((_, kind, _)) = MATCHES.iter().find(|(n, _, _)| *n == v) else {
                     return err(format!("match `{v}' is not one the tool reads"));
                 };
-                if matches.iter().any(|m| m.name == *name) {
-                    return err(format!("match `{v}' loaded twice is not read"));
-                }
-                matches.push(Match::new(name, opts));
+                matches.load(*kind)?;
                 i += 2;
             }
-            "j" => {
+            Opt::Jump => {
                 if neg {
                     return err("cannot have ! before -j");
                 }
@@ -693,14 +851,14 @@ pub(super) fn parse_into(
                 let chain = !t.is_empty()
                     && !t.starts_with('-')
                     && t.len() <= 28
-                    && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                    && t.bytes().all(chain_byte);
                 if !known.contains(&t) && (t.bytes().all(|b| b.is_ascii_uppercase()) || !chain) {
                     return err(format!("target `{t}' is not one the tool reads"));
                 }
                 target = Some((t, None));
                 i += 2;
             }
-            "reject-with" => {
+            Opt::RejectWith => {
                 let v = value(i, a)?;
                 let known = [
                     "icmp-net-unreachable",
@@ -720,7 +878,7 @@ pub(super) fn parse_into(
                 }
                 i += 2;
             }
-            "w" => {
+            Opt::Wait => {
                 i += 1;
                 if args
                     .get(i)
@@ -729,39 +887,35 @@ pub(super) fn parse_into(
                     i += 1;
                 }
             }
-            "W" => {
+            Opt::WaitInterval | Opt::Modprobe => {
                 value(i, a)?;
                 i += 2;
             }
-            "modprobe" => {
-                value(i, a)?;
-                i += 2;
-            }
-            "v" => i += 1,
-            "4" => {
+            Opt::Verbose => i += 1,
+            Opt::Ipv4 => {
                 if family == Some(Family::V6) {
                     return err("this is the IPv6 version of ip6tables");
                 }
                 i += 1;
             }
-            "6" => {
+            Opt::Ipv6 => {
                 if family != Some(Family::V6) {
                     return err("this is the IPv4 version of iptables");
                 }
                 i += 1;
             }
-            opt => {
+            Opt::Other(name) => {
                 // An option of a loaded match (long names only from here on).
-                let Some((m, opt)) = matches
+                let Some((m, at)) = matches
                     .iter_mut()
                     .rev()
-                    .find_map(|m| m.opts.iter().find(|o| **o == opt).map(|o| (m, *o)))
+                    .find_map(|m| m.opts.iter().position(|o| *o == name).map(|at| (m, at)))
                 else {
                     return err(format!("unknown option \"{a}\""));
                 };
                 let v = value(i, a)?;
                 i += 2;
-                match_option(m, opt, neg, v, proto)?;
+                match_option(m, at, neg, v, proto)?;
             }
         }
     }
@@ -773,22 +927,22 @@ pub(super) fn parse_into(
     };
     let table = table.unwrap_or("filter");
     // Final checks, as each extension makes them.
-    for m in &matches {
-        match m.name {
-            "tcp" | "udp" | "icmp" => {
-                let want = match m.name {
-                    "tcp" => 6,
-                    "udp" => 17,
+    for m in matches.iter() {
+        match m.kind {
+            Kind::Tcp | Kind::Udp | Kind::Icmp => {
+                let want = match m.kind {
+                    Kind::Tcp => 6,
+                    Kind::Udp => 17,
                     _ => 1,
                 };
                 if proto != Some((false, want)) {
                     return err(format!("the {} match needs `-p {}'", m.name, m.name));
                 }
             }
-            "state" | "conntrack" if m.given == 0 => {
+            Kind::State | Kind::Conntrack if m.given == 0 => {
                 return err(format!("the {} match needs a state", m.name));
             }
-            "multiport" => {
+            Kind::Multiport => {
                 if m.given == 0 {
                     return err("the multiport match needs a port list");
                 }
@@ -796,7 +950,7 @@ pub(super) fn parse_into(
                     return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
                 }
             }
-            "comment" if m.given == 0 => return err("the comment match needs --comment"),
+            Kind::Comment if m.given == 0 => return err("the comment match needs --comment"),
             _ => {}
         }
     }
@@ -816,18 +970,17 @@ pub(super) fn parse_into(
             .flatten()
             .any(|(_, a)| a.contains(':')),
     };
-    let read_address = |slot: &mut Base| -> Result<(), String> {
-        if let Some((neg, text)) = slot.take() {
-            match network(&text, v6)? {
-                Some(n) => *slot = Some((neg, Cow::Owned(n))),
-                None if neg => return err("cannot negate the any-address"),
-                None => {}
-            }
+    let read_address = |slot: Base| -> Result<Option<(bool, Net)>, String> {
+        let Some((neg, text)) = slot else {
+            return Ok(None);
+        };
+        match network(text, v6)? {
+            Some(n) => Ok(Some((neg, n))),
+            None if neg => err("cannot negate the any-address"),
+            None => Ok(None),
         }
-        Ok(())
     };
-    read_address(&mut src)?;
-    read_address(&mut dst)?;
+    let (src, dst) = (read_address(src)?, read_address(dst)?);
 
     canonical.clear();
     if table != "filter" {
@@ -837,35 +990,33 @@ pub(super) fn parse_into(
     }
     canonical.push_str("-A ");
     canonical.push_str(chain);
-    let flag = |out: &mut String, neg: bool, f: &str, v: &str| {
-        if neg {
-            out.push_str(" !");
-        }
-        out.push(' ');
+    // ` [!] -x ` before a value.
+    let flag = |out: &mut String, neg: bool, f: &str| {
+        out.push_str(if neg { " ! " } else { " " });
         out.push_str(f);
         out.push(' ');
-        out.push_str(v);
     };
-    if let Some((neg, v)) = &src {
-        flag(canonical, *neg, "-s", v);
+    for (slot, f) in [(&src, "-s"), (&dst, "-d")] {
+        if let Some((neg, net)) = slot {
+            flag(canonical, *neg, f);
+            net.push_to(canonical);
+        }
     }
-    if let Some((neg, v)) = &dst {
-        flag(canonical, *neg, "-d", v);
-    }
-    if let Some((neg, v)) = &iif {
-        flag(canonical, *neg, "-i", v);
-    }
-    if let Some((neg, v)) = &oif {
-        flag(canonical, *neg, "-o", v);
+    for (slot, f) in [(&iif, "-i"), (&oif, "-o")] {
+        if let Some((neg, v)) = slot {
+            flag(canonical, *neg, f);
+            canonical.push_str(v);
+        }
     }
     if let Some((neg, n)) = proto.filter(|(_, n)| *n != 0) {
-        flag(canonical, neg, "-p", &names::get().protocol_name(n));
+        flag(canonical, neg, "-p");
+        canonical.push_str(&names::get().protocol_name(n));
     }
     if let Some(neg) = frag {
         canonical.push_str(if neg { " ! -f" } else { " -f" });
     }
     let mut stateful = false;
-    for m in &matches {
+    for m in matches.iter() {
         canonical.push_str(" -m ");
         canonical.push_str(m.name);
         canonical.push_str(&m.text);
@@ -908,18 +1059,17 @@ pub(super) fn parse_into(
 }
 
 /// Reads one option of a loaded match into its printed words.
-fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Option<(bool, u8)>) -> Result<(), String> {
-    let canonical_opt = match opt {
-        "source-port" | "sport" => "sport",
-        "destination-port" | "dport" => "dport",
-        "source-ports" | "sports" => "sports",
-        "destination-ports" | "dports" => "dports",
-        o => o,
+/// `at`: the option's place in the match's options.
+fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(bool, u8)>) -> Result<(), String> {
+    let opt = m.opts[at];
+    // `--source-port(s)` and `--destination-port(s)` are `--sport(s)` and `--dport(s)`, the
+    // names after them.
+    let at = match (m.kind, at) {
+        (Kind::Tcp | Kind::Udp | Kind::Multiport, 0 | 2) => at + 1,
+        _ => at,
     };
-    let Some(at) = m.opts.iter().position(|o| *o == canonical_opt) else {
-        return err(format!("option --{opt} of the {} match is not read", m.name));
-    };
-    if m.given & (1 << at) != 0 || (m.name == "multiport" && m.given != 0) {
+    let canonical_opt = m.opts[at];
+    if m.given & (1 << at) != 0 || (m.kind == Kind::Multiport && m.given != 0) {
         return err(format!("--{opt} may be given once"));
     }
     m.given |= 1 << at;
@@ -932,30 +1082,34 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
         Some(132) => "sctp",
         _ => "tcp",
     };
-    match (m.name, canonical_opt) {
-        ("tcp" | "udp", "sport" | "dport") => {
-            if let Some(range) = port_range(v, m.name)? {
+    match (m.kind, at) {
+        (Kind::Tcp | Kind::Udp, 1 | 3) => {
+            if let Some((lo, hi)) = port_range(v, m.name)? {
                 text.push_str(" --");
                 text.push_str(canonical_opt);
                 text.push(' ');
-                text.push_str(&range);
+                push_decimal(text, u32::from(lo));
+                if lo != hi {
+                    text.push(':');
+                    push_decimal(text, u32::from(hi));
+                }
             } else if neg {
                 return err("a negated all-ports range is printed differently by the backends");
             }
         }
-        ("icmp", "icmp-type") => {
+        (Kind::Icmp, 0) => {
             text.push_str(" --icmp-type ");
             text.push_str(&icmp(v)?);
         }
-        ("state", "state") | ("conntrack", "ctstate") => {
-            let list = states(v, if m.name == "state" { 5 } else { 7 })?;
+        (Kind::State | Kind::Conntrack, 0) => {
+            let list = states(v, if m.kind == Kind::State { 5 } else { 7 })?;
             m.related_established |= list == "RELATED,ESTABLISHED";
             text.push_str(" --");
             text.push_str(canonical_opt);
             text.push(' ');
             text.push_str(&list);
         }
-        ("multiport", "sports" | "dports" | "ports") => {
+        (Kind::Multiport, 1 | 3 | 4) => {
             let mut slots = 0;
             let mut list = Vec::new();
             for p in v.split(',') {
@@ -979,7 +1133,7 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
             text.push(' ');
             text.push_str(&list.join(","));
         }
-        ("comment", "comment") => {
+        (Kind::Comment, 0) => {
             if neg {
                 return err("the comment match cannot be negated");
             }
@@ -991,7 +1145,7 @@ fn match_option(m: &mut Match, opt: &'static str, neg: bool, v: &str, proto: Opt
             text.push_str(" --comment");
             save_string(text, v);
         }
-        (name, o) => return err(format!("option --{o} of the {name} match is not read")),
+        _ => return err(format!("option --{canonical_opt} of the {} match is not read", m.name)),
     }
     Ok(())
 }
@@ -1001,20 +1155,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn matches_are_listed_in_the_order_of_their_kinds() {
+        for (k, (name, kind, opts)) in MATCHES.iter().enumerate() {
+            assert_eq!(*kind as usize, k, "{name}");
+            assert!(opts.len() <= 32, "{name}: options are bits of a u32");
+        }
+        // The long spellings of the port options come right before the short ones.
+        for (kind, pairs) in [
+            (Kind::Tcp, [("source-port", "sport"), ("destination-port", "dport")]),
+            (Kind::Udp, [("source-port", "sport"), ("destination-port", "dport")]),
+            (Kind::Multiport, [("source-ports", "sports"), ("destination-ports", "dports")]),
+        ] {
+            let opts = MATCHES[kind as usize].2;
+            assert_eq!([(opts[0], opts[1]), (opts[2], opts[3])], pairs, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn base_options_are_sorted_in_runs_by_first_byte() {
-        assert!(BASE_LONG.windows(2).all(|w| w[0] < w[1]), "{BASE_LONG:?}");
-        for name in BASE_LONG {
+        assert!(BASE_LONG.windows(2).all(|w| w[0].0 < w[1].0), "{BASE_LONG:?}");
+        for (name, opt) in BASE_LONG {
             let (from, to) = BASE_BY_FIRST[name.as_bytes()[0] as usize];
-            assert!(BASE_LONG[from as usize..to as usize].contains(&name), "{name}");
-            assert_eq!(resolve(name, std::iter::empty()), Ok(Some(name)));
+            assert!(BASE_LONG[from as usize..to as usize].contains(&(name, opt)), "{name}");
+            assert_eq!(resolve(name, std::iter::empty()), Ok(Some(opt)));
         }
         let in_runs: usize = BASE_BY_FIRST.iter().map(|(from, to)| usize::from(to - from)).sum();
         assert_eq!(in_runs, BASE_LONG.len());
         // Exact names, abbreviations and ambiguity as getopt_long answers them.
-        assert_eq!(resolve("jump", std::iter::empty()), Ok(Some("jump")));
-        assert_eq!(resolve("jum", std::iter::empty()), Ok(Some("jump")));
-        assert_eq!(resolve("dport", ["dport", "sport"].into_iter()), Ok(Some("dport")));
-        assert_eq!(resolve("dp", ["dport"].into_iter()), Ok(Some("dport")));
+        assert_eq!(resolve("jump", std::iter::empty()), Ok(Some(Opt::Jump)));
+        assert_eq!(resolve("jum", std::iter::empty()), Ok(Some(Opt::Jump)));
+        assert_eq!(resolve("src", std::iter::empty()), Ok(Some(Opt::Source)));
+        assert_eq!(resolve("list-r", std::iter::empty()), Ok(Some(Opt::Command)));
+        assert_eq!(resolve("go", std::iter::empty()), Ok(Some(Opt::Other("goto"))));
+        assert_eq!(resolve("dport", ["dport", "sport"].into_iter()), Ok(Some(Opt::Other("dport"))));
+        assert_eq!(resolve("dp", ["dport"].into_iter()), Ok(Some(Opt::Other("dport"))));
+        assert_eq!(resolve("reject", ["reject-with"].into_iter()), Ok(Some(Opt::RejectWith)));
         assert!(
             resolve("de", std::iter::empty()).is_err(),
             "delete, delete-chain, destination"
