@@ -109,7 +109,21 @@ fn read_call<'a>(
     let Some(family) = words.first().and_then(|c| command_family(c)) else {
         return Ok((None, stateful_comment));
     };
-    let args: Vec<&str> = words[1..].iter().map(|w| w.as_ref()).collect();
+    // The words as `&str`, on the stack for any ordinary call.
+    let mut on_stack = [""; 64];
+    let in_vec: Vec<&str>;
+    let args: &[&str] = match on_stack.get_mut(..words.len() - 1) {
+        Some(slots) => {
+            for (slot, w) in slots.iter_mut().zip(&words[1..]) {
+                *slot = w;
+            }
+            slots
+        }
+        None => {
+            in_vec = words[1..].iter().map(|w| w.as_ref()).collect();
+            &in_vec
+        }
+    };
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
     }
@@ -493,6 +507,29 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
         out.push_str("COMMIT\n");
     }
     out
+}
+
+/// [`check_restorable`] for each line, in order; on up to four threads for many lines.
+pub fn check_restorable_each(raws: &[&[u8]]) -> Vec<Result<Rule, String>> {
+    const PARALLEL_CHECKS: usize = 2048;
+    let parts = if raws.len() < PARALLEL_CHECKS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    if parts == 1 {
+        return raws.iter().map(|raw| check_restorable(raw)).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = raws
+            .chunks(raws.len().div_ceil(parts))
+            .map(|part| s.spawn(move || part.iter().map(|raw| check_restorable(raw)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Checks that a line to be written back is a call the shell reads exactly as the tool does, and
