@@ -2,6 +2,7 @@
 //! sysctl values it changed, with what to do about each.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use anyhow::{anyhow, Result};
 use serde::Serialize;
@@ -172,99 +173,89 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
         })
         .unwrap_or_default();
     if let Some(old) = &old {
-        // The rules the new script lacks, and whether each is one to restore.
-        let mut lacking = Vec::new();
-        for (index, line) in old.lines.iter().enumerate() {
-            if let Some(why) = old.why_unknown(index) {
-                if new_texts.contains(&text_key(old, index)) {
+        // The old lines in parts, on several threads for a large script (each line's entry
+        // depends on that line alone); the parts' entries in line order.
+        let discard = |lines: Range<usize>| -> Result<Vec<DiscardedRule>> {
+            let mut discarded = Vec::new();
+            for index in lines {
+                let line = &old.lines[index];
+                if let Some(why) = old.why_unknown(index) {
+                    if new_texts.contains(&text_key(old, index)) {
+                        continue;
+                    }
+                    let text = shortened(old.text(index));
+                    discarded.push(DiscardedRule {
+                        line: line.first(),
+                        canonical: text.clone(),
+                        text,
+                        family: None,
+                        restore: false,
+                        attention: true,
+                        reason: format!("not understood ({why}): compared by its text, not restored"),
+                        group: "not understood: compared by its text, not restored".into(),
+                        detail: Some(why.to_string()),
+                        index,
+                        checked: None,
+                    });
                     continue;
                 }
-                let text = shortened(old.text(index));
-                discarded.push(DiscardedRule {
-                    line: line.first(),
-                    canonical: text.clone(),
-                    text,
-                    family: None,
-                    restore: false,
-                    attention: true,
-                    reason: format!("not understood ({why}): compared by its text, not restored"),
-                    group: "not understood: compared by its text, not restored".into(),
-                    detail: Some(why.to_string()),
-                    index,
-                    checked: None,
-                });
-                continue;
-            }
-            let Some(rule) = &line.rule else { continue };
-            if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
-                continue;
-            }
-            let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
-            let (restore, reason) = if new.is_none() {
-                (false, format!("the new version has no {path}"))
-            } else if rule.is_custom_accept() {
-                (true, "custom ACCEPT rule for a source address".to_string())
-            } else if kept {
-                (true, "listed in keep_rules".to_string())
-            } else {
-                (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".to_string())
-            };
-            lacking.push((index, restore, reason));
-        }
-        // The restorable grammar reads each rule to restore again (all at once, on several
-        // threads for many): its answer gives the canonical text.
-        let raws: Vec<&[u8]> = lacking
-            .iter()
-            .filter(|(_, restore, _)| *restore)
-            .map(|(index, _, _)| &old.bytes[old.lines[*index].bytes()])
-            .collect();
-        let mut checks = firewall::check_restorable_each(&raws).into_iter();
-        drop(raws);
-        // In line order with the lines compared by their text (two sorted runs: merged in
-        // linear time by the stable sort).
-        let texts = discarded.len();
-        discarded.reserve(lacking.len());
-        for (index, mut restore, mut reason) in lacking {
-            let line = &old.lines[index];
-            let mut attention = false;
-            let mut group = reason.clone();
-            let mut detail = None;
-            let (mut checked, mut checked_hash) = (None, None);
-            if restore {
-                let raw = &old.bytes[line.bytes()];
-                match checks.next().expect("a check for each rule to restore") {
-                    Ok(rule) => (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(raw))),
-                    Err(why) => {
-                        (restore, attention) = (false, true);
-                        group = format!("{reason}, but refused; not restored");
-                        reason = format!("{reason}, but refused: {why}; not restored");
-                        detail = Some(why);
+                let Some(rule) = &line.rule else { continue };
+                if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
+                    continue;
+                }
+                let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
+                let (mut restore, mut reason) = if new.is_none() {
+                    (false, format!("the new version has no {path}"))
+                } else if rule.is_custom_accept() {
+                    (true, "custom ACCEPT rule for a source address".to_string())
+                } else if kept {
+                    (true, "listed in keep_rules".to_string())
+                } else {
+                    (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".to_string())
+                };
+                let mut attention = false;
+                let mut group = reason.clone();
+                let mut detail = None;
+                // The restorable grammar reads the rule again: its answer gives the canonical
+                // text.
+                let (mut checked, mut checked_hash) = (None, None);
+                if restore {
+                    let raw = &old.bytes[line.bytes()];
+                    match firewall::check_restorable(raw) {
+                        Ok(rule) => (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(raw))),
+                        Err(why) => {
+                            (restore, attention) = (false, true);
+                            group = format!("{reason}, but refused; not restored");
+                            reason = format!("{reason}, but refused: {why}; not restored");
+                            detail = Some(why);
+                        }
                     }
                 }
+                let full = checked.or_else(|| old.rule(index)).ok_or_else(|| {
+                    anyhow!(
+                        "{}:{}: cannot read this rule again",
+                        before.location(path),
+                        line.first()
+                    )
+                })?;
+                discarded.push(DiscardedRule {
+                    line: line.first(),
+                    text: old.text(index),
+                    family: full.family,
+                    canonical: full.into_canonical(),
+                    restore,
+                    attention,
+                    reason,
+                    group,
+                    detail,
+                    index,
+                    checked: checked_hash,
+                });
             }
-            let full = checked.or_else(|| old.rule(index)).ok_or_else(|| {
-                anyhow!(
-                    "{}:{}: cannot read this rule again",
-                    before.location(path),
-                    line.first()
-                )
-            })?;
-            discarded.push(DiscardedRule {
-                line: line.first(),
-                text: old.text(index),
-                family: full.family,
-                canonical: full.into_canonical(),
-                restore,
-                attention,
-                reason,
-                group,
-                detail,
-                index,
-                checked: checked_hash,
-            });
-        }
-        if texts > 0 {
-            discarded.sort_by_key(|d| d.index);
+            Ok(discarded)
+        };
+        for part in firewall::in_parts(old.lines.len(), discard) {
+            discarded.extend(part?);
         }
     }
     let before_sources = before.sysctl_sources();

@@ -127,7 +127,7 @@ fn read_call<'a>(
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
     }
-    let key = rule::parse_words_key(&args, family, canonical)?.map(|(_, key)| key);
+    let key = rule::parse_words_key(args, family, canonical)?.map(|(_, key)| key);
     let stateful = stateful_comment || key.as_ref().is_some_and(RuleKey::is_stateful_accept);
     Ok((key, stateful))
 }
@@ -144,6 +144,31 @@ fn halves<R: Send>(parallel: bool, f: impl Fn(usize) -> R + Sync) -> [R; 2] {
     std::thread::scope(|s| {
         let second = s.spawn(|| f(1));
         [f(0), second.join().unwrap_or_else(|p| std::panic::resume_unwind(p))]
+    })
+}
+
+/// `f` over `0..len` in contiguous parts, each on its own thread (up to four) when `len` is at
+/// least [`PARALLEL_LINES`]; the parts' results in order.
+pub fn in_parts<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let parts = if len < PARALLEL_LINES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    if parts == 1 {
+        return vec![f(0..len)];
+    }
+    let size = len.div_ceil(parts);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..len)
+            .step_by(size)
+            .map(|start| s.spawn(move || f(start..(start + size).min(len))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     })
 }
 
@@ -507,29 +532,6 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
         out.push_str("COMMIT\n");
     }
     out
-}
-
-/// [`check_restorable`] for each line, in order; on up to four threads for many lines.
-pub fn check_restorable_each(raws: &[&[u8]]) -> Vec<Result<Rule, String>> {
-    const PARALLEL_CHECKS: usize = 2048;
-    let parts = if raws.len() < PARALLEL_CHECKS {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    };
-    if parts == 1 {
-        return raws.iter().map(|raw| check_restorable(raw)).collect();
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = raws
-            .chunks(raws.len().div_ceil(parts))
-            .map(|part| s.spawn(move || part.iter().map(|raw| check_restorable(raw)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
 }
 
 /// Checks that a line to be written back is a call the shell reads exactly as the tool does, and
