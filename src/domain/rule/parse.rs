@@ -653,28 +653,175 @@ pub(super) fn parse_into(
         /// call after call.
         static LOADED: RefCell<Loaded> = RefCell::new(Loaded::new());
     }
-    LOADED.with_borrow_mut(|matches| {
-        matches.clear();
-        parse_loading(family, args, canonical, matches)
-    })
+    LOADED.with_borrow_mut(|matches| parse_loading(family, args, canonical, matches, true))
 }
 
-/// [`parse_into`], loading matches into `matches` (empty).
+/// What a call's options say, as read: the input of the final checks and the printing.
+#[derive(Default)]
+struct Call<'a> {
+    table: Option<&'a str>,
+    command: Option<&'a str>,
+    src: Base<'a>,
+    dst: Base<'a>,
+    iif: Base<'a>,
+    oif: Base<'a>,
+    proto: Option<(bool, u8)>,
+    frag: Option<bool>,
+    /// The target and its `--reject-with` value.
+    target: Option<(&'a str, Option<&'static str>)>,
+}
+
+/// [`parse_into`], loading matches into `matches`; `common`: the common spellings are read in
+/// one pass first ([`read_common`]; off only to test that pass against the full reading).
 fn parse_loading(
     family: Option<Family>,
     args: &[&str],
     canonical: &mut String,
     matches: &mut Loaded,
+    common: bool,
 ) -> Result<Option<RuleKey>, String> {
+    let mut call = Call::default();
+    matches.clear();
+    if !(common && read_common(args, &mut call, matches)) {
+        call = Call::default();
+        matches.clear();
+        if !read_any(family, args, &mut call, matches)? {
+            return Ok(None);
+        }
+    }
+    finish(family, call, matches, canonical)
+}
+
+/// A chain name the tool reads (`-A`, `-I`, or a target).
+fn chain_name(chain: &str) -> bool {
+    !chain.is_empty() && chain.len() <= 28 && !chain.starts_with('-') && chain.bytes().all(chain_byte)
+}
+
+/// A target the tool reads: a built-in one, or a user chain (not upper case only: an extension
+/// the model does not know).
+fn target_name(t: &str) -> bool {
+    ["ACCEPT", "DROP", "RETURN", "REJECT", "LOG"].contains(&t)
+        || (chain_name(t) && !t.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
+/// An interface name the tool reads.
+fn interface(v: &str) -> Result<(), String> {
+    if v.is_empty() || v.len() > 15 {
+        return err(format!("interface name `{v}' must be 1 to 15 characters"));
+    }
+    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b)) {
+        return err(format!("interface name `{v}' is not one the tool reads"));
+    }
+    Ok(())
+}
+
+/// A protocol's number, its name read in any case.
+fn protocol(v: &str) -> Result<u8, String> {
+    let v: Cow<str> = if v.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(v.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(v)
+    };
+    names::get()
+        .protocol(&v)
+        .ok_or_else(|| format!("unknown protocol \"{v}\" specified"))
+}
+
+/// The common spellings in one pass: options with one value each, each option at most once:
+/// `-A CHAIN`, `-p`, `-s`, `-d`, `-i`, `-o` and `-j` (not `REJECT`) in their short or long
+/// form, and after `-p tcp` or `-p udp` that match's `--sport` and `--dport` (or
+/// `--source-port`, `--destination-port`). Each is read as [`read_any`] reads it, with the
+/// same helpers; `false` for any other call (or a value these helpers refuse), which
+/// [`read_any`] then reads from the start.
+fn read_common<'a>(args: &[&'a str], call: &mut Call<'a>, matches: &mut Loaded) -> bool {
+    let mut pairs = args.chunks_exact(2);
+    for pair in &mut pairs {
+        let (opt, v) = (pair[0], pair[1]);
+        // `--name=value` is two words to getopt_long: a value of that form is left to read_any.
+        if v.starts_with("--") && v.contains('=') {
+            return false;
+        }
+        let read = match opt {
+            "-A" | "--append" if call.command.is_none() && chain_name(v) => {
+                call.command = Some(v);
+                true
+            }
+            "-p" | "--protocol" if call.proto.is_none() => match protocol(v) {
+                Ok(n) => {
+                    call.proto = Some((false, n));
+                    true
+                }
+                Err(_) => false,
+            },
+            "-s" | "--source" | "--src" if call.src.is_none() => {
+                call.src = Some((false, v));
+                true
+            }
+            "-d" | "--destination" | "--dst" if call.dst.is_none() => {
+                call.dst = Some((false, v));
+                true
+            }
+            "-i" | "--in-interface" if call.iif.is_none() && interface(v).is_ok() => {
+                call.iif = Some((false, v));
+                true
+            }
+            "-o" | "--out-interface" if call.oif.is_none() && interface(v).is_ok() => {
+                call.oif = Some((false, v));
+                true
+            }
+            "-j" | "--jump" if call.target.is_none() && v != "REJECT" && target_name(v) => {
+                call.target = Some((v, None));
+                true
+            }
+            // The protocol's own match, loaded by its first option: the only match loaded
+            // here, so each name is that match's own, as `read_any` resolves it.
+            "--sport" | "--source-port" | "--dport" | "--destination-port" => {
+                let kind = match call.proto {
+                    Some((false, 6)) => Kind::Tcp,
+                    Some((false, 17)) => Kind::Udp,
+                    _ => return false,
+                };
+                if !matches.has(kind) && matches.load(kind).is_err() {
+                    return false;
+                }
+                let Some(m) = matches.iter_mut().find(|m| m.kind == kind) else {
+                    return false;
+                };
+                match m.opts.iter().position(|o| *o == &opt[2..]) {
+                    Some(at) => match_option(m, at, false, v, call.proto).is_ok(),
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        if !read {
+            return false;
+        }
+    }
+    pairs.remainder().is_empty() && call.command.is_some()
+}
+
+/// Reads any call's options as iptables 1.8 reads them; `Ok(false)`: a command that adds no
+/// rule.
+fn read_any<'a>(
+    family: Option<Family>,
+    args: &[&'a str],
+    call: &mut Call<'a>,
+    matches: &mut Loaded,
+) -> Result<bool, String> {
     let args = split_assignments(args);
-    let mut table: Option<&str> = None;
-    let mut command: Option<&str> = None;
-    let (mut src, mut dst, mut iif, mut oif): (Base, Base, Base, Base) = (None, None, None, None);
     let args: &[&str] = &args;
-    let mut proto: Option<(bool, u8)> = None;
-    let mut frag: Option<bool> = None;
-    // The target and its `--reject-with` value.
-    let mut target: Option<(&str, Option<&'static str>)> = None;
+    let Call {
+        table,
+        command,
+        src,
+        dst,
+        iif,
+        oif,
+        proto,
+        frag,
+        target,
+    } = call;
     let mut negate = false;
     let mut i = 0;
     let value = |i: usize, opt: &str| -> Result<&str, String> {
@@ -737,11 +884,10 @@ fn parse_loading(
                     return err("only one command may be given");
                 }
                 let chain = value(i, a)?;
-                if chain.is_empty() || chain.len() > 28 || chain.starts_with('-') || !chain.bytes().all(chain_byte)
-                {
+                if !chain_name(chain) {
                     return err(format!("chain name `{chain}' is not one the tool reads"));
                 }
-                command = Some(chain);
+                *command = Some(chain);
                 i += 2;
                 if opt == Opt::Insert
                     && args
@@ -754,7 +900,7 @@ fn parse_loading(
                     i += 1;
                 }
             }
-            Opt::Command => return Ok(None),
+            Opt::Command => return Ok(false),
             Opt::Table => {
                 if table.is_some() {
                     return err("multiple -t flags not allowed");
@@ -763,15 +909,15 @@ fn parse_loading(
                 if !["filter", "nat", "mangle", "raw", "security"].contains(&t) {
                     return err(format!("table `{t}' is not one the tool reads"));
                 }
-                table = Some(t);
+                *table = Some(t);
                 i += 2;
             }
             Opt::Source | Opt::Destination => {
                 let v = value(i, a)?;
                 let (slot, letter) = if opt == Opt::Source {
-                    (&mut src, 's')
+                    (&mut *src, 's')
                 } else {
-                    (&mut dst, 'd')
+                    (&mut *dst, 'd')
                 };
                 if slot.is_some() {
                     return err(format!("multiple -{letter} flags not allowed"));
@@ -784,33 +930,20 @@ fn parse_loading(
                 if proto.is_some() {
                     return err("multiple -p flags not allowed");
                 }
-                let v = value(i, a)?;
-                let v: Cow<str> = if v.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(v.to_ascii_lowercase())
-                } else {
-                    Cow::Borrowed(v)
-                };
-                let n = names::get()
-                    .protocol(&v)
-                    .ok_or_else(|| format!("unknown protocol \"{v}\" specified"))?;
+                let n = protocol(value(i, a)?)?;
                 if n == 0 && neg {
                     return err("rule would never match protocol");
                 }
-                proto = Some((neg, n));
+                *proto = Some((neg, n));
                 i += 2;
             }
             Opt::InInterface | Opt::OutInterface => {
                 let v = value(i, a)?;
-                if v.is_empty() || v.len() > 15 {
-                    return err(format!("interface name `{v}' must be 1 to 15 characters"));
-                }
-                if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b)) {
-                    return err(format!("interface name `{v}' is not one the tool reads"));
-                }
+                interface(v)?;
                 let (slot, letter) = if opt == Opt::InInterface {
-                    (&mut iif, 'i')
+                    (&mut *iif, 'i')
                 } else {
-                    (&mut oif, 'o')
+                    (&mut *oif, 'o')
                 };
                 if slot.is_some() {
                     return err(format!("multiple -{letter} flags not allowed"));
@@ -825,7 +958,7 @@ fn parse_loading(
                 if frag.is_some() {
                     return err("multiple -f flags not allowed");
                 }
-                frag = Some(neg);
+                *frag = Some(neg);
                 i += 1;
             }
             Opt::Match => {
@@ -847,15 +980,10 @@ fn parse_loading(
                     return err("multiple -j flags not allowed");
                 }
                 let t = value(i, a)?;
-                let known = ["ACCEPT", "DROP", "RETURN", "REJECT", "LOG"];
-                let chain = !t.is_empty()
-                    && !t.starts_with('-')
-                    && t.len() <= 28
-                    && t.bytes().all(chain_byte);
-                if !known.contains(&t) && (t.bytes().all(|b| b.is_ascii_uppercase()) || !chain) {
+                if !target_name(t) {
                     return err(format!("target `{t}' is not one the tool reads"));
                 }
-                target = Some((t, None));
+                *target = Some((t, None));
                 i += 2;
             }
             Opt::RejectWith => {
@@ -915,13 +1043,34 @@ fn parse_loading(
                 };
                 let v = value(i, a)?;
                 i += 2;
-                match_option(m, at, neg, v, proto)?;
+                match_option(m, at, neg, v, *proto)?;
             }
         }
     }
     if negate {
         return err("a trailing `!'");
     }
+    Ok(true)
+}
+
+/// The final checks each extension makes, then the rule as `iptables -S` prints it.
+fn finish(
+    family: Option<Family>,
+    call: Call,
+    matches: &Loaded,
+    canonical: &mut String,
+) -> Result<Option<RuleKey>, String> {
+    let Call {
+        table,
+        command,
+        src,
+        dst,
+        iif,
+        oif,
+        proto,
+        frag,
+        target,
+    } = call;
     let Some(chain) = command else {
         return Ok(None);
     };
@@ -1164,7 +1313,10 @@ mod tests {
         for (kind, pairs) in [
             (Kind::Tcp, [("source-port", "sport"), ("destination-port", "dport")]),
             (Kind::Udp, [("source-port", "sport"), ("destination-port", "dport")]),
-            (Kind::Multiport, [("source-ports", "sports"), ("destination-ports", "dports")]),
+            (
+                Kind::Multiport,
+                [("source-ports", "sports"), ("destination-ports", "dports")],
+            ),
         ] {
             let opts = MATCHES[kind as usize].2;
             assert_eq!([(opts[0], opts[1]), (opts[2], opts[3])], pairs, "{kind:?}");
@@ -1187,13 +1339,98 @@ mod tests {
         assert_eq!(resolve("src", std::iter::empty()), Ok(Some(Opt::Source)));
         assert_eq!(resolve("list-r", std::iter::empty()), Ok(Some(Opt::Command)));
         assert_eq!(resolve("go", std::iter::empty()), Ok(Some(Opt::Other("goto"))));
-        assert_eq!(resolve("dport", ["dport", "sport"].into_iter()), Ok(Some(Opt::Other("dport"))));
+        assert_eq!(
+            resolve("dport", ["dport", "sport"].into_iter()),
+            Ok(Some(Opt::Other("dport")))
+        );
         assert_eq!(resolve("dp", ["dport"].into_iter()), Ok(Some(Opt::Other("dport"))));
-        assert_eq!(resolve("reject", ["reject-with"].into_iter()), Ok(Some(Opt::RejectWith)));
+        assert_eq!(
+            resolve("reject", ["reject-with"].into_iter()),
+            Ok(Some(Opt::RejectWith))
+        );
         assert!(
             resolve("de", std::iter::empty()).is_err(),
             "delete, delete-chain, destination"
         );
         assert_eq!(resolve("nonesuch", std::iter::empty()), Ok(None));
+    }
+
+    /// Calls near the common spellings: each option in short and long form with values it
+    /// reads, a few words that take the full reading, and values good for another option.
+    const OPTIONS: [(&str, &[&str]); 22] = [
+        ("-A", &["INPUT", "OUTPUT", "ACL_IN", "-x"]),
+        ("--append", &["INPUT", "FORWARD"]),
+        ("-p", &["tcp", "TCP", "udp", "icmp", "6", "0", "all", "bogus"]),
+        ("--protocol", &["tcp", "17"]),
+        (
+            "-s",
+            &[
+                "10.0.0.1",
+                "10.0.0.0/8",
+                "0/0",
+                "10.0.0.1,10.0.0.2",
+                "2001:db8::1",
+                "::/0",
+                "a.b",
+            ],
+        ),
+        ("--source", &["10.0.0.1/32"]),
+        ("--src", &["192.0.2.0/24"]),
+        ("-d", &["10.0.0.1", "0.0.0.0/0", "::1", "--dport=80"]),
+        ("--destination", &["10.1.0.0/16"]),
+        ("--dst", &["10.0.0.3"]),
+        ("-i", &["eth0", "lo+", "verylonginterface0"]),
+        ("--in-interface", &["eth1"]),
+        ("-o", &["eth0", "a b"]),
+        ("--out-interface", &["bond0"]),
+        ("-j", &["ACCEPT", "REJECT", "DROP", "my-chain", "FOO", "-x"]),
+        ("--jump", &["ACCEPT", "LOG"]),
+        (
+            "--sport",
+            &["80", "0x50", "080", "http", "1:2", "2:1", "0:65535", ":", "65536"],
+        ),
+        ("--source-port", &["1024:65535"]),
+        ("--dport", &["80", "443", "ssh", "8080:80", "-1"]),
+        ("--destination-port", &["3128"]),
+        ("!", &["-s", "--dport"]),
+        ("-m", &["tcp", "udp", "state"]),
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Wherever the one-pass reading of the common spellings answers, the full reading
+        /// gives the same rule (canonical form, families, custom and stateful marks) or the same
+        /// error.
+        #[test]
+        fn the_common_spellings_read_as_the_full_reading_reads_them(
+            chain in 0..4usize,
+            words in proptest::collection::vec((0..OPTIONS.len(), 0..16usize, 0..8u8), 0..7),
+            family in 0..3u8,
+        ) {
+            let mut args = Vec::new();
+            if chain > 0 {
+                args.extend(["-A", ["INPUT", "OUTPUT", "ACL_IN"][chain - 1]]);
+            }
+            for (o, v, shape) in words {
+                let (opt, values) = OPTIONS[o];
+                // Mostly an option and a value it reads; sometimes another option's value, or a
+                // lone word.
+                let other = OPTIONS[v % OPTIONS.len()].1;
+                match shape {
+                    0 => args.push(opt),
+                    1 => args.extend([opt, other[v % other.len()]]),
+                    _ => args.extend([opt, values[v % values.len()]]),
+                }
+            }
+            let family = [None, Some(Family::V4), Some(Family::V6)][usize::from(family)];
+            let (mut common, mut full) = (String::new(), String::new());
+            let mut loaded = Loaded::new();
+            let by_common = parse_loading(family, &args, &mut common, &mut loaded, true);
+            let by_full = parse_loading(family, &args, &mut full, &mut loaded, false);
+            proptest::prop_assert_eq!(&by_common, &by_full, "{:?}", args);
+            if matches!(by_full, Ok(Some(_))) {
+                proptest::prop_assert_eq!(common, full);
+            }
+        }
     }
 }
