@@ -1,6 +1,7 @@
 //! Semantic comparison of two snapshots: which rules the upgrade discarded and which managed
 //! sysctl values it changed, with what to do about each.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
 
@@ -31,12 +32,13 @@ pub struct DiscardedRule {
     /// the restorable grammar refuses.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub attention: bool,
-    /// Why, in words (the group's reason, then this rule's detail when it has one).
-    pub reason: String,
+    /// Why, in words (the group's reason, then this rule's detail when it has one). Most are
+    /// one of a few fixed texts, shared rather than copied per rule.
+    pub reason: Cow<'static, str>,
     /// The reason shared by every rule of its group, without this rule's detail: what the
     /// text report groups by.
     #[serde(skip)]
-    pub group: String,
+    pub group: Cow<'static, str>,
     /// This rule's own part of the reason (what iptables or the grammar said of it).
     #[serde(skip)]
     pub detail: Option<String>,
@@ -191,7 +193,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                         family: None,
                         restore: false,
                         attention: true,
-                        reason: format!("not understood ({why}): compared by its text, not restored"),
+                        reason: format!("not understood ({why}): compared by its text, not restored").into(),
                         group: "not understood: compared by its text, not restored".into(),
                         detail: Some(why.to_string()),
                         index,
@@ -204,14 +206,14 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                     continue;
                 }
                 let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
-                let (mut restore, mut reason) = if new.is_none() {
-                    (false, format!("the new version has no {path}"))
+                let (mut restore, mut reason): (bool, Cow<str>) = if new.is_none() {
+                    (false, format!("the new version has no {path}").into())
                 } else if rule.is_custom_accept() {
-                    (true, "custom ACCEPT rule for a source address".to_string())
+                    (true, "custom ACCEPT rule for a source address".into())
                 } else if kept {
-                    (true, "listed in keep_rules".to_string())
+                    (true, "listed in keep_rules".into())
                 } else {
-                    (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".to_string())
+                    (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".into())
                 };
                 let mut attention = false;
                 let mut group = reason.clone();
@@ -225,8 +227,8 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                         Ok(rule) => (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(raw))),
                         Err(why) => {
                             (restore, attention) = (false, true);
-                            group = format!("{reason}, but refused; not restored");
-                            reason = format!("{reason}, but refused: {why}; not restored");
+                            group = format!("{reason}, but refused; not restored").into();
+                            reason = format!("{reason}, but refused: {why}; not restored").into();
                             detail = Some(why);
                         }
                     }

@@ -63,6 +63,10 @@ pub struct Script<'a> {
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
 /// both), `iptables` (IPv4) or `ip6tables` (IPv6), by name or path. `None`: not a call.
 fn command_family(word: &str) -> Option<Option<Family>> {
+    // The vendor script's own word first: every call of a large script.
+    if word == "IPTABLE" {
+        return Some(None);
+    }
     let name = word.rsplit('/').next().unwrap_or(word);
     match name {
         "IPTABLE" if word == "IPTABLE" => Some(None),

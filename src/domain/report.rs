@@ -171,7 +171,7 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize
                     (false, true) => "REFUSED",
                     (false, false) => "skip",
                 };
-                let key = (verdict, d.group.as_str());
+                let key = (verdict, d.group.as_ref());
                 let at = *index.entry(key).or_insert_with(|| {
                     groups.push((key, Vec::new()));
                     groups.len() - 1
