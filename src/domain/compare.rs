@@ -127,6 +127,14 @@ impl<'a> Pair<'a> {
     }
 }
 
+/// A line of the old script the new one lacks, as found by [`compare`]'s scan: one it compares
+/// by its text, or a rule with its reason and, for one to restore, what the restorable grammar
+/// says of it.
+enum Lacking {
+    Text(usize),
+    Rule(usize, Cow<'static, str>, Option<Result<Rule, String>>),
+}
+
 /// The longest line a report shows whole; a longer one (a line the tool cannot read can be
 /// megabytes of continuations) is cut, saying how much is left out.
 const SHOWN_BYTES: usize = 4096;
@@ -175,19 +183,47 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
         })
         .unwrap_or_default();
     if let Some(old) = &old {
-        // The old lines in parts, on several threads for a large script (each line's entry
-        // depends on that line alone); the parts' entries in line order.
-        let discard = |lines: Range<usize>| -> Result<Vec<DiscardedRule>> {
-            let mut discarded = Vec::new();
+        // What the new script lacks, line by line: found in parts on several threads for a
+        // large script (each line's answer depends on it alone), the rules to restore read
+        // again by the restorable grammar there too (its answer gives the canonical text);
+        // the report's entries are then made in line order.
+        let scan = |lines: Range<usize>| {
+            let mut lacking = Vec::new();
             for index in lines {
                 let line = &old.lines[index];
-                if let Some(why) = old.why_unknown(index) {
-                    if new_texts.contains(&text_key(old, index)) {
-                        continue;
+                if old.why_unknown(index).is_some() {
+                    if !new_texts.contains(&text_key(old, index)) {
+                        lacking.push(Lacking::Text(index));
                     }
+                    continue;
+                }
+                let Some(rule) = &line.rule else { continue };
+                if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
+                    continue;
+                }
+                let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
+                let (restore, reason): (bool, Cow<str>) = if new.is_none() {
+                    (false, format!("the new version has no {path}").into())
+                } else if rule.is_custom_accept() {
+                    (true, "custom ACCEPT rule for a source address".into())
+                } else if kept {
+                    (true, "listed in keep_rules".into())
+                } else {
+                    (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".into())
+                };
+                let check = restore.then(|| firewall::check_restorable(&old.bytes[line.bytes()]));
+                lacking.push(Lacking::Rule(index, reason, check));
+            }
+            lacking
+        };
+        for lacking in firewall::in_parts(old.lines.len(), scan).into_iter().flatten() {
+            let (index, mut reason, check) = match lacking {
+                Lacking::Rule(index, reason, check) => (index, reason, check),
+                Lacking::Text(index) => {
+                    let why = old.why_unknown(index).unwrap_or_default();
                     let text = shortened(old.text(index));
                     discarded.push(DiscardedRule {
-                        line: line.first(),
+                        line: old.lines[index].first(),
                         canonical: text.clone(),
                         text,
                         family: None,
@@ -201,63 +237,45 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
                     });
                     continue;
                 }
-                let Some(rule) = &line.rule else { continue };
-                if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
-                    continue;
+            };
+            let line = &old.lines[index];
+            let mut restore = check.is_some();
+            let mut attention = false;
+            let mut group = reason.clone();
+            let mut detail = None;
+            let (mut checked, mut checked_hash) = (None, None);
+            match check {
+                Some(Ok(rule)) => {
+                    (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(&old.bytes[line.bytes()])))
                 }
-                let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
-                let (mut restore, mut reason): (bool, Cow<str>) = if new.is_none() {
-                    (false, format!("the new version has no {path}").into())
-                } else if rule.is_custom_accept() {
-                    (true, "custom ACCEPT rule for a source address".into())
-                } else if kept {
-                    (true, "listed in keep_rules".into())
-                } else {
-                    (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".into())
-                };
-                let mut attention = false;
-                let mut group = reason.clone();
-                let mut detail = None;
-                // The restorable grammar reads the rule again: its answer gives the canonical
-                // text.
-                let (mut checked, mut checked_hash) = (None, None);
-                if restore {
-                    let raw = &old.bytes[line.bytes()];
-                    match firewall::check_restorable(raw) {
-                        Ok(rule) => (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(raw))),
-                        Err(why) => {
-                            (restore, attention) = (false, true);
-                            group = format!("{reason}, but refused; not restored").into();
-                            reason = format!("{reason}, but refused: {why}; not restored").into();
-                            detail = Some(why);
-                        }
-                    }
+                Some(Err(why)) => {
+                    (restore, attention) = (false, true);
+                    group = format!("{reason}, but refused; not restored").into();
+                    reason = format!("{reason}, but refused: {why}; not restored").into();
+                    detail = Some(why);
                 }
-                let full = checked.or_else(|| old.rule(index)).ok_or_else(|| {
-                    anyhow!(
-                        "{}:{}: cannot read this rule again",
-                        before.location(path),
-                        line.first()
-                    )
-                })?;
-                discarded.push(DiscardedRule {
-                    line: line.first(),
-                    text: old.text(index),
-                    family: full.family,
-                    canonical: full.into_canonical(),
-                    restore,
-                    attention,
-                    reason,
-                    group,
-                    detail,
-                    index,
-                    checked: checked_hash,
-                });
+                None => {}
             }
-            Ok(discarded)
-        };
-        for part in firewall::in_parts(old.lines.len(), discard) {
-            discarded.extend(part?);
+            let full = checked.or_else(|| old.rule(index)).ok_or_else(|| {
+                anyhow!(
+                    "{}:{}: cannot read this rule again",
+                    before.location(path),
+                    line.first()
+                )
+            })?;
+            discarded.push(DiscardedRule {
+                line: line.first(),
+                text: old.text(index),
+                family: full.family,
+                canonical: full.into_canonical(),
+                restore,
+                attention,
+                reason,
+                group,
+                detail,
+                index,
+                checked: checked_hash,
+            });
         }
     }
     let before_sources = before.sysctl_sources();
