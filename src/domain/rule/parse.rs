@@ -729,8 +729,8 @@ fn protocol(v: &str) -> Result<u8, String> {
 
 /// The common spellings in one pass: options with one value each, each option at most once:
 /// `-A CHAIN`, `-p`, `-s`, `-d`, `-i`, `-o` and `-j` (not `REJECT`) in their short or long
-/// form, and after `-p tcp` or `-p udp` that match's `--sport` and `--dport` (or
-/// `--source-port`, `--destination-port`). Each is read as [`read_any`] reads it, with the
+/// form, and after `-p tcp` or `-p udp` that match (`-m tcp`, as `iptables -S` prints it) and
+/// its `--sport` and `--dport` (or `--source-port`, `--destination-port`). Each is read as [`read_any`] reads it, with the
 /// same helpers; `false` for any other call (or a value these helpers refuse), which
 /// [`read_any`] then reads from the start.
 fn read_common<'a>(args: &[&'a str], call: &mut Call<'a>, matches: &mut Loaded) -> bool {
@@ -773,8 +773,17 @@ fn read_common<'a>(args: &[&'a str], call: &mut Call<'a>, matches: &mut Loaded) 
                 call.target = Some((v, None));
                 true
             }
-            // The protocol's own match, loaded by its first option: the only match loaded
-            // here, so each name is that match's own, as `read_any` resolves it.
+            // The protocol's own match, named after `-p` (as `iptables -S` prints it) ...
+            "-m" | "--match" => {
+                let kind = match (call.proto, v) {
+                    (Some((false, 6)), "tcp") => Kind::Tcp,
+                    (Some((false, 17)), "udp") => Kind::Udp,
+                    _ => return false,
+                };
+                matches.load(kind).is_ok()
+            }
+            // ... or loaded by its first option: the only match loaded here, so each name is
+            // that match's own, as `read_any` resolves it.
             "--sport" | "--source-port" | "--dport" | "--destination-port" => {
                 let kind = match call.proto {
                     Some((false, 6)) => Kind::Tcp,
