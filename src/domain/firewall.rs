@@ -63,13 +63,12 @@ pub struct Script<'a> {
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
 /// both), `iptables` (IPv4) or `ip6tables` (IPv6), by name or path. `None`: not a call.
 fn command_family(word: &str) -> Option<Option<Family>> {
-    // The vendor script's own word first: every call of a large script.
+    // The vendor script's own word, by that name only (not a path): every call of its script.
     if word == "IPTABLE" {
         return Some(None);
     }
     let name = word.rsplit('/').next().unwrap_or(word);
     match name {
-        "IPTABLE" if word == "IPTABLE" => Some(None),
         "iptables" => Some(Some(Family::V4)),
         "ip6tables" => Some(Some(Family::V6)),
         _ => None,
