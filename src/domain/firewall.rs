@@ -150,14 +150,20 @@ fn halves<R: Send>(parallel: bool, f: impl Fn(usize) -> R + Sync) -> [R; 2] {
     })
 }
 
-/// `f` over `0..len` in contiguous parts, each on its own thread (up to four) when `len` is at
-/// least [`PARALLEL_LINES`]; the parts' results in order.
-pub fn in_parts<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
-    let parts = if len < PARALLEL_LINES {
+/// How many parts, one thread each, `len` lines are read in: one below [`PARALLEL_LINES`], else
+/// one per core, up to four.
+fn parts_for(len: usize) -> usize {
+    if len < PARALLEL_LINES {
         1
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    };
+    }
+}
+
+/// `f` over `0..len` in contiguous parts, each on its own thread (up to four) when `len` is at
+/// least [`PARALLEL_LINES`]; the parts' results in order.
+pub fn in_parts<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let parts = parts_for(len);
     if parts == 1 {
         return vec![f(0..len)];
     }
@@ -293,11 +299,7 @@ impl<'a> Script<'a> {
             }
             reasons
         };
-        let parts = if self.lines.len() < PARALLEL_LINES {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-        };
+        let parts = parts_for(self.lines.len());
         if parts == 1 {
             self.reasons = read_part(0, &mut self.lines);
             return;

@@ -730,9 +730,9 @@ fn protocol(v: &str) -> Result<u8, String> {
 /// The common spellings in one pass: options with one value each, each option at most once:
 /// `-A CHAIN`, `-p`, `-s`, `-d`, `-i`, `-o` and `-j` (not `REJECT`) in their short or long
 /// form, and after `-p tcp` or `-p udp` that match (`-m tcp`, as `iptables -S` prints it) and
-/// its `--sport` and `--dport` (or `--source-port`, `--destination-port`). Each is read as [`read_any`] reads it, with the
-/// same helpers; `false` for any other call (or a value these helpers refuse), which
-/// [`read_any`] then reads from the start.
+/// its `--sport` and `--dport` (or `--source-port`, `--destination-port`). Each is read as
+/// [`read_any`] reads it, with the same helpers; `false` for any other call (or a value these
+/// helpers refuse), which [`read_any`] then reads from the start.
 fn read_common<'a>(args: &[&'a str], call: &mut Call<'a>, matches: &mut Loaded) -> bool {
     let mut pairs = args.chunks_exact(2);
     for pair in &mut pairs {
