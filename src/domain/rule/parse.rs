@@ -117,15 +117,24 @@ const STATES: [&str; 7] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKE
 #[derive(Default)]
 struct Match {
     kind: Kind,
-    name: &'static str,
-    /// Every long option the match defines ([`MATCHES`]).
-    opts: &'static [&'static str],
     /// The words it prints, each after a blank.
     text: String,
-    /// Options given, as bits by their place in `opts`, for "only once" and "required" checks.
+    /// Options given, as bits by their place in [`Match::opts`], for "only once" and
+    /// "required" checks.
     given: u32,
     /// A state word of exactly RELATED,ESTABLISHED (negated or not).
     related_established: bool,
+}
+
+impl Match {
+    fn name(&self) -> &'static str {
+        MATCHES[self.kind as usize].0
+    }
+
+    /// Every long option the match defines ([`MATCHES`]).
+    fn opts(&self) -> &'static [&'static str] {
+        MATCHES[self.kind as usize].2
+    }
 }
 
 /// The matches a call loads, in order, without an allocation of their own: each of
@@ -147,7 +156,7 @@ impl Loaded {
     fn clear(&mut self) {
         for m in self.iter_mut() {
             m.text.clear();
-            (m.kind, m.name, m.opts, m.given, m.related_established) = (Kind::default(), "", &[], 0, false);
+            (m.kind, m.given, m.related_established) = (Kind::default(), 0, false);
         }
         self.len = 0;
     }
@@ -166,12 +175,10 @@ impl Loaded {
 
     /// Loads a match not loaded yet.
     fn load(&mut self, kind: Kind) -> Result<(), String> {
-        let (name, _, opts) = MATCHES[kind as usize];
         if self.has(kind) {
-            return err(format!("match `{name}' loaded twice is not read"));
+            return err(format!("match `{}' loaded twice is not read", MATCHES[kind as usize].0));
         }
-        let m = &mut self.list[self.len];
-        (m.kind, m.name, m.opts) = (kind, name, opts);
+        self.list[self.len].kind = kind;
         self.len += 1;
         Ok(())
     }
@@ -796,7 +803,7 @@ fn read_common<'a>(args: &[&'a str], call: &mut Call<'a>, matches: &mut Loaded) 
                 let Some(m) = matches.iter_mut().find(|m| m.kind == kind) else {
                     return false;
                 };
-                match m.opts.iter().position(|o| *o == &opt[2..]) {
+                match m.opts().iter().position(|o| *o == &opt[2..]) {
                     Some(at) => match_option(m, at, false, v, call.proto).is_ok(),
                     None => false,
                 }
@@ -852,7 +859,7 @@ fn read_any<'a>(
         // Name the option: a short letter, or a long name resolved among those known now.
         let long: Option<Opt> = match a.strip_prefix("--") {
             Some(w) if !w.is_empty() => {
-                let loaded = matches.iter().flat_map(|m| m.opts.iter().copied());
+                let loaded = matches.iter().flat_map(|m| m.opts().iter().copied());
                 let target_opts: &[&str] = match target.map(|t| t.0) {
                     Some("REJECT") => &["reject-with"],
                     _ => &[],
@@ -1046,7 +1053,7 @@ fn read_any<'a>(
                 let Some((m, at)) = matches
                     .iter_mut()
                     .rev()
-                    .find_map(|m| m.opts.iter().position(|o| *o == name).map(|at| (m, at)))
+                    .find_map(|m| m.opts().iter().position(|o| *o == name).map(|at| (m, at)))
                 else {
                     return err(format!("unknown option \"{a}\""));
                 };
@@ -1094,11 +1101,11 @@ fn finish(
                     _ => 1,
                 };
                 if proto != Some((false, want)) {
-                    return err(format!("the {} match needs `-p {}'", m.name, m.name));
+                    return err(format!("the {} match needs `-p {}'", m.name(), m.name()));
                 }
             }
             Kind::State | Kind::Conntrack if m.given == 0 => {
-                return err(format!("the {} match needs a state", m.name));
+                return err(format!("the {} match needs a state", m.name()));
             }
             Kind::Multiport => {
                 if m.given == 0 {
@@ -1176,7 +1183,7 @@ fn finish(
     let mut stateful = false;
     for m in matches.iter() {
         canonical.push_str(" -m ");
-        canonical.push_str(m.name);
+        canonical.push_str(m.name());
         canonical.push_str(&m.text);
         stateful |= m.related_established;
     }
@@ -1219,14 +1226,14 @@ fn finish(
 /// Reads one option of a loaded match into its printed words.
 /// `at`: the option's place in the match's options.
 fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(bool, u8)>) -> Result<(), String> {
-    let opt = m.opts[at];
+    let (name, opt) = (m.name(), m.opts()[at]);
     // `--source-port(s)` and `--destination-port(s)` are `--sport(s)` and `--dport(s)`, the
     // names after them.
     let at = match (m.kind, at) {
         (Kind::Tcp | Kind::Udp | Kind::Multiport, 0 | 2) => at + 1,
         _ => at,
     };
-    let canonical_opt = m.opts[at];
+    let canonical_opt = m.opts()[at];
     if m.given & (1 << at) != 0 || (m.kind == Kind::Multiport && m.given != 0) {
         return err(format!("--{opt} may be given once"));
     }
@@ -1242,7 +1249,7 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
     };
     match (m.kind, at) {
         (Kind::Tcp | Kind::Udp, 1 | 3) => {
-            if let Some((lo, hi)) = port_range(v, m.name)? {
+            if let Some((lo, hi)) = port_range(v, name)? {
                 text.push_str(" --");
                 text.push_str(canonical_opt);
                 text.push(' ');
@@ -1303,7 +1310,7 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
             text.push_str(" --comment");
             save_string(text, v);
         }
-        _ => return err(format!("option --{canonical_opt} of the {} match is not read", m.name)),
+        _ => return err(format!("option --{canonical_opt} of the {name} match is not read")),
     }
     Ok(())
 }
