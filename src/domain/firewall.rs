@@ -100,6 +100,23 @@ fn is_stateful_comment(c: &[u8]) -> bool {
     }
 }
 
+/// A line's words as `&str`, and where its comment starts: in `slots` (on the caller's stack)
+/// for a line of plain words, the common case; else split by the full reading into `words`,
+/// with `held` viewing them.
+fn call_words<'a, 'w>(
+    body: &'a [u8],
+    slots: &'w mut [&'a str; 64],
+    words: &'w mut Vec<Cow<'a, str>>,
+    held: &'w mut Vec<&'w str>,
+) -> Result<(&'w [&'w str], Option<usize>), String> {
+    if let Some((n, comment)) = shell::plain_words_in(body, slots) {
+        return Ok((&slots[..n], comment));
+    }
+    let comment = shell::words_into(body, words)?;
+    held.extend(words.iter().map(|w| w.as_ref()));
+    Ok((held, comment))
+}
+
 /// What a call line adds: its key and whether it is the stateful anchor, or why it cannot be
 /// read. `Ok(None)`: not a call, or a call that adds no rule.
 fn read_call<'a>(
@@ -107,25 +124,15 @@ fn read_call<'a>(
     canonical: &mut String,
     words: &mut Vec<Cow<'a, str>>,
 ) -> Result<(Option<RuleKey>, bool), String> {
-    let comment = shell::words_into(body, words)?.map(|at| &body[at + 1..]);
-    let stateful_comment = comment.is_some_and(is_stateful_comment);
-    let Some(family) = words.first().and_then(|c| command_family(c)) else {
+    let mut slots = [""; 64];
+    let mut held = Vec::new();
+    let (all, comment) = call_words(body, &mut slots, words, &mut held)?;
+    let stateful_comment = comment.is_some_and(|at| is_stateful_comment(&body[at + 1..]));
+    let Some((family, args)) = all
+        .split_first()
+        .and_then(|(command, args)| Some((command_family(command)?, args)))
+    else {
         return Ok((None, stateful_comment));
-    };
-    // The words as `&str`, on the stack for any ordinary call.
-    let mut on_stack = [""; 64];
-    let in_vec: Vec<&str>;
-    let args: &[&str] = match on_stack.get_mut(..words.len() - 1) {
-        Some(slots) => {
-            for (slot, w) in slots.iter_mut().zip(&words[1..]) {
-                *slot = w;
-            }
-            slots
-        }
-        None => {
-            in_vec = words[1..].iter().map(|w| w.as_ref()).collect();
-            &in_vec
-        }
     };
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
@@ -354,11 +361,17 @@ impl<'a> Script<'a> {
     /// report shows need their text).
     pub fn rule(&self, index: usize) -> Option<Rule> {
         self.lines[index].rule?;
-        let raw = &self.bytes[self.lines[index].bytes()];
-        let w = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()?;
-        let family = command_family(w.words.first()?)?;
-        let args: Vec<&str> = w.words[1..].iter().map(|w| w.as_ref()).collect();
-        rule::parse_args_with(family, &args).ok().flatten()
+        let mut slots = [""; 64];
+        let (mut words, mut held) = (Vec::new(), Vec::new());
+        let (all, _) = call_words(
+            body_of(self.bytes, &self.lines[index]),
+            &mut slots,
+            &mut words,
+            &mut held,
+        )
+        .ok()?;
+        let (first, args) = all.split_first()?;
+        rule::parse_args_with(command_family(first)?, args).ok().flatten()
     }
 
     /// Rules in script order, with the index of their line.
@@ -560,20 +573,21 @@ pub fn check_restorable(raw: &[u8]) -> Result<Rule, String> {
             return Err("a line break that is not a continuation".into());
         }
     }
-    let w = shell::words(body)?;
-    let Some(first) = w.words.first() else {
+    let mut slots = [""; 64];
+    let (mut words, mut held) = (Vec::new(), Vec::new());
+    let (all, _) = call_words(body, &mut slots, &mut words, &mut held)?;
+    let Some((&first, args)) = all.split_first() else {
         return Err("no command".into());
     };
     if command_family(first).is_none() {
         return Err("does not start with IPTABLE, iptables or ip6tables".into());
     }
-    let args: Vec<&str> = w.words[1..].iter().map(|w| w.as_ref()).collect();
     if first != "IPTABLE" && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err("a family word after iptables".into());
     }
-    rule::check_restorable_args(&args)?;
+    rule::check_restorable_args(args)?;
     // And the model reads it as a rule, so what is written is what was compared.
-    match rule::parse_args_with(command_family(first).flatten(), &args) {
+    match rule::parse_args_with(command_family(first).flatten(), args) {
         Ok(Some(rule)) => Ok(rule),
         Ok(None) => Err("adds no rule".into()),
         Err(why) => Err(why),

@@ -288,6 +288,33 @@ const ORDINARY: [bool; 256] = {
 /// ordinary bytes in words, blanks between them, maybe a comment. `None` for any other line,
 /// which the full reading takes from the start.
 fn plain_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Option<Option<usize>> {
+    plain_split(text, |word| {
+        let room = words.len() < MAX_WORDS;
+        if room {
+            words.push(Cow::Borrowed(word));
+        }
+        room
+    })
+}
+
+/// [`plain_words`] into `slots` (a buffer on the caller's stack): how many words, and where
+/// the comment starts. `None` for a line that is not plain words or has more words than slots.
+pub fn plain_words_in<'a>(text: &'a [u8], slots: &mut [&'a str]) -> Option<(usize, Option<usize>)> {
+    let mut n = 0;
+    let comment = plain_split(text, |word| {
+        let room = n < slots.len();
+        if room {
+            slots[n] = word;
+            n += 1;
+        }
+        room
+    })?;
+    Some((n, comment))
+}
+
+/// The one-pass split of a plain line: each word to `push`, which says whether it took it (a
+/// line whose words it does not take is left to the full reading); where the comment starts.
+fn plain_split<'a>(text: &'a [u8], mut push: impl FnMut(&'a str) -> bool) -> Option<Option<usize>> {
     let line = std::str::from_utf8(text).ok()?;
     let mut i = 0;
     while i < text.len() {
@@ -299,16 +326,15 @@ fn plain_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Option<Opti
         if b == b'#' {
             return Some(Some(i));
         }
-        // `~` starts an expansion; a long line is left to the full reading's limit.
-        if b == b'~' || !ORDINARY[b as usize] || words.len() >= MAX_WORDS {
+        // `~` starts an expansion.
+        if b == b'~' || !ORDINARY[b as usize] {
             return None;
         }
         let start = i;
         i += 1 + text[i + 1..].iter().take_while(|&&c| ORDINARY[c as usize]).count();
-        if text.get(i).is_some_and(|&c| !blank(c)) {
+        if text.get(i).is_some_and(|&c| !blank(c)) || !push(&line[start..i]) {
             return None;
         }
-        words.push(Cow::Borrowed(&line[start..i]));
     }
     Some(None)
 }

@@ -91,23 +91,35 @@ proptest::proptest! {
     }
 
     /// A line of plain words is split in one pass exactly as the full reading splits it (words
-    /// and comment), and every other line is left to the full reading.
+    /// and comment), and every other line is left to the full reading; into slots on the stack
+    /// the same, when there are enough of them.
     #[test]
     fn plain_lines_split_as_the_full_reading_splits_them(
         bytes in proptest::collection::vec(
-            // Mostly plain bytes and blanks, some of everything else.
-            proptest::sample::select(
-                b"aZ09-./:,_=+@%aZ09-./:,_ \t  \t  #~\r\n'\"\\$`*?[]{};&|<>()\xc3\xa9\xff".to_vec(),
-            ),
+            // Mostly plain bytes and blanks (lines of many words), some of everything else.
+            proptest::prop_oneof![
+                12 => proptest::sample::select(b"aZ09-./:,_=+@%  \t".to_vec()),
+                1 => proptest::sample::select(b"#~\r\n'\"\\$`*?[]{};&|<>()\xc3\xa9\xff".to_vec()),
+            ],
             0..40,
         ),
     ) {
         let mut plain = Vec::new();
-        if let Some(comment) = super::plain_words(&bytes, &mut plain) {
+        let said = super::plain_words(&bytes, &mut plain);
+        if let Some(comment) = said {
             let mut full = Vec::new();
             let full_comment = super::any_words(&bytes, &mut full);
             proptest::prop_assert_eq!(Ok(comment), full_comment);
-            proptest::prop_assert_eq!(plain, full);
+            proptest::prop_assert_eq!(&plain, &full);
+        }
+        // Few slots, so that running out of them is tried too.
+        let mut slots = [""; 6];
+        match super::plain_words_in(&bytes, &mut slots) {
+            Some((n, comment)) => {
+                proptest::prop_assert_eq!(said, Some(comment));
+                proptest::prop_assert_eq!(&slots[..n], &plain.iter().map(|w| w.as_ref()).collect::<Vec<&str>>()[..]);
+            }
+            None => proptest::prop_assert!(said.is_none() || plain.len() > slots.len()),
         }
     }
 }
