@@ -201,6 +201,12 @@ fn read_line<'a>(body: &'a [u8], canonical: &mut String, words: &mut Vec<Cow<'a,
     }
 }
 
+/// Bytes as text, invalid UTF-8 replaced (checked first by the fast validation: almost every
+/// line is UTF-8).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
+}
+
 /// The body of a line: its bytes without the final newline.
 fn body_of<'b>(bytes: &'b [u8], line: &Line) -> &'b [u8] {
     let raw = &bytes[line.bytes()];
@@ -341,7 +347,7 @@ impl<'a> Script<'a> {
         let body = raw.strip_suffix(b"\n").unwrap_or(raw);
         // One physical line (the common case): nothing to join.
         if memchr::memchr(b'\n', body).is_none() {
-            return String::from_utf8_lossy(body).trim().to_string();
+            return lossy(body).trim().to_string();
         }
         let mut text = Vec::with_capacity(body.len());
         let mut i = 0;
@@ -354,7 +360,7 @@ impl<'a> Script<'a> {
                 i += 1;
             }
         }
-        String::from_utf8_lossy(&text).trim().to_string()
+        lossy(&text).trim().to_string()
     }
 
     /// The rule line `index` adds, with its canonical text (read again: only the few rules a

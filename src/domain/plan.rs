@@ -286,25 +286,17 @@ fn preceding_line(
 
 /// Where a restored rule goes in the new script: the index of the line it follows, after the
 /// old line that `preceding` it when the new script has that line once, else after `stateful`.
+/// With the anchor, which line it is.
 fn find_anchor(
     old: &Script,
-    new: &Script,
     anchors: &Anchors,
     preceding: Option<usize>,
     stateful: Option<usize>,
-) -> Option<(usize, String)> {
+) -> Option<(usize, &'static str)> {
     if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
-        return Some((
-            k,
-            format!("after new line {} (the line that preceded it)", new.lines[k].first()),
-        ));
+        return Some((k, "the line that preceded it"));
     }
-    stateful.map(|k| {
-        (
-            k,
-            format!("after new line {} (the stateful line)", new.lines[k].first()),
-        )
-    })
+    stateful.map(|k| (k, "the stateful line"))
 }
 
 /// Inserts the rules to restore into the new script, in their old order and original text.
@@ -351,7 +343,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
                 d.text
             );
         }
-        let (anchor, place) = find_anchor(old, new, &anchors, preceding, stateful).ok_or_else(|| {
+        let (anchor, which) = find_anchor(old, &anchors, preceding, stateful).ok_or_else(|| {
             anyhow!(
                 "{}: no place to restore {:?} ({}:{}): neither the line that preceded it nor a stateful line is in the new script; nothing was changed",
                 after.location(path),
@@ -362,7 +354,11 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
         })?;
         inserts.push((anchor, d.index, raw));
         // The rule's text is in the report once, under its old line number.
-        edits.push(format!("restore old line {} {place}", d.line));
+        edits.push(format!(
+            "restore old line {} after new line {} ({which})",
+            d.line,
+            new.lines[anchor].first()
+        ));
     }
     inserts.sort_by_key(|(anchor, index, _)| (*anchor, *index));
     let extra: usize = inserts.iter().map(|i| i.2.len() + 1).sum();

@@ -317,7 +317,11 @@ fn numeric_ipv4(s: &str, is_mask: bool) -> Option<u32> {
     loop {
         let end = match parts {
             3 => text.len(),
-            _ => memchr::memchr(b'.', &text[start..]).map_or(text.len(), |at| start + at),
+            // A short text: a plain search beats a vector one's setup.
+            _ => text[start..]
+                .iter()
+                .position(|&b| b == b'.')
+                .map_or(text.len(), |at| start + at),
         };
         bytes[parts] = strtoui(&s[start..end], 255)? as u8;
         parts += 1;
@@ -409,13 +413,22 @@ fn push_decimal(out: &mut String, n: u32) {
 
 /// An IPv4 address in dotted quad, as `Ipv4Addr` prints it.
 fn push_ipv4(out: &mut String, addr: u32) {
-    out.reserve(15);
+    // Written into a buffer of its own, then added at once (hot: every IPv4 address).
+    let (mut text, mut len) = ([0u8; 15], 0);
     for (k, byte) in addr.to_be_bytes().into_iter().enumerate() {
         if k > 0 {
-            out.push('.');
+            text[len] = b'.';
+            len += 1;
         }
-        push_decimal(out, u32::from(byte));
+        for (at_least, digit) in [(100, byte / 100), (10, byte / 10 % 10), (0, byte % 10)] {
+            if byte >= at_least {
+                text[len] = b'0' + digit;
+                len += 1;
+            }
+        }
     }
+    // Digits and dots: ASCII, so always UTF-8.
+    out.push_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
 }
 
 /// One IPv6 address or network; `None` for the any-address.
