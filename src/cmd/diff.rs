@@ -91,6 +91,10 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
             _ => report.render(super::group_limit()),
         })?;
     }
+    // The process ends after the report: what it read and found (at scale, tens of thousands
+    // of strings) is left to the exit, not freed piece by piece.
+    std::mem::forget((report, plan, pair));
+    std::mem::forget((old, new));
     Ok(if needs || attention {
         ExitCode::Differs
     } else {
