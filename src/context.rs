@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::domain::config::Config;
 use crate::domain::rule::names::{self, Names};
 use crate::domain::snapshot::Snapshot;
+use crate::domain::threads;
 use crate::root::Root;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
@@ -217,7 +218,7 @@ impl Context {
                 let (old, new) = std::thread::scope(|s| {
                     let old = s.spawn(|| self.resolve(arg));
                     let new = read_new();
-                    (old.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), new)
+                    (threads::join(old), new)
                 });
                 // The new side's error first, as when they were read one after the other.
                 let new = new?;

@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::domain::compare::{compare, recorded_runtime, Pair};
 use crate::domain::plan;
 use crate::domain::report::{ChangeReport, Outcome, Report, Side};
+use crate::domain::threads;
 use crate::exit_codes::ExitCode;
 
 /// How much `diff` prints.
@@ -62,11 +63,11 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
     // The recorded runtime view is read while the plan is made (each reads the pair alone).
-    let (plan, live) = std::thread::scope(|s| {
-        let live = s.spawn(|| recorded_runtime(&pair, &cmp));
-        let plan = plan::plan(&pair, &cmp, &ctx.config);
-        (plan, live.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    });
+    let (live, plan) = threads::beside(
+        true,
+        || recorded_runtime(&pair, &cmp),
+        || plan::plan(&pair, &cmp, &ctx.config),
+    );
     let plan = plan?;
     let needs = cmp.needs_restore();
     let attention = cmp.needs_attention();

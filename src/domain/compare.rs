@@ -15,6 +15,7 @@ use crate::domain::rule::{self, Family, Rule};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps::Step;
 use crate::domain::sysctl::{self, SysctlFinding};
+use crate::domain::threads;
 
 /// A rule the old script had and the new one lacks in every spelling.
 #[derive(Debug, Clone, Serialize)]
@@ -160,10 +161,29 @@ fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
         .collect()
 }
 
-/// Compares `before` (pre-upgrade) with `after` (the system now).
+/// Compares `before` (pre-upgrade) with `after` (the system now): the firewall script and the
+/// sysctl files apart (side by side for a large script: they share nothing).
 pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
+    let large = pair
+        .old
+        .as_ref()
+        .is_some_and(|o| o.lines.len() >= threads::PARALLEL_LINES);
+    let (sysctl, discarded) = threads::beside(
+        large,
+        || sysctl_findings(pair.before, pair.after, config),
+        || discarded_rules(pair, config),
+    );
+    Ok(Comparison {
+        firewall_script: (pair.old.is_some() || pair.new.is_some()).then(|| config.firewall_script.clone()),
+        discarded: discarded?,
+        sysctl,
+    })
+}
+
+/// The rules and lines of the old firewall script the new one lacks, in line order.
+fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
     let path = &config.firewall_script;
-    let (before, after, old, new) = (pair.before, pair.after, &pair.old, &pair.new);
+    let (before, old, new) = (pair.before, &pair.old, &pair.new);
     let keep = keep_rules(config)?;
     let mut discarded = Vec::new();
     // The new script's rules by meaning, for "does the new side still have it?" (freed when the
@@ -216,7 +236,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             }
             lacking
         };
-        for lacking in firewall::in_parts(old.lines.len(), scan).into_iter().flatten() {
+        for lacking in threads::in_parts(old.lines.len(), scan).into_iter().flatten() {
             let (index, mut reason, check) = match lacking {
                 Lacking::Rule(index, reason, check) => (index, reason, check),
                 Lacking::Text(index) => {
@@ -278,10 +298,15 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             });
         }
     }
+    Ok(discarded)
+}
+
+/// What each managed sysctl key is before, after and at boot, and what to do about it.
+fn sysctl_findings(before: &Snapshot, after: &Snapshot, config: &Config) -> Vec<SysctlFinding> {
     let before_sources = before.sysctl_sources();
     let after_sources = after.sysctl_sources();
     let boot_sources = after.sysctl_boot_sources();
-    let sysctl = config
+    config
         .managed_sysctl
         .iter()
         .map(|key| {
@@ -290,12 +315,7 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
             let boot = sysctl::effective_at_boot(boot_sources.iter().copied(), key);
             sysctl::decide(key, b, a, boot, config.sysctl_values.get(key).map(String::as_str))
         })
-        .collect();
-    Ok(Comparison {
-        firewall_script: (old.is_some() || new.is_some()).then(|| path.clone()),
-        discarded,
-        sysctl,
-    })
+        .collect()
 }
 
 /// File state and recorded runtime state side by side: for each custom rule of the old side,

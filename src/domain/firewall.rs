@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use crate::domain::rule::{self, Family, Rule, RuleKey};
 use crate::domain::shell;
+use crate::domain::threads::{self, halves, parts_for, PARALLEL_LINES};
 use crate::domain::version::Version;
 
 /// One logical line of the script, as bash reads it ([`shell::segments`]); blank lines are left
@@ -142,52 +143,6 @@ fn read_call<'a>(
     Ok((key, stateful))
 }
 
-/// Lines of a script at which reading its calls is split over threads (below, one thread).
-const PARALLEL_LINES: usize = 16 * 1024;
-
-/// `f(0)` and `f(1)`, on two threads when `parallel`: a table built in two halves by a bit of
-/// its keys, each half's inserts on a core of their own.
-fn halves<R: Send>(parallel: bool, f: impl Fn(usize) -> R + Sync) -> [R; 2] {
-    if !parallel {
-        return [f(0), f(1)];
-    }
-    std::thread::scope(|s| {
-        let second = s.spawn(|| f(1));
-        [f(0), second.join().unwrap_or_else(|p| std::panic::resume_unwind(p))]
-    })
-}
-
-/// How many parts, one thread each, `len` lines are read in: one below [`PARALLEL_LINES`], else
-/// one per core, up to four.
-fn parts_for(len: usize) -> usize {
-    if len < PARALLEL_LINES {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    }
-}
-
-/// `f` over `0..len` in contiguous parts, each on its own thread (up to four) when `len` is at
-/// least [`PARALLEL_LINES`]; the parts' results in order.
-pub fn in_parts<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
-    let parts = parts_for(len);
-    if parts == 1 {
-        return vec![f(0..len)];
-    }
-    let size = len.div_ceil(parts);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..len)
-            .step_by(size)
-            .map(|start| s.spawn(move || f(start..(start + size).min(len))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
-}
-
 /// What reading one line's call gives: the fields of [`Line`] it sets, and why the line cannot
 /// be read, when it is a call that cannot.
 type Reading = (Option<RuleKey>, bool, Option<Box<str>>);
@@ -230,10 +185,7 @@ impl<'a> Script<'a> {
         let (mut old, mut new) = if large {
             std::thread::scope(|s| {
                 let new = s.spawn(|| Script::split(new));
-                (
-                    Self::split(old),
-                    new.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                )
+                (Self::split(old), threads::join(new))
             })
         } else {
             (Self::split(old), Script::split(new))
@@ -327,10 +279,7 @@ impl<'a> Script<'a> {
                 .map(|(n, part)| s.spawn(move || read_part(n * size, part)))
                 .collect();
             // In line order: the reasons stay sorted by line index.
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+            handles.into_iter().flat_map(threads::join).collect()
         });
     }
 

@@ -12,4 +12,5 @@ pub mod shell;
 pub mod snapshot;
 pub mod steps;
 pub mod sysctl;
+pub mod threads;
 pub mod version;

@@ -8,7 +8,9 @@ use crate::domain::config::Config;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::domain::firewall::{self, Script};
+use crate::domain::snapshot::Snapshot;
 use crate::domain::sysctl;
+use crate::domain::threads;
 
 /// New content for one file.
 #[derive(Debug, Clone, Serialize)]
@@ -430,13 +432,26 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
 }
 
 /// Computes every file change `restore` makes to bring `after` back to `before`'s custom state.
+/// The firewall script's change and the sysctl files' are made apart (side by side for a large
+/// script: they share nothing).
 pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Plan<'a>> {
-    let after = pair.after;
+    let large = pair
+        .new
+        .as_ref()
+        .is_some_and(|n| n.lines.len() >= threads::PARALLEL_LINES);
+    let (sysctl, rules) = threads::beside(
+        large,
+        || sysctl_changes(pair.after, cmp),
+        || restore_rules(pair, cmp, &config.firewall_script),
+    );
     let mut plan = Plan::default();
-    if let Some(change) = restore_rules(pair, cmp, &config.firewall_script)? {
-        plan.changes.push(change);
-    }
-    // One change per sysctl file, in the order first needed.
+    plan.changes.extend(rules?);
+    plan.changes.extend(sysctl?);
+    Ok(plan)
+}
+
+/// The changes to the sysctl files: one per file, in the order first needed.
+fn sysctl_changes<'a>(after: &'a Snapshot, cmp: &Comparison) -> Result<Vec<FileChange<'a>>> {
     let mut sysctl_changes: Vec<FileChange> = Vec::new();
     let mut edit = |path: &str, key: &str, value: &str, note: String| -> Result<()> {
         if after.record(path).is_some_and(|r| r.target.is_some()) {
@@ -510,8 +525,7 @@ pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Pl
     for change in &mut sysctl_changes {
         change.splices = aligned_splices(change.old.unwrap_or_default(), &change.new);
     }
-    plan.changes.extend(sysctl_changes);
-    Ok(plan)
+    Ok(sysctl_changes)
 }
 
 #[cfg(test)]
