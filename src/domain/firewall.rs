@@ -168,12 +168,46 @@ fn body_of<'b>(bytes: &'b [u8], line: &Line) -> &'b [u8] {
     raw.strip_suffix(b"\n").unwrap_or(raw)
 }
 
+/// No twin: see [`twins`].
+const NO_TWIN: u32 = u32::MAX;
+
+/// How many old lines past the last twin found [`twins`] looks at.
+const AHEAD: usize = 32;
+
+/// For each line of `new`, the index of a code line of `old` with the same bytes ([`NO_TWIN`]
+/// when none is found): both scripts walked in order, each code line of `new` looked for among
+/// the [`AHEAD`] old lines after the last twin found.
+fn twins(old: &Script, new: &Script) -> Vec<u32> {
+    let mut next = 0;
+    new.lines
+        .iter()
+        .map(|line| {
+            if line.data {
+                return NO_TWIN;
+            }
+            // Compared whole, newline included (lengths first): the same bytes, the same body.
+            let (raw, len) = (&new.bytes[line.bytes()], line.end - line.start);
+            let ahead = next..(next + AHEAD).min(old.lines.len());
+            match ahead.into_iter().find(|&k| {
+                let candidate = &old.lines[k];
+                candidate.end - candidate.start == len && !candidate.data && old.bytes[candidate.bytes()] == *raw
+            }) {
+                Some(k) => {
+                    next = k + 1;
+                    k as u32
+                }
+                None => NO_TWIN,
+            }
+        })
+        .collect()
+}
+
 impl<'a> Script<'a> {
     /// Splits a script into logical lines as bash does and reads each call. Never fails: a call
     /// the tool cannot read is kept as `unknown`, with the reason.
     pub fn parse(bytes: &'a [u8]) -> Self {
         let mut script = Self::split(bytes);
-        script.read_calls(|_| None);
+        script.read_calls(|_, _| None);
         script
     }
 
@@ -190,10 +224,20 @@ impl<'a> Script<'a> {
         } else {
             (Self::split(old), Script::split(new))
         };
-        old.read_calls(|_| None);
-        // Old code lines by their bytes (the first of equal ones), in two halves by length, each
-        // on its own thread for a large script.
+        old.read_calls(|_, _| None);
         let old = old;
+        // Each new line's twin in the old script (the same bytes: the same reading), found by
+        // walking both in order, as an upgrade keeps most lines in their order.
+        let twins = twins(&old, &new);
+        // The lines that walk did not pair are read, unless there are many (an upgrade that
+        // moved blocks of lines): then the old lines are indexed by their bytes, in two halves
+        // by length, each on its own thread for a large script, and those found there are not
+        // read again.
+        let unpaired = twins
+            .iter()
+            .zip(&new.lines)
+            .filter(|(t, l)| **t == NO_TWIN && !l.data)
+            .count();
         let half_of = |body: &[u8]| body.len() & 1;
         let half = |which: usize| {
             let mut known: HashMap<&[u8], u32> =
@@ -206,9 +250,12 @@ impl<'a> Script<'a> {
             }
             known
         };
-        let known = halves(large, half);
-        new.read_calls(|body| {
-            let k = *known[half_of(body)].get(body)? as usize;
+        let known = (unpaired > old.lines.len() / 4).then(|| halves(large, half));
+        new.read_calls(|j, body| {
+            let k = match twins[j] {
+                NO_TWIN => *known.as_ref()?[half_of(body)].get(body)?,
+                k => k,
+            } as usize;
             let line = &old.lines[k];
             Some((line.rule, line.stateful, old.why_unknown(k).map(Box::from)))
         });
@@ -246,8 +293,8 @@ impl<'a> Script<'a> {
     }
 
     /// Reads the call of each code line: `known` answers for a line whose reading is already
-    /// known, by its body; the others are read. A large script is read in parts, one thread each.
-    fn read_calls(&mut self, known: impl Fn(&[u8]) -> Option<Reading> + Sync) {
+    /// known, by its index and body; the others are read. A large script is read in parts, one thread each.
+    fn read_calls(&mut self, known: impl Fn(usize, &[u8]) -> Option<Reading> + Sync) {
         let bytes = self.bytes;
         let read_part = |first: usize, part: &mut [Line]| -> Vec<(u32, Box<str>)> {
             let (mut canonical, mut words, mut reasons) = (String::new(), Vec::new(), Vec::new());
@@ -256,7 +303,8 @@ impl<'a> Script<'a> {
                     continue;
                 }
                 let body = body_of(bytes, line);
-                let (rule, stateful, why) = known(body).unwrap_or_else(|| read_line(body, &mut canonical, &mut words));
+                let (rule, stateful, why) =
+                    known(first + k, body).unwrap_or_else(|| read_line(body, &mut canonical, &mut words));
                 (line.rule, line.stateful, line.unknown) = (rule, stateful, why.is_some());
                 if let Some(why) = why {
                     reasons.push(((first + k) as u32, why));
@@ -621,6 +669,45 @@ mod tests {
             // The heredoc body is data in the new script, whatever the old one says of its text.
             assert!(new_pair.lines[1].data && new_pair.lines[1].rule.is_none() && !new_pair.lines[2].unknown);
             assert!(old_pair.lines.iter().any(|l| l.unknown) && new_pair.lines.iter().any(|l| l.stateful));
+        }
+    }
+
+    /// How many code lines of the new script the in-order walk pairs with an old line.
+    fn paired(old: &str, new: &str) -> usize {
+        let (old, new) = (Script::parse(old.as_bytes()), Script::parse(new.as_bytes()));
+        twins(&old, &new).iter().filter(|&&t| t != NO_TWIN).count()
+    }
+
+    #[test]
+    fn a_pair_is_read_alike_whatever_the_upgrade_moved() {
+        let line = |i: usize| match i % 3 {
+            0 => format!("IPTABLE -A INPUT -p tcp --dport {} -j ACCEPT\n", 1024 + i),
+            1 => format!(
+                "IPTABLE ipv4 -A INPUT -p tcp -s 10.1.{}.{} -j ACCEPT # proxy\n",
+                i / 250 % 250,
+                i % 250
+            ),
+            _ => format!("IPTABLE -A INPUT -m nosuch --x {i} -j ACCEPT\n"),
+        };
+        let old: Vec<String> = (0..30_000).map(line).collect();
+        let (mut reversed, mut gap, mut ends_short) = (old.clone(), old.clone(), old.clone());
+        // Every line moved: too many unpaired lines, so the old lines are indexed.
+        reversed.reverse();
+        // A block longer than the walk looks ahead is gone: the lines after it go unpaired.
+        gap.drain(1_000..1_000 + 4 * AHEAD);
+        // The last line loses its newline: its bytes differ, its body does not.
+        let last = ends_short.len() - 1;
+        ends_short[last] = ends_short[last].trim_end().to_string();
+        let old = old.concat();
+        for (new, pairs) in [
+            (reversed.concat(), 0..22_500),
+            (gap.concat(), 1_000..1_001),
+            (ends_short.concat(), 29_999..30_000),
+        ] {
+            assert!(pairs.contains(&paired(&old, &new)), "{} paired", paired(&old, &new));
+            let (old_pair, new_pair) = Script::parse_pair(old.as_bytes(), new.as_bytes());
+            assert_eq!(readings(&old_pair), readings(&Script::parse(old.as_bytes())));
+            assert_eq!(readings(&new_pair), readings(&Script::parse(new.as_bytes())));
         }
     }
 
