@@ -129,11 +129,11 @@ impl<'a> Pair<'a> {
 }
 
 /// A line of the old script the new one lacks, as found by [`compare`]'s scan: one it compares
-/// by its text, or a rule with its reason and, for one to restore, what the restorable grammar
-/// says of it.
+/// by its text, or a rule with its reason, its text and, for one to restore, what the
+/// restorable grammar says of it.
 enum Lacking {
     Text(usize),
-    Rule(usize, Cow<'static, str>, Option<Result<Rule, String>>),
+    Rule(usize, Cow<'static, str>, String, Option<Result<Rule, String>>),
 }
 
 /// The longest line a report shows whole; a longer one (a line the tool cannot read can be
@@ -232,13 +232,13 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
                     (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".into())
                 };
                 let check = restore.then(|| firewall::check_restorable(&old.bytes[line.bytes()]));
-                lacking.push(Lacking::Rule(index, reason, check));
+                lacking.push(Lacking::Rule(index, reason, old.text(index), check));
             }
             lacking
         };
         for lacking in threads::in_parts(old.lines.len(), scan).into_iter().flatten() {
-            let (index, mut reason, check) = match lacking {
-                Lacking::Rule(index, reason, check) => (index, reason, check),
+            let (index, mut reason, text, check) = match lacking {
+                Lacking::Rule(index, reason, text, check) => (index, reason, text, check),
                 Lacking::Text(index) => {
                     let why = old.why_unknown(index).unwrap_or_default();
                     let text = shortened(old.text(index));
@@ -285,7 +285,7 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
             })?;
             discarded.push(DiscardedRule {
                 line: line.first(),
-                text: old.text(index),
+                text,
                 family: full.family,
                 canonical: full.into_canonical(),
                 restore,
