@@ -3,7 +3,7 @@
 //! other makes the call "not understood" (an error), never a guess.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::Ipv6Addr;
 
 use super::names::{self, strtoui};
@@ -737,6 +737,27 @@ fn interface(v: &str) -> Result<(), String> {
 
 /// A protocol's number, its name read in any case.
 fn protocol(v: &str) -> Result<u8, String> {
+    thread_local! {
+        /// The last protocol this thread read, as written (up to 8 bytes), and its number: a
+        /// script names a few protocols, line after line (the names table never changes once
+        /// read).
+        static LAST: Cell<([u8; 8], usize, u8)> = const { Cell::new(([0; 8], usize::MAX, 0)) };
+    }
+    let (text, len, n) = LAST.get();
+    if len == v.len() && text.get(..len) == Some(v.as_bytes()) {
+        return Ok(n);
+    }
+    let n = named_protocol(v)?;
+    if v.len() <= 8 {
+        let mut text = [0; 8];
+        text[..v.len()].copy_from_slice(v.as_bytes());
+        LAST.set((text, v.len(), n));
+    }
+    Ok(n)
+}
+
+/// [`protocol`] from the names table.
+fn named_protocol(v: &str) -> Result<u8, String> {
     let v: Cow<str> = if v.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(v.to_ascii_lowercase())
     } else {
