@@ -101,12 +101,16 @@ fn is_stateful_comment(c: &[u8]) -> bool {
     }
 }
 
+/// Words a call has room for on the stack (iptables calls have a few dozen at most; a longer
+/// one is split into a buffer).
+const SLOTS: usize = 32;
+
 /// A line's words as `&str`, and where its comment starts: in `slots` (on the caller's stack)
 /// for a line of plain words, the common case; else split by the full reading into `words`,
 /// with `held` viewing them.
 fn call_words<'a, 'w>(
     body: &'a [u8],
-    slots: &'w mut [&'a str; 64],
+    slots: &'w mut [&'a str; SLOTS],
     words: &'w mut Vec<Cow<'a, str>>,
     held: &'w mut Vec<&'w str>,
 ) -> Result<(&'w [&'w str], Option<usize>), String> {
@@ -125,7 +129,7 @@ fn read_call<'a>(
     canonical: &mut String,
     words: &mut Vec<Cow<'a, str>>,
 ) -> Result<(Option<RuleKey>, bool), String> {
-    let mut slots = [""; 64];
+    let mut slots = [""; SLOTS];
     let mut held = Vec::new();
     let (all, comment) = call_words(body, &mut slots, words, &mut held)?;
     let stateful_comment = comment.is_some_and(|at| is_stateful_comment(&body[at + 1..]));
@@ -364,7 +368,7 @@ impl<'a> Script<'a> {
     /// report shows need their text).
     pub fn rule(&self, index: usize) -> Option<Rule> {
         self.lines[index].rule?;
-        let mut slots = [""; 64];
+        let mut slots = [""; SLOTS];
         let (mut words, mut held) = (Vec::new(), Vec::new());
         let (all, _) = call_words(
             body_of(self.bytes, &self.lines[index]),
@@ -576,7 +580,7 @@ pub fn check_restorable(raw: &[u8]) -> Result<Rule, String> {
             return Err("a line break that is not a continuation".into());
         }
     }
-    let mut slots = [""; 64];
+    let mut slots = [""; SLOTS];
     let (mut words, mut held) = (Vec::new(), Vec::new());
     let (all, _) = call_words(body, &mut slots, &mut words, &mut held)?;
     let Some((&first, args)) = all.split_first() else {
