@@ -799,6 +799,19 @@ IPTABLE -N SCAN_SERV_IN\n";
     }
 
     #[test]
+    fn a_call_of_more_words_than_the_stack_holds_is_split_whole() {
+        for n in [SLOTS - 1, SLOTS, SLOTS + 1, 3 * SLOTS] {
+            let line = format!("IPTABLE -A INPUT{} # c", " -x y".repeat(n));
+            let mut slots = [""; SLOTS];
+            let (mut words, mut held) = (Vec::new(), Vec::new());
+            let (all, comment) = call_words(line.as_bytes(), &mut slots, &mut words, &mut held).unwrap();
+            let whole = shell::words(line.as_bytes()).unwrap();
+            assert_eq!(all, whole.strs(), "{n} pairs");
+            assert_eq!((all.len(), comment), (3 + 2 * n, whole.comment), "{n} pairs");
+        }
+    }
+
+    #[test]
     fn function_definitions_and_other_words_are_not_rules() {
         let s = Script::parse(b"IPTABLE() {\n  iptables \"$@\"\n}\nIPTABLES_X -A INPUT -j ACCEPT\n");
         assert_eq!(s.text(1), "iptables \"$@\"");
