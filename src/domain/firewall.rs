@@ -297,7 +297,8 @@ impl<'a> Script<'a> {
     }
 
     /// Reads the call of each code line: `known` answers for a line whose reading is already
-    /// known, by its index and body; the others are read. A large script is read in parts, one thread each.
+    /// known, by its index and body; the others are read. A large script is read in parts, one
+    /// thread each.
     fn read_calls(&mut self, known: impl Fn(usize, &[u8]) -> Option<Reading> + Sync) {
         let bytes = self.bytes;
         let read_part = |first: usize, part: &mut [Line]| -> Vec<(u32, Box<str>)> {
