@@ -215,11 +215,7 @@ impl Context {
         let (old, new) = match old {
             // Two named sides are read at once (large scripts take a while to read).
             Some(arg) => {
-                let (old, new) = std::thread::scope(|s| {
-                    let old = s.spawn(|| self.resolve(arg));
-                    let new = read_new();
-                    (threads::join(old), new)
-                });
+                let (old, new) = threads::beside(true, || self.resolve(arg), read_new);
                 // The new side's error first, as when they were read one after the other.
                 let new = new?;
                 (old?, new)

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use crate::domain::rule::{self, Family, Rule, RuleKey};
 use crate::domain::shell;
-use crate::domain::threads::{self, halves, parts_for, PARALLEL_LINES};
+use crate::domain::threads::{self, halves, PARALLEL_LINES};
 use crate::domain::version::Version;
 
 /// One logical line of the script, as bash reads it ([`shell::segments`]); blank lines are left
@@ -220,14 +220,7 @@ impl<'a> Script<'a> {
     /// most lines.
     pub fn parse_pair<'b>(old: &'a [u8], new: &'b [u8]) -> (Self, Script<'b>) {
         let large = old.len().min(new.len()) > 256 * 1024;
-        let (mut old, mut new) = if large {
-            std::thread::scope(|s| {
-                let new = s.spawn(|| Script::split(new));
-                (Self::split(old), threads::join(new))
-            })
-        } else {
-            (Self::split(old), Script::split(new))
-        };
+        let (mut new, mut old) = threads::beside(large, || Script::split(new), || Self::split(old));
         old.read_calls(|_, _| None);
         let old = old;
         // Each new line's twin in the old script (the same bytes: the same reading), found by
@@ -317,23 +310,11 @@ impl<'a> Script<'a> {
             }
             reasons
         };
-        let parts = parts_for(self.lines.len());
-        if parts == 1 {
-            self.reasons = read_part(0, &mut self.lines);
-            return;
-        }
-        let size = self.lines.len().div_ceil(parts);
-        let read_part = &read_part;
-        self.reasons = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .lines
-                .chunks_mut(size)
-                .enumerate()
-                .map(|(n, part)| s.spawn(move || read_part(n * size, part)))
-                .collect();
-            // In line order: the reasons stay sorted by line index.
-            handles.into_iter().flat_map(threads::join).collect()
-        });
+        // In line order: the reasons stay sorted by line index.
+        self.reasons = threads::in_parts_mut(&mut self.lines, read_part)
+            .into_iter()
+            .flatten()
+            .collect();
     }
 
     /// Why the tool cannot read line `index`, when it cannot.

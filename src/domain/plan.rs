@@ -287,8 +287,8 @@ fn preceding_line(
 }
 
 /// Where a restored rule goes in the new script: the index of the line it follows, after the
-/// old line that `preceding` it when the new script has that line once, else after `stateful`.
-/// With the anchor, which line it is.
+/// old line that `preceding` it when the new script has that line once, else after `stateful`;
+/// and which of the two it is.
 fn find_anchor(
     old: &Script,
     anchors: &Anchors,

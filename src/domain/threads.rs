@@ -9,7 +9,7 @@ use std::thread::ScopedJoinHandle;
 pub const PARALLEL_LINES: usize = 16 * 1024;
 
 /// A scoped thread's result; its panic goes on in the joining thread.
-pub fn join<R>(handle: ScopedJoinHandle<'_, R>) -> R {
+fn join<R>(handle: ScopedJoinHandle<'_, R>) -> R {
     handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
@@ -39,7 +39,7 @@ pub fn beside<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl 
 
 /// How many parts, one thread each, `len` lines are worked on in: one below
 /// [`PARALLEL_LINES`], else one per core, up to four.
-pub fn parts_for(len: usize) -> usize {
+fn parts_for(len: usize) -> usize {
     if len < PARALLEL_LINES {
         1
     } else {
@@ -60,6 +60,25 @@ pub fn in_parts<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Ve
         let handles: Vec<_> = (0..len)
             .step_by(size)
             .map(|start| s.spawn(move || f(start..(start + size).min(len))))
+            .collect();
+        handles.into_iter().map(join).collect()
+    })
+}
+
+/// `f(first, part)` over `items` in contiguous parts as [`in_parts`] splits them (`first`: the
+/// index of the part's first item); the parts' results in order.
+pub fn in_parts_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(usize, &mut [T]) -> R + Sync) -> Vec<R> {
+    let parts = parts_for(items.len());
+    if parts == 1 {
+        return vec![f(0, items)];
+    }
+    let size = items.len().div_ceil(parts);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks_mut(size)
+            .enumerate()
+            .map(|(n, part)| s.spawn(move || f(n * size, part)))
             .collect();
         handles.into_iter().map(join).collect()
     })
