@@ -9,7 +9,6 @@ use anyhow::{bail, Context as _, Result};
 use crate::domain::config::Config;
 use crate::domain::rule::names::{self, Names};
 use crate::domain::snapshot::Snapshot;
-use crate::domain::threads;
 use crate::root::Root;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
@@ -215,10 +214,9 @@ impl Context {
         let (old, new) = match old {
             // Two named sides are read at once (large scripts take a while to read).
             Some(arg) => {
-                let (old, new) = threads::beside(true, || self.resolve(arg), read_new);
-                // The new side's error first, as when they were read one after the other.
-                let new = new?;
-                (old?, new)
+                // The new side's error first.
+                let new = read_new()?;
+                (self.resolve(arg)?, new)
             }
             None => {
                 let new = read_new()?;

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::ops::Range;
 
 use anyhow::{anyhow, Result};
 use serde::Serialize;
@@ -11,11 +10,10 @@ use serde::Serialize;
 use crate::domain::config::Config;
 use crate::domain::firewall::{self, RuleIndex, Script};
 use crate::domain::loaded::LoadedSet;
-use crate::domain::rule::{self, Family, Rule};
+use crate::domain::rule::{self, Family, Rule, RuleKey};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps::Step;
 use crate::domain::sysctl::{self, SysctlFinding};
-use crate::domain::threads;
 
 /// A rule the old script had and the new one lacks in every spelling.
 #[derive(Debug, Clone, Serialize)]
@@ -46,16 +44,16 @@ pub struct DiscardedRule {
     /// Index of the logical line in the old script.
     #[serde(skip)]
     pub index: usize,
-    /// The hash of the exact bytes the restorable grammar accepted, when it did (only
-    /// [`compare`] sets it): the plan writes a line only when its bytes are the ones checked.
+    /// The exact bytes the restorable grammar accepted, when it did (only [`compare`] sets
+    /// them): the plan writes a line only when its bytes are the ones checked.
     #[serde(skip)]
-    checked: Option<u128>,
+    checked: Option<Box<[u8]>>,
 }
 
 impl DiscardedRule {
     /// Whether `raw` are the bytes the restorable grammar accepted for this rule.
     pub fn checked_as(&self, raw: &[u8]) -> bool {
-        self.checked == Some(xxhash_rust::xxh3::xxh3_128(raw))
+        self.checked.as_deref() == Some(raw)
     }
 }
 
@@ -101,8 +99,7 @@ pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Result<Option<Script<'a>
     snap.content(path).map(|bytes| Ok(Script::parse(bytes))).transpose()
 }
 
-/// The two sides of a comparison with their firewall scripts parsed once, together
-/// ([`Script::parse_pair`]: large scripts are the bulk of the work).
+/// The two sides of a comparison with their firewall scripts parsed once.
 pub struct Pair<'a> {
     pub before: &'a Snapshot,
     pub after: &'a Snapshot,
@@ -112,28 +109,13 @@ pub struct Pair<'a> {
 
 impl<'a> Pair<'a> {
     pub fn read(before: &'a Snapshot, after: &'a Snapshot, path: &str) -> Result<Self> {
-        let (old, new) = match (before.content(path), after.content(path)) {
-            (Some(old), Some(new)) => {
-                let (old, new) = Script::parse_pair(old, new);
-                (Some(old), Some(new))
-            }
-            (old, new) => (old.map(Script::parse), new.map(Script::parse)),
-        };
         Ok(Self {
             before,
             after,
-            old,
-            new,
+            old: before.content(path).map(Script::parse),
+            new: after.content(path).map(Script::parse),
         })
     }
-}
-
-/// A line of the old script the new one lacks, as found by [`compare`]'s scan: one it compares
-/// by its text, or a rule with its reason, its text and, for one to restore, what the
-/// restorable grammar says of it.
-enum Lacking {
-    Text(usize),
-    Rule(usize, Cow<'static, str>, String, Option<Result<Rule, String>>),
 }
 
 /// The longest line a report shows whole; a longer one (a line the tool cannot read can be
@@ -162,143 +144,136 @@ fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
 }
 
 /// Compares `before` (pre-upgrade) with `after` (the system now): the firewall script and the
-/// sysctl files apart (side by side for a large script: they share nothing).
+/// sysctl files.
 pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
-    let large = pair
-        .old
-        .as_ref()
-        .is_some_and(|o| o.lines.len() >= threads::PARALLEL_LINES);
-    let (sysctl, discarded) = threads::beside(
-        large,
-        || sysctl_findings(pair.before, pair.after, config),
-        || discarded_rules(pair, config),
-    );
     Ok(Comparison {
         firewall_script: (pair.old.is_some() || pair.new.is_some()).then(|| config.firewall_script.clone()),
-        discarded: discarded?,
-        sysctl,
+        discarded: discarded_rules(pair, config)?,
+        sysctl: sysctl_findings(pair.before, pair.after, config),
     })
 }
 
 /// The rules and lines of the old firewall script the new one lacks, in line order.
 fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
-    let path = &config.firewall_script;
-    let (before, old, new) = (pair.before, &pair.old, &pair.new);
+    let Some(old) = &pair.old else {
+        return Ok(Vec::new());
+    };
     let keep = keep_rules(config)?;
-    let mut discarded = Vec::new();
-    // The new script's rules by meaning, for "does the new side still have it?" (freed when the
-    // comparison is made: what it found is in the result).
-    let new_index: Option<RuleIndex> = new.as_ref().map(Script::index);
+    let new = pair.new.as_ref();
+    // The new script's rules by meaning, for "does the new side still have it?".
+    let new_index: Option<RuleIndex> = new.map(Script::index);
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
-    let any_unknown = old.as_ref().is_some_and(|o| o.lines.iter().any(|l| l.unknown));
-    let text_key = |script: &Script, k: usize| xxhash_rust::xxh3::xxh3_128(script.text(k).as_bytes());
-    let new_texts: HashSet<u128> = new
-        .as_ref()
-        .filter(|_| any_unknown)
-        .map(|n| {
-            (0..n.lines.len())
-                .filter(|&k| !n.lines[k].data)
-                .map(|k| text_key(n, k))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(old) = &old {
-        // What the new script lacks, line by line: found in parts on several threads for a
-        // large script (each line's answer depends on it alone), the rules to restore read
-        // again by the restorable grammar there too (its answer gives the canonical text);
-        // the report's entries are then made in line order.
-        let scan = |lines: Range<usize>| {
-            let mut lacking = Vec::new();
-            for index in lines {
-                let line = &old.lines[index];
-                if old.why_unknown(index).is_some() {
-                    if !new_texts.contains(&text_key(old, index)) {
-                        lacking.push(Lacking::Text(index));
-                    }
-                    continue;
-                }
-                let Some(rule) = &line.rule else { continue };
-                if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
-                    continue;
-                }
-                let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
-                let (restore, reason): (bool, Cow<str>) = if new.is_none() {
-                    (false, format!("the new version has no {path}").into())
-                } else if rule.is_custom_accept() {
-                    (true, "custom ACCEPT rule for a source address".into())
-                } else if kept {
-                    (true, "listed in keep_rules".into())
-                } else {
-                    (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".into())
-                };
-                let check = restore.then(|| firewall::check_restorable(&old.bytes[line.bytes()]));
-                lacking.push(Lacking::Rule(index, reason, old.text(index), check));
+    let new_texts: HashSet<String> = match new {
+        Some(n) if old.lines.iter().any(|l| l.unknown) => (0..n.lines.len())
+            .filter(|&k| !n.lines[k].data)
+            .map(|k| n.text(k))
+            .collect(),
+        _ => HashSet::new(),
+    };
+    let mut discarded = Vec::new();
+    for (index, line) in old.lines.iter().enumerate() {
+        if let Some(why) = old.why_unknown(index) {
+            if !new_texts.contains(&old.text(index)) {
+                discarded.push(unknown_line(old, index, why));
             }
-            lacking
-        };
-        for lacking in threads::in_parts(old.lines.len(), scan).into_iter().flatten() {
-            let (index, mut reason, text, check) = match lacking {
-                Lacking::Rule(index, reason, text, check) => (index, reason, text, check),
-                Lacking::Text(index) => {
-                    let why = old.why_unknown(index).unwrap_or_default();
-                    let text = shortened(old.text(index));
-                    discarded.push(DiscardedRule {
-                        line: old.lines[index].first(),
-                        canonical: text.clone(),
-                        text,
-                        family: None,
-                        restore: false,
-                        attention: true,
-                        reason: format!("not understood ({why}): compared by its text, not restored").into(),
-                        group: "not understood: compared by its text, not restored".into(),
-                        detail: Some(why.to_string()),
-                        index,
-                        checked: None,
-                    });
-                    continue;
-                }
-            };
-            let line = &old.lines[index];
-            let mut restore = check.is_some();
-            let mut attention = false;
-            let mut group = reason.clone();
-            let mut detail = None;
-            let (mut checked, mut checked_hash) = (None, None);
-            match check {
-                Some(Ok(rule)) => {
-                    (checked, checked_hash) = (Some(rule), Some(xxhash_rust::xxh3::xxh3_128(&old.bytes[line.bytes()])))
-                }
-                Some(Err(why)) => {
-                    (restore, attention) = (false, true);
-                    group = format!("{reason}, but refused; not restored").into();
-                    reason = format!("{reason}, but refused: {why}; not restored").into();
-                    detail = Some(why);
-                }
-                None => {}
-            }
-            let full = checked.or_else(|| old.rule(index)).ok_or_else(|| {
-                anyhow!(
-                    "{}:{}: cannot read this rule again",
-                    before.location(path),
-                    line.first()
-                )
-            })?;
-            discarded.push(DiscardedRule {
-                line: line.first(),
-                text,
-                family: full.family,
-                canonical: full.into_canonical(),
-                restore,
-                attention,
-                reason,
-                group,
-                detail,
-                index,
-                checked: checked_hash,
-            });
+            continue;
         }
+        let Some(rule) = &line.rule else { continue };
+        if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
+            continue;
+        }
+        let (restore, reason) = decide_rule(rule, &keep, new.is_some(), &config.firewall_script);
+        discarded.push(discarded_rule(
+            pair,
+            old,
+            index,
+            restore,
+            reason,
+            &config.firewall_script,
+        )?);
     }
     Ok(discarded)
+}
+
+/// A line the tool cannot read that the new script lacks: compared by its text, never restored.
+fn unknown_line(old: &Script, index: usize, why: &str) -> DiscardedRule {
+    let text = shortened(old.text(index));
+    DiscardedRule {
+        line: old.lines[index].first(),
+        canonical: text.clone(),
+        text,
+        family: None,
+        restore: false,
+        attention: true,
+        reason: format!("not understood ({why}): compared by its text, not restored").into(),
+        group: "not understood: compared by its text, not restored".into(),
+        detail: Some(why.to_string()),
+        index,
+        checked: None,
+    }
+}
+
+/// Whether a rule the new script lacks is to be restored, and why.
+fn decide_rule(rule: &RuleKey, keep: &[Rule], has_new: bool, path: &str) -> (bool, Cow<'static, str>) {
+    let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
+    if !has_new {
+        (false, format!("the new version has no {path}").into())
+    } else if rule.is_custom_accept() {
+        (true, "custom ACCEPT rule for a source address".into())
+    } else if kept {
+        (true, "listed in keep_rules".into())
+    } else {
+        (false, "vendor rule changed or dropped by the upgrade (not an INPUT ACCEPT from a literal source, not in keep_rules)".into())
+    }
+}
+
+/// The entry of a rule the new script lacks; one to restore is checked by the restorable
+/// grammar first, and refused (for the admin to look at) when the grammar refuses it.
+fn discarded_rule(
+    pair: &Pair,
+    old: &Script,
+    index: usize,
+    restore: bool,
+    reason: Cow<'static, str>,
+    path: &str,
+) -> Result<DiscardedRule> {
+    let line = &old.lines[index];
+    let raw = &old.bytes[line.bytes()];
+    let mut entry = DiscardedRule {
+        line: line.first(),
+        text: old.text(index),
+        canonical: String::new(),
+        family: None,
+        restore,
+        attention: false,
+        group: reason.clone(),
+        reason,
+        detail: None,
+        index,
+        checked: None,
+    };
+    let mut full = None;
+    match restore.then(|| firewall::check_restorable(raw)) {
+        Some(Ok(rule)) => (full, entry.checked) = (Some(rule), Some(raw.into())),
+        Some(Err(why)) => {
+            let base = std::mem::take(&mut entry.reason);
+            (entry.restore, entry.attention) = (false, true);
+            entry.group = format!("{base}, but refused; not restored").into();
+            entry.reason = format!("{base}, but refused: {why}; not restored").into();
+            entry.detail = Some(why);
+        }
+        None => {}
+    }
+    let full = full.or_else(|| old.rule(index)).ok_or_else(|| {
+        anyhow!(
+            "{}:{}: cannot read this rule again",
+            pair.before.location(path),
+            line.first()
+        )
+    })?;
+    entry.family = full.family;
+    entry.canonical = full.into_canonical();
+    Ok(entry)
 }
 
 /// What each managed sysctl key is before, after and at boot, and what to do about it.
@@ -337,7 +312,7 @@ pub fn recorded_runtime(pair: &Pair, cmp: &Comparison) -> Vec<Step> {
     // Canonical texts the comparison has for the rules it found discarded, by old line index
     // (the others are read again; a line the tool cannot read is never a rule). A rule of the
     // old script is discarded exactly when the new script does not have it.
-    let known: rustc_hash::FxHashMap<usize, &str> =
+    let known: std::collections::HashMap<usize, &str> =
         cmp.discarded.iter().map(|d| (d.index, d.canonical.as_str())).collect();
     let mut steps = Vec::new();
     for (i, r) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {

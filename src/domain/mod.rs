@@ -12,5 +12,4 @@ pub mod shell;
 pub mod snapshot;
 pub mod steps;
 pub mod sysctl;
-pub mod threads;
 pub mod version;

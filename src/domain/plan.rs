@@ -5,12 +5,14 @@ use serde::Serialize;
 
 use crate::domain::compare::{Comparison, Pair};
 use crate::domain::config::Config;
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
+use crate::domain::compare::DiscardedRule;
 use crate::domain::firewall::{self, Script};
+use crate::domain::shell;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::sysctl;
-use crate::domain::threads;
 
 /// New content for one file.
 #[derive(Debug, Clone, Serialize)]
@@ -301,37 +303,69 @@ fn find_anchor(
     stateful.map(|k| (k, "the stateful line"))
 }
 
+/// A restored line and where it goes: after the new script's line `anchor`, in old line order.
+struct Insert<'a> {
+    anchor: usize,
+    old_index: usize,
+    text: &'a [u8],
+}
+
 /// Inserts the rules to restore into the new script, in their old order and original text.
 fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Option<FileChange<'a>>> {
-    let (before, after) = (pair.before, pair.after);
-    let restoring: HashSet<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
+    let restoring: Vec<&DiscardedRule> = cmp.discarded.iter().filter(|d| d.restore).collect();
     if restoring.is_empty() {
         return Ok(None);
     }
     let old = pair
         .old
         .as_ref()
-        .ok_or_else(|| anyhow!("{} has no {path}", before.name()))?;
+        .ok_or_else(|| anyhow!("{} has no {path}", pair.before.name()))?;
     let new = pair
         .new
         .as_ref()
-        .ok_or_else(|| anyhow!("{} has no {path}", after.name()))?;
+        .ok_or_else(|| anyhow!("{} has no {path}", pair.after.name()))?;
+    let (mut inserts, edits) = place_rules(pair, old, new, &restoring, path)?;
+    inserts.sort_by_key(|i| (i.anchor, i.old_index));
+    let (out, placed, splices) = splice_in(new, &inserts);
+    if !reads_back(&out, &placed) {
+        bail!(
+            "{}: the restored rules would not read back as rules of their own where they go (an anchor line opens a heredoc or continues); nothing was changed",
+            pair.after.location(path)
+        );
+    }
+    Ok(Some(FileChange {
+        path: path.to_string(),
+        old: Some(new.bytes),
+        new: out,
+        edits,
+        splices,
+    }))
+}
+
+/// Where each rule to restore goes in the new script, and the edit that says so; each line is
+/// written only as the restorable grammar accepted it.
+fn place_rules<'a>(
+    pair: &Pair,
+    old: &Script<'a>,
+    new: &Script,
+    restoring: &[&DiscardedRule],
+    path: &str,
+) -> Result<(Vec<Insert<'a>>, Vec<String>)> {
+    let (before, after) = (pair.before, pair.after);
+    let indexes: HashSet<usize> = restoring.iter().map(|d| d.index).collect();
     let mut memo = None;
-    let restored: Vec<_> = cmp
-        .discarded
+    let preceding: Vec<Option<usize>> = restoring
         .iter()
-        .filter(|d| d.restore)
-        .map(|d| (d, preceding_line(d.index, &restoring, &mut memo)))
+        .map(|d| preceding_line(d.index, &indexes, &mut memo))
         .collect();
-    let wanted: Vec<usize> = restored.iter().filter_map(|(_, preceding)| *preceding).collect();
+    let wanted: Vec<usize> = preceding.iter().flatten().copied().collect();
     let anchors = Anchors::of(old, new, &wanted);
     let stateful = new.stateful_line();
     let mut inserts = Vec::new();
     let mut edits = Vec::new();
-    for (d, preceding) in restored {
+    for (d, preceding) in restoring.iter().zip(preceding) {
         let raw = &old.bytes[old.lines[d.index].bytes()];
-        // Written only as the restorable grammar accepted them: the comparison checked these
-        // very bytes, or they are checked now.
+        // The comparison checked these very bytes, or they are checked now.
         let checked = if d.checked_as(raw) {
             Ok(())
         } else {
@@ -354,7 +388,11 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
                 d.line
             )
         })?;
-        inserts.push((anchor, d.index, raw));
+        inserts.push(Insert {
+            anchor,
+            old_index: d.index,
+            text: raw,
+        });
         // The rule's text is in the report once, under its old line number.
         edits.push(format!(
             "restore old line {} after new line {} ({which})",
@@ -362,91 +400,73 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
             new.lines[anchor].first()
         ));
     }
-    inserts.sort_by_key(|(anchor, index, _)| (*anchor, *index));
-    let extra: usize = inserts.iter().map(|i| i.2.len() + 1).sum();
+    Ok((inserts, edits))
+}
+
+/// The new script with `inserts` (sorted by anchor) written after their anchor lines: the
+/// bytes, where each inserted line landed, and the splices the unified diff is built from.
+fn splice_in(new: &Script, inserts: &[Insert]) -> (Vec<u8>, Vec<Range<usize>>, Vec<Splice>) {
+    let extra: usize = inserts.iter().map(|i| i.text.len() + 1).sum();
     let mut out = Vec::with_capacity(new.bytes.len() + extra);
-    let mut placed: Vec<std::ops::Range<usize>> = Vec::with_capacity(inserts.len());
+    let mut placed = Vec::with_capacity(inserts.len());
     let mut splices: Vec<Splice> = Vec::new();
-    // Physical lines added so far.
-    let mut added = 0;
-    let mut next = inserts.iter().peekable();
-    // Bytes of `new` copied so far: up to each anchor line in one piece, its inserts after it.
-    let mut copied = 0;
-    while let Some(&&(k, _, _)) = next.peek() {
-        let line = &new.lines[k];
-        out.extend_from_slice(&new.bytes[copied..line.bytes().end]);
-        copied = line.bytes().end;
-        let old_lines = line.last();
-        while let Some((_, _, text)) = next.next_if(|(a, _, _)| *a == k) {
-            let mut splice = Splice {
-                old_at: old_lines,
-                old_len: 0,
-                new_at: old_lines + added,
-                new_len: 0,
-            };
-            if !out.ends_with(b"\n") {
-                // The file's last line gains its newline: it changes too.
-                out.push(b'\n');
-                (splice.old_at, splice.old_len, splice.new_at) = (old_lines - 1, 1, old_lines - 1 + added);
-                splice.new_len = 1;
-            }
-            let start = out.len();
-            out.extend_from_slice(text);
-            if !text.ends_with(b"\n") {
-                out.push(b'\n');
-            }
-            let lines = out[start..].iter().filter(|&&b| b == b'\n').count();
-            splice.new_len += lines;
-            added += lines;
-            match splices.last_mut() {
-                Some(s) if s.old_at + s.old_len == splice.old_at && splice.old_len == 0 => s.new_len += splice.new_len,
-                _ => splices.push(splice),
-            }
-            placed.push(start..out.len());
+    // Physical lines added so far; bytes of `new` copied so far.
+    let (mut added, mut copied) = (0, 0);
+    for insert in inserts {
+        let line = &new.lines[insert.anchor];
+        if copied < line.bytes().end {
+            out.extend_from_slice(&new.bytes[copied..line.bytes().end]);
+            copied = line.bytes().end;
         }
+        let old_lines = line.last();
+        let mut splice = Splice {
+            old_at: old_lines,
+            old_len: 0,
+            new_at: old_lines + added,
+            new_len: 0,
+        };
+        if !out.ends_with(b"\n") {
+            // The file's last line gains its newline: it changes too.
+            out.push(b'\n');
+            (splice.old_at, splice.old_len, splice.new_at) = (old_lines - 1, 1, old_lines - 1 + added);
+            splice.new_len = 1;
+        }
+        let start = out.len();
+        out.extend_from_slice(insert.text);
+        if !insert.text.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        let lines = out[start..].iter().filter(|&&b| b == b'\n').count();
+        splice.new_len += lines;
+        added += lines;
+        match splices.last_mut() {
+            Some(s) if s.old_at + s.old_len == splice.old_at && splice.old_len == 0 => s.new_len += splice.new_len,
+            _ => splices.push(splice),
+        }
+        placed.push(start..out.len());
     }
     out.extend_from_slice(&new.bytes[copied..]);
-    // The written text, split as bash reads it, must hold each restored line as a command line
-    // of its own. Anchors are code lines and restored lines pass the strict grammar, so this
-    // holds by construction; it is checked because a miss would restore nothing silently.
-    // Both in file order: one walk.
-    let mut segs = crate::domain::shell::segments(&out).peekable();
-    let reads_back = placed.iter().all(|r| {
+    (out, placed, splices)
+}
+
+/// Whether the written text, split as bash reads it, holds each restored line (`placed`, in
+/// file order) as a command line of its own. Anchors are code lines and restored lines pass the
+/// strict grammar, so this holds by construction; it is checked because a miss would restore
+/// nothing silently.
+fn reads_back(out: &[u8], placed: &[Range<usize>]) -> bool {
+    let mut segs = shell::segments(out).peekable();
+    placed.iter().all(|r| {
         while segs.next_if(|s| s.bytes.start < r.start).is_some() {}
         segs.peek()
-            .is_some_and(|s| s.bytes == *r && s.kind == crate::domain::shell::Kind::Code)
-    });
-    if !reads_back {
-        bail!(
-            "{}: the restored rules would not read back as rules of their own where they go (an anchor line opens a heredoc or continues); nothing was changed",
-            after.location(path)
-        );
-    }
-    Ok(Some(FileChange {
-        path: path.to_string(),
-        old: Some(new.bytes),
-        new: out,
-        edits,
-        splices,
-    }))
+            .is_some_and(|s| s.bytes == *r && s.kind == shell::Kind::Code)
+    })
 }
 
 /// Computes every file change `restore` makes to bring `after` back to `before`'s custom state.
-/// The firewall script's change and the sysctl files' are made apart (side by side for a large
-/// script: they share nothing).
 pub fn plan<'a>(pair: &Pair<'a>, cmp: &Comparison, config: &Config) -> Result<Plan<'a>> {
-    let large = pair
-        .new
-        .as_ref()
-        .is_some_and(|n| n.lines.len() >= threads::PARALLEL_LINES);
-    let (sysctl, rules) = threads::beside(
-        large,
-        || sysctl_changes(pair.after, cmp),
-        || restore_rules(pair, cmp, &config.firewall_script),
-    );
     let mut plan = Plan::default();
-    plan.changes.extend(rules?);
-    plan.changes.extend(sysctl?);
+    plan.changes.extend(restore_rules(pair, cmp, &config.firewall_script)?);
+    plan.changes.extend(sysctl_changes(pair.after, cmp)?);
     Ok(plan)
 }
 
