@@ -35,18 +35,12 @@ fn metachar(b: u8) -> bool {
     matches!(b, b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')')
 }
 
-/// The first byte at or after `from` after which a command may go on past a newline: a quote,
-/// a backslash, the `(` of `$(`, the `<` of a heredoc (`bytes.len()` when there is none).
-fn carry(bytes: &[u8], from: usize) -> usize {
-    let rest = &bytes[from..];
-    let quotes = memchr::memchr3(b'\\', b'\'', b'"', rest);
-    let opens = memchr::memchr2(b'(', b'<', &rest[..quotes.unwrap_or(rest.len())]);
-    from + opens.or(quotes).unwrap_or(rest.len())
-}
-
 /// The end of the physical line starting at `at` (the index of its `\n`, or the end).
 fn line_end(bytes: &[u8], at: usize) -> usize {
-    memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |p| at + p)
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |p| at + p)
 }
 
 /// Reads a heredoc delimiter after `<<` / `<<-` at `i`: the word with its quotes removed.
@@ -84,7 +78,6 @@ pub fn segments(bytes: &[u8]) -> Segments<'_> {
         pos: 0,
         line: 1,
         heredocs: std::collections::VecDeque::new(),
-        carry: 0,
     }
 }
 
@@ -95,9 +88,6 @@ pub struct Segments<'a> {
     line: usize,
     /// Heredocs opened and not yet read: delimiter, and whether leading tabs are stripped.
     heredocs: std::collections::VecDeque<(Vec<u8>, bool)>,
-    /// The first byte at or after `pos` that can carry a command past its newline ([`carry`]),
-    /// found ahead across many lines at once; found again once `pos` has passed it.
-    carry: usize,
 }
 
 impl Segments<'_> {
@@ -116,19 +106,12 @@ impl Segments<'_> {
     }
 }
 
-impl Iterator for Segments<'_> {
-    type Item = Segment;
-
-    fn next(&mut self) -> Option<Segment> {
-        let bytes = self.bytes;
-        if self.pos >= bytes.len() {
-            return None;
-        }
-        let (pos, line) = (self.pos, self.line);
+impl Segments<'_> {
+    /// One line of the heredoc body being read (its delimiter line ends the heredoc).
+    fn heredoc_line(&mut self) -> Segment {
+        let end = line_end(self.bytes, self.pos);
+        let text = &self.bytes[self.pos..end];
         if let Some((delim, strip_tabs)) = self.heredocs.front() {
-            // One line of a heredoc body; its delimiter line ends it.
-            let end = line_end(bytes, pos);
-            let text = &bytes[pos..end];
             let text = if *strip_tabs {
                 &text[text.iter().take_while(|&&b| b == b'\t').count()..]
             } else {
@@ -137,96 +120,114 @@ impl Iterator for Segments<'_> {
             if text == delim.as_slice() {
                 self.heredocs.pop_front();
             }
-            return Some(self.single(end, Kind::Data));
         }
-        // A physical line with none of the bytes that can carry a command past its newline
-        // (a quote, a backslash, `$(`, `<<`) ends there: one pass, no state.
-        let plain_end = line_end(bytes, pos);
-        if self.carry < pos {
-            self.carry = carry(bytes, pos);
-        }
-        if self.carry >= plain_end {
-            return Some(self.single(plain_end, Kind::Code));
-        }
-        let first = line;
-        let mut line = line;
-        let mut quote: Option<u8> = None;
-        let mut depth = 0usize;
-        let mut spans = false;
-        let mut word_start = true;
-        let mut comment = false;
+        self.single(end, Kind::Data)
+    }
+
+    /// One command line from `pos`: up to a newline outside quotes, `$(...)` and comments
+    /// (heredocs it opens are queued). Data when its quotes or `$(...)` span lines.
+    fn command_line(&mut self) -> Segment {
+        let (bytes, pos) = (self.bytes, self.pos);
+        let mut scan = Scan {
+            line: self.line,
+            quote: None,
+            depth: 0,
+            spans: false,
+            word_start: true,
+            comment: false,
+        };
         let mut i = pos;
         while i < bytes.len() {
-            let b = bytes[i];
-            if b == b'\n' {
-                if comment || (quote.is_none() && depth == 0) {
+            if bytes[i] == b'\n' {
+                if scan.comment || (scan.quote.is_none() && scan.depth == 0) {
                     break;
                 }
-                spans = true;
-                line += 1;
-                i += 1;
-                word_start = true;
-                continue;
-            }
-            if comment {
+                (scan.spans, scan.word_start) = (true, true);
+                scan.line += 1;
                 i += 1;
                 continue;
             }
-            match quote {
-                Some(b'\'') => {
-                    if b == b'\'' {
-                        quote = None;
-                    }
-                }
-                Some(_) => match b {
-                    b'"' => quote = None,
-                    b'\\' if bytes.get(i + 1) == Some(&b'\n') => {
-                        line += 1;
-                        i += 1;
-                    }
-                    b'\\' => i += 1,
-                    _ => {}
-                },
-                None => match b {
-                    b'\\' if bytes.get(i + 1) == Some(&b'\n') => {
-                        line += 1;
-                        i += 1;
-                    }
-                    b'\\' => {
-                        i += 1;
-                        word_start = false;
-                    }
-                    b'\'' | b'"' => {
-                        quote = Some(b);
-                        word_start = false;
-                    }
-                    b'#' if word_start => comment = true,
-                    b'(' if i > 0 && bytes[i - 1] == b'$' => {
-                        depth += 1;
-                        word_start = true;
-                    }
-                    b')' if depth > 0 => depth -= 1,
-                    b'<' if bytes.get(i + 1) == Some(&b'<') && bytes.get(i + 2) != Some(&b'<') => {
-                        let strip_tabs = bytes.get(i + 2) == Some(&b'-');
-                        let (word, next) = heredoc_word(bytes, i + 2 + usize::from(strip_tabs));
-                        self.heredocs.push_back((word, strip_tabs));
-                        i = next;
-                        word_start = true;
-                        continue;
-                    }
-                    b if blank(b) || metachar(b) => word_start = true,
-                    _ => word_start = false,
-                },
-            }
-            i += 1;
+            i = self.step(&mut scan, i);
         }
         let next = (i + 1).min(bytes.len());
-        (self.pos, self.line) = (next, line + 1);
-        Some(Segment {
+        let first = self.line;
+        (self.pos, self.line) = (next, scan.line + 1);
+        Segment {
             bytes: pos..next,
             first,
-            last: line,
-            kind: if spans { Kind::Data } else { Kind::Code },
+            last: scan.line,
+            kind: if scan.spans { Kind::Data } else { Kind::Code },
+        }
+    }
+
+    /// Reads the byte at `i` (not a newline) of a command line; returns where to go on.
+    fn step(&mut self, scan: &mut Scan, i: usize) -> usize {
+        let bytes = self.bytes;
+        let b = bytes[i];
+        if scan.comment {
+            return i + 1;
+        }
+        let continued = b == b'\\' && bytes.get(i + 1) == Some(&b'\n');
+        match scan.quote {
+            Some(b'\'') if b == b'\'' => scan.quote = None,
+            Some(b'\'') => {}
+            Some(_) if b == b'"' => scan.quote = None,
+            Some(_) | None if continued => {
+                scan.line += 1;
+                return i + 2;
+            }
+            Some(_) if b == b'\\' => return i + 2,
+            Some(_) => {}
+            None => match b {
+                b'\\' => {
+                    scan.word_start = false;
+                    return i + 2;
+                }
+                b'\'' | b'"' => (scan.quote, scan.word_start) = (Some(b), false),
+                b'#' if scan.word_start => scan.comment = true,
+                b'(' if i > 0 && bytes[i - 1] == b'$' => (scan.depth, scan.word_start) = (scan.depth + 1, true),
+                b')' if scan.depth > 0 => scan.depth -= 1,
+                b'<' if bytes.get(i + 1) == Some(&b'<') && bytes.get(i + 2) != Some(&b'<') => {
+                    let strip_tabs = bytes.get(i + 2) == Some(&b'-');
+                    let (word, next) = heredoc_word(bytes, i + 2 + usize::from(strip_tabs));
+                    self.heredocs.push_back((word, strip_tabs));
+                    scan.word_start = true;
+                    return next;
+                }
+                b if blank(b) || metachar(b) => scan.word_start = true,
+                _ => scan.word_start = false,
+            },
+        }
+        i + 1
+    }
+}
+
+/// Where [`Segments::command_line`] is in a command line.
+struct Scan {
+    /// The physical line being read.
+    line: usize,
+    /// The open quote, if any.
+    quote: Option<u8>,
+    /// Open `$(`.
+    depth: usize,
+    /// Whether quotes or `$(...)` carried the command past a newline.
+    spans: bool,
+    /// Whether a `#` here starts a comment.
+    word_start: bool,
+    comment: bool,
+}
+
+impl Iterator for Segments<'_> {
+    type Item = Segment;
+
+    fn next(&mut self) -> Option<Segment> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        Some(if self.heredocs.is_empty() {
+            self.command_line()
+        } else {
+            self.heredoc_line()
         })
     }
 }
@@ -270,73 +271,11 @@ impl Word {
     }
 }
 
-/// Bytes that go on a word as they are once it has started: all but blanks, newlines,
-/// quoting, expansion, glob, brace and operator characters (`#` and `~` start nothing inside
-/// a word).
-const ORDINARY: [bool; 256] = {
-    let mut table = [true; 256];
-    let special = b" \t\n\\'\"$`*?[{};&|<>()";
-    let mut k = 0;
-    while k < special.len() {
-        table[special[k] as usize] = false;
-        k += 1;
-    }
-    table
-};
-
-/// [`words_into`] for a line of plain words (the common case, in one pass): UTF-8, only
-/// ordinary bytes in words, blanks between them, maybe a comment. `None` for any other line,
-/// which the full reading takes from the start.
-fn plain_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Option<Option<usize>> {
-    plain_split(text, |word| {
-        let room = words.len() < MAX_WORDS;
-        if room {
-            words.push(Cow::Borrowed(word));
-        }
-        room
-    })
-}
-
-/// [`plain_words`] into `slots` (a buffer on the caller's stack): how many words, and where
-/// the comment starts. `None` for a line that is not plain words or has more words than slots.
-pub fn plain_words_in<'a>(text: &'a [u8], slots: &mut [&'a str]) -> Option<(usize, Option<usize>)> {
-    let mut n = 0;
-    let comment = plain_split(text, |word| {
-        let room = n < slots.len();
-        if room {
-            slots[n] = word;
-            n += 1;
-        }
-        room
-    })?;
-    Some((n, comment))
-}
-
-/// The one-pass split of a plain line: each word to `push`, which says whether it took it (a
-/// line whose words it does not take is left to the full reading); where the comment starts.
-fn plain_split<'a>(text: &'a [u8], mut push: impl FnMut(&'a str) -> bool) -> Option<Option<usize>> {
-    let line = std::str::from_utf8(text).ok()?;
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
-        if blank(b) {
-            i += 1;
-            continue;
-        }
-        if b == b'#' {
-            return Some(Some(i));
-        }
-        // `~` starts an expansion.
-        if b == b'~' || !ORDINARY[b as usize] {
-            return None;
-        }
-        let start = i;
-        i += 1 + text[i + 1..].iter().take_while(|&&c| ORDINARY[c as usize]).count();
-        if text.get(i).is_some_and(|&c| !blank(c)) || !push(&line[start..i]) {
-            return None;
-        }
-    }
-    Some(None)
+/// Whether a byte goes on a word as it is once the word has started: all but blanks, newlines,
+/// quoting, expansion, glob, brace and operator characters (`#` and `~` start nothing inside a
+/// word).
+fn ordinary(b: u8) -> bool {
+    !b" \t\n\\'\"$`*?[{};&|<>()".contains(&b)
 }
 
 /// The most words a command the tool reads may have (iptables-restore reads at most 255 per
@@ -351,23 +290,6 @@ pub const MAX_WORDS: usize = 1024;
 /// leading `~`, unbalanced quotes, and non-UTF-8 words.
 pub fn words<'a>(text: &'a [u8]) -> Result<Words<'a>, String> {
     let mut words = Vec::new();
-    let comment = words_into(text, &mut words)?;
-    Ok(Words { words, comment })
-}
-
-/// [`words`] into a buffer reused across lines (cleared first); returns where the comment
-/// starts.
-pub fn words_into<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option<usize>, String> {
-    words.clear();
-    if let Some(comment) = plain_words(text, words) {
-        return Ok(comment);
-    }
-    words.clear();
-    any_words(text, words)
-}
-
-/// [`words_into`] for any line (into an empty buffer).
-fn any_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option<usize>, String> {
     let mut word = Word::None;
     let mut i = 0;
     // Checked once for the line: words end at ASCII bytes, so each word of a UTF-8 line is.
@@ -388,19 +310,24 @@ fn any_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option
         let b = text[i];
         match b {
             b'\n' => {
-                finish(&mut word, i, words)?;
+                finish(&mut word, i, &mut words)?;
                 if text[i + 1..].iter().any(|b| !blank(*b) && *b != b'\n') {
                     return Err("more than one command".into());
                 }
                 break;
             }
             b if blank(b) => {
-                finish(&mut word, i, words)?;
+                finish(&mut word, i, &mut words)?;
                 if words.len() > MAX_WORDS {
                     return Err(format!("more than {MAX_WORDS} words"));
                 }
             }
-            b'#' if matches!(word, Word::None) => return Ok(Some(i)),
+            b'#' if matches!(word, Word::None) => {
+                return Ok(Words {
+                    words,
+                    comment: Some(i),
+                })
+            }
             b'\\' => match text.get(i + 1) {
                 // The pair is dropped: a word it splits goes on, none is started.
                 Some(b'\n') => {
@@ -423,27 +350,7 @@ fn any_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option
                 word.built(text, i).extend_from_slice(&text[i + 1..i + 1 + end]);
                 i += end + 1;
             }
-            b'"' => {
-                let w = word.built(text, i);
-                i += 1;
-                loop {
-                    match text.get(i) {
-                        None => return Err("an unbalanced double quote".into()),
-                        Some(b'"') => break,
-                        Some(b'$') | Some(b'`') => return Err("an expansion (`$` or a backquote) inside quotes".into()),
-                        Some(b'\\') => match text.get(i + 1) {
-                            Some(b'\n') => i += 1,
-                            Some(&c @ (b'"' | b'\\' | b'$' | b'`')) => {
-                                w.push(c);
-                                i += 1;
-                            }
-                            _ => w.push(b'\\'),
-                        },
-                        Some(&c) => w.push(c),
-                    }
-                    i += 1;
-                }
-            }
+            b'"' => i = double_quoted(text, i + 1, word.built(text, i))?,
             b'$' | b'`' => return Err("an expansion (`$` or a backquote)".into()),
             b'*' | b'?' | b'[' => return Err(format!("a glob character `{}`", b as char)),
             b'{' | b'}' => return Err(format!("a brace `{}`", b as char)),
@@ -451,7 +358,7 @@ fn any_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option
             b if metachar(b) => return Err(format!("the shell operator `{}`", b as char)),
             _ => {
                 // This byte and the ordinary ones after it, at once.
-                let run = 1 + text[i + 1..].iter().take_while(|&&c| ORDINARY[c as usize]).count();
+                let run = 1 + text[i + 1..].iter().take_while(|&&c| ordinary(c)).count();
                 match &mut word {
                     Word::None => word = Word::Plain(i),
                     Word::Plain(_) => {}
@@ -462,8 +369,31 @@ fn any_words<'a>(text: &'a [u8], words: &mut Vec<Cow<'a, str>>) -> Result<Option
         }
         i += 1;
     }
-    finish(&mut word, text.len(), words)?;
-    Ok(None)
+    finish(&mut word, text.len(), &mut words)?;
+    Ok(Words { words, comment: None })
+}
+
+/// Reads a double-quoted stretch from `i` (after its opening quote) onto `w`: literal but for
+/// `\\` before `"`, `\\`, `$`, a backquote or a newline; an expansion is refused. Returns the
+/// index of the closing quote.
+fn double_quoted(text: &[u8], mut i: usize, w: &mut Vec<u8>) -> Result<usize, String> {
+    loop {
+        match text.get(i) {
+            None => return Err("an unbalanced double quote".into()),
+            Some(b'"') => return Ok(i),
+            Some(b'$') | Some(b'`') => return Err("an expansion (`$` or a backquote) inside quotes".into()),
+            Some(b'\\') => match text.get(i + 1) {
+                Some(b'\n') => i += 1,
+                Some(&c @ (b'"' | b'\\' | b'$' | b'`')) => {
+                    w.push(c);
+                    i += 1;
+                }
+                _ => w.push(b'\\'),
+            },
+            Some(&c) => w.push(c),
+        }
+        i += 1;
+    }
 }
 
 #[cfg(test)]
