@@ -3,14 +3,14 @@
 //! other makes the call "not understood" (an error), never a guess.
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
-use std::net::Ipv6Addr;
+use std::fmt::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::names::{self, strtoui};
 use super::{Family, RuleKey, V4, V6};
 
 /// Long options iptables itself knows (for `getopt_long` abbreviations) and what each names,
-/// sorted: the names sharing a first byte are one run ([`BASE_BY_FIRST`]). `goto` and the
+/// sorted. `goto` and the
 /// options the model does not read are `Other`: no match's options either.
 const BASE_LONG: [(&str, Opt<'static>); 37] = [
     ("append", Opt::Append),
@@ -54,7 +54,7 @@ const BASE_LONG: [(&str, Opt<'static>); 37] = [
 
 /// The matches the model reads, in the order of [`MATCHES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Kind {
+enum MatchKind {
     #[default]
     Tcp,
     Udp,
@@ -66,10 +66,10 @@ enum Kind {
 }
 
 /// Matches the model reads, with every long option each defines (read or not).
-const MATCHES: [(&str, Kind, &[&str]); 7] = [
+const MATCHES: [(&str, MatchKind, &[&str]); 7] = [
     (
         "tcp",
-        Kind::Tcp,
+        MatchKind::Tcp,
         &[
             "source-port",
             "sport",
@@ -80,12 +80,16 @@ const MATCHES: [(&str, Kind, &[&str]); 7] = [
             "tcp-option",
         ],
     ),
-    ("udp", Kind::Udp, &["source-port", "sport", "destination-port", "dport"]),
-    ("icmp", Kind::Icmp, &["icmp-type"]),
-    ("state", Kind::State, &["state"]),
+    (
+        "udp",
+        MatchKind::Udp,
+        &["source-port", "sport", "destination-port", "dport"],
+    ),
+    ("icmp", MatchKind::Icmp, &["icmp-type"]),
+    ("state", MatchKind::State, &["state"]),
     (
         "conntrack",
-        Kind::Conntrack,
+        MatchKind::Conntrack,
         &[
             "ctstate",
             "ctproto",
@@ -104,10 +108,10 @@ const MATCHES: [(&str, Kind, &[&str]); 7] = [
     ),
     (
         "multiport",
-        Kind::Multiport,
+        MatchKind::Multiport,
         &["source-ports", "sports", "destination-ports", "dports", "ports"],
     ),
-    ("comment", Kind::Comment, &["comment"]),
+    ("comment", MatchKind::Comment, &["comment"]),
 ];
 
 /// Conntrack states in the order the matches print them.
@@ -116,7 +120,7 @@ const STATES: [&str; 7] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKE
 /// One loaded match and the words it prints.
 #[derive(Default)]
 struct Match {
-    kind: Kind,
+    kind: MatchKind,
     /// The words it prints, each after a blank.
     text: String,
     /// Options given, as bits by their place in [`Match::opts`], for "only once" and
@@ -137,49 +141,24 @@ impl Match {
     }
 }
 
-/// The matches a call loads, in order, without an allocation of their own: each of
-/// [`MATCHES`] at most once.
-struct Loaded {
-    list: [Match; MATCHES.len()],
-    len: usize,
-}
+/// The matches a call loads, in order: each of [`MATCHES`] at most once.
+#[derive(Default)]
+struct Matches(Vec<Match>);
 
-impl Loaded {
-    fn new() -> Self {
-        Self {
-            list: std::array::from_fn(|_| Match::default()),
-            len: 0,
-        }
-    }
-
-    /// Unloads every match, keeping their text buffers.
-    fn clear(&mut self) {
-        for m in self.iter_mut() {
-            m.text.clear();
-            (m.kind, m.given, m.related_established) = (Kind::default(), 0, false);
-        }
-        self.len = 0;
-    }
-
-    fn iter(&self) -> std::slice::Iter<'_, Match> {
-        self.list[..self.len].iter()
-    }
-
-    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Match> {
-        self.list[..self.len].iter_mut()
-    }
-
-    fn has(&self, kind: Kind) -> bool {
-        self.iter().any(|m| m.kind == kind)
+impl Matches {
+    fn has(&self, kind: MatchKind) -> bool {
+        self.0.iter().any(|m| m.kind == kind)
     }
 
     /// Loads a match not loaded yet.
-    fn load(&mut self, kind: Kind) -> Result<(), String> {
+    fn load(&mut self, kind: MatchKind) -> Result<(), String> {
         if self.has(kind) {
             return err(format!("match `{}' loaded twice is not read", MATCHES[kind as usize].0));
         }
-        self.list[self.len].kind = kind;
-        self.len += 1;
+        self.0.push(Match {
+            kind,
+            ..Match::default()
+        });
         Ok(())
     }
 }
@@ -259,39 +238,17 @@ fn err<T>(why: impl Into<String>) -> Result<T, String> {
     Err(why.into())
 }
 
-/// For each first byte, the run of [`BASE_LONG`] names that start with it (the names are
-/// sorted): a word is compared with a few names, not searched for among all.
-const BASE_BY_FIRST: [(u8, u8); 256] = {
-    let mut runs = [(0u8, 0u8); 256];
-    let mut k = 0;
-    while k < BASE_LONG.len() {
-        let first = BASE_LONG[k].0.as_bytes()[0] as usize;
-        if runs[first].1 == 0 {
-            runs[first].0 = k as u8;
-        }
-        runs[first].1 = k as u8 + 1;
-        k += 1;
-    }
-    runs
-};
-
 /// `getopt_long` over the base options and `more` (the loaded matches' and target's): an exact
 /// name, else the one name the word abbreviates.
 fn resolve<'a>(word: &str, more: impl Iterator<Item = &'a str> + Clone) -> Result<Option<Opt<'a>>, String> {
-    let (from, to) = word.as_bytes().first().map_or((0, 0), |b| BASE_BY_FIRST[*b as usize]);
-    let base = &BASE_LONG[from as usize..to as usize];
-    if let Some((_, opt)) = base.iter().find(|(n, _)| *n == word) {
+    if let Some((_, opt)) = BASE_LONG.iter().find(|(n, _)| *n == word) {
         return Ok(Some(*opt));
     }
     if let Some(exact) = more.clone().find(|n| *n == word) {
         return Ok(Some(Opt::of_more(exact)));
     }
-    let base = base.iter().copied().filter(|(n, _)| n.starts_with(word));
+    let base = BASE_LONG.iter().copied().filter(|(n, _)| n.starts_with(word));
     let more = more.filter(|n| n.starts_with(word)).map(|n| (n, Opt::of_more(n)));
-    // Most words abbreviate nothing known (an option of a match not loaded yet).
-    if base.clone().next().is_none() && more.clone().next().is_none() {
-        return Ok(None);
-    }
     let mut hits: Vec<(&str, Opt)> = base.chain(more).collect();
     hits.sort_by_key(|(n, _)| *n);
     hits.dedup_by_key(|(n, _)| *n);
@@ -393,42 +350,12 @@ fn ipv4_network(text: &str) -> Result<Option<(u32, u32)>, String> {
 
 /// An IPv4 network as `iptables -S` prints it: a prefix length when the mask is one.
 fn push_ipv4_network(out: &mut String, (net, mask): (u32, u32)) {
-    push_ipv4(out, net);
-    out.push('/');
+    let _ = write!(out, "{}/", Ipv4Addr::from(net));
     if mask.leading_ones() + mask.trailing_zeros() == 32 {
-        push_decimal(out, mask.leading_ones());
+        let _ = write!(out, "{}", mask.leading_ones());
     } else {
-        push_ipv4(out, mask);
+        let _ = write!(out, "{}", Ipv4Addr::from(mask));
     }
-}
-
-/// A number in decimal, as `{n}` prints it (digit by digit, without the formatting machinery:
-/// hot).
-fn push_decimal(out: &mut String, n: u32) {
-    if n >= 10 {
-        push_decimal(out, n / 10);
-    }
-    out.push(char::from(b'0' + (n % 10) as u8));
-}
-
-/// An IPv4 address in dotted quad, as `Ipv4Addr` prints it.
-fn push_ipv4(out: &mut String, addr: u32) {
-    // Written into a buffer of its own, then added at once (hot: every IPv4 address).
-    let (mut text, mut len) = ([0u8; 15], 0);
-    for (k, byte) in addr.to_be_bytes().into_iter().enumerate() {
-        if k > 0 {
-            text[len] = b'.';
-            len += 1;
-        }
-        for (at_least, digit) in [(100, byte / 100), (10, byte / 10 % 10), (0, byte % 10)] {
-            if byte >= at_least {
-                text[len] = b'0' + digit;
-                len += 1;
-            }
-        }
-    }
-    // Digits and dots: ASCII, so always UTF-8.
-    out.push_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
 }
 
 /// One IPv6 address or network; `None` for the any-address.
@@ -553,7 +480,7 @@ fn c_port(text: &str, proto: &str) -> Result<u16, String> {
 
 /// A port or range as `--dport` reads it, as (low, high); `None` when it is every port.
 fn port_range(text: &str, proto: &str) -> Result<Option<(u16, u16)>, String> {
-    let (lo, hi) = match memchr::memchr(b':', text.as_bytes()) {
+    let (lo, hi) = match text.find(':') {
         None => {
             let p = port(text, proto)?;
             return Ok(Some((p, p)));
@@ -668,12 +595,16 @@ pub(super) fn parse_into(
     args: &[&str],
     canonical: &mut String,
 ) -> Result<Option<RuleKey>, String> {
-    thread_local! {
-        /// The matches of the call being read: one set per thread, whose text buffers serve
-        /// call after call.
-        static LOADED: RefCell<Loaded> = RefCell::new(Loaded::new());
+    let args = split_assignments(args);
+    let mut reader = Reader {
+        family,
+        call: Call::default(),
+        matches: Matches::default(),
+    };
+    if !reader.read(&args)? {
+        return Ok(None);
     }
-    LOADED.with_borrow_mut(|matches| parse_loading(family, args, canonical, matches, true))
+    finish(family, reader.call, &reader.matches, canonical)
 }
 
 /// What a call's options say, as read: the input of the final checks and the printing.
@@ -689,27 +620,6 @@ struct Call<'a> {
     frag: Option<bool>,
     /// The target and its `--reject-with` value.
     target: Option<(&'a str, Option<&'static str>)>,
-}
-
-/// [`parse_into`], loading matches into `matches`; `common`: the common spellings are read in
-/// one pass first ([`read_common`]; off only to test that pass against the full reading).
-fn parse_loading(
-    family: Option<Family>,
-    args: &[&str],
-    canonical: &mut String,
-    matches: &mut Loaded,
-    common: bool,
-) -> Result<Option<RuleKey>, String> {
-    let mut call = Call::default();
-    matches.clear();
-    if !(common && read_common(args, &mut call, matches)) {
-        call = Call::default();
-        matches.clear();
-        if !read_any(family, args, &mut call, matches)? {
-            return Ok(None);
-        }
-    }
-    finish(family, call, matches, canonical)
 }
 
 /// A chain name the tool reads (`-A`, `-I`, or a target).
@@ -737,27 +647,6 @@ fn interface(v: &str) -> Result<(), String> {
 
 /// A protocol's number, its name read in any case.
 fn protocol(v: &str) -> Result<u8, String> {
-    thread_local! {
-        /// The last protocol this thread read, as written (up to 8 bytes), and its number: a
-        /// script names a few protocols, line after line (the names table never changes once
-        /// read).
-        static LAST: Cell<([u8; 8], usize, u8)> = const { Cell::new(([0; 8], usize::MAX, 0)) };
-    }
-    let (text, len, n) = LAST.get();
-    if len == v.len() && text.get(..len) == Some(v.as_bytes()) {
-        return Ok(n);
-    }
-    let n = named_protocol(v)?;
-    if v.len() <= 8 {
-        let mut text = [0; 8];
-        text[..v.len()].copy_from_slice(v.as_bytes());
-        LAST.set((text, v.len(), n));
-    }
-    Ok(n)
-}
-
-/// [`protocol`] from the names table.
-fn named_protocol(v: &str) -> Result<u8, String> {
     let v: Cow<str> = if v.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(v.to_ascii_lowercase())
     } else {
@@ -768,471 +657,274 @@ fn named_protocol(v: &str) -> Result<u8, String> {
         .ok_or_else(|| format!("unknown protocol \"{v}\" specified"))
 }
 
-/// The common spellings in one pass: options with one value each, each option at most once:
-/// `-A CHAIN`, `-p`, `-s`, `-d`, `-i`, `-o` and `-j` (not `REJECT`) in their short or long
-/// form, and after `-p tcp` or `-p udp` that match (`-m tcp`, as `iptables -S` prints it) and
-/// its `--sport` and `--dport` (or `--source-port`, `--destination-port`). Each is read as
-/// [`read_any`] reads it, with the same helpers; `false` for any other call (or a value these
-/// helpers refuse), which [`read_any`] then reads from the start.
-fn read_common<'a>(args: &[&'a str], call: &mut Call<'a>, matches: &mut Loaded) -> bool {
-    let mut pairs = args.chunks_exact(2);
-    for pair in &mut pairs {
-        let (opt, v) = (pair[0], pair[1]);
-        // `--name=value` is two words to getopt_long: a value of that form is left to read_any.
-        if v.starts_with("--") && v.contains('=') {
-            return false;
-        }
-        let read = match opt {
-            "-A" | "--append" if call.command.is_none() && chain_name(v) => {
-                call.command = Some(v);
-                true
-            }
-            "-p" | "--protocol" if call.proto.is_none() => match protocol(v) {
-                Ok(n) => {
-                    call.proto = Some((false, n));
-                    true
-                }
-                Err(_) => false,
-            },
-            "-s" | "--source" | "--src" if call.src.is_none() => {
-                call.src = Some((false, v));
-                true
-            }
-            "-d" | "--destination" | "--dst" if call.dst.is_none() => {
-                call.dst = Some((false, v));
-                true
-            }
-            "-i" | "--in-interface" if call.iif.is_none() && interface(v).is_ok() => {
-                call.iif = Some((false, v));
-                true
-            }
-            "-o" | "--out-interface" if call.oif.is_none() && interface(v).is_ok() => {
-                call.oif = Some((false, v));
-                true
-            }
-            "-j" | "--jump" if call.target.is_none() && v != "REJECT" && target_name(v) => {
-                call.target = Some((v, None));
-                true
-            }
-            // The protocol's own match, named after `-p` (as `iptables -S` prints it) ...
-            "-m" | "--match" => {
-                let kind = match (call.proto, v) {
-                    (Some((false, 6)), "tcp") => Kind::Tcp,
-                    (Some((false, 17)), "udp") => Kind::Udp,
-                    _ => return false,
-                };
-                matches.load(kind).is_ok()
-            }
-            // ... or loaded by its first option: the only match loaded here, so each name is
-            // that match's own, as `read_any` resolves it.
-            "--sport" | "--source-port" | "--dport" | "--destination-port" => {
-                let kind = match call.proto {
-                    Some((false, 6)) => Kind::Tcp,
-                    Some((false, 17)) => Kind::Udp,
-                    _ => return false,
-                };
-                if !matches.has(kind) && matches.load(kind).is_err() {
-                    return false;
-                }
-                let Some(m) = matches.iter_mut().find(|m| m.kind == kind) else {
-                    return false;
-                };
-                match m.opts().iter().position(|o| *o == &opt[2..]) {
-                    Some(at) => match_option(m, at, false, v, call.proto).is_ok(),
-                    None => false,
-                }
-            }
-            _ => false,
-        };
-        if !read {
-            return false;
-        }
-    }
-    pairs.remainder().is_empty() && call.command.is_some()
+/// The `--reject-with` values the tool reads.
+const REJECT_WITH: [&str; 8] = [
+    "icmp-net-unreachable",
+    "icmp-host-unreachable",
+    "icmp-port-unreachable",
+    "icmp-proto-unreachable",
+    "icmp-net-prohibited",
+    "icmp-host-prohibited",
+    "icmp-admin-prohibited",
+    "tcp-reset",
+];
+
+/// The value after option `args[i]`.
+fn value<'a>(args: &[&'a str], i: usize) -> Result<&'a str, String> {
+    args.get(i + 1)
+        .copied()
+        .ok_or_else(|| format!("option {} requires an argument", args[i]))
 }
 
-/// Reads any call's options as iptables 1.8 reads them; `Ok(false)`: a command that adds no
-/// rule.
-fn read_any<'a>(
+/// Reads a call's options as iptables reads them, one option group per method; each method
+/// takes the option at `args[i]` and returns where the next one starts.
+struct Reader<'a> {
     family: Option<Family>,
-    args: &[&'a str],
-    call: &mut Call<'a>,
-    matches: &mut Loaded,
-) -> Result<bool, String> {
-    let args = split_assignments(args);
-    let args: &[&str] = &args;
-    let Call {
-        table,
-        command,
-        src,
-        dst,
-        iif,
-        oif,
-        proto,
-        frag,
-        target,
-    } = call;
-    let mut negate = false;
-    let mut i = 0;
-    let value = |i: usize, opt: &str| -> Result<&str, String> {
-        args.get(i + 1)
-            .copied()
-            .ok_or_else(|| format!("option {opt} requires an argument"))
-    };
-    while i < args.len() {
-        let a = args[i];
-        if a == "!" {
-            if negate {
-                return err("multiple `!' flags not allowed");
-            }
-            negate = true;
-            i += 1;
-            continue;
-        }
-        let neg = std::mem::take(&mut negate);
-        // Name the option: a short letter, or a long name resolved among those known now.
-        let long: Option<Opt> = match a.strip_prefix("--") {
-            Some(w) if !w.is_empty() => {
-                let loaded = matches.iter().flat_map(|m| m.opts().iter().copied());
-                let target_opts: &[&str] = match target.map(|t| t.0) {
-                    Some("REJECT") => &["reject-with"],
-                    _ => &[],
-                };
-                let known = loaded.chain(target_opts.iter().copied());
-                match resolve(w, known)? {
-                    Some(n) => Some(n),
-                    None => {
-                        // An option of the protocol's own match loads it, as iptables does.
-                        let p = proto.filter(|(n, _)| !n).map(|(_, p)| p);
-                        let implicit = match p {
-                            Some(6) => Some(Kind::Tcp),
-                            Some(17) => Some(Kind::Udp),
-                            Some(1) => Some(Kind::Icmp),
-                            _ => None,
-                        };
-                        let Some(kind) = implicit.filter(|k| !matches.has(*k)) else {
-                            return err(format!("unknown option \"{a}\""));
-                        };
-                        let Some(opt) = resolve(w, MATCHES[kind as usize].2.iter().copied())? else {
-                            return err(format!("unknown option \"{a}\""));
-                        };
-                        matches.load(kind)?;
-                        Some(opt)
-                    }
+    call: Call<'a>,
+    matches: Matches,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads every option; `Ok(false)`: a command that adds no rule.
+    fn read(&mut self, args: &[&'a str]) -> Result<bool, String> {
+        let mut negate = false;
+        let mut i = 0;
+        while i < args.len() {
+            if args[i] == "!" {
+                if negate {
+                    return err("multiple `!' flags not allowed");
                 }
+                negate = true;
+                i += 1;
+                continue;
             }
+            let neg = std::mem::take(&mut negate);
+            let opt = self.name_option(args[i])?;
+            i = match opt {
+                Opt::Command => return Ok(false),
+                Opt::Append | Opt::Insert => self.command(opt, args, i)?,
+                Opt::Table => self.table(args, i)?,
+                Opt::Source | Opt::Destination | Opt::InInterface | Opt::OutInterface => {
+                    self.address_or_interface(opt, neg, args, i)?
+                }
+                Opt::Protocol | Opt::Fragment => self.protocol_or_fragment(opt, neg, args, i)?,
+                Opt::Match | Opt::Jump | Opt::RejectWith => self.extension(opt, neg, args, i)?,
+                Opt::Other(name) => self.match_option(name, neg, args, i)?,
+                _ => self.general(opt, args, i)?,
+            };
+        }
+        if negate {
+            return err("a trailing `!'");
+        }
+        Ok(true)
+    }
+
+    /// Names an option word: a short letter, or a long name resolved among those known now.
+    fn name_option(&mut self, word: &str) -> Result<Opt<'static>, String> {
+        if let Some(long) = word.strip_prefix("--").filter(|w| !w.is_empty()) {
+            let loaded = self.matches.0.iter().flat_map(|m| m.opts().iter().copied());
+            let target_opts: &[&'static str] = match self.call.target.map(|t| t.0) {
+                Some("REJECT") => &["reject-with"],
+                _ => &[],
+            };
+            return match resolve(long, loaded.chain(target_opts.iter().copied()))? {
+                Some(opt) => Ok(opt),
+                None => self.implicit_match(long, word),
+            };
+        }
+        match word.strip_prefix('-') {
+            Some(letter) if letter.len() == 1 => Ok(Opt::short(letter.as_bytes()[0])),
+            _ => err(format!("unexpected argument \"{word}\"")),
+        }
+    }
+
+    /// An option of the protocol's own match (`-p tcp`, `udp`, `icmp`) loads it, as iptables
+    /// does.
+    fn implicit_match(&mut self, long: &str, word: &str) -> Result<Opt<'static>, String> {
+        let own = match self.call.proto {
+            Some((false, 6)) => Some(MatchKind::Tcp),
+            Some((false, 17)) => Some(MatchKind::Udp),
+            Some((false, 1)) => Some(MatchKind::Icmp),
             _ => None,
         };
-        let opt = match (long, a.strip_prefix('-')) {
-            (Some(opt), _) => opt,
-            (None, Some(letter)) if letter.len() == 1 => Opt::short(letter.as_bytes()[0]),
-            (None, _) => return err(format!("unexpected argument \"{a}\"")),
+        let unknown = || format!("unknown option \"{word}\"");
+        let kind = own.filter(|k| !self.matches.has(*k)).ok_or_else(unknown)?;
+        let opt = resolve(long, MATCHES[kind as usize].2.iter().copied())?.ok_or_else(unknown)?;
+        self.matches.load(kind)?;
+        Ok(opt)
+    }
+
+    /// `-A CHAIN` or `-I CHAIN [N]`.
+    fn command(&mut self, opt: Opt, args: &[&'a str], i: usize) -> Result<usize, String> {
+        if self.call.command.is_some() {
+            return err("only one command may be given");
+        }
+        let chain = value(args, i)?;
+        if !chain_name(chain) {
+            return err(format!("chain name `{chain}' is not one the tool reads"));
+        }
+        self.call.command = Some(chain);
+        let number = args
+            .get(i + 2)
+            .filter(|n| opt == Opt::Insert && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match number {
+            Some(n) if n.parse::<u32>().map_or(true, |n| n == 0) => err("invalid rule number"),
+            Some(_) => Ok(i + 3),
+            None => Ok(i + 2),
+        }
+    }
+
+    /// `-t TABLE`.
+    fn table(&mut self, args: &[&'a str], i: usize) -> Result<usize, String> {
+        if self.call.table.is_some() {
+            return err("multiple -t flags not allowed");
+        }
+        let t = value(args, i)?;
+        if !["filter", "nat", "mangle", "raw", "security"].contains(&t) {
+            return err(format!("table `{t}' is not one the tool reads"));
+        }
+        self.call.table = Some(t);
+        Ok(i + 2)
+    }
+
+    /// `-s`, `-d` (read in the rule's family once it is known), `-i`, `-o`.
+    fn address_or_interface(&mut self, opt: Opt, neg: bool, args: &[&'a str], i: usize) -> Result<usize, String> {
+        let v = value(args, i)?;
+        if matches!(opt, Opt::InInterface | Opt::OutInterface) {
+            interface(v)?;
+        }
+        let (slot, letter) = match opt {
+            Opt::Source => (&mut self.call.src, 's'),
+            Opt::Destination => (&mut self.call.dst, 'd'),
+            Opt::InInterface => (&mut self.call.iif, 'i'),
+            _ => (&mut self.call.oif, 'o'),
         };
+        if slot.is_some() {
+            return err(format!("multiple -{letter} flags not allowed"));
+        }
+        *slot = Some((neg, v));
+        Ok(i + 2)
+    }
+
+    /// `-p PROTOCOL` or `-f`.
+    fn protocol_or_fragment(&mut self, opt: Opt, neg: bool, args: &[&'a str], i: usize) -> Result<usize, String> {
+        if opt == Opt::Fragment {
+            if self.family == Some(Family::V6) {
+                return err("`-f' is not supported in IPv6");
+            }
+            if self.call.frag.is_some() {
+                return err("multiple -f flags not allowed");
+            }
+            self.call.frag = Some(neg);
+            return Ok(i + 1);
+        }
+        if self.call.proto.is_some() {
+            return err("multiple -p flags not allowed");
+        }
+        let n = protocol(value(args, i)?)?;
+        if n == 0 && neg {
+            return err("rule would never match protocol");
+        }
+        self.call.proto = Some((neg, n));
+        Ok(i + 2)
+    }
+
+    /// `-m MATCH`, `-j TARGET`, `--reject-with TYPE`.
+    fn extension(&mut self, opt: Opt, neg: bool, args: &[&'a str], i: usize) -> Result<usize, String> {
         match opt {
-            Opt::Append | Opt::Insert => {
-                if command.is_some() {
-                    return err("only one command may be given");
-                }
-                let chain = value(i, a)?;
-                if !chain_name(chain) {
-                    return err(format!("chain name `{chain}' is not one the tool reads"));
-                }
-                *command = Some(chain);
-                i += 2;
-                if opt == Opt::Insert
-                    && args
-                        .get(i)
-                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
-                {
-                    if args[i].parse::<u32>().map_or(true, |n| n == 0) {
-                        return err("invalid rule number");
-                    }
-                    i += 1;
-                }
-            }
-            Opt::Command => return Ok(false),
-            Opt::Table => {
-                if table.is_some() {
-                    return err("multiple -t flags not allowed");
-                }
-                let t = value(i, a)?;
-                if !["filter", "nat", "mangle", "raw", "security"].contains(&t) {
-                    return err(format!("table `{t}' is not one the tool reads"));
-                }
-                *table = Some(t);
-                i += 2;
-            }
-            Opt::Source | Opt::Destination => {
-                let v = value(i, a)?;
-                let (slot, letter) = if opt == Opt::Source {
-                    (&mut *src, 's')
-                } else {
-                    (&mut *dst, 'd')
-                };
-                if slot.is_some() {
-                    return err(format!("multiple -{letter} flags not allowed"));
-                }
-                // Read in the family below, once it is known.
-                *slot = Some((neg, v));
-                i += 2;
-            }
-            Opt::Protocol => {
-                if proto.is_some() {
-                    return err("multiple -p flags not allowed");
-                }
-                let n = protocol(value(i, a)?)?;
-                if n == 0 && neg {
-                    return err("rule would never match protocol");
-                }
-                *proto = Some((neg, n));
-                i += 2;
-            }
-            Opt::InInterface | Opt::OutInterface => {
-                let v = value(i, a)?;
-                interface(v)?;
-                let (slot, letter) = if opt == Opt::InInterface {
-                    (&mut *iif, 'i')
-                } else {
-                    (&mut *oif, 'o')
-                };
-                if slot.is_some() {
-                    return err(format!("multiple -{letter} flags not allowed"));
-                }
-                *slot = Some((neg, v));
-                i += 2;
-            }
-            Opt::Fragment => {
-                if family == Some(Family::V6) {
-                    return err("`-f' is not supported in IPv6");
-                }
-                if frag.is_some() {
-                    return err("multiple -f flags not allowed");
-                }
-                *frag = Some(neg);
-                i += 1;
-            }
             Opt::Match => {
                 if neg {
                     return err("unexpected ! flag before --match");
                 }
-                let v = value(i, a)?;
+                let v = value(args, i)?;
                 let Some((_, kind, _)) = MATCHES.iter().find(|(n, _, _)| *n == v) else {
                     return err(format!("match `{v}' is not one the tool reads"));
                 };
-                matches.load(*kind)?;
-                i += 2;
+                self.matches.load(*kind)?;
             }
             Opt::Jump => {
                 if neg {
                     return err("cannot have ! before -j");
                 }
-                if target.is_some() {
+                if self.call.target.is_some() {
                     return err("multiple -j flags not allowed");
                 }
-                let t = value(i, a)?;
+                let t = value(args, i)?;
                 if !target_name(t) {
                     return err(format!("target `{t}' is not one the tool reads"));
                 }
-                *target = Some((t, None));
-                i += 2;
+                self.call.target = Some((t, None));
             }
-            Opt::RejectWith => {
-                let v = value(i, a)?;
-                let known = [
-                    "icmp-net-unreachable",
-                    "icmp-host-unreachable",
-                    "icmp-port-unreachable",
-                    "icmp-proto-unreachable",
-                    "icmp-net-prohibited",
-                    "icmp-host-prohibited",
-                    "icmp-admin-prohibited",
-                    "tcp-reset",
-                ];
-                let Some(v) = known.iter().find(|k| **k == v) else {
+            _ => {
+                let v = value(args, i)?;
+                let Some(v) = REJECT_WITH.iter().find(|k| **k == v) else {
                     return err(format!("--reject-with `{v}' is not read"));
                 };
-                if let Some((_, with)) = target.as_mut() {
+                if let Some((_, with)) = self.call.target.as_mut() {
                     *with = Some(v);
                 }
-                i += 2;
-            }
-            Opt::Wait => {
-                i += 1;
-                if args
-                    .get(i)
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                {
-                    i += 1;
-                }
-            }
-            Opt::WaitInterval | Opt::Modprobe => {
-                value(i, a)?;
-                i += 2;
-            }
-            Opt::Verbose => i += 1,
-            Opt::Ipv4 => {
-                if family == Some(Family::V6) {
-                    return err("this is the IPv6 version of ip6tables");
-                }
-                i += 1;
-            }
-            Opt::Ipv6 => {
-                if family != Some(Family::V6) {
-                    return err("this is the IPv4 version of iptables");
-                }
-                i += 1;
-            }
-            Opt::Other(name) => {
-                // An option of a loaded match (long names only from here on).
-                let Some((m, at)) = matches
-                    .iter_mut()
-                    .rev()
-                    .find_map(|m| m.opts().iter().position(|o| *o == name).map(|at| (m, at)))
-                else {
-                    return err(format!("unknown option \"{a}\""));
-                };
-                let v = value(i, a)?;
-                i += 2;
-                match_option(m, at, neg, v, *proto)?;
             }
         }
+        Ok(i + 2)
     }
-    if negate {
-        return err("a trailing `!'");
+
+    /// Options that change no rule: `-w [SECONDS]`, `-W`, `--modprobe`, `-v`, `-4`, `-6`.
+    fn general(&self, opt: Opt, args: &[&'a str], i: usize) -> Result<usize, String> {
+        match opt {
+            Opt::Wait => {
+                let seconds = args
+                    .get(i + 1)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                Ok(i + 1 + usize::from(seconds))
+            }
+            Opt::WaitInterval | Opt::Modprobe => value(args, i).map(|_| i + 2),
+            Opt::Ipv4 if self.family == Some(Family::V6) => err("this is the IPv6 version of ip6tables"),
+            Opt::Ipv6 if self.family != Some(Family::V6) => err("this is the IPv4 version of iptables"),
+            _ => Ok(i + 1),
+        }
     }
-    Ok(true)
+
+    /// An option of a loaded match (long names only from here on).
+    fn match_option(&mut self, name: &str, neg: bool, args: &[&'a str], i: usize) -> Result<usize, String> {
+        let proto = self.call.proto;
+        let Some((m, at)) = self
+            .matches
+            .0
+            .iter_mut()
+            .rev()
+            .find_map(|m| m.opts().iter().position(|o| *o == name).map(|at| (m, at)))
+        else {
+            return err(format!("unknown option \"{}\"", args[i]));
+        };
+        match_option(m, at, neg, value(args, i)?, proto)?;
+        Ok(i + 2)
+    }
 }
 
 /// The final checks each extension makes, then the rule as `iptables -S` prints it.
 fn finish(
     family: Option<Family>,
     call: Call,
-    matches: &Loaded,
+    matches: &Matches,
     canonical: &mut String,
 ) -> Result<Option<RuleKey>, String> {
-    let Call {
-        table,
-        command,
-        src,
-        dst,
-        iif,
-        oif,
-        proto,
-        frag,
-        target,
-    } = call;
-    let Some(chain) = command else {
+    let Some(chain) = call.command else {
         return Ok(None);
     };
-    let table = table.unwrap_or("filter");
-    // Final checks, as each extension makes them.
-    for m in matches.iter() {
-        match m.kind {
-            Kind::Tcp | Kind::Udp | Kind::Icmp => {
-                let want = match m.kind {
-                    Kind::Tcp => 6,
-                    Kind::Udp => 17,
-                    _ => 1,
-                };
-                if proto != Some((false, want)) {
-                    return err(format!("the {} match needs `-p {}'", m.name(), m.name()));
-                }
-            }
-            Kind::State | Kind::Conntrack if m.given == 0 => {
-                return err(format!("the {} match needs a state", m.name()));
-            }
-            Kind::Multiport => {
-                if m.given == 0 {
-                    return err("the multiport match needs a port list");
-                }
-                if !matches!(proto, Some((false, 6 | 17 | 132 | 33 | 136))) {
-                    return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
-                }
-            }
-            Kind::Comment if m.given == 0 => return err("the comment match needs --comment"),
-            _ => {}
-        }
-    }
-    if oif.is_some() && matches!(chain, "INPUT" | "PREROUTING") {
-        return err(format!("can't use -o with {chain}"));
-    }
-    if iif.is_some() && matches!(chain, "OUTPUT" | "POSTROUTING") {
-        return err(format!("can't use -i with {chain}"));
-    }
+    let table = call.table.unwrap_or("filter");
+    check_call(&call, chain, matches)?;
     // Addresses in the family the rule reaches: the written one, else the one the addresses
     // imply (a colon is IPv6), else IPv4 and IPv6 alike only when there is no address.
     let v6 = match family {
         Some(Family::V6) => true,
         Some(Family::V4) => false,
-        None => [src.as_ref(), dst.as_ref()]
+        None => [call.src.as_ref(), call.dst.as_ref()]
             .iter()
             .flatten()
             .any(|(_, a)| a.contains(':')),
     };
-    let read_address = |slot: Base| -> Result<Option<(bool, Net)>, String> {
-        let Some((neg, text)) = slot else {
-            return Ok(None);
-        };
-        match network(text, v6)? {
-            Some(n) => Ok(Some((neg, n))),
-            None if neg => err("cannot negate the any-address"),
-            None => Ok(None),
-        }
-    };
-    let (src, dst) = (read_address(src)?, read_address(dst)?);
-
-    canonical.clear();
-    if table != "filter" {
-        canonical.push_str("-t ");
-        canonical.push_str(table);
-        canonical.push(' ');
-    }
-    canonical.push_str("-A ");
-    canonical.push_str(chain);
-    // ` [!] -x ` before a value.
-    let flag = |out: &mut String, neg: bool, f: &str| {
-        out.push_str(if neg { " ! " } else { " " });
-        out.push_str(f);
-        out.push(' ');
-    };
-    for (slot, f) in [(&src, "-s"), (&dst, "-d")] {
-        if let Some((neg, net)) = slot {
-            flag(canonical, *neg, f);
-            net.push_to(canonical);
-        }
-    }
-    for (slot, f) in [(&iif, "-i"), (&oif, "-o")] {
-        if let Some((neg, v)) = slot {
-            flag(canonical, *neg, f);
-            canonical.push_str(v);
-        }
-    }
-    if let Some((neg, n)) = proto.filter(|(_, n)| *n != 0) {
-        flag(canonical, neg, "-p");
-        canonical.push_str(&names::get().protocol_name(n));
-    }
-    if let Some(neg) = frag {
-        canonical.push_str(if neg { " ! -f" } else { " -f" });
-    }
-    let mut stateful = false;
-    for m in matches.iter() {
-        canonical.push_str(" -m ");
-        canonical.push_str(m.name());
-        canonical.push_str(&m.text);
-        stateful |= m.related_established;
-    }
-    if let Some((t, with)) = target {
-        canonical.push_str(" -j ");
-        canonical.push_str(t);
-        match with {
-            Some(w) => {
-                canonical.push_str(" --reject-with ");
-                canonical.push_str(w);
-            }
-            None if t == "REJECT" => canonical.push_str(" --reject-with icmp-port-unreachable"),
-            None => {}
-        }
-    }
+    let (src, dst) = (read_address(call.src, v6)?, read_address(call.dst, v6)?);
+    print_rule(canonical, table, chain, &call, [&src, &dst], matches);
     let reach = match family {
         Some(Family::V4) => V4,
         Some(Family::V6) => V6,
@@ -1245,16 +937,119 @@ fn finish(
         }
         None => V4 | V6,
     };
-    let accept = target.is_some_and(|(t, _)| t == "ACCEPT");
+    let accept = call.target.is_some_and(|(t, _)| t == "ACCEPT");
+    let input_accept = accept && table == "filter" && chain == "INPUT";
     // The article's custom rule: the filter table's INPUT chain accepts a literal address or
     // network; the any-address prints no `-s` at all.
-    let custom = accept && table == "filter" && chain == "INPUT" && src.as_ref().is_some_and(|(neg, _)| !neg);
-    Ok(Some(RuleKey::new(
-        canonical,
-        reach,
-        custom,
-        stateful && accept && table == "filter" && chain == "INPUT",
-    )))
+    let custom = input_accept && src.as_ref().is_some_and(|(neg, _)| !neg);
+    let stateful = input_accept && matches.0.iter().any(|m| m.related_established);
+    Ok(Some(RuleKey::new(canonical, reach, custom, stateful)))
+}
+
+/// The checks iptables makes once every option is read: each match's needs, and interfaces
+/// the chain can see.
+fn check_call(call: &Call, chain: &str, matches: &Matches) -> Result<(), String> {
+    let proto = call.proto;
+    for m in &matches.0 {
+        match m.kind {
+            MatchKind::Tcp | MatchKind::Udp | MatchKind::Icmp => {
+                let want = match m.kind {
+                    MatchKind::Tcp => 6,
+                    MatchKind::Udp => 17,
+                    _ => 1,
+                };
+                if proto != Some((false, want)) {
+                    return err(format!("the {} match needs `-p {}'", m.name(), m.name()));
+                }
+            }
+            MatchKind::State | MatchKind::Conntrack if m.given == 0 => {
+                return err(format!("the {} match needs a state", m.name()));
+            }
+            MatchKind::Multiport => {
+                if m.given == 0 {
+                    return err("the multiport match needs a port list");
+                }
+                if !matches!(proto, Some((false, 6 | 17 | 132 | 33 | 136))) {
+                    return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
+                }
+            }
+            MatchKind::Comment if m.given == 0 => return err("the comment match needs --comment"),
+            _ => {}
+        }
+    }
+    if call.oif.is_some() && matches!(chain, "INPUT" | "PREROUTING") {
+        return err(format!("can't use -o with {chain}"));
+    }
+    if call.iif.is_some() && matches!(chain, "OUTPUT" | "POSTROUTING") {
+        return err(format!("can't use -i with {chain}"));
+    }
+    Ok(())
+}
+
+/// An `-s` or `-d` value in the rule's family; `None` for the any-address.
+fn read_address(slot: Base, v6: bool) -> Result<Option<(bool, Net)>, String> {
+    let Some((neg, text)) = slot else {
+        return Ok(None);
+    };
+    match network(text, v6)? {
+        Some(n) => Ok(Some((neg, n))),
+        None if neg => err("cannot negate the any-address"),
+        None => Ok(None),
+    }
+}
+
+/// The rule as `iptables -S` prints it, into `out` (cleared first).
+fn print_rule(
+    out: &mut String,
+    table: &str,
+    chain: &str,
+    call: &Call,
+    [src, dst]: [&Option<(bool, Net)>; 2],
+    matches: &Matches,
+) {
+    out.clear();
+    if table != "filter" {
+        let _ = write!(out, "-t {table} ");
+    }
+    let _ = write!(out, "-A {chain}");
+    // ` [!] -x ` before a value.
+    let flag = |out: &mut String, neg: bool, f: &str| {
+        out.push_str(if neg { " ! " } else { " " });
+        out.push_str(f);
+        out.push(' ');
+    };
+    for (slot, f) in [(src, "-s"), (dst, "-d")] {
+        if let Some((neg, net)) = slot {
+            flag(out, *neg, f);
+            net.push_to(out);
+        }
+    }
+    for (slot, f) in [(&call.iif, "-i"), (&call.oif, "-o")] {
+        if let Some((neg, v)) = slot {
+            flag(out, *neg, f);
+            out.push_str(v);
+        }
+    }
+    if let Some((neg, n)) = call.proto.filter(|(_, n)| *n != 0) {
+        flag(out, neg, "-p");
+        out.push_str(&names::get().protocol_name(n));
+    }
+    if let Some(neg) = call.frag {
+        out.push_str(if neg { " ! -f" } else { " -f" });
+    }
+    for m in &matches.0 {
+        let _ = write!(out, " -m {}{}", m.name(), m.text);
+    }
+    if let Some((t, with)) = call.target {
+        let _ = write!(out, " -j {t}");
+        match with {
+            Some(w) => {
+                let _ = write!(out, " --reject-with {w}");
+            }
+            None if t == "REJECT" => out.push_str(" --reject-with icmp-port-unreachable"),
+            None => {}
+        }
+    }
 }
 
 /// Reads one option of a loaded match into its printed words.
@@ -1264,11 +1059,11 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
     // `--source-port(s)` and `--destination-port(s)` are `--sport(s)` and `--dport(s)`, the
     // names after them.
     let at = match (m.kind, at) {
-        (Kind::Tcp | Kind::Udp | Kind::Multiport, 0 | 2) => at + 1,
+        (MatchKind::Tcp | MatchKind::Udp | MatchKind::Multiport, 0 | 2) => at + 1,
         _ => at,
     };
     let canonical_opt = m.opts()[at];
-    if m.given & (1 << at) != 0 || (m.kind == Kind::Multiport && m.given != 0) {
+    if m.given & (1 << at) != 0 || (m.kind == MatchKind::Multiport && m.given != 0) {
         return err(format!("--{opt} may be given once"));
     }
     m.given |= 1 << at;
@@ -1282,33 +1077,29 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
         _ => "tcp",
     };
     match (m.kind, at) {
-        (Kind::Tcp | Kind::Udp, 1 | 3) => {
+        (MatchKind::Tcp | MatchKind::Udp, 1 | 3) => {
             if let Some((lo, hi)) = port_range(v, name)? {
-                text.push_str(" --");
-                text.push_str(canonical_opt);
-                text.push(' ');
-                push_decimal(text, u32::from(lo));
+                let _ = write!(text, " --{canonical_opt} {lo}");
                 if lo != hi {
-                    text.push(':');
-                    push_decimal(text, u32::from(hi));
+                    let _ = write!(text, ":{hi}");
                 }
             } else if neg {
                 return err("a negated all-ports range is printed differently by the backends");
             }
         }
-        (Kind::Icmp, 0) => {
+        (MatchKind::Icmp, 0) => {
             text.push_str(" --icmp-type ");
             text.push_str(&icmp(v)?);
         }
-        (Kind::State | Kind::Conntrack, 0) => {
-            let list = states(v, if m.kind == Kind::State { 5 } else { 7 })?;
+        (MatchKind::State | MatchKind::Conntrack, 0) => {
+            let list = states(v, if m.kind == MatchKind::State { 5 } else { 7 })?;
             m.related_established |= list == "RELATED,ESTABLISHED";
             text.push_str(" --");
             text.push_str(canonical_opt);
             text.push(' ');
             text.push_str(&list);
         }
-        (Kind::Multiport, 1 | 3 | 4) => {
+        (MatchKind::Multiport, 1 | 3 | 4) => {
             let mut slots = 0;
             let mut list = Vec::new();
             for p in v.split(',') {
@@ -1332,7 +1123,7 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
             text.push(' ');
             text.push_str(&list.join(","));
         }
-        (Kind::Comment, 0) => {
+        (MatchKind::Comment, 0) => {
             if neg {
                 return err("the comment match cannot be negated");
             }
@@ -1361,10 +1152,16 @@ mod tests {
         }
         // The long spellings of the port options come right before the short ones.
         for (kind, pairs) in [
-            (Kind::Tcp, [("source-port", "sport"), ("destination-port", "dport")]),
-            (Kind::Udp, [("source-port", "sport"), ("destination-port", "dport")]),
             (
-                Kind::Multiport,
+                MatchKind::Tcp,
+                [("source-port", "sport"), ("destination-port", "dport")],
+            ),
+            (
+                MatchKind::Udp,
+                [("source-port", "sport"), ("destination-port", "dport")],
+            ),
+            (
+                MatchKind::Multiport,
                 [("source-ports", "sports"), ("destination-ports", "dports")],
             ),
         ] {
@@ -1374,15 +1171,10 @@ mod tests {
     }
 
     #[test]
-    fn base_options_are_sorted_in_runs_by_first_byte() {
-        assert!(BASE_LONG.windows(2).all(|w| w[0].0 < w[1].0), "{BASE_LONG:?}");
+    fn base_options_resolve_as_getopt_long_resolves_them() {
         for (name, opt) in BASE_LONG {
-            let (from, to) = BASE_BY_FIRST[name.as_bytes()[0] as usize];
-            assert!(BASE_LONG[from as usize..to as usize].contains(&(name, opt)), "{name}");
             assert_eq!(resolve(name, std::iter::empty()), Ok(Some(opt)));
         }
-        let in_runs: usize = BASE_BY_FIRST.iter().map(|(from, to)| usize::from(to - from)).sum();
-        assert_eq!(in_runs, BASE_LONG.len());
         // Exact names, abbreviations and ambiguity as getopt_long answers them.
         assert_eq!(resolve("jump", std::iter::empty()), Ok(Some(Opt::Jump)));
         assert_eq!(resolve("jum", std::iter::empty()), Ok(Some(Opt::Jump)));
@@ -1403,84 +1195,5 @@ mod tests {
             "delete, delete-chain, destination"
         );
         assert_eq!(resolve("nonesuch", std::iter::empty()), Ok(None));
-    }
-
-    /// Calls near the common spellings: each option in short and long form with values it
-    /// reads, a few words that take the full reading, and values good for another option.
-    const OPTIONS: [(&str, &[&str]); 22] = [
-        ("-A", &["INPUT", "OUTPUT", "ACL_IN", "-x"]),
-        ("--append", &["INPUT", "FORWARD"]),
-        ("-p", &["tcp", "TCP", "udp", "icmp", "6", "0", "all", "bogus"]),
-        ("--protocol", &["tcp", "17"]),
-        (
-            "-s",
-            &[
-                "10.0.0.1",
-                "10.0.0.0/8",
-                "0/0",
-                "10.0.0.1,10.0.0.2",
-                "2001:db8::1",
-                "::/0",
-                "a.b",
-            ],
-        ),
-        ("--source", &["10.0.0.1/32"]),
-        ("--src", &["192.0.2.0/24"]),
-        ("-d", &["10.0.0.1", "0.0.0.0/0", "::1", "--dport=80"]),
-        ("--destination", &["10.1.0.0/16"]),
-        ("--dst", &["10.0.0.3"]),
-        ("-i", &["eth0", "lo+", "verylonginterface0"]),
-        ("--in-interface", &["eth1"]),
-        ("-o", &["eth0", "a b"]),
-        ("--out-interface", &["bond0"]),
-        ("-j", &["ACCEPT", "REJECT", "DROP", "my-chain", "FOO", "-x"]),
-        ("--jump", &["ACCEPT", "LOG"]),
-        (
-            "--sport",
-            &["80", "0x50", "080", "http", "1:2", "2:1", "0:65535", ":", "65536"],
-        ),
-        ("--source-port", &["1024:65535"]),
-        ("--dport", &["80", "443", "ssh", "8080:80", "-1"]),
-        ("--destination-port", &["3128"]),
-        ("!", &["-s", "--dport"]),
-        ("-m", &["tcp", "udp", "state"]),
-    ];
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
-        /// Wherever the one-pass reading of the common spellings answers, the full reading
-        /// gives the same rule (canonical form, families, custom and stateful marks) or the same
-        /// error.
-        #[test]
-        fn the_common_spellings_read_as_the_full_reading_reads_them(
-            chain in 0..4usize,
-            words in proptest::collection::vec((0..OPTIONS.len(), 0..16usize, 0..8u8), 0..7),
-            family in 0..3u8,
-        ) {
-            let mut args = Vec::new();
-            if chain > 0 {
-                args.extend(["-A", ["INPUT", "OUTPUT", "ACL_IN"][chain - 1]]);
-            }
-            for (o, v, shape) in words {
-                let (opt, values) = OPTIONS[o];
-                // Mostly an option and a value it reads; sometimes another option's value, or a
-                // lone word.
-                let other = OPTIONS[v % OPTIONS.len()].1;
-                match shape {
-                    0 => args.push(opt),
-                    1 => args.extend([opt, other[v % other.len()]]),
-                    _ => args.extend([opt, values[v % values.len()]]),
-                }
-            }
-            let family = [None, Some(Family::V4), Some(Family::V6)][usize::from(family)];
-            let (mut common, mut full) = (String::new(), String::new());
-            let mut loaded = Loaded::new();
-            let by_common = parse_loading(family, &args, &mut common, &mut loaded, true);
-            let by_full = parse_loading(family, &args, &mut full, &mut loaded, false);
-            proptest::prop_assert_eq!(&by_common, &by_full, "{:?}", args);
-            if matches!(by_full, Ok(Some(_))) {
-                proptest::prop_assert_eq!(common, full);
-            }
-        }
     }
 }
