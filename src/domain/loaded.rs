@@ -2,8 +2,8 @@
 //! as the scripts: the one answer to "is this rule loaded?", for `status`, verification after a
 //! restart, and the recorded runtime `diff` shows beside the files.
 
-use rustc_hash::FxHashSet as HashSet;
 use serde::{Serialize, Serializer};
+use std::collections::HashSet;
 
 use crate::domain::rule::{self, Family, Rule};
 

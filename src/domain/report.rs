@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::HashMap;
 
 use std::path::Path;
 

@@ -27,11 +27,10 @@ impl fmt::Display for Family {
 
 /// What a rule means, without its text: a 128-bit hash of the canonical form (xxh3; a collision
 /// between two different rules is beyond any practical chance) and the properties the tool acts
-/// on. Large scripts hold one per line, so it is small and needs no allocation (20 bytes: the
-/// hash in 32-bit words keeps a script's line at 40 bytes).
+/// on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleKey {
-    hash: [u32; 4],
+    hash: u128,
     /// Families the rule reaches, as a bit set (1 = IPv4, 2 = IPv6).
     reach: u8,
     /// An ACCEPT naming a non-negated source address (the article's custom rule).
@@ -42,9 +41,8 @@ pub struct RuleKey {
 
 impl RuleKey {
     fn new(canonical: &str, reach: u8, custom: bool, stateful: bool) -> Self {
-        let h = xxhash_rust::xxh3::xxh3_128(canonical.as_bytes());
         Self {
-            hash: [h as u32, (h >> 32) as u32, (h >> 64) as u32, (h >> 96) as u32],
+            hash: xxhash_rust::xxh3::xxh3_128(canonical.as_bytes()),
             reach,
             custom,
             stateful,
@@ -54,9 +52,6 @@ impl RuleKey {
     /// The canonical form's hash, for indexes.
     pub fn hash(&self) -> u128 {
         self.hash
-            .iter()
-            .rev()
-            .fold(0, |acc, &word| (acc << 32) | u128::from(word))
     }
 
     /// The families reached, as a bit set for indexes.
@@ -167,33 +162,14 @@ pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, St
     parse_args_with(family, &split.strs())
 }
 
-/// Parses words already split, `[ipv4|ipv6] ARGS...`, writing the canonical form into
-/// `canonical` (a buffer reused across lines): only the written family and the key are
-/// returned, no allocation per rule. `Ok(None)`: a call that adds no rule.
-pub fn parse_words_key(
-    words: &[&str],
-    family: Option<Family>,
-    canonical: &mut String,
-) -> Result<Option<(Option<Family>, RuleKey)>, String> {
-    let (family, args) = match words.first() {
-        Some(&"ipv4") => (Some(Family::V4), &words[1..]),
-        Some(&"ipv6") => (Some(Family::V6), &words[1..]),
-        _ => (family, words),
-    };
-    Ok(parse::parse_into(family, args, canonical)?.map(|key| (family, key)))
-}
-
-/// Like [`parse_words_key`], returning the rule with its canonical text.
+/// Parses words already split, `[ipv4|ipv6] ARGS...`; `family` applies when the words name
+/// none. `Ok(None)`: a call that adds no rule.
 pub fn parse_args_with(family: Option<Family>, words: &[&str]) -> Result<Option<Rule>, String> {
-    // About as long as the words (grown once at most, not a doubling at a time).
-    let mut canonical = String::with_capacity(words.iter().map(|w| w.len() + 1).sum::<usize>() + 16);
-    Ok(
-        parse_words_key(words, family, &mut canonical)?.map(|(family, key)| Rule {
-            family,
-            canonical: canonical.into_boxed_str(),
-            key,
-        }),
-    )
+    match words.first() {
+        Some(&"ipv4") => parse::parse(Some(Family::V4), &words[1..]),
+        Some(&"ipv6") => parse::parse(Some(Family::V6), &words[1..]),
+        _ => parse::parse(family, words),
+    }
 }
 
 /// Splits one line of `iptables -S` / `iptables-save` output into words: blanks separate,
@@ -226,12 +202,7 @@ pub fn dump_words(line: &str) -> Vec<String> {
 pub fn parse_dump_line(line: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
     let words = dump_words(line);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let mut canonical = String::new();
-    Ok(parse::parse_into(family, &words, &mut canonical)?.map(|key| Rule {
-        family,
-        canonical: canonical.into_boxed_str(),
-        key,
-    }))
+    parse::parse(family, &words)
 }
 
 /// Base options a restorable line may use (long spellings included).

@@ -2,8 +2,8 @@
 //! and `/etc/services` when the system layer hands them over ([`set`]), else from a built-in
 //! table of the standard names. ICMP type names come from iptables' own table.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// The names a run resolves with.

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::names::{self, strtoui};
-use super::{Family, RuleKey, V4, V6};
+use super::{Family, Rule, RuleKey, V4, V6};
 
 /// Long options iptables itself knows (for `getopt_long` abbreviations) and what each names,
 /// sorted. `goto` and the
@@ -587,14 +587,9 @@ fn split_assignments<'a, 'b>(args: &'b [&'a str]) -> Cow<'b, [&'a str]> {
     Cow::Owned(out)
 }
 
-/// Reads the arguments of one call into `canonical` (cleared first) and the rule's key.
-/// `Ok(None)`: a call that adds no rule. An error: a call iptables refuses, or one the model
-/// does not read.
-pub(super) fn parse_into(
-    family: Option<Family>,
-    args: &[&str],
-    canonical: &mut String,
-) -> Result<Option<RuleKey>, String> {
+/// Reads the arguments of one call: the rule it adds, in canonical form. `Ok(None)`: a call
+/// that adds no rule. An error: a call iptables refuses, or one the model does not read.
+pub(super) fn parse(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>, String> {
     let args = split_assignments(args);
     let mut reader = Reader {
         family,
@@ -604,7 +599,7 @@ pub(super) fn parse_into(
     if !reader.read(&args)? {
         return Ok(None);
     }
-    finish(family, reader.call, &reader.matches, canonical)
+    finish(family, reader.call, &reader.matches)
 }
 
 /// What a call's options say, as read: the input of the final checks and the printing.
@@ -902,12 +897,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The final checks each extension makes, then the rule as `iptables -S` prints it.
-fn finish(
-    family: Option<Family>,
-    call: Call,
-    matches: &Matches,
-    canonical: &mut String,
-) -> Result<Option<RuleKey>, String> {
+fn finish(family: Option<Family>, call: Call, matches: &Matches) -> Result<Option<Rule>, String> {
     let Some(chain) = call.command else {
         return Ok(None);
     };
@@ -924,7 +914,8 @@ fn finish(
             .any(|(_, a)| a.contains(':')),
     };
     let (src, dst) = (read_address(call.src, v6)?, read_address(call.dst, v6)?);
-    print_rule(canonical, table, chain, &call, [&src, &dst], matches);
+    let mut canonical = String::new();
+    print_rule(&mut canonical, table, chain, &call, [&src, &dst], matches);
     let reach = match family {
         Some(Family::V4) => V4,
         Some(Family::V6) => V6,
@@ -943,7 +934,12 @@ fn finish(
     // network; the any-address prints no `-s` at all.
     let custom = input_accept && src.as_ref().is_some_and(|(neg, _)| !neg);
     let stateful = input_accept && matches.0.iter().any(|m| m.related_established);
-    Ok(Some(RuleKey::new(canonical, reach, custom, stateful)))
+    let key = RuleKey::new(&canonical, reach, custom, stateful);
+    Ok(Some(Rule {
+        family,
+        canonical: canonical.into_boxed_str(),
+        key,
+    }))
 }
 
 /// The checks iptables makes once every option is read: each match's needs, and interfaces
@@ -998,7 +994,7 @@ fn read_address(slot: Base, v6: bool) -> Result<Option<(bool, Net)>, String> {
     }
 }
 
-/// The rule as `iptables -S` prints it, into `out` (cleared first).
+/// The rule as `iptables -S` prints it, into `out`.
 fn print_rule(
     out: &mut String,
     table: &str,
@@ -1007,7 +1003,6 @@ fn print_rule(
     [src, dst]: [&Option<(bool, Net)>; 2],
     matches: &Matches,
 ) {
-    out.clear();
     if table != "filter" {
         let _ = write!(out, "-t {table} ");
     }
