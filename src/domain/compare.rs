@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::domain::config::Config;
 use crate::domain::firewall::{self, RuleIndex, Script};
 use crate::domain::loaded::LoadedSet;
-use crate::domain::rule::{self, Family, Rule, RuleKey};
+use crate::domain::rule::{self, Family, Iptables, Rule, RuleKey};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps::Step;
 use crate::domain::sysctl::{self, SysctlFinding};
@@ -112,8 +112,12 @@ impl<'a> Pair<'a> {
         Ok(Self {
             before,
             after,
-            old: before.content(path).map(Script::parse),
-            new: after.content(path).map(Script::parse),
+            old: before
+                .content(path)
+                .map(|b| Script::parse_as(b, Iptables::of(&before.manifest.version))),
+            new: after
+                .content(path)
+                .map(|b| Script::parse_as(b, Iptables::of(&after.manifest.version))),
         })
     }
 }
@@ -253,7 +257,7 @@ fn discarded_rule(
         checked: None,
     };
     let mut full = None;
-    match restore.then(|| firewall::check_restorable(raw)) {
+    match restore.then(|| firewall::check_restorable(raw, old.iptables)) {
         Some(Ok(rule)) => (full, entry.checked) = (Some(rule), Some(raw.into())),
         Some(Err(why)) => {
             let base = std::mem::take(&mut entry.reason);

@@ -128,7 +128,10 @@ impl Config {
         }
         // Entries are written into a root script when restored: the strict grammar applies now.
         for entry in &config.keep_rules {
-            if let Err(why) = crate::domain::firewall::check_restorable(format!("IPTABLE {entry}").as_bytes()) {
+            if let Err(why) = crate::domain::firewall::check_restorable(
+                format!("IPTABLE {entry}").as_bytes(),
+                crate::domain::rule::Iptables::Any,
+            ) {
                 let line = text
                     .lines()
                     .position(|l| l.contains(entry.as_str()))

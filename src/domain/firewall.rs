@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::domain::rule::{self, Family, Rule, RuleKey};
+use crate::domain::rule::{self, Family, Iptables, Rule, RuleKey};
 use crate::domain::shell;
 use crate::domain::version::Version;
 
@@ -54,6 +54,8 @@ impl Line {
 pub struct Script<'a> {
     pub bytes: &'a [u8],
     pub lines: Vec<Line>,
+    /// The iptables whose reading decides what each call adds.
+    pub iptables: Iptables,
 }
 
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
@@ -91,7 +93,7 @@ fn is_stateful_comment(c: &[u8]) -> bool {
 
 /// What a call line adds: its key and whether it is the stateful anchor, or why it cannot be
 /// read. `Ok(None)`: not a call, or a call that adds no rule.
-fn read_call(body: &[u8]) -> Result<(Option<RuleKey>, bool), String> {
+fn read_call(body: &[u8], iptables: Iptables) -> Result<(Option<RuleKey>, bool), String> {
     let words = shell::words(body)?;
     let (all, comment) = (words.strs(), words.comment);
     let stateful_comment = comment.is_some_and(|at| is_stateful_comment(&body[at + 1..]));
@@ -104,7 +106,7 @@ fn read_call(body: &[u8]) -> Result<(Option<RuleKey>, bool), String> {
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
     }
-    let key = rule::parse_args_with(family, args)?.map(|r| *r.key());
+    let key = rule::parse_args_as(family, args, iptables)?.map(|r| *r.key());
     let stateful = stateful_comment || key.as_ref().is_some_and(RuleKey::is_stateful_accept);
     Ok((key, stateful))
 }
@@ -116,16 +118,22 @@ fn body_of<'b>(bytes: &'b [u8], line: &Line) -> &'b [u8] {
 }
 
 impl<'a> Script<'a> {
-    /// Splits a script into logical lines as bash does and reads each call. Never fails: a call
-    /// the tool cannot read is kept as `unknown`, with the reason.
+    /// Splits a script into logical lines as bash does and reads each call, a spelling only
+    /// where iptables 1.4.21 and 1.8 read it alike. Never fails: a call the tool cannot read is
+    /// kept as `unknown`, with the reason.
     pub fn parse(bytes: &'a [u8]) -> Self {
-        let mut script = Self::split(bytes);
+        Self::parse_as(bytes, Iptables::Any)
+    }
+
+    /// [`Script::parse`], each call read as `iptables` reads it.
+    pub fn parse_as(bytes: &'a [u8], iptables: Iptables) -> Self {
+        let mut script = Self::split(bytes, iptables);
         script.read_calls();
         script
     }
 
     /// Splits a script into logical lines as bash does, without reading their calls.
-    fn split(bytes: &'a [u8]) -> Self {
+    fn split(bytes: &'a [u8], iptables: Iptables) -> Self {
         let mut lines = Vec::new();
         for seg in shell::segments(bytes) {
             let raw = &bytes[seg.bytes.clone()];
@@ -146,8 +154,7 @@ impl<'a> Script<'a> {
                 unknown: None,
             });
         }
-        lines.shrink_to_fit();
-        Self { bytes, lines }
+        Self { bytes, lines, iptables }
     }
 
     /// Reads the call of each code line; a call the tool cannot read keeps its reason.
@@ -157,7 +164,7 @@ impl<'a> Script<'a> {
                 continue;
             }
             let body = body_of(self.bytes, line);
-            match read_call(body) {
+            match read_call(body, self.iptables) {
                 Ok((rule, stateful)) => (line.rule, line.stateful) = (rule, stateful),
                 Err(why) if looks_like_call(body) => {
                     line.unknown = Some(why.into_boxed_str());
@@ -202,7 +209,9 @@ impl<'a> Script<'a> {
         let words = shell::words(body_of(self.bytes, &self.lines[index])).ok()?;
         let all = words.strs();
         let (first, args) = all.split_first()?;
-        rule::parse_args_with(command_family(first)?, args).ok().flatten()
+        rule::parse_args_as(command_family(first)?, args, self.iptables)
+            .ok()
+            .flatten()
     }
 
     /// Rules in script order, with the index of their line.
@@ -375,7 +384,7 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
 /// newline only as a `\`-newline continuation, words the shell splits by quoting alone
 /// ([`shell::words`]), a comment only after a blank, and the allow-list of
 /// [`rule::check_restorable_args`]. Returns the rule the line adds, or why it is refused.
-pub fn check_restorable(raw: &[u8]) -> Result<Rule, String> {
+pub fn check_restorable(raw: &[u8], iptables: Iptables) -> Result<Rule, String> {
     let body = raw.strip_suffix(b"\n").unwrap_or(raw);
     if body.contains(&b'\r') {
         return Err("a carriage return (CR) byte".into());
@@ -404,7 +413,7 @@ pub fn check_restorable(raw: &[u8]) -> Result<Rule, String> {
     }
     rule::check_restorable_args(args)?;
     // And the model reads it as a rule, so what is written is what was compared.
-    match rule::parse_args_with(command_family(first).flatten(), args) {
+    match rule::parse_args_as(command_family(first).flatten(), args, iptables) {
         Ok(Some(rule)) => Ok(rule),
         Ok(None) => Err("adds no rule".into()),
         Err(why) => Err(why),
@@ -490,7 +499,7 @@ IPTABLE -N SCAN_SERV_IN\n";
         assert_eq!(s.lines.len(), 2);
         assert!(s.lines[0].unknown.is_some() || s.lines[0].rule.is_some());
         assert!(s.lines[1].rule.is_none() && s.lines[1].unknown.is_none());
-        assert!(check_restorable(&s.bytes[s.lines[0].bytes()]).is_err());
+        assert!(check_restorable(&s.bytes[s.lines[0].bytes()], Iptables::Any).is_err());
     }
 
     #[test]
@@ -540,7 +549,11 @@ IPTABLE -N SCAN_SERV_IN\n";
             "IPTABLE ipv4 -A INPUT \\\n  -s 192.0.2.1 -j ACCEPT",
             "IPTABLE -A INPUT -s 192.0.2.1 -j ACCEPT # \u{3053}\u{308c}`|;",
         ] {
-            assert_eq!(check_restorable(ok.as_bytes()).map(|_| ()), Ok(()), "{ok:?}");
+            assert_eq!(
+                check_restorable(ok.as_bytes(), Iptables::Any).map(|_| ()),
+                Ok(()),
+                "{ok:?}"
+            );
         }
     }
 
@@ -569,7 +582,7 @@ IPTABLE -N SCAN_SERV_IN\n";
             "IPTABLE -A INPUT -s 1.2.3.4 -j 'ACC EPT'",
             "iptables ipv4 -A INPUT -s 1.2.3.4 -j ACCEPT",
         ] {
-            assert!(check_restorable(bad.as_bytes()).is_err(), "{bad:?}");
+            assert!(check_restorable(bad.as_bytes(), Iptables::Any).is_err(), "{bad:?}");
         }
     }
 }

@@ -369,7 +369,7 @@ fn place_rules<'a>(
         let checked = if d.checked_as(raw) {
             Ok(())
         } else {
-            firewall::check_restorable(raw).map(drop)
+            firewall::check_restorable(raw, old.iptables).map(drop)
         };
         if let Err(why) = checked {
             bail!(

@@ -86,6 +86,29 @@ impl RuleKey {
     }
 }
 
+/// The iptables whose reading of a spelling decides what it is: the appliance's own version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iptables {
+    /// 1.4.21, RHEL/CentOS 7's (IWSVA 6.5).
+    V1_4,
+    /// 1.8, RHEL 8's (1.8.4) and current ones.
+    V1_8,
+    /// Not known: a spelling is read only where 1.4.21 and 1.8 read it alike.
+    Any,
+}
+
+impl Iptables {
+    /// The version a product's appliance runs: IWSVA 6.5 is RHEL/CentOS 7 (1.4.21); anything
+    /// else is not known.
+    pub fn of(version: &crate::domain::version::Version) -> Self {
+        if version.product == crate::domain::version::Product::Iwsva && version.is_known() {
+            Iptables::V1_4
+        } else {
+            Iptables::Any
+        }
+    }
+}
+
 /// A rule added by `-A` or `-I`, with its canonical text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -158,17 +181,27 @@ fn is_number(s: &str) -> bool {
 /// name none. The text is split into words as bash splits it ([`crate::domain::shell::words`]);
 /// a line whose words depend on more than quoting is an error.
 pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
+    parse_call_as(text, family, Iptables::Any)
+}
+
+/// [`parse_call`] as one version of iptables reads it.
+pub fn parse_call_as(text: &str, family: Option<Family>, iptables: Iptables) -> Result<Option<Rule>, String> {
     let split = crate::domain::shell::words(text.as_bytes())?;
-    parse_args_with(family, &split.strs())
+    parse_args_as(family, &split.strs(), iptables)
 }
 
 /// Parses words already split, `[ipv4|ipv6] ARGS...`; `family` applies when the words name
 /// none. `Ok(None)`: a call that adds no rule.
 pub fn parse_args_with(family: Option<Family>, words: &[&str]) -> Result<Option<Rule>, String> {
+    parse_args_as(family, words, Iptables::Any)
+}
+
+/// [`parse_args_with`] as one version of iptables reads the words.
+pub fn parse_args_as(family: Option<Family>, words: &[&str], iptables: Iptables) -> Result<Option<Rule>, String> {
     match words.first() {
-        Some(&"ipv4") => parse::parse(Some(Family::V4), &words[1..]),
-        Some(&"ipv6") => parse::parse(Some(Family::V6), &words[1..]),
-        _ => parse::parse(family, words),
+        Some(&"ipv4") => parse::parse(Some(Family::V4), &words[1..], iptables),
+        Some(&"ipv6") => parse::parse(Some(Family::V6), &words[1..], iptables),
+        _ => parse::parse(family, words, iptables),
     }
 }
 
@@ -202,7 +235,7 @@ pub fn dump_words(line: &str) -> Vec<String> {
 pub fn parse_dump_line(line: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
     let words = dump_words(line);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    parse::parse(family, &words)
+    parse::parse(family, &words, Iptables::Any)
 }
 
 /// Base options a restorable line may use (long spellings included).
@@ -499,5 +532,76 @@ mod tests {
         assert_eq!(parse_args_with(None, &["-P", "INPUT", "DROP"]), Ok(None));
         assert!(parse_args_with(None, &["-A", "INPUT", "-s"]).is_err());
         assert!(parse_args_with(None, &["-A", "INPUT", "junk"]).is_err());
+    }
+
+    #[test]
+    fn counters_are_read_and_do_not_change_the_rule() {
+        let plain = rule("ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT");
+        for with in [
+            "ipv4 -A INPUT -c 0 0 -p tcp -s 192.0.2.1 -j ACCEPT",
+            "ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT --set-counters 5 6",
+            "ipv4 -A INPUT --set-c 1,2 -p tcp -s 192.0.2.1 -j ACCEPT",
+            "ipv4 -A INPUT -c +1 2x -p tcp -s 192.0.2.1 -j ACCEPT",
+        ] {
+            assert_eq!(rule(with), plain, "{with}");
+            assert!(rule(with).covers(&plain) && plain.covers(&rule(with)), "{with}");
+        }
+        // As iptables 1.4.21 and 1.8.9 refuse them.
+        for bad in [
+            "-A INPUT -c 1 -j ACCEPT",
+            "-A INPUT -c x 1 -j ACCEPT",
+            "-A INPUT -c 1 -2 -j ACCEPT",
+            "-A INPUT -c 1, -j ACCEPT",
+            "-A INPUT ! -c 1 2 -j ACCEPT",
+            "-A INPUT -c 1 2 -c 3 4 -j ACCEPT",
+        ] {
+            assert!(parse_call(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_written_with_equals_follow_the_appliances_iptables() {
+        let old = |t: &str| parse_call_as(t, None, Iptables::V1_4);
+        let new = |t: &str| parse_call_as(t, None, Iptables::V1_8);
+        // 1.4.21 reads `--source=ADDR` as `-s ADDR`; 1.8 reads the whole word as the address.
+        let text = "-A INPUT --source=192.0.2.1 -j ACCEPT";
+        assert_eq!(old(text).unwrap().unwrap(), rule("-A INPUT -s 192.0.2.1 -j ACCEPT"));
+        assert!(new(text).is_err());
+        let any = parse_call(text, None).unwrap_err();
+        assert!(any.contains("1.4.21 reads it"), "{any}");
+        // Match options take `=` in both.
+        assert!(parse_call("-A INPUT -p tcp --dport=80 -j ACCEPT", None)
+            .unwrap()
+            .is_some());
+        // `-w SECONDS` and `-W` are 1.8's only.
+        assert!(old("-A INPUT -w 5 -j ACCEPT").is_err() && new("-A INPUT -w 5 -j ACCEPT").is_ok());
+        assert!(old("-A INPUT -W 5 -j ACCEPT").is_err());
+        assert!(parse_call("-A INPUT -w -j ACCEPT", None).unwrap().is_some());
+        // The version an appliance runs.
+        let v = |s| crate::domain::version::parse_version(s, None).unwrap();
+        assert_eq!(Iptables::of(&v("IWSVA 6.5-SP2_Build_Linux_1548")), Iptables::V1_4);
+        assert_eq!(Iptables::of(&v("IWSS 6.5 Patch 3")), Iptables::Any);
+    }
+
+    #[test]
+    fn options_are_checked_as_iptables_checks_them() {
+        // multiport checks the protocol as its port option is read.
+        assert!(parse_call("-A INPUT -m multiport --dports 80,443 -p tcp -j ACCEPT", None).is_err());
+        assert!(
+            parse_call("-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT", None)
+                .unwrap()
+                .is_some()
+        );
+        // ip6tables has no --icmp-type: a rule for IPv6, or for both families, is refused.
+        assert!(parse_call("ipv6 -A INPUT -p icmp --icmp-type 8 -j ACCEPT", None).is_err());
+        assert!(parse_call("-A INPUT -p icmp --icmp-type 8 -j ACCEPT", None).is_err());
+        assert!(parse_call("ipv4 -A INPUT -p icmp --icmp-type 8 -j ACCEPT", None)
+            .unwrap()
+            .is_some());
+        assert!(
+            parse_call("-A INPUT -s 192.0.2.1 -p icmp --icmp-type 8 -j ACCEPT", None)
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::names::{self, strtoui};
-use super::{Family, Rule, RuleKey, V4, V6};
+use super::{Family, Iptables, Rule, RuleKey, V4, V6};
 
 /// Long options iptables itself knows (for `getopt_long` abbreviations) and what each names,
 /// sorted. `goto` and the
@@ -41,7 +41,7 @@ const BASE_LONG: [(&str, Opt<'static>); 37] = [
     ("protocol", Opt::Protocol),
     ("rename-chain", Opt::Command),
     ("replace", Opt::Command),
-    ("set-counters", Opt::Other("set-counters")),
+    ("set-counters", Opt::Counters),
     ("source", Opt::Source),
     ("src", Opt::Source),
     ("table", Opt::Table),
@@ -184,6 +184,7 @@ enum Opt<'a> {
     Wait,
     WaitInterval,
     Modprobe,
+    Counters,
     Verbose,
     Ipv4,
     Ipv6,
@@ -215,6 +216,7 @@ impl<'a> Opt<'a> {
             b'f' => Opt::Fragment,
             b'm' => Opt::Match,
             b'j' => Opt::Jump,
+            b'c' => Opt::Counters,
             b'w' => Opt::Wait,
             b'W' => Opt::WaitInterval,
             b'v' => Opt::Verbose,
@@ -569,30 +571,49 @@ pub fn save_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
-/// Splits `--name=value` into two words, as `getopt_long` reads it.
-fn split_assignments<'a, 'b>(args: &'b [&'a str]) -> Cow<'b, [&'a str]> {
-    if !args.iter().any(|a| a.starts_with("--") && a.contains('=')) {
-        return Cow::Borrowed(args);
-    }
+/// Splits `--name=value` into two words, as `getopt_long` reads it; also returns the index of
+/// each option word that was written with `=` (iptables 1.8 reads some of those whole).
+fn split_assignments<'a>(args: &[&'a str]) -> (Vec<&'a str>, Vec<usize>) {
     let mut out = Vec::with_capacity(args.len() + 1);
+    let mut assigned = Vec::new();
     for a in args {
         match a.strip_prefix("--").and_then(|r| r.split_once('=')) {
             Some((name, value)) => {
+                assigned.push(out.len());
                 out.push(&a[..2 + name.len()]);
                 out.push(value);
             }
             None => out.push(a),
         }
     }
-    Cow::Owned(out)
+    (out, assigned)
 }
 
-/// Reads the arguments of one call: the rule it adds, in canonical form. `Ok(None)`: a call
-/// that adds no rule. An error: a call iptables refuses, or one the model does not read.
-pub(super) fn parse(family: Option<Family>, args: &[&str]) -> Result<Option<Rule>, String> {
-    let args = split_assignments(args);
+/// Reads the arguments of one call as `iptables` reads them: the rule it adds, in canonical
+/// form. `Ok(None)`: a call that adds no rule. An error: a call iptables refuses, one the model
+/// does not read, or (for [`Iptables::Any`]) one that 1.4.21 and 1.8 read differently.
+pub(super) fn parse(family: Option<Family>, args: &[&str], iptables: Iptables) -> Result<Option<Rule>, String> {
+    if iptables != Iptables::Any {
+        return parse_as(family, args, iptables);
+    }
+    let old = parse_as(family, args, Iptables::V1_4);
+    let new = parse_as(family, args, Iptables::V1_8);
+    match (old, new) {
+        (Err(why), Err(_)) => Err(why),
+        (old, new) if old == new => old,
+        (Err(why), Ok(_)) => Err(format!("iptables 1.4.21 refuses it ({why}), 1.8 reads it")),
+        (Ok(_), Err(why)) => Err(format!("iptables 1.8 refuses it ({why}), 1.4.21 reads it")),
+        (Ok(_), Ok(_)) => Err("iptables 1.4.21 and 1.8 read it as different rules".into()),
+    }
+}
+
+/// [`parse`] as one version of iptables reads it.
+fn parse_as(family: Option<Family>, args: &[&str], iptables: Iptables) -> Result<Option<Rule>, String> {
+    let (args, assigned) = split_assignments(args);
     let mut reader = Reader {
         family,
+        iptables,
+        assigned,
         call: Call::default(),
         matches: Matches::default(),
     };
@@ -615,6 +636,8 @@ struct Call<'a> {
     frag: Option<bool>,
     /// The target and its `--reject-with` value.
     target: Option<(&'a str, Option<&'static str>)>,
+    /// Whether `-c` was given (its values are not part of the rule).
+    counters: bool,
 }
 
 /// A chain name the tool reads (`-A`, `-I`, or a target).
@@ -675,6 +698,10 @@ fn value<'a>(args: &[&'a str], i: usize) -> Result<&'a str, String> {
 /// takes the option at `args[i]` and returns where the next one starts.
 struct Reader<'a> {
     family: Option<Family>,
+    /// The version whose reading this is (never [`Iptables::Any`]).
+    iptables: Iptables,
+    /// Option words written `--name=value` (indexes into the split arguments).
+    assigned: Vec<usize>,
     call: Call<'a>,
     matches: Matches,
 }
@@ -695,6 +722,7 @@ impl<'a> Reader<'a> {
             }
             let neg = std::mem::take(&mut negate);
             let opt = self.name_option(args[i])?;
+            self.check_version(opt, args, i)?;
             i = match opt {
                 Opt::Command => return Ok(false),
                 Opt::Append | Opt::Insert => self.command(opt, args, i)?,
@@ -705,6 +733,7 @@ impl<'a> Reader<'a> {
                 Opt::Protocol | Opt::Fragment => self.protocol_or_fragment(opt, neg, args, i)?,
                 Opt::Match | Opt::Jump | Opt::RejectWith => self.extension(opt, neg, args, i)?,
                 Opt::Other(name) => self.match_option(name, neg, args, i)?,
+                Opt::Counters => self.counters(neg, args, i)?,
                 _ => self.general(opt, args, i)?,
             };
         }
@@ -712,6 +741,61 @@ impl<'a> Reader<'a> {
             return err("a trailing `!'");
         }
         Ok(true)
+    }
+
+    /// What one version of iptables refuses that the other reads: 1.8 reads the value of
+    /// `--source=ADDR` (and of the other options it parses from the word itself) as the whole
+    /// word; 1.4.21 has no `-W` / `--wait-interval` and no seconds after `-w`.
+    fn check_version(&self, opt: Opt, args: &[&'a str], i: usize) -> Result<(), String> {
+        let whole_word = matches!(
+            opt,
+            Opt::Source | Opt::Destination | Opt::Protocol | Opt::Jump | Opt::InInterface | Opt::OutInterface
+        );
+        match self.iptables {
+            Iptables::V1_8 if whole_word && self.assigned.contains(&i) => {
+                err(format!("`{}={}' is one word to iptables 1.8", args[i], args[i + 1]))
+            }
+            Iptables::V1_4 if opt == Opt::WaitInterval || (opt == Opt::Wait && self.assigned.contains(&i)) => {
+                err(format!("unknown option \"{}\" (iptables 1.4.21)", args[i]))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `-c PACKETS BYTES` or `-c PACKETS,BYTES` (`--set-counters`): read as iptables reads
+    /// them (each a C `%llu`) and left out of the rule: counters do not change what it is.
+    fn counters(&mut self, neg: bool, args: &[&'a str], i: usize) -> Result<usize, String> {
+        if neg {
+            return err("cannot have ! before -c");
+        }
+        if std::mem::replace(&mut self.call.counters, true) {
+            return err("multiple -c flags not allowed");
+        }
+        let packets = value(args, i)?;
+        let after_first = packets.char_indices().nth(1).map_or(packets.len(), |(at, _)| at);
+        let (bytes, next) = match packets[after_first..].find(',') {
+            Some(at) => (Some(&packets[after_first + at + 1..]), i + 2),
+            None => match args.get(i + 2) {
+                Some(b) if !b.starts_with('-') && !b.starts_with('!') => (Some(*b), i + 3),
+                _ => (None, i + 2),
+            },
+        };
+        let Some(bytes) = bytes else {
+            return err("-c requires packet and byte counter");
+        };
+        // `sscanf("%llu")`: blanks, a sign, then a digit; the rest is ignored.
+        let numeric = |t: &str| {
+            let t = t.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+            let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+            t.starts_with(|c: char| c.is_ascii_digit())
+        };
+        if packets.is_empty() || !numeric(packets) {
+            return err("-c packet counter not numeric");
+        }
+        if !numeric(bytes) {
+            return err("-c byte counter not numeric");
+        }
+        Ok(next)
     }
 
     /// Names an option word: a short letter, or a long name resolved among those known now.
@@ -867,9 +951,11 @@ impl<'a> Reader<'a> {
     fn general(&self, opt: Opt, args: &[&'a str], i: usize) -> Result<usize, String> {
         match opt {
             Opt::Wait => {
-                let seconds = args
-                    .get(i + 1)
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                // 1.4.21's `-w` takes no seconds.
+                let seconds = self.iptables == Iptables::V1_8
+                    && args
+                        .get(i + 1)
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
                 Ok(i + 1 + usize::from(seconds))
             }
             Opt::WaitInterval | Opt::Modprobe => value(args, i).map(|_| i + 2),
@@ -914,6 +1000,10 @@ fn finish(family: Option<Family>, call: Call, matches: &Matches) -> Result<Optio
             .any(|(_, a)| a.contains(':')),
     };
     let (src, dst) = (read_address(call.src, v6)?, read_address(call.dst, v6)?);
+    let reaches_v6 = family == Some(Family::V6) || (family.is_none() && (v6 || (src.is_none() && dst.is_none())));
+    if reaches_v6 && matches.has(MatchKind::Icmp) {
+        return err("ip6tables has no --icmp-type (it is -p icmpv6 --icmpv6-type)");
+    }
     let mut canonical = String::new();
     print_rule(&mut canonical, table, chain, &call, [&src, &dst], matches);
     let reach = match family {
@@ -1074,6 +1164,10 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
     match (m.kind, at) {
         (MatchKind::Tcp | MatchKind::Udp, 1 | 3) => {
             if let Some((lo, hi)) = port_range(v, name)? {
+                if neg && lo == 0 && hi != 0 {
+                    // nf_tables prints the complement (`! 0:80` is `81:65535`), legacy does not.
+                    return err("a negated range from port 0 is printed differently by the backends");
+                }
                 let _ = write!(text, " --{canonical_opt} {lo}");
                 if lo != hi {
                     let _ = write!(text, ":{hi}");
@@ -1095,6 +1189,14 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
             text.push_str(&list);
         }
         (MatchKind::Multiport, 1 | 3 | 4) => {
+            // Checked as the option is read, so `-p` must come first.
+            match proto {
+                Some((false, 6 | 17 | 136 | 132 | 33)) => {}
+                Some((true, _)) | Some((false, 1..)) => {
+                    return err("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP")
+                }
+                _ => return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'"),
+            }
             let mut slots = 0;
             let mut list = Vec::new();
             for p in v.split(',') {
