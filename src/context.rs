@@ -9,7 +9,6 @@ use anyhow::{bail, Context as _, Result};
 use crate::domain::config::Config;
 use crate::domain::rule::names::{self, Names};
 use crate::domain::snapshot::Snapshot;
-use crate::domain::threads;
 use crate::root::Root;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
@@ -213,10 +212,9 @@ impl Context {
         };
         let explicit = old.is_some();
         let (old, new) = match old {
-            // Two named sides are read at once (large scripts take a while to read).
             Some(arg) => {
-                let (old, new) = threads::beside(true, || self.resolve(arg), read_new);
-                // The new side's error first, as when they were read one after the other.
+                let (old, new) = (self.resolve(arg), read_new());
+                // The new side's error first.
                 let new = new?;
                 (old?, new)
             }

@@ -6,7 +6,6 @@ use crate::context::Context;
 use crate::domain::compare::{compare, recorded_runtime, Pair};
 use crate::domain::plan;
 use crate::domain::report::{ChangeReport, Outcome, Report, Side};
-use crate::domain::threads;
 use crate::exit_codes::ExitCode;
 
 /// How much `diff` prints.
@@ -62,13 +61,8 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     let (old, new) = ctx.sides(old, new, true)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
-    // The recorded runtime view is read while the plan is made (each reads the pair alone).
-    let (live, plan) = threads::beside(
-        true,
-        || recorded_runtime(&pair, &cmp),
-        || plan::plan(&pair, &cmp, &ctx.config),
-    );
-    let plan = plan?;
+    let live = recorded_runtime(&pair, &cmp);
+    let plan = plan::plan(&pair, &cmp, &ctx.config)?;
     let needs = cmp.needs_restore();
     let attention = cmp.needs_attention();
     let report = Report {
@@ -92,10 +86,6 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
             _ => report.render(super::group_limit()),
         })?;
     }
-    // The process ends after the report: what it read and found (at scale, tens of thousands
-    // of strings) is left to the exit, not freed piece by piece.
-    std::mem::forget((report, plan, pair));
-    std::mem::forget((old, new));
     Ok(if needs || attention {
         ExitCode::Differs
     } else {
