@@ -20,10 +20,8 @@ pub struct Written {
     /// Mode and owner the file had (and has again when put back).
     #[serde(skip)]
     pub owner: Owner,
-    /// Digest of what was written, so putting back never clobbers a later change.
-    #[serde(skip)]
-    pub digest: u64,
-    /// SHA-256 of what was written, for the restore's record.
+    /// SHA-256 of what was written: putting back never clobbers a later change, and the
+    /// restore's record holds it for `undo`.
     #[serde(skip)]
     pub sha256: String,
 }
@@ -36,7 +34,7 @@ impl Written {
             Some(b) => Some(fsutil::read_bounded(b)?),
             None => None,
         };
-        fsutil::put_back(&path, old.as_deref(), self.owner, self.digest, self.backup.as_deref())
+        fsutil::put_back(&path, old.as_deref(), self.owner, &self.sha256, self.backup.as_deref())
     }
 }
 
@@ -115,11 +113,11 @@ pub fn apply(
                 .transpose()?;
         }
     }
-    // What each file will hold, digested while bash reads (the script's digest takes a while).
-    let mut digests: Vec<(u64, String)> = plan
+    // What each file will hold, hashed while bash reads (the script's hash takes a while).
+    let mut hashes: Vec<String> = plan
         .changes
         .iter()
-        .map(|c| (fsutil::digest(&c.new), crate::domain::snapshot::sha256_hex(&c.new)))
+        .map(|c| crate::domain::snapshot::sha256_hex(&c.new))
         .collect();
     // The script's new content as bash checked it (started above whenever the plan changes
     // the script).
@@ -145,7 +143,7 @@ pub fn apply(
     }
     let mut written: Vec<Written> = Vec::new();
     let result = (|| -> Result<()> {
-        for (change, (digest, sha256)) in plan.changes.iter().zip(digests.drain(..)) {
+        for (change, sha256) in plan.changes.iter().zip(hashes.drain(..)) {
             let path = root.inside(&change.path)?;
             let owner = owner_for(root, change)?;
             let (staged_backup, new) = if change.path == script_path {
@@ -178,7 +176,6 @@ pub fn apply(
                 path: change.path.clone(),
                 backup,
                 owner,
-                digest,
                 sha256,
             });
         }

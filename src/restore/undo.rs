@@ -239,13 +239,13 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
         report.live.push(Step::Failed { step: step.clone() });
         let mut complete = true;
         for p in done.iter().rev() {
-            let wrote = fsutil::digest(p.back.as_deref().unwrap_or_default());
+            let wrote = sha256_hex(p.back.as_deref().unwrap_or_default());
             let result = ctx
                 .root
                 .inside(&p.path)
                 .map_err(anyhow::Error::from)
                 .and_then(|path| match &p.back {
-                    Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, wrote, None),
+                    Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, &wrote, None),
                     None => fsutil::atomic_write(&path, &p.now, p.owner),
                 });
             match result {

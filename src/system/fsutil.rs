@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::domain::snapshot::sha256_hex;
 use crate::fault;
 
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
@@ -329,11 +330,6 @@ impl Staged {
     }
 }
 
-/// A fast digest of file content, to tell later whether a file still holds what was written.
-pub fn digest(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
-}
-
 /// The pid a temp file name ends with (`.NAME.iwss-keeper-TAG.PID`).
 fn temp_owner(name: &str) -> Option<i32> {
     name.rsplit('.').next()?.parse().ok()
@@ -377,14 +373,13 @@ pub fn remove_stale_temps(path: &Path) -> Result<()> {
 }
 
 /// Puts a file this run replaced back as it was: `old` is its earlier content (`None`: it did
-/// not exist), `wrote` the digest ([`digest`]) of what this run put there. A file that no
-/// longer holds it was changed
-/// by someone else and is left alone (an error says so). The earlier content is written
+/// not exist), `wrote` the SHA-256 (hex) of what this run put there. A file that no longer holds
+/// it was changed by someone else and is left alone (an error says so). The earlier content is written
 /// atomically; when that cannot be done (a full disk), the backup itself is linked into place,
 /// which needs no free blocks.
-pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: u64, backup: Option<&Path>) -> Result<()> {
+pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: &str, backup: Option<&Path>) -> Result<()> {
     match read_bounded(path) {
-        Ok(now) if digest(&now) == wrote => {}
+        Ok(now) if sha256_hex(&now) == wrote => {}
         Ok(_) => bail!("{} changed since this run wrote it; left as it is", path.display()),
         Err(_) if !path.exists() => bail!("{} was removed since this run wrote it", path.display()),
         Err(e) => return Err(e),
