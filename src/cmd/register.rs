@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::domain::snapshot::sha256_hex;
-use crate::exit_codes::ExitCode;
+use crate::exit_codes::{ExitCode, Failure};
 use crate::restore::Owed;
 use crate::store::registration::{Installed, Registration};
 use crate::system::fsutil::{self, Owner};
@@ -661,11 +661,8 @@ pub fn run_register(ctx: &Context, json: bool, hook_dir: Option<&str>) -> Result
         out
     })?;
     if let Baseline::Failed { reason } = &report.snapshot {
-        return Err(super::Reported {
-            message: format!("the hooks are installed, but no baseline snapshot was taken: {reason}"),
-            code: ExitCode::ChangesLeft,
-        }
-        .into());
+        let error = anyhow::anyhow!("the hooks are installed, but no baseline snapshot was taken: {reason}");
+        return Err(Failure::new(ExitCode::ChangesLeft, error).reported().into());
     }
     Ok(ExitCode::Success)
 }

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::domain::plan::{FileChange, Plan};
+use crate::exit_codes::{ExitCode, Failure};
 use crate::fault;
 use crate::root::Root;
 use crate::system::fsutil::{self, Owner};
@@ -193,12 +194,12 @@ pub fn apply(
             }
         }
         if !not_back.is_empty() {
-            return Err(crate::exit_codes::ChangesLeft(format!(
+            let error = anyhow::anyhow!(
                 "{err:#}; and {} file(s) could not be put back, changes are left in place:\n  {}",
                 not_back.len(),
                 not_back.join("\n  ")
-            ))
-            .into());
+            );
+            return Err(Failure::new(ExitCode::ChangesLeft, error).into());
         }
         return Err(err);
     }

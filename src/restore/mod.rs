@@ -14,7 +14,7 @@ use crate::domain::report::{ChangeReport, Outcome, Report, Side};
 use crate::domain::snapshot::{Manifest, Snapshot};
 use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
-use crate::exit_codes::ExitCode;
+use crate::exit_codes::{ExitCode, Failure};
 use crate::store::restores::{RestoreRecord, RestoredFile, RestoredRule};
 use crate::system::iptables::{self, RulesCheck};
 use crate::system::{fsutil, process};
@@ -82,38 +82,38 @@ impl Restored {
             .collect()
     }
 
-    /// The error a failed restore ends with, and its exit code: 3 when anything is left changed
-    /// (each file named), 2 when everything is as it was.
-    pub fn error(&self) -> Option<(anyhow::Error, ExitCode)> {
+    /// How a failed restore ends: exit 3 when anything is left changed (each file named), 2 when
+    /// everything is as it was.
+    pub fn error(&self) -> Option<Failure> {
         let step = self.failed.as_ref()?;
         let kept = self.kept();
-        if let Some(refused) = &self.refused {
-            return Some((
-                anyhow::anyhow!("{refused}\nthese files keep their changes: {}", kept.join(", ")),
-                ExitCode::ChangesLeft,
-            ));
-        }
-        Some(if self.rollback_incomplete() {
+        let (code, error) = if let Some(refused) = &self.refused {
             (
+                ExitCode::ChangesLeft,
+                anyhow::anyhow!("{refused}\nthese files keep their changes: {}", kept.join(", ")),
+            )
+        } else if self.rollback_incomplete() {
+            (
+                ExitCode::ChangesLeft,
                 anyhow::anyhow!(
                     "restore failed at {step}, and the rollback did not complete; the firewall state is unknown: check it by hand"
                 ),
-                ExitCode::ChangesLeft,
             )
         } else if !kept.is_empty() {
             (
+                ExitCode::ChangesLeft,
                 anyhow::anyhow!(
                     "restore failed at {step}; these files keep their changes: {}",
                     kept.join(", ")
                 ),
-                ExitCode::ChangesLeft,
             )
         } else {
             (
-                anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back"),
                 ExitCode::Error,
+                anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back"),
             )
-        })
+        };
+        Some(Failure::new(code, error))
     }
 }
 
