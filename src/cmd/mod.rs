@@ -5,7 +5,7 @@ mod diff;
 mod hook;
 mod list;
 mod prune;
-pub mod register;
+mod register;
 mod restore;
 mod show;
 mod snapshot;

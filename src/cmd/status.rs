@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cmd::register::{self, FileState, State};
 use crate::context::Context;
 use crate::domain::compare;
 use crate::domain::firewall::Script;
@@ -14,6 +13,7 @@ use crate::domain::loaded::{Loaded, RuleState};
 use crate::domain::report::Side;
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
+use crate::setup::{self, FileState, State};
 use crate::store::pending::Pending;
 use crate::system::{capture, iptables, procsys};
 
@@ -113,7 +113,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         })
         .collect();
     let pending = Pending::load(&ctx.state)?;
-    let registration = register::states(ctx, None);
+    let registration = setup::states(ctx, None);
     // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
     let missing = rules
         .iter()
