@@ -142,6 +142,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     ended
 }
 
+/// Whether the command changes anything (then it logs to a file and holds the lock).
+fn changes(command: &Command) -> bool {
+    match command {
+        Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
+        Command::Restore { dry_run, .. } | Command::Undo { dry_run, .. } => !dry_run,
+        Command::Forget { .. } | Command::Prune { .. } | Command::PruneBackups { .. } => true,
+        Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
+    }
+}
+
+/// Before a run that changes anything: the log file (and syslog on the real root), then the lock.
+fn prepare_change(ctx: &Context) -> Result<Lock> {
+    let log_path = ctx.root.path("/var/log/iwss-keeper.log");
+    if let Err(e) = logging::attach_file(&log_path) {
+        log::warn!("cannot log to {}: {e}", log_path.display());
+    }
+    if ctx.root.is_host() {
+        logging::attach_syslog();
+    }
+    let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
+    Lock::acquire(&ctx.root, &ctx.state, timeout)
+}
+
+/// Runs one subcommand.
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     if let Command::Hook { event } = cli.command {
         return hook::run_contained(&cli, event);
@@ -150,23 +174,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
-    // Runs that change anything log to a file (and syslog on the real root) and hold the lock.
-    let changes = match &cli.command {
-        Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
-        Command::Restore { dry_run, .. } | Command::Undo { dry_run, .. } => !dry_run,
-        Command::Forget { .. } | Command::Prune { .. } | Command::PruneBackups { .. } => true,
-        Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
-    };
-    let _lock = if changes {
-        let log_path = ctx.root.path("/var/log/iwss-keeper.log");
-        if let Err(e) = logging::attach_file(&log_path) {
-            log::warn!("cannot log to {}: {e}", log_path.display());
-        }
-        if ctx.root.is_host() {
-            logging::attach_syslog();
-        }
-        let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
-        Some(Lock::acquire(&ctx.root, &ctx.state, timeout)?)
+    let _lock = if changes(&cli.command) {
+        Some(prepare_change(&ctx)?)
     } else {
         None
     };

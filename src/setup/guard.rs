@@ -69,19 +69,7 @@ pub fn guard_files(ctx: &Context, binary: &str) -> Result<Vec<Managed>> {
         out.push(Managed {
             path: at(ctx, UNIT)?,
             content: Content::File {
-                text: format!(
-                    "# {MARK}; removed by `iwss-keeper unregister`.\n\
-                     [Unit]\n\
-                     Description=iwss-keeper: restore custom settings after an IWSVA/IWSS upgrade\n\
-                     After=local-fs.target iptables.service\n\n\
-                     [Service]\n\
-                     Type=oneshot\n\
-                     StandardInput=null\n\
-                     TimeoutStartSec={start_timeout}\n\
-                     ExecStart={command}\n\n\
-                     [Install]\n\
-                     WantedBy=multi-user.target\n"
-                ),
+                text: unit_text(&command, start_timeout),
                 mode: 0o644,
             },
         });
@@ -93,13 +81,7 @@ pub fn guard_files(ctx: &Context, binary: &str) -> Result<Vec<Managed>> {
         out.push(Managed {
             path: at(ctx, SYSV)?,
             content: Content::File {
-                text: format!(
-                    "#!/bin/sh\n\
-                     # {MARK}; removed by `iwss-keeper unregister`.\n\
-                     # chkconfig: 345 99 01\n\
-                     # description: restore custom settings after an IWSVA/IWSS upgrade\n\
-                     case \"$1\" in\n    start) exec {command} </dev/null ;;\n    *) exit 0 ;;\nesac\n"
-                ),
+                text: sysv_text(&command),
                 mode: 0o755,
             },
         });
@@ -111,4 +93,32 @@ pub fn guard_files(ctx: &Context, binary: &str) -> Result<Vec<Managed>> {
         }
     }
     Ok(out)
+}
+
+/// The systemd unit `register` writes where the package has none.
+fn unit_text(command: &str, start_timeout: u64) -> String {
+    format!(
+        "# {MARK}; removed by `iwss-keeper unregister`.\n\
+         [Unit]\n\
+         Description=iwss-keeper: restore custom settings after an IWSVA/IWSS upgrade\n\
+         After=local-fs.target iptables.service\n\n\
+         [Service]\n\
+         Type=oneshot\n\
+         StandardInput=null\n\
+         TimeoutStartSec={start_timeout}\n\
+         ExecStart={command}\n\n\
+         [Install]\n\
+         WantedBy=multi-user.target\n"
+    )
+}
+
+/// The SysV boot script `register` writes where there is no systemd.
+fn sysv_text(command: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # {MARK}; removed by `iwss-keeper unregister`.\n\
+         # chkconfig: 345 99 01\n\
+         # description: restore custom settings after an IWSVA/IWSS upgrade\n\
+         case \"$1\" in\n    start) exec {command} </dev/null ;;\n    *) exit 0 ;;\nesac\n"
+    )
 }
