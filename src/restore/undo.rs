@@ -74,6 +74,9 @@ struct Planned {
     from: Option<PathBuf>,
 }
 
+/// Plans the undo of `record`: each file must still hold what the restore wrote, its backup must
+/// be where the tool puts backups and still there, and the script to put back must pass
+/// `bash -n`; nothing is written.
 fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
     let mut out = Vec::new();
     for f in &record.files {
@@ -160,7 +163,7 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
     record.undo_backups = report
         .files
         .iter()
-        .filter_map(|f| f.backup.as_ref().map(std::path::PathBuf::from))
+        .filter_map(|f| f.backup.as_ref().map(PathBuf::from))
         .collect();
     restores.save(&record)?;
     report.outcome = UndoOutcome::Undone;
