@@ -212,11 +212,11 @@ impl Context {
         };
         let explicit = old.is_some();
         let (old, new) = match old {
-            // Two named sides are read at once (large scripts take a while to read).
             Some(arg) => {
+                let (old, new) = (self.resolve(arg), read_new());
                 // The new side's error first.
-                let new = read_new()?;
-                (self.resolve(arg)?, new)
+                let new = new?;
+                (old?, new)
             }
             None => {
                 let new = read_new()?;

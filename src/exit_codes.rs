@@ -35,7 +35,61 @@ impl From<ExitCode> for std::process::ExitCode {
     }
 }
 
-/// An error after which changes are left in place; the message names every such file.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ChangesLeft(pub String);
+/// How a run failed: the error, the exit code it ends the run with, and whether a report holding
+/// the error was printed already (then `main` writes the message to stderr only). It travels
+/// inside an `anyhow::Error`; `main` takes it out once ([`Failure::of`]).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ExitCode,
+    pub reported: bool,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// A failure that ends the run with `code`, not reported yet.
+    pub fn new(code: ExitCode, error: anyhow::Error) -> Self {
+        Self {
+            code,
+            reported: false,
+            error,
+        }
+    }
+
+    /// The same failure, its report (with the error in it) printed already.
+    pub fn reported(self) -> Self {
+        Self { reported: true, ..self }
+    }
+
+    /// What an error ends the run with: the failure it is, else exit 2, not reported yet.
+    pub fn of(error: anyhow::Error) -> Self {
+        error
+            .downcast::<Self>()
+            .unwrap_or_else(|error| Self::new(ExitCode::Error, error))
+    }
+}
+
+/// The error with its causes, as `{:#}` shows an `anyhow::Error`.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_travels_inside_anyhow_with_its_code_and_text() {
+        let inner = anyhow::anyhow!("cannot write").context("restore failed");
+        let err: anyhow::Error = Failure::new(ExitCode::ChangesLeft, inner).reported().into();
+        assert_eq!(format!("{err:#}"), "restore failed: cannot write");
+        let failure = Failure::of(err);
+        assert_eq!((failure.code, failure.reported), (ExitCode::ChangesLeft, true));
+        assert_eq!(failure.to_string(), "restore failed: cannot write");
+        let plain = Failure::of(anyhow::anyhow!("no such snapshot"));
+        assert_eq!((plain.code, plain.reported), (ExitCode::Error, false));
+    }
+}

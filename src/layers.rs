@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the top; a module may use its own layer's modules and those below. `cli` holds
 /// the flags (clap types) that `main` parses and `cmd` dispatches on; it uses nothing.
-const LAYERS: [(&str, u8); 11] = [
+const LAYERS: [(&str, u8); 12] = [
     ("cli", 6),
     ("cmd", 6),
     ("restore", 5),
+    ("setup", 5),
     ("context", 4),
     ("store", 3),
     ("system", 2),

@@ -1,9 +1,10 @@
 //! iwss-keeper: snapshot, compare and restore the custom settings IWSVA / IWSS upgrades discard.
 //!
 //! Layers, each using only the ones below it: `cmd` (one file per subcommand, the only code
-//! that prints), `restore` (the restore workflow), `context`, `store` (the state directory),
-//! `system` (the appliance: files, programs, iptables, /proc/sys), `domain` (pure logic); the
-//! leaves `root`, `logging`, `fault` and `exit_codes` anyone may use.
+//! that prints), `restore` and `setup` (the restore and the install workflows), `context`,
+//! `store` (the state directory), `system` (the appliance: files, programs, iptables,
+//! /proc/sys), `domain` (pure logic); the leaves `root`, `logging`, `fault` and `exit_codes`
+//! anyone may use.
 
 pub mod cli;
 pub mod cmd;
@@ -16,6 +17,7 @@ mod layers;
 pub mod logging;
 pub mod restore;
 pub mod root;
+pub mod setup;
 pub mod store;
 pub mod system;
 

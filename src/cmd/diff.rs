@@ -61,7 +61,6 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
     let (old, new) = ctx.sides(old, new, true)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
-    // The recorded runtime view is read while the plan is made (each reads the pair alone).
     let live = recorded_runtime(&pair, &cmp);
     let plan = plan::plan(&pair, &cmp, &ctx.config)?;
     let needs = cmp.needs_restore();

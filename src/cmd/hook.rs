@@ -34,8 +34,9 @@ fn post_install(ctx: &Context) -> Result<()> {
             }
         }
     }
-    if let Some((err, _)) = r.error() {
-        return Err(err);
+    // Ends the hook as any error does (exit 2 under `strict`).
+    if let Some(failure) = r.error() {
+        return Err(failure.error);
     }
     for d in r.report.comparison.discarded.iter().filter(|d| d.attention) {
         log::error!(

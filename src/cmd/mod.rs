@@ -5,7 +5,7 @@ mod diff;
 mod hook;
 mod list;
 mod prune;
-pub mod register;
+mod register;
 mod restore;
 mod show;
 mod snapshot;
@@ -20,28 +20,6 @@ use crate::context::Context;
 use crate::exit_codes::ExitCode;
 use crate::logging;
 use crate::store::lock::Lock;
-
-/// An error whose report was printed already (with the error in it, under `--json`): `main`
-/// writes the message to stderr only, and exits with `code`.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Reported {
-    pub message: String,
-    pub code: ExitCode,
-}
-
-/// Whether the error's report was printed already.
-pub fn already_reported(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<Reported>().is_some()
-}
-
-/// The exit code an error ends the run with.
-pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<crate::exit_codes::ChangesLeft>().is_some() {
-        return ExitCode::ChangesLeft;
-    }
-    err.downcast_ref::<Reported>().map_or(ExitCode::Error, |r| r.code)
-}
 
 /// The version of the JSON documents' layout (`schema/iwss-keeper.schema.json`); raised when a
 /// field changes meaning or goes away.
@@ -96,7 +74,7 @@ pub fn group_limit() -> Option<usize> {
 }
 
 /// Under `-q`, prints the text report held back, for a run that did not succeed.
-pub fn flush_deferred() {
+fn flush_deferred() {
     let held = deferred()
         .lock()
         .map(|mut d| std::mem::take(&mut *d))
@@ -140,8 +118,55 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Runs the command line; the exit code says how it ended.
+/// A command line clap refuses. Under `--json` it is one JSON document too, then clap's message
+/// (exit 2); help, `--version` and any other refusal are clap's own, with clap's exit.
+pub fn usage_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() || !std::env::args().skip(1).any(|a| a == "--json") {
+        e.exit()
+    }
+    let detail = e.render().to_string();
+    let first = detail.lines().next().unwrap_or_default().trim_start_matches("error: ");
+    let doc = error_doc(&format!("usage: {first}"), ExitCode::Error);
+    let _ = write_stdout(doc.as_bytes());
+    let _ = e.print();
+    ExitCode::Error
+}
+
+/// Runs the command line; the exit code says how it ended. Under `-q`, a run that found
+/// something (exit 1, 4) or failed still says what.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ended = dispatch(cli);
+    if !matches!(ended, Ok(ExitCode::Success)) {
+        flush_deferred();
+    }
+    ended
+}
+
+/// Whether the command changes anything (then it logs to a file and holds the lock).
+fn changes(command: &Command) -> bool {
+    match command {
+        Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
+        Command::Restore { dry_run, .. } | Command::Undo { dry_run, .. } => !dry_run,
+        Command::Forget { .. } | Command::Prune { .. } | Command::PruneBackups { .. } => true,
+        Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
+    }
+}
+
+/// Before a run that changes anything: the log file (and syslog on the real root), then the lock.
+fn prepare_change(ctx: &Context) -> Result<Lock> {
+    let log_path = ctx.root.path("/var/log/iwss-keeper.log");
+    if let Err(e) = logging::attach_file(&log_path) {
+        log::warn!("cannot log to {}: {e}", log_path.display());
+    }
+    if ctx.root.is_host() {
+        logging::attach_syslog();
+    }
+    let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
+    Lock::acquire(&ctx.root, &ctx.state, timeout)
+}
+
+/// Runs one subcommand.
+fn dispatch(cli: Cli) -> Result<ExitCode> {
     if let Command::Hook { event } = cli.command {
         return hook::run_contained(&cli, event);
     }
@@ -149,23 +174,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
-    // Runs that change anything log to a file (and syslog on the real root) and hold the lock.
-    let changes = match &cli.command {
-        Command::Snapshot { .. } | Command::Hook { .. } | Command::Register { .. } | Command::Unregister { .. } => true,
-        Command::Restore { dry_run, .. } | Command::Undo { dry_run, .. } => !dry_run,
-        Command::Forget { .. } | Command::Prune { .. } | Command::PruneBackups { .. } => true,
-        Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
-    };
-    let _lock = if changes {
-        let log_path = ctx.root.path("/var/log/iwss-keeper.log");
-        if let Err(e) = logging::attach_file(&log_path) {
-            log::warn!("cannot log to {}: {e}", log_path.display());
-        }
-        if ctx.root.is_host() {
-            logging::attach_syslog();
-        }
-        let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
-        Some(Lock::acquire(&ctx.root, &ctx.state, timeout)?)
+    let _lock = if changes(&cli.command) {
+        Some(prepare_change(&ctx)?)
     } else {
         None
     };

@@ -11,17 +11,13 @@ pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode>
     let failure = r.error();
     match &failure {
         // One JSON document: the report with its error.
-        Some((err, _)) if json => {
-            super::write_stdout(super::json_doc(&r.report, Some(format!("{err:#}")))?.as_bytes())?;
+        Some(failure) if json => {
+            super::write_stdout(super::json_doc(&r.report, Some(failure.to_string()))?.as_bytes())?;
         }
         _ => super::print(json, &r.report, || r.report.render(super::group_limit()))?,
     }
     match failure {
-        Some((err, code)) => Err(super::Reported {
-            message: format!("{err:#}"),
-            code,
-        }
-        .into()),
+        Some(failure) => Err(failure.reported().into()),
         None if r.report.comparison.needs_attention() => Ok(ExitCode::Differs),
         // A dry run says whether the restore would change something, as `diff` does.
         None if opts.dry_run && r.report.outcome == crate::domain::report::Outcome::Planned => Ok(ExitCode::Differs),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::domain::compare;
 use crate::domain::report::{Side, SideKind};
-use crate::domain::snapshot::{Manifest, Origin};
+use crate::domain::snapshot::{Manifest, Origin, Snapshot};
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
 
@@ -37,7 +37,7 @@ struct Shown<'a> {
 }
 
 /// `show --file PATH`: the file as the snapshot holds it, byte for byte (as `git show REV:PATH`).
-fn file(json: bool, snap: &crate::domain::snapshot::Snapshot, arg: &str, path: &str) -> Result<ExitCode> {
+fn file(json: bool, snap: &Snapshot, arg: &str, path: &str) -> Result<ExitCode> {
     let Some(bytes) = snap.content(path) else {
         let held: Vec<&str> = snap.manifest.files.iter().map(|f| f.path.as_str()).collect();
         anyhow::bail!("{arg} holds no file {path} (it holds {})", held.join(", "));
@@ -69,9 +69,20 @@ pub fn run(ctx: &Context, json: bool, arg: &str, path: Option<&str>) -> Result<E
         return file(json, &snap, arg, path);
     }
     snap.fill_checksums();
-    let m = &snap.manifest;
+    let shown = Shown {
+        kind: Side::of(&snap).kind,
+        manifest: &snap.manifest,
+        rules: rules(ctx, &snap)?,
+        sysctl: sysctl_values(ctx, &snap),
+    };
+    super::print(json, &shown, || render(ctx, &snap, &shown))?;
+    Ok(ExitCode::Success)
+}
+
+/// Every rule of the snapshot's firewall script.
+fn rules(ctx: &Context, snap: &Snapshot) -> Result<Vec<ShownRule>> {
     let mut rules = Vec::new();
-    if let Some(script) = compare::script_of(&snap, &ctx.config.firewall_script)? {
+    if let Some(script) = compare::script_of(snap, &ctx.config.firewall_script)? {
         for (i, r) in script.rules() {
             rules.push(ShownRule {
                 line: script.lines[i].first(),
@@ -81,9 +92,13 @@ pub fn run(ctx: &Context, json: bool, arg: &str, path: Option<&str>) -> Result<E
             });
         }
     }
+    Ok(rules)
+}
+
+/// Each managed sysctl key's value in the snapshot's files, and where it is set.
+fn sysctl_values(ctx: &Context, snap: &Snapshot) -> Vec<ShownSysctl> {
     let sources = snap.sysctl_sources();
-    let sysctl = ctx
-        .config
+    ctx.config
         .managed_sysctl
         .iter()
         .map(|k| {
@@ -94,75 +109,72 @@ pub fn run(ctx: &Context, json: bool, arg: &str, path: Option<&str>) -> Result<E
                 source: e.source,
             }
         })
-        .collect();
-    let shown = Shown {
-        kind: Side::of(&snap).kind,
-        manifest: m,
-        rules,
-        sysctl,
-    };
-    super::print(json, &shown, || {
-        let mut out = String::new();
-        match &snap.origin {
-            Origin::Stored(dir) => {
-                let _ = writeln!(
-                    out,
-                    "snapshot  {}\ndirectory {}\ncreated   {}",
-                    m.id,
-                    dir.display(),
-                    m.created
-                );
-            }
-            Origin::Tree(dir) => {
-                let _ = writeln!(out, "tree      {} (read now)", dir.display());
-            }
-        }
-        let _ = writeln!(out, "host      {}", m.host);
-        let _ = writeln!(out, "label     {}", m.label.as_deref().unwrap_or("-"));
-        let _ = writeln!(out, "version   {} (from {:?})", m.version, m.version_text);
-        let _ = writeln!(out, "files:");
-        let size_w = m.files.iter().map(|f| f.size.to_string().len()).max().unwrap_or(1);
-        for f in &m.files {
-            let kind = match &f.target {
-                Some(t) => format!(" -> {t}"),
-                None => String::new(),
-            };
+        .collect()
+}
+
+fn render(ctx: &Context, snap: &Snapshot, shown: &Shown) -> String {
+    let mut out = String::new();
+    let m = &snap.manifest;
+    match &snap.origin {
+        Origin::Stored(dir) => {
             let _ = writeln!(
                 out,
-                "  {:04o} {:>5}:{:<5} {:>size_w$}  {}  {}{kind}",
-                f.mode,
-                f.uid,
-                f.gid,
-                f.size,
-                &f.sha256[..12],
-                f.path
+                "snapshot  {}\ndirectory {}\ncreated   {}",
+                m.id,
+                dir.display(),
+                m.created
             );
         }
-        let custom = shown.rules.iter().filter(|r| r.custom).count();
-        if !shown.rules.is_empty() || snap.content(&ctx.config.firewall_script).is_some() {
-            let _ = writeln!(
-                out,
-                "firewall  {}: {} rules, {custom} custom",
-                ctx.config.firewall_script,
-                shown.rules.len()
-            );
-            for r in shown.rules.iter().filter(|r| r.custom) {
-                let _ = writeln!(out, "  line {}  {}", r.line, r.text);
-            }
+        Origin::Tree(dir) => {
+            let _ = writeln!(out, "tree      {} (read now)", dir.display());
         }
-        for s in &shown.sysctl {
-            let from = s
-                .source
-                .as_ref()
-                .map_or("kernel default".to_string(), |(f, l)| format!("{f}:{l}"));
-            let value = s.value.as_deref().unwrap_or("unknown");
-            let from = match (&s.source, &s.value) {
-                (None, None) => "set by no file; kernel default unknown".to_string(),
-                _ => from,
-            };
-            let _ = writeln!(out, "sysctl    {} = {value} ({from})", s.key);
+    }
+    let _ = writeln!(out, "host      {}", m.host);
+    let _ = writeln!(out, "label     {}", m.label.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "version   {} (from {:?})", m.version, m.version_text);
+    render_files(&mut out, m);
+    let custom = shown.rules.iter().filter(|r| r.custom).count();
+    if !shown.rules.is_empty() || snap.content(&ctx.config.firewall_script).is_some() {
+        let _ = writeln!(
+            out,
+            "firewall  {}: {} rules, {custom} custom",
+            ctx.config.firewall_script,
+            shown.rules.len()
+        );
+        for r in shown.rules.iter().filter(|r| r.custom) {
+            let _ = writeln!(out, "  line {}  {}", r.line, r.text);
         }
-        out
-    })?;
-    Ok(ExitCode::Success)
+    }
+    for s in &shown.sysctl {
+        let from = match (&s.source, &s.value) {
+            (Some((f, l)), _) => format!("{f}:{l}"),
+            (None, None) => "set by no file; kernel default unknown".to_string(),
+            (None, Some(_)) => "kernel default".to_string(),
+        };
+        let value = s.value.as_deref().unwrap_or("unknown");
+        let _ = writeln!(out, "sysctl    {} = {value} ({from})", s.key);
+    }
+    out
+}
+
+/// The files a snapshot holds, one line each: mode, owner, size, checksum, path.
+fn render_files(out: &mut String, m: &Manifest) {
+    let _ = writeln!(out, "files:");
+    let size_w = m.files.iter().map(|f| f.size.to_string().len()).max().unwrap_or(1);
+    for f in &m.files {
+        let kind = match &f.target {
+            Some(t) => format!(" -> {t}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:04o} {:>5}:{:<5} {:>size_w$}  {}  {}{kind}",
+            f.mode,
+            f.uid,
+            f.gid,
+            f.size,
+            &f.sha256[..12],
+            f.path
+        );
+    }
 }

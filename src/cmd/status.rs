@@ -6,14 +6,15 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cmd::register::{self, FileState, State};
 use crate::context::Context;
 use crate::domain::compare;
 use crate::domain::firewall::Script;
 use crate::domain::loaded::{Loaded, RuleState};
 use crate::domain::report::Side;
+use crate::domain::snapshot::Snapshot;
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
+use crate::setup::{self, FileState, State};
 use crate::store::pending::Pending;
 use crate::system::{capture, iptables, procsys};
 
@@ -61,10 +62,47 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         Some(m) => Some(crate::store::snapshots::load(&store.dir.join(&m.id), ctx.state.dir())?),
         None => None,
     };
-    let script = compare::script_of(&now, &ctx.config.firewall_script)?;
+    let rules = rules(ctx, &now, snap.as_ref())?;
+    let sysctl = sysctl_values(ctx, &now, snap.as_ref());
+    let pending = Pending::load(&ctx.state)?;
+    let registration = setup::states(ctx, None);
+    // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
+    let missing = rules
+        .iter()
+        .any(|r| !r.in_script || r.loaded.iter().any(|l| l.state == RuleState::Missing))
+        || sysctl.iter().any(|s| !s.ok)
+        || pending.is_some()
+        || !registration_ok(&registration);
+    let unknown = rules
+        .iter()
+        .any(|r| r.loaded.iter().any(|l| l.state == RuleState::Unknown))
+        || sysctl.iter().any(|s| s.wanted.is_some() && s.running.is_none());
+    let status = Status {
+        snapshot: snap.as_ref().map(Side::of),
+        live: Side::of(&now),
+        rules,
+        sysctl,
+        pending,
+        registration,
+        ok: !missing && !unknown,
+    };
+    super::print(json, &status, || render(&status, missing))?;
+    Ok(if missing {
+        ExitCode::Differs
+    } else if unknown {
+        ExitCode::Unknown
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// Each custom rule of the snapshot's script: whether the live script holds it, and whether it
+/// is loaded in each of its families.
+fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<RuleStatus>> {
+    let script = compare::script_of(now, &ctx.config.firewall_script)?;
     let index = script.as_ref().map(Script::index);
     let mut custom = Vec::new();
-    if let Some(old) = &snap {
+    if let Some(old) = snap {
         if let Some(old_script) = compare::script_of(old, &ctx.config.firewall_script)? {
             for (i, key) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
                 if let Some(r) = old_script.rule(i) {
@@ -75,17 +113,21 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     }
     let all: Vec<_> = custom.iter().map(|(r, _)| r.clone()).collect();
     let mut loaded = iptables::check_loaded(&ctx.root, &all).into_iter();
-    let rules: Vec<RuleStatus> = custom
+    Ok(custom
         .iter()
         .map(|(r, in_script)| RuleStatus {
             rule: r.canonical().to_string(),
             in_script: *in_script,
             loaded: loaded.by_ref().take(r.families().len()).collect(),
         })
-        .collect();
+        .collect())
+}
+
+/// Each managed sysctl key: the value owed (from the snapshot, else a configured custom value),
+/// in the files and running.
+fn sysctl_values(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Vec<SysctlStatus> {
     let sources = now.sysctl_sources();
-    let sysctl: Vec<SysctlStatus> = ctx
-        .config
+    ctx.config
         .managed_sysctl
         .iter()
         .map(|k| {
@@ -93,7 +135,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
             let running = procsys::read(&ctx.root, k);
             let custom = ctx.config.sysctl_values.get(k).map(String::as_str);
             // Without a snapshot only a configured custom value is owed.
-            let wanted = match &snap {
+            let wanted = match snap {
                 Some(old) => {
                     let before = sysctl::effective(old.sysctl_sources().iter().copied(), k);
                     sysctl::owed_value(&before, custom)
@@ -111,38 +153,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
                 ok,
             }
         })
-        .collect();
-    let pending = Pending::load(&ctx.state)?;
-    let registration = register::states(ctx, None);
-    // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
-    let missing = rules
-        .iter()
-        .any(|r| !r.in_script || r.loaded.iter().any(|l| l.state == RuleState::Missing))
-        || sysctl.iter().any(|s| !s.ok)
-        || pending.is_some()
-        || !registration_ok(&registration);
-    let unknown = rules
-        .iter()
-        .any(|r| r.loaded.iter().any(|l| l.state == RuleState::Unknown))
-        || sysctl.iter().any(|s| s.wanted.is_some() && s.running.is_none());
-    let ok = !missing && !unknown;
-    let status = Status {
-        snapshot: snap.as_ref().map(Side::of),
-        live: Side::of(&now),
-        rules,
-        sysctl,
-        pending,
-        registration,
-        ok,
-    };
-    super::print(json, &status, || render(&status, missing))?;
-    Ok(if missing {
-        ExitCode::Differs
-    } else if unknown {
-        ExitCode::Unknown
-    } else {
-        ExitCode::Success
-    })
+        .collect()
 }
 
 fn render(status: &Status, missing: bool) -> String {
@@ -156,7 +167,37 @@ fn render(status: &Status, missing: bool) -> String {
         }
     }
     let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
-    // Rules that are fine are counted; the others listed, one line each (all under -v).
+    render_rules(&mut out, &status.rules);
+    for s in &status.sysctl {
+        let _ = writeln!(
+            out,
+            "sysctl   {} = {} (files), {} (running){}",
+            s.key,
+            s.effective.as_deref().unwrap_or("unknown"),
+            s.running.as_deref().unwrap_or("unknown"),
+            match (&s.wanted, s.ok) {
+                (Some(w), false) => format!(": MISSING, want {w}"),
+                _ => String::new(),
+            }
+        );
+    }
+    render_hooks(&mut out, &status.registration);
+    if let Some(p) = &status.pending {
+        let _ = writeln!(out, "pending  {} failed at {}: {}", p.event, p.since, p.error);
+    }
+    let verdict = if status.ok {
+        "all kept"
+    } else if missing {
+        "something is missing"
+    } else {
+        "cannot tell: part of the running state cannot be read (see `unknown` above)"
+    };
+    let _ = writeln!(out, "{verdict}");
+    out
+}
+
+/// Rules that are fine are counted; the others listed, one line each (all under -v).
+fn render_rules(out: &mut String, rules: &[RuleStatus]) {
     let fine = |r: &RuleStatus| r.in_script && r.loaded.iter().all(|l| l.state == RuleState::Loaded);
     let line = |r: &RuleStatus| {
         let loaded: Vec<String> = r
@@ -171,12 +212,12 @@ fn render(status: &Status, missing: bool) -> String {
             loaded.join(", ")
         )
     };
-    let ok = status.rules.iter().filter(|r| fine(r)).count();
+    let ok = rules.iter().filter(|r| fine(r)).count();
     let limit = super::group_limit();
     if ok > 0 && limit.is_some() {
         let _ = writeln!(out, "rules    {ok} custom rule(s) in the script and loaded");
     }
-    let listed: Vec<&RuleStatus> = status.rules.iter().filter(|r| limit.is_none() || !fine(r)).collect();
+    let listed: Vec<&RuleStatus> = rules.iter().filter(|r| limit.is_none() || !fine(r)).collect();
     let shown = limit.unwrap_or(listed.len()).min(listed.len());
     for r in &listed[..shown] {
         let _ = writeln!(out, "{}", line(r));
@@ -188,44 +229,23 @@ fn render(status: &Status, missing: bool) -> String {
             listed.len() - shown
         );
     }
-    for s in &status.sysctl {
-        let _ = writeln!(
-            out,
-            "sysctl   {} = {} (files), {} (running){}",
-            s.key,
-            s.effective.as_deref().unwrap_or("unknown"),
-            s.running.as_deref().unwrap_or("unknown"),
-            match (&s.wanted, s.ok) {
-                (Some(w), false) => format!(": MISSING, want {w}"),
-                _ => String::new(),
-            }
-        );
-    }
-    let intact = status.registration.iter().filter(|f| f.state == State::Intact).count();
-    if status.registration.is_empty() {
+}
+
+/// The files `register` installs: registered, not registered, or the ones that are not intact.
+fn render_hooks(out: &mut String, files: &[FileState]) {
+    let intact = files.iter().filter(|f| f.state == State::Intact).count();
+    if files.is_empty() {
         let _ = writeln!(
             out,
             "hooks    unknown: the files `register` installs could not be listed"
         );
-    } else if intact == status.registration.len() {
+    } else if intact == files.len() {
         let _ = writeln!(out, "hooks    registered ({intact} files intact)");
-    } else if intact == 0 && status.registration.iter().all(|f| f.state == State::Missing) {
+    } else if intact == 0 && files.iter().all(|f| f.state == State::Missing) {
         let _ = writeln!(out, "hooks    not registered: run `iwss-keeper register`");
     } else {
-        for f in status.registration.iter().filter(|f| f.state != State::Intact) {
+        for f in files.iter().filter(|f| f.state != State::Intact) {
             let _ = writeln!(out, "hooks    {}: {}", f.state.upper(), f.path);
         }
     }
-    if let Some(p) = &status.pending {
-        let _ = writeln!(out, "pending  {} failed at {}: {}", p.event, p.since, p.error);
-    }
-    let verdict = if status.ok {
-        "all kept"
-    } else if missing {
-        "something is missing"
-    } else {
-        "cannot tell: part of the running state cannot be read (see `unknown` above)"
-    };
-    let _ = writeln!(out, "{verdict}");
-    out
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::context::Context;
 use crate::domain::steps;
-use crate::exit_codes::ExitCode;
+use crate::exit_codes::{ExitCode, Failure};
 use crate::restore::undo::{undo, UndoOutcome, UndoReport};
 
 fn render(r: &UndoReport) -> String {
@@ -64,7 +64,7 @@ pub fn run(ctx: &Context, json: bool, dry_run: bool, no_restart: bool) -> Result
         super::print_text(&render(&r))?;
     }
     if let Some((message, code)) = error {
-        return Err(super::Reported { message, code }.into());
+        return Err(Failure::new(code, anyhow::Error::msg(message)).reported().into());
     }
     if r.outcome == UndoOutcome::Undone {
         // The newest snapshot must show the undone state, or the boot guard would restore again.

@@ -1,6 +1,7 @@
 //! After `restore` rewrote files: restart the firewall with the version's command, verify the
 //! restored rules are loaded, roll everything back when anything fails, apply sysctl values live.
-//! Every step is returned typed; the report renders them.
+//! `undo` restarts, verifies and rolls back with the same phases. Every step is returned typed;
+//! the report renders them.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -53,17 +54,41 @@ pub fn restart(ctx: &Context, version: &Version, steps: &mut Vec<Step>) -> Resul
     Ok(())
 }
 
-/// Restarts the firewall and checks `rules` are loaded; `Err(step)` names what failed.
-fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
-    restart(ctx, &new.manifest.version, steps)?;
-    let mut missing = 0;
+/// `--no-restart`: the step naming the command that would load the new script.
+pub fn restart_skipped(ctx: &Context, version: &Version) -> Step {
+    let (program, args) = restart_command(version, &ctx.config.firewall_script);
+    Step::RestartSkipped {
+        command: format!("{program} {}", args.join(" ")),
+    }
+}
+
+/// What a verification expects of each rule after the restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Loaded: the rules a restore put back.
+    Loaded,
+    /// Not loaded: the rules an undo took out.
+    Gone,
+}
+
+/// Checks each rule in what is loaded now, a step each; how many are not as expected.
+/// `restore` and `undo` verify here.
+pub fn verify(ctx: &Context, rules: &[Rule], expect: Expect, steps: &mut Vec<Step>) -> usize {
+    let mut wrong = 0;
     for l in iptables::check_loaded(&ctx.root, rules) {
         log::debug!("verify {} {}: {}", l.family, l.rule, l.detail);
-        if l.state != RuleState::Loaded {
-            missing += 1;
+        if (l.state == RuleState::Loaded) != (expect == Expect::Loaded) {
+            wrong += 1;
         }
         steps.push(Step::Verified(l));
     }
+    wrong
+}
+
+/// Restarts the firewall and checks `rules` are loaded; `Err(step)` names what failed.
+fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
+    restart(ctx, &new.manifest.version, steps)?;
+    let missing = verify(ctx, rules, Expect::Loaded, steps);
     log::info!("verify: {} rule(s) checked, {missing} not loaded", rules.len());
     if missing > 0 {
         return Err(format!("verify ({missing} restored rule(s) not loaded)"));
@@ -79,30 +104,52 @@ fn dumps(ctx: &Context) -> [Option<String>; 2] {
     ]
 }
 
+/// The rollback's step for one file put back (or not); whether it went back. `restore` and
+/// `undo` roll back here.
+pub fn rolled_back(path: &str, put_back: Result<()>, steps: &mut Vec<Step>) -> bool {
+    match put_back {
+        Ok(()) => {
+            steps.push(Step::RolledBackFile { path: path.to_string() });
+            true
+        }
+        Err(e) => {
+            steps.push(Step::RollbackFileFailed {
+                path: path.to_string(),
+                error: format!("{e:#}"),
+            });
+            false
+        }
+    }
+}
+
+/// The rollback's restart, with the files put back: its steps go to `steps` as the rollback's, a
+/// failure as `SecondRestartFailed`; whether it succeeded.
+pub fn restart_again(ctx: &Context, version: &Version, steps: &mut Vec<Step>) -> bool {
+    let mut again = Vec::new();
+    let restarted = restart(ctx, version, &mut again);
+    steps.extend(again.into_iter().map(|s| Step::Rollback(Box::new(s))));
+    match restarted {
+        Ok(()) => true,
+        Err(step) => {
+            steps.push(Step::SecondRestartFailed { step });
+            false
+        }
+    }
+}
+
 /// Puts the written firewall files back from their backups, restarts again and checks that what
 /// is loaded matches what was loaded before the restore. sysctl files are not the firewall's and
 /// stay as written.
 fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &[Option<String>; 2], steps: &mut Vec<Step>) {
     for w in written.iter().filter(|w| !sysctl::is_sysctl_file(&w.path)) {
-        match w.put_back(&ctx.root) {
-            Ok(()) => {
-                log::warn!("rolled back {}", ctx.root.path(&w.path).display());
-                steps.push(Step::RolledBackFile { path: w.path.clone() });
-            }
-            Err(e) => {
-                log::error!("rollback of {} failed: {e:#}", ctx.root.path(&w.path).display());
-                steps.push(Step::RollbackFileFailed {
-                    path: w.path.clone(),
-                    error: format!("{e:#}"),
-                });
-            }
+        let put_back = w.put_back(&ctx.root);
+        match &put_back {
+            Ok(()) => log::warn!("rolled back {}", ctx.root.path(&w.path).display()),
+            Err(e) => log::error!("rollback of {} failed: {e:#}", ctx.root.path(&w.path).display()),
         }
+        rolled_back(&w.path, put_back, steps);
     }
-    let mut restart = Vec::new();
-    let restarted = restart_and_verify(ctx, new, &[], &mut restart);
-    steps.extend(restart.into_iter().map(|s| Step::Rollback(Box::new(s))));
-    if let Err(step) = restarted {
-        steps.push(Step::SecondRestartFailed { step });
+    if !restart_again(ctx, &new.manifest.version, steps) {
         return;
     }
     // Both families: IPv4 must read the same as before; IPv6 too, unless it could be read
@@ -117,8 +164,9 @@ fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &[Optio
     steps.push(Step::RollbackChecked(check));
 }
 
-/// Brings the running system in line with the written files. Returns the steps taken and the
-/// failed step, if any, after rolling back.
+/// Brings the running system in line with the written files: restart, verify or roll back the
+/// firewall; set the running sysctl values. Returns the steps taken and the failed step, if any,
+/// after rolling back.
 pub fn activate(
     ctx: &Context,
     old: &Snapshot,
@@ -128,81 +176,105 @@ pub fn activate(
     no_restart: bool,
 ) -> Result<(Vec<Step>, Option<String>)> {
     let mut steps = Vec::new();
-    let mut fw_failed = None;
     // An earlier run wrote files and stopped before the running system followed: finish its work.
-    let resume = ctx.state.activation_pending();
-    if resume && written.is_empty() {
+    let pending = ctx.state.activation_pending();
+    let resumed = pending && written.is_empty();
+    if resumed {
         log::warn!("an earlier run stopped before restarting and verifying: finishing it");
         steps.push(Step::Resumed);
     }
-    let script_written = written.iter().any(|w| w.path == ctx.config.firewall_script);
-    let has_script = new.content(&ctx.config.firewall_script).is_some();
-    if script_written || (resume && has_script) {
+    let script = &ctx.config.firewall_script;
+    let mut failed = None;
+    if written.iter().any(|w| &w.path == script) || (pending && new.content(script).is_some()) {
         if no_restart {
-            let (program, args) = restart_command(&new.manifest.version, &ctx.config.firewall_script);
-            steps.push(Step::RestartSkipped {
-                command: format!("{program} {}", args.join(" ")),
-            });
+            steps.push(restart_skipped(ctx, &new.manifest.version));
         } else {
-            let rules = rules_to_verify(old, cmp, &ctx.config.firewall_script)?;
-            let before = dumps(ctx);
-            if let Err(step) = restart_and_verify(ctx, new, &rules, &mut steps) {
-                log::error!("restore failed at {step}; rolling back");
-                steps.push(Step::Failed { step: step.clone() });
-                roll_back(ctx, new, written, &before, &mut steps);
-                // The sysctl fix does not depend on the firewall: it goes on below.
-                fw_failed = Some(step);
-            }
+            failed = restart_verify_or_roll_back(ctx, old, new, cmp, written, &mut steps)?;
         }
     }
-    if resume && written.is_empty() {
-        // Bring running values of managed keys in line with the files, as `sysctl -p` would.
-        let sources = new.sysctl_sources();
-        for key in &ctx.config.managed_sysctl {
-            let files = sysctl::effective(sources.iter().copied(), key);
-            let (Some(running), Some(value)) = (procsys::read(&ctx.root, key), files.value.as_deref()) else {
-                continue;
-            };
-            if sysctl::running_differs(&running, &files) {
-                let now = procsys::write(&ctx.root, key, value)?;
-                steps.push(Step::SysctlSet {
-                    key: sysctl::display_key(&sysctl::canonical_key(key)),
-                    was: running,
-                    now,
-                });
-            }
-        }
+    if resumed {
+        set_running_from_files(ctx, new, &mut steps)?;
     }
     if written.iter().any(|w| sysctl::is_sysctl_file(&w.path)) {
-        for f in cmp.sysctl.iter() {
-            let Some(value) = f.set_to.as_deref() else { continue };
-            let was = procsys::read(&ctx.root, &f.key).unwrap_or_else(|| "?".into());
-            match procsys::write(&ctx.root, &f.key, value) {
-                Ok(now) => {
-                    log::info!("running {}: {was} -> {now}", f.key);
-                    let failed = !sysctl::same_value(&now, value);
-                    let failed_step = &mut fw_failed;
-                    steps.push(Step::SysctlSet {
-                        key: f.key.clone(),
-                        was,
-                        now: now.clone(),
-                    });
-                    if failed {
-                        log::error!("running {} reads {now}, not {value}", f.key);
-                        failed_step.get_or_insert(format!("sysctl (running {} reads {now}, not {value})", f.key));
-                    }
-                }
-                Err(e) => steps.push(Step::SysctlNotApplied {
-                    key: f.key.clone(),
-                    error: format!("{e:#}"),
-                }),
-            }
-        }
+        // The sysctl fix does not depend on the firewall: it goes on after a rollback.
+        let sysctl_failed = set_written_values(ctx, cmp, &mut steps);
+        failed = failed.or(sysctl_failed);
     }
-    if !no_restart || fw_failed.is_some() {
+    if !no_restart || failed.is_some() {
         ctx.state.finish_activation()?;
     }
-    Ok((steps, fw_failed))
+    Ok((steps, failed))
+}
+
+/// Restarts the firewall and verifies the rules; when either fails, rolls back. The failed step.
+fn restart_verify_or_roll_back(
+    ctx: &Context,
+    old: &Snapshot,
+    new: &Snapshot,
+    cmp: &Comparison,
+    written: &[Written],
+    steps: &mut Vec<Step>,
+) -> Result<Option<String>> {
+    let rules = rules_to_verify(old, cmp, &ctx.config.firewall_script)?;
+    let before = dumps(ctx);
+    let Err(step) = restart_and_verify(ctx, new, &rules, steps) else {
+        return Ok(None);
+    };
+    log::error!("restore failed at {step}; rolling back");
+    steps.push(Step::Failed { step: step.clone() });
+    roll_back(ctx, new, written, &before, steps);
+    Ok(Some(step))
+}
+
+/// A resumed run: brings running values of managed keys in line with the files, as `sysctl -p`
+/// would.
+fn set_running_from_files(ctx: &Context, new: &Snapshot, steps: &mut Vec<Step>) -> Result<()> {
+    let sources = new.sysctl_sources();
+    for key in &ctx.config.managed_sysctl {
+        let files = sysctl::effective(sources.iter().copied(), key);
+        let (Some(running), Some(value)) = (procsys::read(&ctx.root, key), files.value.as_deref()) else {
+            continue;
+        };
+        if sysctl::running_differs(&running, &files) {
+            let now = procsys::write(&ctx.root, key, value)?;
+            steps.push(Step::SysctlSet {
+                key: sysctl::display_key(&sysctl::canonical_key(key)),
+                was: running,
+                now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Sets the running value of each key the written sysctl files set; the first key whose running
+/// value then reads otherwise is the failed step.
+fn set_written_values(ctx: &Context, cmp: &Comparison, steps: &mut Vec<Step>) -> Option<String> {
+    let mut failed = None;
+    for f in cmp.sysctl.iter() {
+        let Some(value) = f.set_to.as_deref() else { continue };
+        let was = procsys::read(&ctx.root, &f.key).unwrap_or_else(|| "?".into());
+        match procsys::write(&ctx.root, &f.key, value) {
+            Ok(now) => {
+                log::info!("running {}: {was} -> {now}", f.key);
+                let wrong = !sysctl::same_value(&now, value);
+                steps.push(Step::SysctlSet {
+                    key: f.key.clone(),
+                    was,
+                    now: now.clone(),
+                });
+                if wrong {
+                    log::error!("running {} reads {now}, not {value}", f.key);
+                    failed.get_or_insert(format!("sysctl (running {} reads {now}, not {value})", f.key));
+                }
+            }
+            Err(e) => steps.push(Step::SysctlNotApplied {
+                key: f.key.clone(),
+                error: format!("{e:#}"),
+            }),
+        }
+    }
+    failed
 }
 
 /// Running values of managed keys against the files as the restore leaves them. When the files

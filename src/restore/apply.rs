@@ -1,14 +1,16 @@
 //! Writes a plan to disk: validate, back up, replace atomically, undo on failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::domain::plan::{FileChange, Plan};
+use crate::domain::snapshot::sha256_hex;
+use crate::exit_codes::{ExitCode, Failure};
 use crate::fault;
 use crate::root::Root;
-use crate::system::fsutil::{self, Owner};
+use crate::system::fsutil::{self, Owner, Staged, StagedBackup};
 use crate::system::process::{start_syntax_check_of, SyntaxCheck};
 
 /// A file `restore` replaced.
@@ -20,10 +22,8 @@ pub struct Written {
     /// Mode and owner the file had (and has again when put back).
     #[serde(skip)]
     pub owner: Owner,
-    /// Digest of what was written, so putting back never clobbers a later change.
-    #[serde(skip)]
-    pub digest: u64,
-    /// SHA-256 of what was written, for the restore's record.
+    /// SHA-256 of what was written: putting back never clobbers a later change, and the
+    /// restore's record holds it for `undo`.
     #[serde(skip)]
     pub sha256: String,
 }
@@ -36,7 +36,7 @@ impl Written {
             Some(b) => Some(fsutil::read_bounded(b)?),
             None => None,
         };
-        fsutil::put_back(&path, old.as_deref(), self.owner, self.digest, self.backup.as_deref())
+        fsutil::put_back(&path, old.as_deref(), self.owner, &self.sha256, self.backup.as_deref())
     }
 }
 
@@ -80,130 +80,197 @@ pub fn apply(
     plan: &Plan,
     script_path: &str,
     stamp: &str,
-    mut syntax: Option<Result<SyntaxCheck>>,
+    syntax: Option<Result<SyntaxCheck>>,
 ) -> Result<Vec<Written>> {
-    // A file's content now, checked against what the plan was made from.
-    let unchanged = |change: &FileChange, path: &std::path::Path| -> Result<Option<Vec<u8>>> {
-        fsutil::refuse_symlink(path)?;
-        let current = match std::fs::symlink_metadata(path) {
-            Ok(_) => Some(fsutil::read_bounded(path)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        if current.as_deref() != change.old {
-            bail!(
-                "{} changed while the restore was planned; nothing was changed, run again",
-                path.display()
-            );
-        }
-        Ok(current)
+    let ahead = prepare(root, plan, script_path, syntax)?;
+    // What each file will hold, hashed while bash reads (the script's hash takes a while).
+    let hashes: Vec<String> = plan.changes.iter().map(|c| sha256_hex(&c.new)).collect();
+    let script = StagedScript {
+        new: check_syntax(root, plan, script_path, ahead.syntax)?,
+        backup: ahead.backup,
     };
-    // The script's backup (when it exists), written ahead.
-    let mut staged_backup = None;
+    write_all(root, plan, script_path, stamp, script, hashes)
+}
+
+/// The script's work started before anything is written: its `bash -n`, and its backup.
+struct Ahead {
+    syntax: Option<Result<SyntaxCheck>>,
+    backup: Option<StagedBackup>,
+}
+
+/// The script's new content as bash accepted it and its backup, staged beside it.
+struct StagedScript {
+    new: Option<Staged>,
+    backup: Option<StagedBackup>,
+}
+
+/// A file's content now, checked against what the plan was made from.
+fn check_unchanged(change: &FileChange, path: &Path) -> Result<Option<Vec<u8>>> {
+    fsutil::refuse_symlink(path)?;
+    let current = match std::fs::symlink_metadata(path) {
+        Ok(_) => Some(fsutil::read_bounded(path)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if current.as_deref() != change.old {
+        bail!(
+            "{} changed while the restore was planned; nothing was changed, run again",
+            path.display()
+        );
+    }
+    Ok(current)
+}
+
+/// Checks every file is as planned from and clears what an interrupted run left beside it;
+/// for the script, starts `bash -n` (unless started already) and stages its backup.
+fn prepare(root: &Root, plan: &Plan, script_path: &str, mut syntax: Option<Result<SyntaxCheck>>) -> Result<Ahead> {
+    let mut backup = None;
     for change in &plan.changes {
         let path = root.inside(&change.path)?;
-        let current = unchanged(change, &path)?;
+        let current = check_unchanged(change, &path)?;
         // Left by an interrupted run (this run's own staged files are kept).
         fsutil::remove_stale_temps(&path)?;
         if change.path == script_path {
             if syntax.is_none() {
                 syntax = Some(check_ahead(root, change));
             }
-            staged_backup = current
+            backup = current
                 .as_deref()
                 .map(|bytes| fsutil::stage_backup(&path, Some(bytes)))
                 .transpose()?;
         }
     }
-    // What each file will hold, digested while bash reads (the script's digest takes a while).
-    let mut digests: Vec<(u64, String)> = plan
-        .changes
-        .iter()
-        .map(|c| (fsutil::digest(&c.new), crate::domain::snapshot::sha256_hex(&c.new)))
-        .collect();
-    // The script's new content as bash checked it (started above whenever the plan changes
-    // the script).
-    let mut staged = None;
-    if let Some(check) = syntax
-        .take()
-        .filter(|_| plan.changes.iter().any(|c| c.path == script_path))
-    {
-        let path = root.inside(script_path)?;
-        // Nothing is named or renamed yet (the staged files go when this returns).
-        staged = check.and_then(SyntaxCheck::finish).map_err(|e| {
-            let said = format!("{e:#}");
-            if said.contains("nothing was changed") {
-                e
-            } else {
-                anyhow::anyhow!("{}: {said}; nothing was changed", path.display())
-            }
-        })?;
-        // The backup holds what the rename replaces: the script is as planned still.
-        if let Some(change) = plan.changes.iter().find(|c| c.path == script_path) {
-            unchanged(change, &path)?;
+    Ok(Ahead { syntax, backup })
+}
+
+/// Takes bash's answer on the new script (when the plan changes it): the staged file it
+/// accepted, or why not. Nothing is named or renamed yet (the staged files go on an error).
+fn check_syntax(
+    root: &Root,
+    plan: &Plan,
+    script_path: &str,
+    syntax: Option<Result<SyntaxCheck>>,
+) -> Result<Option<Staged>> {
+    let Some(change) = plan.changes.iter().find(|c| c.path == script_path) else {
+        return Ok(None);
+    };
+    let Some(check) = syntax else { return Ok(None) };
+    let path = root.inside(script_path)?;
+    let staged = check.and_then(SyntaxCheck::finish).map_err(|e| {
+        let said = format!("{e:#}");
+        if said.contains("nothing was changed") {
+            e
+        } else {
+            anyhow::anyhow!("{}: {said}; nothing was changed", path.display())
         }
-    }
+    })?;
+    // The backup holds what the rename replaces: the script is as planned still.
+    check_unchanged(change, &path)?;
+    Ok(staged)
+}
+
+/// Backs up and writes each file in turn; when one fails, the files already written are put
+/// back.
+fn write_all(
+    root: &Root,
+    plan: &Plan,
+    script_path: &str,
+    stamp: &str,
+    mut script: StagedScript,
+    hashes: Vec<String>,
+) -> Result<Vec<Written>> {
     let mut written: Vec<Written> = Vec::new();
-    let result = (|| -> Result<()> {
-        for (change, (digest, sha256)) in plan.changes.iter().zip(digests.drain(..)) {
-            let path = root.inside(&change.path)?;
-            let owner = owner_for(root, change)?;
-            let (staged_backup, new) = if change.path == script_path {
-                // Staged with the owner and mode the file had then; written again if they moved.
-                (staged_backup.take(), staged.take().filter(|s| s.owner() == owner))
-            } else {
-                (None, None)
-            };
-            let backup = match staged_backup {
-                Some(b) => Some(b.commit(stamp)?),
-                None => change.old.map(|_| fsutil::backup(&path, stamp)).transpose()?,
-            };
-            // Absolute, so the record names it whatever the working directory later.
-            let backup = backup.map(std::path::absolute).transpose()?;
-            fault::point("apply-after-backup");
-            log::info!(
-                "backed up {} as {}",
-                path.display(),
-                backup.as_ref().map_or("-".into(), |b| b.display().to_string())
-            );
-            match new {
-                Some(new) => new.commit()?,
-                None => fsutil::atomic_write(&path, &change.new, owner)?,
+    for (change, sha256) in plan.changes.iter().zip(hashes) {
+        let staged = if change.path == script_path {
+            StagedScript {
+                new: script.new.take(),
+                backup: script.backup.take(),
             }
-            log::info!("wrote {} ({} edit(s))", path.display(), change.edits.len());
-            for e in &change.edits {
-                log::debug!("{}: {e}", change.path);
+        } else {
+            StagedScript {
+                new: None,
+                backup: None,
             }
-            written.push(Written {
-                path: change.path.clone(),
-                backup,
-                owner,
-                digest,
-                sha256,
-            });
+        };
+        match write_one(root, change, stamp, staged, sha256) {
+            Ok(w) => written.push(w),
+            Err(err) => return Err(put_back_written(root, &written, err)),
         }
-        Ok(())
-    })();
-    if let Err(err) = result {
-        let mut not_back = Vec::new();
-        for w in written.iter().rev() {
-            match w.put_back(root) {
-                Ok(()) => log::warn!("put {} back as it was", root.path(&w.path).display()),
-                Err(e) => {
-                    log::error!("{e:#}");
-                    not_back.push(format!("{e:#}"));
-                }
-            }
-        }
-        if !not_back.is_empty() {
-            return Err(crate::exit_codes::ChangesLeft(format!(
-                "{err:#}; and {} file(s) could not be put back, changes are left in place:\n  {}",
-                not_back.len(),
-                not_back.join("\n  ")
-            ))
-            .into());
-        }
-        return Err(err);
     }
     Ok(written)
+}
+
+/// One file: backed up (when it exists), then replaced.
+fn write_one(root: &Root, change: &FileChange, stamp: &str, staged: StagedScript, sha256: String) -> Result<Written> {
+    let path = root.inside(&change.path)?;
+    let owner = owner_for(root, change)?;
+    // Staged with the owner and mode the file had then; written again if they moved.
+    let new = staged.new.filter(|s| s.owner() == owner);
+    let backup = change
+        .old
+        .map(|_| back_up(&path, stamp, staged.backup))
+        .transpose()?
+        // Absolute, so the record names it whatever the working directory later.
+        .map(std::path::absolute)
+        .transpose()?;
+    fault::point("apply-after-backup");
+    log::info!(
+        "backed up {} as {}",
+        path.display(),
+        backup.as_ref().map_or("-".into(), |b| b.display().to_string())
+    );
+    write(&path, Some(&change.new), owner, new)?;
+    log::info!("wrote {} ({} edit(s))", path.display(), change.edits.len());
+    for e in &change.edits {
+        log::debug!("{}: {e}", change.path);
+    }
+    Ok(Written {
+        path: change.path.clone(),
+        backup,
+        owner,
+        sha256,
+    })
+}
+
+/// Backs up `path` as `PATH.org.STAMP` before it is replaced: the copy staged ahead, or one made
+/// now. `restore` and `undo` back up here.
+pub fn back_up(path: &Path, stamp: &str, staged: Option<StagedBackup>) -> Result<PathBuf> {
+    match staged {
+        Some(backup) => backup.commit(stamp),
+        None => fsutil::backup(path, stamp),
+    }
+}
+
+/// Replaces `path` atomically with `content` (the copy staged ahead when there is one), or
+/// removes it when `content` is `None`. `restore` and `undo` write here.
+pub fn write(path: &Path, content: Option<&[u8]>, owner: Owner, staged: Option<Staged>) -> Result<()> {
+    match (staged, content) {
+        (Some(new), _) => new.commit(),
+        (None, Some(bytes)) => fsutil::atomic_write(path, bytes, owner),
+        (None, None) => std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// After a write failed: puts back the files already written, the last first. The error the
+/// restore ends with: `err`, or exit 3 naming every file that could not be put back.
+fn put_back_written(root: &Root, written: &[Written], err: anyhow::Error) -> anyhow::Error {
+    let mut not_back = Vec::new();
+    for w in written.iter().rev() {
+        match w.put_back(root) {
+            Ok(()) => log::warn!("put {} back as it was", root.path(&w.path).display()),
+            Err(e) => {
+                log::error!("{e:#}");
+                not_back.push(format!("{e:#}"));
+            }
+        }
+    }
+    if not_back.is_empty() {
+        return err;
+    }
+    let error = anyhow::anyhow!(
+        "{err:#}; and {} file(s) could not be put back, changes are left in place:\n  {}",
+        not_back.len(),
+        not_back.join("\n  ")
+    );
+    Failure::new(ExitCode::ChangesLeft, error).into()
 }

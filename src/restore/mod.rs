@@ -1,23 +1,22 @@
-//! The workflow `restore` and `hook post-install` share: compare, plan, apply the files (backup,
-//! check, atomic write, undo), then bring the running system in line (restart, verify, roll back).
+//! The workflow `restore` and `hook post-install` share, in phases: plan, check the rules, check
+//! the syntax, back up and write the files ([`files`], [`apply`]), then bring the running system
+//! in line: restart, verify or roll back ([`activate`]). `undo` ([`undo`]) reuses the same
+//! phases to put a restore's files back.
 
 pub mod activate;
 pub mod apply;
+mod files;
 pub mod undo;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::context::Context;
-use crate::domain::compare::{compare, Pair};
-use crate::domain::plan;
-use crate::domain::report::{ChangeReport, Outcome, Report, Side};
+use crate::domain::report::{Outcome, Report};
 use crate::domain::snapshot::{Manifest, Snapshot};
 use crate::domain::steps::{RollbackCheck, Step};
 use crate::domain::sysctl;
-use crate::exit_codes::ExitCode;
+use crate::exit_codes::{ExitCode, Failure};
 use crate::store::restores::{RestoreRecord, RestoredFile, RestoredRule};
-use crate::system::iptables::{self, RulesCheck};
-use crate::system::{fsutil, process};
 
 /// What a restore does.
 #[derive(Debug, Clone, Default)]
@@ -82,45 +81,45 @@ impl Restored {
             .collect()
     }
 
-    /// The error a failed restore ends with, and its exit code: 3 when anything is left changed
-    /// (each file named), 2 when everything is as it was.
-    pub fn error(&self) -> Option<(anyhow::Error, ExitCode)> {
+    /// How a failed restore ends: exit 3 when anything is left changed (each file named), 2 when
+    /// everything is as it was.
+    pub fn error(&self) -> Option<Failure> {
         let step = self.failed.as_ref()?;
         let kept = self.kept();
-        if let Some(refused) = &self.refused {
-            return Some((
-                anyhow::anyhow!("{refused}\nthese files keep their changes: {}", kept.join(", ")),
-                ExitCode::ChangesLeft,
-            ));
-        }
-        Some(if self.rollback_incomplete() {
+        let (code, error) = if let Some(refused) = &self.refused {
             (
+                ExitCode::ChangesLeft,
+                anyhow::anyhow!("{refused}\nthese files keep their changes: {}", kept.join(", ")),
+            )
+        } else if self.rollback_incomplete() {
+            (
+                ExitCode::ChangesLeft,
                 anyhow::anyhow!(
                     "restore failed at {step}, and the rollback did not complete; the firewall state is unknown: check it by hand"
                 ),
-                ExitCode::ChangesLeft,
             )
         } else if !kept.is_empty() {
             (
+                ExitCode::ChangesLeft,
                 anyhow::anyhow!(
                     "restore failed at {step}; these files keep their changes: {}",
                     kept.join(", ")
                 ),
-                ExitCode::ChangesLeft,
             )
         } else {
             (
-                anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back"),
                 ExitCode::Error,
+                anyhow::anyhow!("restore failed at {step}; the previous files and firewall rules were put back"),
             )
-        })
+        };
+        Some(Failure::new(code, error))
     }
 }
 
 /// Restores onto the live root and, unless a dry run, brings the running system in line:
 /// restart, verification, rollback, live sysctl values.
 pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
-    let mut r = restore_files(ctx, opts)?;
+    let mut r = files::restore_files(ctx, opts)?;
     if !opts.dry_run {
         let (steps, failed) =
             activate::activate(ctx, &r.old, &r.new, &r.report.comparison, &r.written, opts.no_restart)?;
@@ -199,147 +198,6 @@ fn record(ctx: &Context, r: &Restored) -> Result<()> {
         undo_backups: Vec::new(),
     };
     ctx.state.restores().save(&record)
-}
-
-/// Plans and applies the file changes of a restore onto the live root.
-fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
-    let (old, new) = ctx.sides(opts.from.as_deref(), None, false)?;
-    let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
-    let cmp = compare(&pair, &ctx.config)?;
-    log::info!(
-        "restore: from {} ({}) onto {} ({})",
-        old.name(),
-        old.manifest.version,
-        new.name(),
-        new.manifest.version
-    );
-    let to_restore = cmp.discarded.iter().filter(|d| d.restore).count();
-    log::info!(
-        "{} discarded rule(s): {to_restore} to restore, {} skipped",
-        cmp.discarded.len(),
-        cmp.discarded.len() - to_restore
-    );
-    for d in &cmp.discarded {
-        let verdict = if d.restore { "restore" } else { "skip" };
-        log::debug!("discarded rule, {verdict}: line {} {}: {}", d.line, d.text, d.reason);
-    }
-    for f in &cmp.sysctl {
-        log::info!("sysctl {}: {}", f.key, f.reason);
-    }
-    let mut plan = plan::plan(&pair, &cmp, &ctx.config)?;
-    // bash reads the new script while the rules go through iptables (its answer is taken
-    // before anything is written).
-    let mut syntax = plan
-        .changes
-        .iter()
-        .find(|c| c.path == ctx.config.firewall_script)
-        .filter(|_| !opts.dry_run || process::can_check_syntax(&ctx.root))
-        .map(|change| {
-            if opts.dry_run {
-                process::start_syntax_check(&ctx.root, &std::env::temp_dir(), &change.new)
-            } else {
-                apply::check_ahead(&ctx.root, change)
-            }
-        });
-    let stamp = fsutil::stamp();
-    let mut live = Vec::new();
-    let mut refused = None;
-    // The new script's lines have served the plan; the old script's are read once more below.
-    drop(pair.new);
-    // Every rule to restore goes through the appliance's own iptables before a byte is written.
-    let to_test: Vec<_> = match &pair.old {
-        Some(old) => cmp
-            .discarded
-            .iter()
-            .filter(|d| d.restore)
-            .filter_map(|d| old.rule_to_test(d.index))
-            .collect(),
-        None => Vec::new(),
-    };
-    if !to_test.is_empty() {
-        match iptables::check_rules(&ctx.root, &to_test) {
-            RulesCheck::Accepted => live.push(Step::RulesChecked { count: to_test.len() }),
-            RulesCheck::NotRun(why) => live.push(Step::RulesNotChecked { why }),
-            RulesCheck::Rejected(rejected) => {
-                let list: Vec<String> = rejected
-                    .iter()
-                    .map(|(line, text, family, why)| format!("  line {line} ({family}): {text}: {why}"))
-                    .collect();
-                let message = format!(
-                    "{}: iptables refuses rule(s) to restore; the firewall script was not changed:\n{}",
-                    old.location(&ctx.config.firewall_script),
-                    list.join("\n")
-                );
-                plan.changes.retain(|c| c.path != ctx.config.firewall_script);
-                if plan.changes.is_empty() || opts.dry_run {
-                    bail!(
-                        "{}; nothing was changed",
-                        message.replace("; the firewall script was not changed", "")
-                    );
-                }
-                // The sysctl fix does not depend on the firewall: it goes on.
-                log::error!("{message}");
-                refused = Some(message);
-            }
-        }
-    }
-    // What only the planning needed is freed while bash reads, not after.
-    drop(to_test);
-    drop(pair.old);
-    let script_change = plan.changes.iter().find(|c| c.path == ctx.config.firewall_script);
-    let written = if opts.dry_run || plan.changes.is_empty() {
-        if let (true, Some(_)) = (opts.dry_run, script_change) {
-            if let Some(check) = syntax.take() {
-                check?.finish()?;
-                live.push(Step::SyntaxChecked);
-            } else {
-                live.push(Step::SyntaxNotChecked {
-                    root: ctx.root.dir().display().to_string(),
-                });
-            }
-        }
-        Vec::new()
-    } else {
-        ctx.state.begin_activation()?;
-        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &stamp, syntax.take())?
-    };
-    let changes = plan
-        .changes
-        .iter()
-        .map(|c| {
-            let backup = written
-                .iter()
-                .find(|w| w.path == c.path)
-                .and_then(|w| w.backup.as_deref());
-            ChangeReport::new(c, backup, opts.dry_run || opts.diffs)
-        })
-        .collect();
-    let outcome = if plan.changes.is_empty() {
-        Outcome::NothingToRestore
-    } else if opts.dry_run {
-        Outcome::Planned
-    } else {
-        Outcome::Restored
-    };
-    Ok(Restored {
-        report: Report {
-            kept: Vec::new(),
-            command: "restore",
-            old: Side::of(&old),
-            new: Side::of(&new),
-            comparison: cmp,
-            changes,
-            dry_run: opts.dry_run,
-            live,
-            outcome,
-        },
-        old,
-        new,
-        written,
-        failed: refused.is_some().then(|| "the iptables check".to_string()),
-        refused,
-        stamp,
-    })
 }
 
 /// Whether the live system owes a restore.

@@ -6,17 +6,20 @@
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
+use std::path::PathBuf;
+
 use crate::context::Context;
-use crate::domain::firewall::{restart_command, Script};
-use crate::domain::loaded::RuleState;
+use crate::domain::firewall::Script;
 use crate::domain::plan::unified_diff;
 use crate::domain::rule;
 use crate::domain::snapshot::sha256_hex;
 use crate::domain::steps::{serialize_steps, Step};
 use crate::domain::version::Version;
-use crate::store::restores::RestoreRecord;
+use crate::restore::activate::{self, Expect};
+use crate::restore::apply;
+use crate::store::restores::{RestoreRecord, Restores};
 use crate::system::fsutil::{self, Owner};
-use crate::system::{capture, iptables, process};
+use crate::system::{capture, process};
 
 /// One file `undo` puts back.
 #[derive(Debug, Clone, Serialize)]
@@ -68,9 +71,12 @@ struct Planned {
     owner: Owner,
     /// What goes back (`None`: remove).
     back: Option<Vec<u8>>,
-    from: Option<std::path::PathBuf>,
+    from: Option<PathBuf>,
 }
 
+/// Plans the undo of `record`: each file must still hold what the restore wrote, its backup must
+/// be where the tool puts backups and still there, and the script to put back must pass
+/// `bash -n`; nothing is written.
 fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
     let mut out = Vec::new();
     for f in &record.files {
@@ -121,63 +127,66 @@ fn plan(ctx: &Context, record: &RestoreRecord) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
-/// Writes `bytes` (or removes the file) after backing up what is there; returns the backup.
-fn write_back(ctx: &Context, p: &Planned, stamp: &str) -> Result<Option<std::path::PathBuf>> {
-    let path = ctx.root.inside(&p.path)?;
-    let backup = fsutil::backup(&path, stamp)?;
-    match &p.back {
-        Some(bytes) => fsutil::atomic_write(&path, bytes, p.owner)?,
-        None => std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?,
-    }
-    Ok(Some(backup))
-}
-
-/// Restarts the firewall and checks the undone rules are gone; `Err(step)` names what failed.
-fn restart_and_check(
-    ctx: &Context,
-    version: &Version,
-    record: &RestoreRecord,
-    script: Option<&[u8]>,
-    steps: &mut Vec<Step>,
-) -> Result<(), String> {
-    crate::restore::activate::restart(ctx, version, steps)?;
-    let Some(script) = script else { return Ok(()) };
-    let index = Script::parse(script).index();
-    let rules: Vec<_> = record
-        .rules
-        .iter()
-        .filter_map(|r| rule::parse_dump_line(&r.canonical, r.family).ok().flatten())
-        .filter(|r| !index.covers(r.key()))
-        .collect();
-    let mut still = 0;
-    for l in iptables::check_loaded(&ctx.root, &rules) {
-        if l.state == RuleState::Loaded {
-            still += 1;
-        }
-        steps.push(Step::Verified(l));
-    }
-    if still > 0 {
-        return Err(format!("verify ({still} undone rule(s) still loaded)"));
-    }
-    Ok(())
-}
-
-/// Undoes the last restore not undone yet.
+/// Undoes the last restore not undone yet, in the phases of a restore: plan (each file still as
+/// the restore wrote it, the backup's script passes `bash -n`), back up and write, restart and
+/// verify the undone rules are gone, or roll back.
 pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport> {
     let restores = ctx.state.restores();
-    let Some(mut record) = restores.last()? else {
-        if let Some(done) = restores.all()?.pop() {
-            bail!("nothing to undo: the last restore ({}) was undone already", done.id);
-        }
-        bail!(
-            "nothing to undo: no restore is recorded in {}",
-            ctx.state.dir().display()
-        );
-    };
+    let mut record = last_restore(ctx, &restores)?;
     let planned = plan(ctx, &record)?;
     // The live version picks the restart command, read once before anything is written.
     let version = capture::capture(&ctx.root, &ctx.config, None)?.manifest.version;
-    let mut report = UndoReport {
+    let mut report = planned_report(&record, &planned, dry_run);
+    if dry_run {
+        return Ok(report);
+    }
+    let (done, error) = write_back_all(ctx, &planned, &mut report.files);
+    let script = planned.iter().find(|p| p.path == ctx.config.firewall_script);
+    let failed = match error {
+        Some(e) => Some(format!("writing the files ({e})")),
+        None if script.is_some() && !no_restart => {
+            let back = script.and_then(|p| p.back.as_deref());
+            restart_and_verify(ctx, &version, &record, back, &mut report.live).err()
+        }
+        None if script.is_some() => {
+            report.live.push(activate::restart_skipped(ctx, &version));
+            None
+        }
+        None => None,
+    };
+    if let Some(step) = failed {
+        let restart = script.is_some() && !no_restart;
+        roll_back(ctx, &version, &done, restart, step, &mut report);
+        return Ok(report);
+    }
+    record.undone = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    record.undo_backups = report
+        .files
+        .iter()
+        .filter_map(|f| f.backup.as_ref().map(PathBuf::from))
+        .collect();
+    restores.save(&record)?;
+    report.outcome = UndoOutcome::Undone;
+    Ok(report)
+}
+
+/// The last restore not undone yet.
+fn last_restore(ctx: &Context, restores: &Restores) -> Result<RestoreRecord> {
+    if let Some(record) = restores.last()? {
+        return Ok(record);
+    }
+    if let Some(done) = restores.all()?.pop() {
+        bail!("nothing to undo: the last restore ({}) was undone already", done.id);
+    }
+    bail!(
+        "nothing to undo: no restore is recorded in {}",
+        ctx.state.dir().display()
+    )
+}
+
+/// The report of the planned undo (a dry run's unified diffs in it).
+fn planned_report(record: &RestoreRecord, planned: &[Planned], dry_run: bool) -> UndoReport {
+    UndoReport {
         restore: record.id.clone(),
         restored_from: record.from.clone(),
         files: planned
@@ -194,97 +203,98 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
         live: Vec::new(),
         outcome: UndoOutcome::Planned,
         failed: None,
-    };
-    if dry_run {
-        return Ok(report);
     }
+}
+
+/// Backs up and writes back each file in turn, up to the first that fails: the files done, and
+/// the error.
+fn write_back_all<'a>(
+    ctx: &Context,
+    planned: &'a [Planned],
+    shown: &mut [UndoneFile],
+) -> (Vec<&'a Planned>, Option<String>) {
     let stamp = fsutil::stamp();
-    let mut done: Vec<&Planned> = Vec::new();
-    let mut error = None;
-    for (p, shown) in planned.iter().zip(report.files.iter_mut()) {
+    let mut done = Vec::new();
+    for (p, shown) in planned.iter().zip(shown.iter_mut()) {
         match write_back(ctx, p, &stamp) {
             Ok(backup) => {
                 log::info!("undo: {} {}", shown.action, p.path);
-                shown.backup = backup.map(|b| b.display().to_string());
+                shown.backup = Some(backup.display().to_string());
                 done.push(p);
             }
-            Err(e) => {
-                error = Some(format!("{e:#}"));
-                break;
-            }
+            Err(e) => return (done, Some(format!("{e:#}"))),
         }
     }
-    let script = planned.iter().find(|p| p.path == ctx.config.firewall_script);
-    let failed = match error {
-        Some(e) => Some(format!("writing the files ({e})")),
-        None if script.is_some() && !no_restart => restart_and_check(
-            ctx,
-            &version,
-            &record,
-            script.and_then(|p| p.back.as_deref()),
-            &mut report.live,
-        )
-        .err(),
-        None if script.is_some() => {
-            let (program, args) = restart_command(&version, &ctx.config.firewall_script);
-            report.live.push(Step::RestartSkipped {
-                command: format!("{program} {}", args.join(" ")),
-            });
-            None
-        }
-        None => None,
-    };
-    if let Some(step) = failed {
-        log::error!("undo failed at {step}; putting the restore's files back");
-        report.live.push(Step::Failed { step: step.clone() });
-        let mut complete = true;
-        for p in done.iter().rev() {
-            let wrote = fsutil::digest(p.back.as_deref().unwrap_or_default());
-            let result = ctx
-                .root
-                .inside(&p.path)
-                .map_err(anyhow::Error::from)
-                .and_then(|path| match &p.back {
-                    Some(_) => fsutil::put_back(&path, Some(&p.now), p.owner, wrote, None),
-                    None => fsutil::atomic_write(&path, &p.now, p.owner),
-                });
-            match result {
-                Ok(()) => report.live.push(Step::RolledBackFile { path: p.path.clone() }),
-                Err(e) => {
-                    complete = false;
-                    report.live.push(Step::RollbackFileFailed {
-                        path: p.path.clone(),
-                        error: format!("{e:#}"),
-                    });
-                }
-            }
-        }
-        if script.is_some() && !no_restart && !done.is_empty() {
-            let mut again = Vec::new();
-            let restarted = restart_and_check(ctx, &version, &record, None, &mut again);
-            report
-                .live
-                .extend(again.into_iter().map(|s| Step::Rollback(Box::new(s))));
-            if let Err(s) = restarted {
-                complete = false;
-                report.live.push(Step::SecondRestartFailed { step: s });
-            }
-        }
-        report.outcome = if complete {
-            UndoOutcome::RolledBack
-        } else {
-            UndoOutcome::RollbackIncomplete
-        };
-        report.failed = Some(step);
-        return Ok(report);
-    }
-    record.undone = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
-    record.undo_backups = report
-        .files
+    (done, None)
+}
+
+/// Backs up what is there, then writes back the restore's backup (or removes the file the
+/// restore created); the backup taken.
+fn write_back(ctx: &Context, p: &Planned, stamp: &str) -> Result<PathBuf> {
+    let path = ctx.root.inside(&p.path)?;
+    let backup = apply::back_up(&path, stamp, None)?;
+    apply::write(&path, p.back.as_deref(), p.owner, None)?;
+    Ok(backup)
+}
+
+/// Restarts the firewall and checks the undone rules are gone (those the script put back does
+/// not hold); `Err(step)` names what failed.
+fn restart_and_verify(
+    ctx: &Context,
+    version: &Version,
+    record: &RestoreRecord,
+    script: Option<&[u8]>,
+    steps: &mut Vec<Step>,
+) -> Result<(), String> {
+    activate::restart(ctx, version, steps)?;
+    let Some(script) = script else { return Ok(()) };
+    let index = Script::parse(script).index();
+    let rules: Vec<_> = record
+        .rules
         .iter()
-        .filter_map(|f| f.backup.as_ref().map(std::path::PathBuf::from))
+        .filter_map(|r| rule::parse_dump_line(&r.canonical, r.family).ok().flatten())
+        .filter(|r| !index.covers(r.key()))
         .collect();
-    restores.save(&record)?;
-    report.outcome = UndoOutcome::Undone;
-    Ok(report)
+    let still = activate::verify(ctx, &rules, Expect::Gone, steps);
+    if still > 0 {
+        return Err(format!("verify ({still} undone rule(s) still loaded)"));
+    }
+    Ok(())
+}
+
+/// After `step` failed: puts each file done back as the restore left it and, when the firewall
+/// was restarted, restarts it again.
+fn roll_back(
+    ctx: &Context,
+    version: &Version,
+    done: &[&Planned],
+    restart: bool,
+    step: String,
+    report: &mut UndoReport,
+) {
+    log::error!("undo failed at {step}; putting the restore's files back");
+    report.live.push(Step::Failed { step: step.clone() });
+    let mut complete = true;
+    for p in done.iter().rev() {
+        complete &= activate::rolled_back(&p.path, put_back(ctx, p), &mut report.live);
+    }
+    if restart && !done.is_empty() {
+        complete &= activate::restart_again(ctx, version, &mut report.live);
+    }
+    report.outcome = if complete {
+        UndoOutcome::RolledBack
+    } else {
+        UndoOutcome::RollbackIncomplete
+    };
+    report.failed = Some(step);
+}
+
+/// Puts a file back as the restore left it, unless it changed since the undo wrote it (a file
+/// the undo removed is written again).
+fn put_back(ctx: &Context, p: &Planned) -> Result<()> {
+    let path = ctx.root.inside(&p.path)?;
+    match &p.back {
+        Some(back) => fsutil::put_back(&path, Some(&p.now), p.owner, &sha256_hex(back), None),
+        None => fsutil::atomic_write(&path, &p.now, p.owner),
+    }
 }

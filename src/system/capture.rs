@@ -1,9 +1,10 @@
 //! Capturing a root tree: the files a snapshot records (sysctl files, the firewall script, the
 //! version file, links between them) read now, and what the running system has loaded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +13,7 @@ use walkdir::WalkDir;
 use crate::domain::config::Config;
 use crate::domain::snapshot::{normalize, FileKind, FileRecord, Manifest, Origin, Runtime, Snapshot, FORMAT};
 use crate::domain::sysctl;
-use crate::domain::version;
+use crate::domain::version::{self, Version};
 use crate::root::Root;
 use crate::system::{fsutil, iptables, procsys};
 
@@ -27,13 +28,8 @@ fn follow_inside(root: &Root, abs: &str) -> Result<std::path::PathBuf> {
         match fs::symlink_metadata(&host) {
             Ok(m) if m.file_type().is_symlink() => {
                 let t = fs::read_link(&host)?.to_string_lossy().into_owned();
-                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                let next = if t.starts_with('/') {
-                    normalize(&t)
-                } else {
-                    normalize(&format!("{dir}/{t}"))
-                };
-                path = next.with_context(|| format!("{}: link target {t:?} leaves the root", host.display()))?;
+                path = link_target(&path, &t)
+                    .with_context(|| format!("{}: link target {t:?} leaves the root", host.display()))?;
             }
             _ => return Ok(host),
         }
@@ -42,6 +38,16 @@ fn follow_inside(root: &Root, abs: &str) -> Result<std::path::PathBuf> {
         "{abs}: too many levels of symbolic links under {}",
         root.dir().display()
     )
+}
+
+/// The appliance path a link at `path` with target `t` leads to (`None`: out of the root).
+fn link_target(path: &str, t: &str) -> Option<String> {
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    if t.starts_with('/') {
+        normalize(t)
+    } else {
+        normalize(&format!("{dir}/{t}"))
+    }
 }
 
 /// Whether `path` was captured (as a file, or a link to one).
@@ -68,113 +74,11 @@ fn kind_name(meta: &fs::Metadata) -> &'static str {
 /// Captures `root` now. Fails when the version cannot be read, when a file it records is not a
 /// regular text file or a link, and when an IWSVA root has no firewall script.
 pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Snapshot> {
-    let version_path = follow_inside(root, &config.version_file)?;
-    let version_bytes = fsutil::read_bounded(&version_path).with_context(|| {
-        format!(
-            "cannot read the product version (version_file = {:?})",
-            config.version_file
-        )
-    })?;
-    let version_text = String::from_utf8_lossy(&version_bytes);
-    let (line, version) = version::parse_version_file(&version_text, config.product)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", version_path.display()))?;
-    let mut paths = vec![sysctl::SYSCTL_CONF.to_string()];
-    for dir in sysctl::DROP_IN_DIRS {
-        let abs = root.path(dir);
-        if !abs.is_dir() {
-            continue;
-        }
-        for entry in WalkDir::new(&abs).min_depth(1).sort_by_file_name() {
-            let entry = entry.with_context(|| format!("cannot list {}", abs.display()))?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let rel = entry.path().strip_prefix(root.dir()).unwrap_or(entry.path());
-            paths.push(format!("/{}", rel.display()));
-        }
-    }
-    paths.push(config.firewall_script.clone());
-    paths.push(config.version_file.clone());
-    paths.dedup();
-
-    let mut files: Vec<FileRecord> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut contents = BTreeMap::new();
-    let mut queue: std::collections::VecDeque<(String, Option<String>)> =
-        paths.into_iter().map(|p| (p, None)).collect();
-    while let Some((path, link)) = queue.pop_front() {
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        if files.len() > 100_000 {
-            bail!("{}: too many files to capture", root.dir().display());
-        }
-        let abs = root
-            .inside(&path)
-            .with_context(|| format!("cannot resolve {path} under {}", root.dir().display()))?;
-        let meta = match fs::symlink_metadata(&abs) {
-            Ok(m) => m,
-            // A link whose target is missing would make every value read through it a guess.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match link {
-                Some(link) => bail!(
-                    "{}: a symbolic link to {path}, which is not inside {}; refusing to guess its content",
-                    root.path(&link).display(),
-                    root.dir().display()
-                ),
-                None => continue,
-            },
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", abs.display())),
-        };
-        let (kind, bytes, target) = if meta.file_type().is_symlink() {
-            let t = fs::read_link(&abs).with_context(|| format!("cannot read link {}", abs.display()))?;
-            let t = t.to_string_lossy().into_owned();
-            // Links are recorded as links and their targets captured too (inside the root),
-            // so values read through them are the kernel's; nothing is written through them.
-            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-            let resolved = if t.starts_with('/') {
-                normalize(&t)
-            } else {
-                normalize(&format!("{dir}/{t}"))
-            };
-            match resolved {
-                Some(r) => queue.push_back((r, Some(path.clone()))),
-                None => bail!("{}: link target {t:?} leaves the root; refusing it", abs.display()),
-            }
-            (FileKind::Symlink, t.clone().into_bytes(), Some(t))
-        } else if meta.is_file() {
-            let bytes = fsutil::read_bounded(&abs)?;
-            // sysctl files, the script and the version file are text: NUL bytes mean something
-            // else is there, and reading it as configuration would be a guess.
-            if bytes.contains(&0) {
-                bail!(
-                    "{} holds NUL bytes: not a text file; refusing to guess its content",
-                    abs.display()
-                );
-            }
-            (FileKind::File, bytes, None)
-        } else {
-            bail!(
-                "{} is not a regular file (a {}); refusing to guess its content",
-                abs.display(),
-                kind_name(&meta)
-            );
-        };
-        files.push(FileRecord {
-            path: path.clone(),
-            kind,
-            size: bytes.len() as u64,
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-            // Filled by `fill_checksums` when the snapshot is stored or shown: comparing a
-            // tree read now needs no checksum, and hashing large scripts is costly.
-            sha256: String::new(),
-            target,
-        });
-        if kind == FileKind::File {
-            contents.insert(path, bytes);
-        }
-    }
+    let (version, version_text) = read_version(root, config)?;
+    let Files {
+        records: files,
+        contents,
+    } = read_files(root, paths_to_capture(root, config)?)?;
     // Without its script an IWSVA root would look like one with no custom rules: not guessed.
     if version.product == version::Product::Iwsva && !seen_file(&files, &config.firewall_script) {
         bail!(
@@ -193,7 +97,7 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
             host: host_name(root),
             label,
             version,
-            version_text: version_text.lines().nth(line - 1).unwrap_or("").trim().to_string(),
+            version_text,
             files,
             runtime: None,
             hmac: None,
@@ -201,6 +105,151 @@ pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Sn
         origin: Origin::Tree(root.dir().to_path_buf()),
         contents,
     })
+}
+
+/// The product version, and the line of the version file it was read from.
+fn read_version(root: &Root, config: &Config) -> Result<(Version, String)> {
+    let version_path = follow_inside(root, &config.version_file)?;
+    let version_bytes = fsutil::read_bounded(&version_path).with_context(|| {
+        format!(
+            "cannot read the product version (version_file = {:?})",
+            config.version_file
+        )
+    })?;
+    let version_text = String::from_utf8_lossy(&version_bytes);
+    let (line, version) = version::parse_version_file(&version_text, config.product)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", version_path.display()))?;
+    let text = version_text.lines().nth(line - 1).unwrap_or("").trim().to_string();
+    Ok((version, text))
+}
+
+/// The appliance paths a snapshot records: `sysctl.conf`, every file in the sysctl drop-in
+/// directories, the firewall script and the version file.
+fn paths_to_capture(root: &Root, config: &Config) -> Result<Vec<String>> {
+    let mut paths = vec![sysctl::SYSCTL_CONF.to_string()];
+    for dir in sysctl::DROP_IN_DIRS {
+        let abs = root.path(dir);
+        if !abs.is_dir() {
+            continue;
+        }
+        for entry in WalkDir::new(&abs).min_depth(1).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("cannot list {}", abs.display()))?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(root.dir()).unwrap_or(entry.path());
+            paths.push(format!("/{}", rel.display()));
+        }
+    }
+    paths.push(config.firewall_script.clone());
+    paths.push(config.version_file.clone());
+    paths.dedup();
+    Ok(paths)
+}
+
+/// The files a capture read: a record of each, and the contents of the regular files.
+struct Files {
+    records: Vec<FileRecord>,
+    contents: BTreeMap<String, Vec<u8>>,
+}
+
+/// Reads every path, and through links their targets inside the root.
+fn read_files(root: &Root, paths: Vec<String>) -> Result<Files> {
+    let mut files: Vec<FileRecord> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut contents = BTreeMap::new();
+    let mut queue: VecDeque<(String, Option<String>)> = paths.into_iter().map(|p| (p, None)).collect();
+    while let Some((path, link)) = queue.pop_front() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        if files.len() > 100_000 {
+            bail!("{}: too many files to capture", root.dir().display());
+        }
+        let Some((record, bytes)) = read_file(root, &path, link.as_deref(), &mut queue)? else {
+            continue;
+        };
+        if record.kind == FileKind::File {
+            contents.insert(path, bytes);
+        }
+        files.push(record);
+    }
+    Ok(Files {
+        records: files,
+        contents,
+    })
+}
+
+/// Reads one path (reached through `link`, when a link led to it): its record and its bytes
+/// (a link's: its target, which goes on `queue`). A missing file not reached through a link is
+/// `None`.
+fn read_file(
+    root: &Root,
+    path: &str,
+    link: Option<&str>,
+    queue: &mut VecDeque<(String, Option<String>)>,
+) -> Result<Option<(FileRecord, Vec<u8>)>> {
+    let abs = root
+        .inside(path)
+        .with_context(|| format!("cannot resolve {path} under {}", root.dir().display()))?;
+    let meta = match fs::symlink_metadata(&abs) {
+        Ok(m) => m,
+        // A link whose target is missing would make every value read through it a guess.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match link {
+            Some(link) => bail!(
+                "{}: a symbolic link to {path}, which is not inside {}; refusing to guess its content",
+                root.path(link).display(),
+                root.dir().display()
+            ),
+            None => return Ok(None),
+        },
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", abs.display())),
+    };
+    let (kind, bytes, target) = if meta.file_type().is_symlink() {
+        let t = fs::read_link(&abs).with_context(|| format!("cannot read link {}", abs.display()))?;
+        let t = t.to_string_lossy().into_owned();
+        // Links are recorded as links and their targets captured too (inside the root),
+        // so values read through them are the kernel's; nothing is written through them.
+        match link_target(path, &t) {
+            Some(r) => queue.push_back((r, Some(path.to_string()))),
+            None => bail!("{}: link target {t:?} leaves the root; refusing it", abs.display()),
+        }
+        (FileKind::Symlink, t.clone().into_bytes(), Some(t))
+    } else if meta.is_file() {
+        (FileKind::File, read_text(&abs)?, None)
+    } else {
+        bail!(
+            "{} is not a regular file (a {}); refusing to guess its content",
+            abs.display(),
+            kind_name(&meta)
+        );
+    };
+    let record = FileRecord {
+        path: path.to_string(),
+        kind,
+        size: bytes.len() as u64,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        // Filled by `fill_checksums` when the snapshot is stored or shown: comparing a
+        // tree read now needs no checksum, and hashing large scripts is costly.
+        sha256: String::new(),
+        target,
+    };
+    Ok(Some((record, bytes)))
+}
+
+/// A captured file's bytes. sysctl files, the script and the version file are text: NUL bytes
+/// mean something else is there, and reading it as configuration would be a guess.
+fn read_text(abs: &Path) -> Result<Vec<u8>> {
+    let bytes = fsutil::read_bounded(abs)?;
+    if bytes.contains(&0) {
+        bail!(
+            "{} holds NUL bytes: not a text file; refusing to guess its content",
+            abs.display()
+        );
+    }
+    Ok(bytes)
 }
 
 fn host_name(root: &Root) -> String {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::domain::snapshot::sha256_hex;
 use crate::fault;
+use crate::system::xattr;
 
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
@@ -144,67 +146,6 @@ fn only_backups_share(path: &Path, meta: &fs::Metadata) -> bool {
     backups == meta.nlink() - 1
 }
 
-/// The names of a file's extended attributes (without following a link).
-fn xattr_names(path: &Path) -> Result<Vec<std::ffi::CString>> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    // SAFETY: llistxattr with a NUL-terminated path and a buffer of the given size (0: ask size).
-    let size = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
-    if size < 0 {
-        let e = std::io::Error::last_os_error();
-        // A file system without extended attributes has none to keep.
-        if e.raw_os_error() == Some(libc::ENOTSUP) {
-            return Ok(Vec::new());
-        }
-        return Err(e).with_context(|| format!("cannot list the extended attributes of {}", path.display()));
-    }
-    let mut buf = vec![0u8; size as usize];
-    // SAFETY: as above, with a buffer of `size` bytes.
-    let got = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if got < 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot list the extended attributes of {}", path.display()));
-    }
-    buf.truncate(got as usize);
-    Ok(buf
-        .split(|b| *b == 0)
-        .filter(|n| !n.is_empty())
-        .filter_map(|n| std::ffi::CString::new(n).ok())
-        .collect())
-}
-
-/// Copies every extended attribute of `from` onto `to` (the SELinux label, ACLs, `user.*`).
-fn copy_xattrs(from: &Path, to: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let names = xattr_names(from)?;
-    if names.is_empty() {
-        return Ok(());
-    }
-    let src = std::ffi::CString::new(from.as_os_str().as_bytes())?;
-    let dst = std::ffi::CString::new(to.as_os_str().as_bytes())?;
-    for name in names {
-        let shown = name.to_string_lossy().into_owned();
-        // SAFETY: lgetxattr/lsetxattr with NUL-terminated strings and buffers of known size.
-        let size = unsafe { libc::lgetxattr(src.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
-        if size < 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("cannot read attribute {shown} of {}", from.display()));
-        }
-        let mut value = vec![0u8; size as usize];
-        let got = unsafe { libc::lgetxattr(src.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
-        if got < 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("cannot read attribute {shown} of {}", from.display()));
-        }
-        let set = unsafe { libc::lsetxattr(dst.as_ptr(), name.as_ptr(), value.as_ptr().cast(), got as usize, 0) };
-        if set < 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("cannot keep attribute {shown} of {} on its replacement", from.display()));
-        }
-    }
-    Ok(())
-}
-
 /// fsync a directory so a rename in it survives a crash.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -257,7 +198,7 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
     staged.unsynced = Some(write_new_unsynced(&staged.temp.path, bytes, owner)?);
     // Extended attributes go with the content: the SELinux label, ACLs, user attributes.
     if existing.is_some() {
-        copy_xattrs(path, &staged.temp.path)?;
+        xattr::copy_xattrs(path, &staged.temp.path)?;
     }
     Ok(staged)
 }
@@ -329,11 +270,6 @@ impl Staged {
     }
 }
 
-/// A fast digest of file content, to tell later whether a file still holds what was written.
-pub fn digest(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
-}
-
 /// The pid a temp file name ends with (`.NAME.iwss-keeper-TAG.PID`).
 fn temp_owner(name: &str) -> Option<i32> {
     name.rsplit('.').next()?.parse().ok()
@@ -377,14 +313,13 @@ pub fn remove_stale_temps(path: &Path) -> Result<()> {
 }
 
 /// Puts a file this run replaced back as it was: `old` is its earlier content (`None`: it did
-/// not exist), `wrote` the digest ([`digest`]) of what this run put there. A file that no
-/// longer holds it was changed
-/// by someone else and is left alone (an error says so). The earlier content is written
+/// not exist), `wrote` the SHA-256 (hex) of what this run put there. A file that no longer holds
+/// it was changed by someone else and is left alone (an error says so). The earlier content is written
 /// atomically; when that cannot be done (a full disk), the backup itself is linked into place,
 /// which needs no free blocks.
-pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: u64, backup: Option<&Path>) -> Result<()> {
+pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: &str, backup: Option<&Path>) -> Result<()> {
     match read_bounded(path) {
-        Ok(now) if digest(&now) == wrote => {}
+        Ok(now) if sha256_hex(&now) == wrote => {}
         Ok(_) => bail!("{} changed since this run wrote it; left as it is", path.display()),
         Err(_) if !path.exists() => bail!("{} was removed since this run wrote it", path.display()),
         Err(e) => return Err(e),
@@ -573,116 +508,4 @@ pub fn current_ids() -> (u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
-        use std::os::unix::ffi::OsStrExt;
-        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        let n = std::ffi::CString::new(name).unwrap();
-        // SAFETY: NUL-terminated strings and a value of known size.
-        unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) == 0 }
-    }
-
-    fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-        use std::os::unix::ffi::OsStrExt;
-        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        let n = std::ffi::CString::new(name).unwrap();
-        let mut buf = vec![0u8; 256];
-        // SAFETY: as above, into a buffer of known size.
-        let got = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        (got >= 0).then(|| buf[..got as usize].to_vec())
-    }
-
-    /// On a file system with user attributes (ext4, tmpfs on Linux 6.6+); says so when there is none.
-    #[test]
-    fn replacing_a_file_keeps_its_extended_attributes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("iwsvafw.sh");
-        fs::write(&p, b"old\n").unwrap();
-        if !set_xattr(&p, "user.iwss-keeper-test", b"label") {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED xattr check: no user attributes on {}",
-                dir.path().display()
-            );
-            return;
-        }
-        let owner = Owner::of(&fs::metadata(&p).unwrap());
-        atomic_write(&p, b"new\n", owner).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"new\n");
-        assert_eq!(get_xattr(&p, "user.iwss-keeper-test").as_deref(), Some(&b"label"[..]));
-    }
-
-    #[test]
-    fn a_file_with_hard_links_is_not_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("sysctl.conf");
-        fs::write(&p, b"old\n").unwrap();
-        fs::hard_link(&p, dir.path().join("other-name")).unwrap();
-        let owner = Owner::of(&fs::metadata(&p).unwrap());
-        let err = atomic_write(&p, b"new\n", owner).unwrap_err();
-        assert!(format!("{err}").contains("has 2 hard links"), "{err}");
-        assert_eq!(fs::read(dir.path().join("other-name")).unwrap(), b"old\n");
-    }
-
-    #[test]
-    fn atomic_write_keeps_mode_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.sh");
-        fs::write(&p, b"old").unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
-        let owner = Owner::of(&fs::metadata(&p).unwrap());
-        atomic_write(&p, b"new", owner).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"new");
-        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o750);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn fifos_and_devices_are_refused_without_blocking() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("version");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a NUL-terminated path and a mode; no memory is shared.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = read_bounded(&fifo).unwrap_err();
-        assert!(format!("{e:#}").contains("is not a regular file"), "{e:#}");
-        let e = read_bounded(Path::new("/dev/zero")).unwrap_err();
-        assert!(format!("{e:#}").contains("is not a regular file"), "{e:#}");
-    }
-
-    #[test]
-    fn backups_never_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("sysctl.conf");
-        fs::write(&p, b"one").unwrap();
-        let a = backup(&p, "X").unwrap();
-        fs::write(&p, b"two").unwrap();
-        let b = backup(&p, "X").unwrap();
-        assert_ne!(a, b);
-        assert_eq!(fs::read(a).unwrap(), b"one");
-        assert_eq!(fs::read(b).unwrap(), b"two");
-    }
-
-    #[test]
-    fn symlinks_are_not_written_through() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target");
-        fs::write(&target, b"keep").unwrap();
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(atomic_write(
-            &link,
-            b"x",
-            Owner {
-                mode: 0o644,
-                uid: 0,
-                gid: 0
-            }
-        )
-        .is_err());
-        assert_eq!(fs::read(&target).unwrap(), b"keep");
-    }
-}
+mod tests;

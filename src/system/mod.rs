@@ -6,3 +6,4 @@ pub mod fsutil;
 pub mod iptables;
 pub mod process;
 pub mod procsys;
+mod xattr;

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::system::fsutil::Staged;
@@ -89,10 +89,23 @@ pub fn kill_running() {
     }
 }
 
-/// Reads a pipe to its end into a shared buffer; the receiver learns when it ended.
-fn drain(
-    mut r: impl Read + Send + 'static,
-) -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, std::sync::mpsc::Receiver<()>) {
+/// A pipe read to its end on a thread of its own.
+struct Drained {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Told when the pipe ended.
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+impl Drained {
+    /// What was read so far.
+    fn text(&self) -> String {
+        let bytes = self.buf.lock().map(|v| v.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Reads a pipe to its end into a shared buffer.
+fn drain(mut r: impl Read + Send + 'static) -> Drained {
     let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (done, ended) = std::sync::mpsc::channel();
     let sink = buf.clone();
@@ -113,7 +126,7 @@ fn drain(
         }
         let _ = done.send(());
     });
-    (buf, ended)
+    Drained { buf, ended }
 }
 
 /// Refuses, when the tool runs as root, a program others could replace: it, and every directory
@@ -151,31 +164,9 @@ pub fn run_with_input(
         .collect::<Vec<_>>()
         .join(" ");
     check_runnable(&path)?;
-    let mut cmd = Command::new(&path);
-    // Nothing of the caller's environment reaches the root's programs (no exported shell
-    // functions, no IPT=...): the root's PATH, the C locale, `/` as working directory.
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", root.search_path())
-        .env("LANG", "C")
-        .env(
-            "IWSS_KEEPER_ROOT",
-            std::path::absolute(root.dir()).unwrap_or_else(|_| root.dir().to_path_buf()),
-        )
-        .current_dir("/")
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().with_context(|| format!("cannot run {}", path.display()))?;
+    let mut child = command_for(root, &path, args, input.is_some())
+        .spawn()
+        .with_context(|| format!("cannot run {}", path.display()))?;
     let sid = child.id() as i32;
     if let Ok(mut list) = running().lock() {
         list.push(sid);
@@ -187,43 +178,90 @@ pub fn run_with_input(
             let _ = stdin.write_all(&bytes);
         });
     }
-    let (out, out_ended) = drain(child.stdout.take().expect("piped"));
-    let (err, err_ended) = drain(child.stderr.take().expect("piped"));
-    let mut deadline = Instant::now()
-        .checked_add(timeout)
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
-    if let Some(run_deadline) = DEADLINE.get() {
-        deadline = deadline.min(*run_deadline);
-    }
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            timed_out = true;
-            kill_session(sid);
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = drain(child.stdout.take().expect("piped"));
+    let err = drain(child.stderr.take().expect("piped"));
+    let deadline = deadline_after(timeout);
+    let (status, timed_out) = wait_until(&mut child, sid, deadline)?;
     // Reaped: its ids may be reused from now on, so it is no longer ours to kill.
     if let Ok(mut list) = running().lock() {
         list.retain(|s| *s != sid);
     }
-    // Output is read until both pipes end, but never past the deadline, nor long after the
-    // program exited: whatever still holds them is not waited for.
+    Ok(Ran {
+        code: status.code(),
+        timed_out,
+        output: output_of(&command, &out, &err, deadline),
+        command,
+    })
+}
+
+/// The command for `path`: nothing of the caller's environment reaches the root's programs (no
+/// exported shell functions, no IPT=...): the root's PATH, the C locale, `/` as working
+/// directory, output captured, in a session of its own.
+fn command_for(root: &Root, path: &std::path::Path, args: &[String], piped_input: bool) -> Command {
+    let mut cmd = Command::new(path);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", root.search_path())
+        .env("LANG", "C")
+        .env(
+            "IWSS_KEEPER_ROOT",
+            std::path::absolute(root.dir()).unwrap_or_else(|_| root.dir().to_path_buf()),
+        )
+        .current_dir("/")
+        .stdin(if piped_input { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// `timeout` from now, or the run's deadline when that comes first.
+fn deadline_after(timeout: Duration) -> Instant {
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+    match DEADLINE.get() {
+        Some(run_deadline) => deadline.min(*run_deadline),
+        None => deadline,
+    }
+}
+
+/// Waits for the child until `deadline`, then kills its session: how it ended, and whether it
+/// timed out.
+fn wait_until(child: &mut std::process::Child, sid: i32, deadline: Instant) -> Result<(ExitStatus, bool)> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, false));
+        }
+        if Instant::now() >= deadline {
+            kill_session(sid);
+            return Ok((child.wait()?, true));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// stdout then stderr, read until both pipes end, but never past the deadline, nor long after
+/// the program exited: whatever still holds them is not waited for.
+fn output_of(command: &str, out: &Drained, err: &Drained, deadline: Instant) -> String {
     let until = deadline.min(Instant::now() + AFTER_EXIT);
     let mut held = false;
-    for ended in [&out_ended, &err_ended] {
+    for ended in [&out.ended, &err.ended] {
         let left = until.saturating_duration_since(Instant::now());
         if ended.recv_timeout(left).is_err() {
             held = true;
         }
     }
-    let take = |b: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| b.lock().map(|v| v.clone()).unwrap_or_default();
-    let mut output = String::from_utf8_lossy(&take(&out)).into_owned();
-    output.push_str(&String::from_utf8_lossy(&take(&err)));
+    let mut output = out.text();
+    output.push_str(&err.text());
     if held {
         output.push_str("(a process it started still holds its output; not waited for)\n");
         log::warn!("`{command}`: a process it started still holds its output; not waited for");
@@ -231,12 +269,7 @@ pub fn run_with_input(
     for line in output.lines() {
         log::debug!("{command}: {line}");
     }
-    Ok(Ran {
-        command,
-        code: status.code(),
-        timed_out,
-        output,
-    })
+    output
 }
 
 /// Runs `bash -n` (the root's own bash) on a script's new text. bash reads the text from a file

@@ -267,7 +267,7 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
         ),
     ];
     // The packaged reference copies.
-    for (hook, _) in iwss_keeper::cmd::register::HOOKS {
+    for (hook, _) in iwss_keeper::setup::HOOKS {
         expected.push((
             format!("usr/share/iwss-keeper/hooks/{hook}"),
             repo().join("hooks").join(hook),
@@ -280,9 +280,9 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
         assert_eq!(mode(&at), want, "{path}");
     }
     // Those %post (register) put where the upgrade runs hooks, running the packaged binary.
-    for (hook, shipped) in iwss_keeper::cmd::register::HOOKS {
+    for (hook, shipped) in iwss_keeper::setup::HOOKS {
         let at = root.join("usr/iwss/hooks").join(hook);
-        let want = iwss_keeper::cmd::register::hook_text(shipped, "/usr/sbin/iwss-keeper");
+        let want = iwss_keeper::setup::hook_text(shipped, "/usr/sbin/iwss-keeper");
         assert_eq!(fs::read_to_string(&at).unwrap(), want, "{hook}");
         assert_eq!(mode(&at), 0o755, "{hook}");
     }
