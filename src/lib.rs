@@ -12,8 +12,6 @@ pub mod context;
 pub mod domain;
 pub mod exit_codes;
 pub mod fault;
-#[cfg(test)]
-mod layers;
 pub mod logging;
 pub mod restore;
 pub mod root;

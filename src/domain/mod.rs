@@ -1,5 +1,5 @@
 //! The pure core: bytes and snapshots in, decisions out. Nothing here touches the disk, runs a
-//! program or knows a layer above it (`src/layers.rs` tests that).
+//! program or knows a layer above it (`tests/integration/layers.rs` tests that).
 
 pub mod compare;
 pub mod config;

@@ -10,6 +10,7 @@ mod failures;
 mod fleet;
 mod hooks;
 mod hostile;
+mod layers;
 mod live;
 mod package;
 mod properties;

@@ -1,4 +1,4 @@
-//! The layering rules, checked over the source text: no module imports a module of a higher
+//! The layering rules of `src/`, checked over the source text: no module imports a module of a higher
 //! layer, module imports form no cycle, and `domain/` does no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
