@@ -263,31 +263,13 @@ fn resolve<'a>(word: &str, more: impl Iterator<Item = &'a str> + Clone) -> Resul
 
 /// `xtables_numeric_to_ipaddr`: up to four parts (missing ones are 0), each a C number up to 255.
 fn numeric_ipv4(s: &str, is_mask: bool) -> Option<u32> {
-    // The first 19 characters only (a text of at most 19 bytes has no more characters).
-    let s = if s.len() <= 19 {
-        s
-    } else {
-        s.char_indices().nth(19).map_or(s, |(at, _)| &s[..at])
-    };
-    // Up to four parts split at dots (`splitn(4, '.')`: a fourth part runs to the end), by bytes.
-    let text = s.as_bytes();
+    // The first 19 characters only.
+    let s = s.char_indices().nth(19).map_or(s, |(at, _)| &s[..at]);
     let mut bytes = [0u8; 4];
-    let (mut parts, mut start) = (0, 0);
-    loop {
-        let end = match parts {
-            3 => text.len(),
-            // A short text: a plain search beats a vector one's setup.
-            _ => text[start..]
-                .iter()
-                .position(|&b| b == b'.')
-                .map_or(text.len(), |at| start + at),
-        };
-        bytes[parts] = strtoui(&s[start..end], 255)? as u8;
+    let mut parts = 0;
+    for part in s.splitn(4, '.') {
+        bytes[parts] = strtoui(part, 255)? as u8;
         parts += 1;
-        if end == text.len() {
-            break;
-        }
-        start = end + 1;
     }
     if is_mask && parts != 4 {
         return None;
@@ -1137,6 +1119,38 @@ fn print_rule(
     }
 }
 
+/// A multiport port list as it prints, its protocol checked as the option is read (so `-p`
+/// must come first): at most 15 ports, a range counting two.
+fn multiport_list(v: &str, proto: Option<(bool, u8)>) -> Result<String, String> {
+    let proto_name = match proto {
+        Some((false, 6 | 33 | 136)) => "tcp",
+        Some((false, 17)) => "udp",
+        Some((false, 132)) => "sctp",
+        Some((true, _)) | Some((false, 1..)) => {
+            return err("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP")
+        }
+        _ => return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'"),
+    };
+    let mut slots = 0;
+    let mut list = Vec::new();
+    for p in v.split(',') {
+        list.push(match p.split_once(':') {
+            Some((lo, hi)) => {
+                slots += 2;
+                format!("{}:{}", c_port(lo, proto_name)?, c_port(hi, proto_name)?)
+            }
+            None => {
+                slots += 1;
+                c_port(p, proto_name)?.to_string()
+            }
+        });
+    }
+    if slots > 15 {
+        return err("too many ports specified");
+    }
+    Ok(list.join(","))
+}
+
 /// Reads one option of a loaded match into its printed words.
 /// `at`: the option's place in the match's options.
 fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(bool, u8)>) -> Result<(), String> {
@@ -1156,11 +1170,6 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
     if neg {
         text.push_str(" !");
     }
-    let proto_name = match proto.map(|(_, p)| p) {
-        Some(17) => "udp",
-        Some(132) => "sctp",
-        _ => "tcp",
-    };
     match (m.kind, at) {
         (MatchKind::Tcp | MatchKind::Udp, 1 | 3) => {
             if let Some((lo, hi)) = port_range(v, name)? {
@@ -1189,36 +1198,7 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
             text.push_str(&list);
         }
         (MatchKind::Multiport, 1 | 3 | 4) => {
-            // Checked as the option is read, so `-p` must come first.
-            match proto {
-                Some((false, 6 | 17 | 136 | 132 | 33)) => {}
-                Some((true, _)) | Some((false, 1..)) => {
-                    return err("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP")
-                }
-                _ => return err("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'"),
-            }
-            let mut slots = 0;
-            let mut list = Vec::new();
-            for p in v.split(',') {
-                let item = match p.split_once(':') {
-                    Some((lo, hi)) => {
-                        slots += 2;
-                        format!("{}:{}", c_port(lo, proto_name)?, c_port(hi, proto_name)?)
-                    }
-                    None => {
-                        slots += 1;
-                        c_port(p, proto_name)?.to_string()
-                    }
-                };
-                list.push(item);
-            }
-            if slots > 15 {
-                return err("too many ports specified");
-            }
-            text.push_str(" --");
-            text.push_str(canonical_opt);
-            text.push(' ');
-            text.push_str(&list.join(","));
+            let _ = write!(text, " --{canonical_opt} {}", multiport_list(v, proto)?);
         }
         (MatchKind::Comment, 0) => {
             if neg {
