@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Whole-process benchmarks of iwss-keeper: release build, generated inputs, hyperfine medians,
 # the ratio to `diff -u` on the same files, scaling from 10,000 to 100,000 rules, and peak memory.
-# Prints a Markdown table. Usage: bash benches/run.sh [OUTDIR]   (needs hyperfine and GNU time)
+# Everything measured runs on one core (`taskset -c 0`), the tool and its references alike: the
+# appliances have one or two vCPUs. Prints Markdown tables.
+# Usage: bash benches/run.sh [OUTDIR]   (needs hyperfine, GNU time and taskset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${IWSS_BENCH_ONE_CORE:-}" ]; then
+    cargo build --release --quiet --bin iwss-keeper --example bench-tree
+    IWSS_BENCH_ONE_CORE=1 exec taskset -c 0 bash "$0" "$@"
+fi
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 command -v hyperfine >/dev/null || { echo "install hyperfine (apt-get install hyperfine)" >&2; exit 1; }
@@ -50,13 +56,15 @@ for entry in "${cases[@]}"; do
 done
 echo
 python3 - "${median[diff, 10000 rules]}" "${median[diff, 100000 rules]}" \
-    "${median[diff -u, 10000 rules]}" "${median[diff -u, 100000 rules]}" <<'PY'
+    "${median[diff -u, 10000 rules]}" "${median[diff -u, 100000 rules]}" \
+    "${median[restore --dry-run, stock SP2->SP3]}" <<'PY'
 import sys
-d10, d100, u10, u100 = map(float, sys.argv[1:])
+d10, d100, u10, u100, stock = map(float, sys.argv[1:])
+print(f"- restore --dry-run on the bundled example, process start to exit: {stock*1000:.2f} ms (target <= 5 ms)")
 print(f"- ratio to `diff -u`: {d10/u10:.2f}x at 10,000 rules, {d100/u100:.2f}x at 100,000 rules")
 print(f"- scaling 10,000 -> 100,000 rules (10x input): iwss-keeper {d100/d10:.1f}x, diff -u {u100/u10:.1f}x")
 PY
-echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "- machine: $(nproc --all) cores ($(nproc) used: taskset -c 0), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 
 # The scale targets at 100,000 rules, each against a reference measured in the same run.

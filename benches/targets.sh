@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The scale targets: at 100,000 rules, `diff`, `--json diff`, `restore --dry-run` and
-# `restore --no-restart`, each with the ratio to a reference measured in the same run (`diff -u`
-# of the two scripts; `bash -n` of the restored script plus `diff -u`). Prints a Markdown table.
+# The scale targets: at 100,000 rules (half custom ACCEPT rules, the upgrade dropping a quarter
+# of all rules), `diff`, `--json diff`, `restore --dry-run` and `restore --no-restart`, each with
+# the ratio to a reference measured in the same run (`diff -u` of the two scripts; `bash -n` of
+# the restored script plus `diff -u`). run.sh runs it on one core. Prints a Markdown table.
 # Usage: bash benches/targets.sh OUTDIR BIN   (OUTDIR/r100000 from benches/run.sh; needs hyperfine)
 set -euo pipefail
 out=$1
@@ -65,7 +66,7 @@ d, u, j, dry, r, ref = map(float, sys.argv[1:7])
 # In MiB: GNU time gives KiB, du bytes.
 rss_diff, rss_restore, size = (float(x) / k for x, k in zip(sys.argv[7:], (1024, 1024, 1 << 20)))
 rows = [
-    ("diff", d, "diff -u", u, "<= 150 ms and <= 3x"),
+    ("diff", d, "diff -u", u, "<= 3x"),
     ("--json diff", j, "bash -n + diff -u", ref, "<= 3x"),
     ("restore --dry-run", dry, "bash -n + diff -u", ref, "<= 3x"),
     ("restore --no-restart", r, "bash -n + diff -u", ref, "<= 1.5x"),

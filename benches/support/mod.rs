@@ -23,16 +23,16 @@ impl Lcg {
 
 const HEAD: &str = "#!/bin/bash\n# generated benchmark firewall script\nIPTABLE() {\n    case \"$1\" in\n        ipv4) shift; iptables \"$@\" ;;\n        ipv6) shift; ip6tables \"$@\" ;;\n        *) iptables \"$@\" && ip6tables \"$@\" ;;\n    esac\n}\nIPTABLE -P INPUT DROP\nIPTABLE -A INPUT -i lo -j ACCEPT\nIPTABLE -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT # stateful\n";
 
-/// The before and after scripts of an upgrade with `rules` rules: 80% vendor rules in several
-/// chains and spellings, 20% custom ACCEPT rules with a source address, half of which the
-/// upgrade discards. The vendor rules survive, some respelled.
+/// The before and after scripts of an upgrade with `rules` rules: half vendor rules in several
+/// chains and spellings, half custom ACCEPT rules with a source address, half of which the
+/// upgrade discards (a quarter of all rules). The vendor rules survive, some respelled.
 pub fn scripts(rules: usize) -> (String, String) {
     let mut rng = Lcg::new(rules as u64);
     let mut before = String::from(HEAD);
     let mut after = String::from(HEAD);
     let chains = ["SCAN_SERV_IN", "ACL_IN", "LOCAL_SERV_IN", "INPUT"];
     for i in 0..rules {
-        if i % 5 == 4 {
+        if i % 2 == 1 {
             let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
             let line = if i % 3 == 0 {
                 format!("IPTABLE ipv4 -A INPUT -p tcp -s {ip}/32 -j ACCEPT # proxy {i}\n")

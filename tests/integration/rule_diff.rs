@@ -631,6 +631,15 @@ fn the_rule_model_prints_what_each_iptables_prints() {
             outside.len(),
             inside.len(),
         );
+        for (fragments, reason) in OUTSIDE_THE_MODEL {
+            let n = outside
+                .iter()
+                .filter(|line| fragments.iter().all(|f| line.contains(f)))
+                .count();
+            if n > 0 {
+                let _ = writeln!(std::io::stderr(), "  {}: {n} not understood: {reason}", authority.name);
+            }
+        }
         all.extend(tally.dangerous);
         all.extend(tally.dangerous_any);
         all.extend(
