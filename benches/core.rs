@@ -63,9 +63,14 @@ fn sysctl_files(c: &mut Criterion) {
     let text = support::sysctl(10_000, 1);
     let mut group = c.benchmark_group("sysctl_10000_keys");
     group.throughput(Throughput::Bytes(text.len() as u64));
-    group.bench_function("parse", |b| b.iter(|| sysctl::parse(text.as_bytes()).len()));
+    group.bench_function("parse", |b| {
+        b.iter(|| sysctl::parse(text.as_bytes(), sysctl::procps::Procps::V3_3_10).len())
+    });
     group.bench_function("set_value", |b| {
-        b.iter(|| sysctl::set_value(text.as_bytes(), "net.ipv4.tcp_rfc1337", "0").len())
+        b.iter(|| {
+            sysctl::set_value(text.as_bytes(), "net.ipv4.tcp_rfc1337", "0", &sysctl::Platform::ALL)
+                .map_or(0, |v| v.len())
+        })
     });
     group.finish();
 }

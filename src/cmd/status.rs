@@ -126,18 +126,18 @@ fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<R
 /// Each managed sysctl key: the value owed (from the snapshot, else a configured custom value),
 /// in the files and running.
 fn sysctl_values(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Vec<SysctlStatus> {
-    let sources = now.sysctl_sources();
+    let (sources, platforms) = (now.sysctl_files(), now.platforms());
     ctx.config
         .managed_sysctl
         .iter()
         .map(|k| {
-            let files = sysctl::effective(sources.iter().copied(), k);
+            let files = sysctl::effective(&sources, k, &platforms);
             let running = procsys::read(&ctx.root, k);
             let custom = ctx.config.sysctl_values.get(k).map(String::as_str);
             // Without a snapshot only a configured custom value is owed.
             let wanted = match snap {
                 Some(old) => {
-                    let before = sysctl::effective(old.sysctl_sources().iter().copied(), k);
+                    let before = sysctl::effective(&old.sysctl_files(), k, &old.platforms());
                     sysctl::owed_value(&before, custom)
                 }
                 None => custom.map(str::to_string),

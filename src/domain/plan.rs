@@ -495,7 +495,8 @@ fn sysctl_changes<'a>(after: &'a Snapshot, cmp: &Comparison) -> Result<Vec<FileC
             }
         };
         let change = &mut sysctl_changes[at];
-        change.new = sysctl::set_value(&change.new, key, value);
+        change.new = sysctl::set_value(&change.new, key, value, &after.platforms())
+            .map_err(|why| anyhow!("{}: {why}; nothing was changed", after.location(path)))?;
         change.edits.push(format!("set {key} = {value} ({note})"));
         Ok(())
     };

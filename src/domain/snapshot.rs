@@ -206,21 +206,22 @@ impl Snapshot {
         self.manifest.files.iter().find(|r| r.path == path)
     }
 
-    /// sysctl files in the order `sysctl --system` applies them, with their contents.
-    pub fn sysctl_sources(&self) -> Vec<(&str, &[u8])> {
-        self.with_contents(sysctl::load_order(self.manifest.files.iter().map(|r| r.path.as_str())))
-    }
-
-    /// sysctl files in the order systemd-sysctl applies them at boot, with their contents.
-    pub fn sysctl_boot_sources(&self) -> Vec<(&str, &[u8])> {
-        self.with_contents(sysctl::boot_order(self.manifest.files.iter().map(|r| r.path.as_str())))
-    }
-
-    fn with_contents<'a>(&'a self, paths: Vec<&'a str>) -> Vec<(&'a str, &'a [u8])> {
-        paths
-            .into_iter()
+    /// Every sysctl file (the main file and the drop-ins; a link read as the file it names),
+    /// with its content.
+    pub fn sysctl_files(&self) -> Vec<(&str, &[u8])> {
+        self.manifest
+            .files
+            .iter()
+            .map(|r| r.path.as_str())
+            .filter(|p| sysctl::is_sysctl_file(p))
             .filter_map(|p| self.content(p).map(|c| (p, c)))
             .collect()
+    }
+
+    /// The platforms that may run the appliance this snapshot was taken on
+    /// ([`sysctl::Platform::targets`]).
+    pub fn platforms(&self) -> Vec<sysctl::Platform> {
+        sysctl::Platform::targets(&self.manifest.version, None)
     }
 
     /// A snapshot of in-memory files (absolute path, content), for analysis without a disk tree.

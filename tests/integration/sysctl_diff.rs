@@ -3,7 +3,11 @@
 //! and the value read back from `/proc/sys` compared with what the tool says the files give.
 //! Root only (the namespace); skipped loudly elsewhere, a failure under `CI=true`.
 
-use iwss_keeper::domain::sysctl;
+use iwss_keeper::domain::sysctl::{
+    self,
+    procps::{Kernel, Procps, Rejection},
+    Platform,
+};
 
 use crate::testenv::{require, Netns, Run};
 
@@ -150,71 +154,323 @@ fn corpus() -> Vec<Vec<u8>> {
     files
 }
 
-/// What the tool says the file gives: the value the kernel holds, or the sentinel when no line
-/// of the file sets it.
-fn model(bytes: &[u8]) -> String {
-    let e = sysctl::effective([("/corpus.conf", bytes)], KEY);
-    match e.source {
-        Some(_) => e.value.expect("a value set by a file is known"),
-        None => SENTINEL.to_string(),
+/// More of what the appliances' procps read differently from 4.0: blanks other than space and
+/// tab, the `-` prefix, CR in the middle of a value, lines past 4,095 bytes, several numbers in
+/// one value, and values an int takes that a u8 does not.
+fn corpus_for_old_procps() -> Vec<Vec<u8>> {
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    let before = ["", "net.ipv4.tcp_rfc1337 = 1\n", "net.ipv4.tcp_rfc1337 = 0\n"];
+    let lines = [
+        "-net.ipv4.tcp_rfc1337 = 0",
+        "-net.ipv4.tcp_rfc1337 = 1",
+        "- net.ipv4.tcp_rfc1337 = 0",
+        "\x0bnet.ipv4.tcp_rfc1337 = 0",
+        "\x0cnet.ipv4.tcp_rfc1337 = 0",
+        "\rnet.ipv4.tcp_rfc1337 = 0",
+        "net.ipv4.tcp_rfc1337\x0b= 0",
+        "net.ipv4.tcp_rfc1337 =\x0b0",
+        "net.ipv4.tcp_rfc1337 = 0\x0b",
+        "net.ipv4.tcp_rfc1337 = 0\x0c",
+        "net.ipv4.tcp_rfc1337 = 1\r0",
+        "net.ipv4.tcp_rfc1337 = 0\r1",
+        "net.ipv4.tcp_rfc1337 =\r0",
+        "net.ipv4.tcp_rfc1337 = \r0",
+        "net.ipv4.tcp_rfc1337 = 0 1",
+        "net.ipv4.tcp_rfc1337 = 1 0",
+        "net.ipv4.tcp_rfc1337 = 0 x",
+        "net.ipv4.tcp_rfc1337 = 0 1x",
+        "net.ipv4.tcp_rfc1337 = 0\t1",
+        "net.ipv4.tcp_rfc1337 = 2",
+        "net.ipv4.tcp_rfc1337 = -1",
+        "net.ipv4.tcp_rfc1337 = 256",
+        "net.ipv4.tcp_rfc1337 = 2147483647",
+        "net.ipv4.tcp_rfc1337 = 2147483648",
+        "net.ipv4.tcp_rfc1337 = -2147483648",
+        "net.ipv4.tcp_rfc1337 = -2147483649",
+        "net.ipv4.tcp_rfc1337 = 18446744073709551616",
+        "net.ipv4.tcp_rfc1337 = 18446744073709551617",
+        "net.ipv4.tcp_rfc1337 = 0x100",
+        "=net.ipv4.tcp_rfc1337=0",
+        "==net.ipv4.tcp_rfc1337=0",
+        "net.ipv4.tcp_rfc1337==0",
+        "net.ipv4.tcp_rfc1337 = 0 = 1",
+        "net.ipv4.tcp_rfc1337=0\0",
+    ];
+    for b in before {
+        for l in lines {
+            for end in ["\n", "\r\n", ""] {
+                files.push(format!("{b}{l}{end}").into_bytes());
+            }
+            files.push(format!("{l}\n{b}").into_bytes());
+        }
+    }
+    // Lines past 4,095 bytes: 3.3.10 reads them in pieces, the rest as lines of their own.
+    for (pad, tail) in [
+        ("#", "net.ipv4.tcp_rfc1337=1"),
+        ("#", "=1"),
+        (" ", "net.ipv4.tcp_rfc1337=1"),
+        ("x", "\nnet.ipv4.tcp_rfc1337=1"),
+    ] {
+        for len in [4000, 4090, 4094, 4095, 4096, 5000, 8190, 8191] {
+            let line = format!("{}{tail}", pad.repeat(len));
+            files.push(format!("net.ipv4.tcp_rfc1337 = 0\n{line}\n").into_bytes());
+            files.push(format!("net.ipv4.tcp_rfc1337 = 1\n{line}\nnet.ipv4.tcp_rfc1337 = 0\n").into_bytes());
+        }
+    }
+    let value = format!("0 {}", "1 ".repeat(2100));
+    files.push(format!("net.ipv4.tcp_rfc1337 = {value}\n").into_bytes());
+    files
+}
+
+/// One procps to ask: its program, and the platform whose kernel the appliance runs it on.
+struct Authority {
+    name: &'static str,
+    program: std::path::PathBuf,
+    platform: Platform,
+}
+
+/// What one procps did with each file: the key's value on this machine's kernel afterwards,
+/// and what it wrote to the key (each open's first write: stdio writes its whole buffer there).
+fn recorded(ns: &Netns, program: &std::path::Path, files: &[Vec<u8>]) -> Vec<(String, Vec<Vec<u8>>)> {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, bytes) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("{i:04}.conf")), bytes).unwrap();
+    }
+    let run = Run::of(
+        ns.command("sh")
+            .arg("-c")
+            .arg(
+                "for f in \"$0\"/*.conf; do echo $1 > /proc/sys/net/ipv4/tcp_rfc1337; \
+                 strace -f -qq -e trace=open,openat,write,close -e signal=none -xx -s 65536 -o \"$f.log\" \
+                 \"$2\" -p \"$f\" >/dev/null 2>&1; cat /proc/sys/net/ipv4/tcp_rfc1337; done",
+            )
+            .arg(dir.path())
+            .arg(SENTINEL)
+            .arg(program),
+    );
+    let values: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(values.len(), files.len(), "{}", run.stderr);
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let log = std::fs::read_to_string(dir.path().join(format!("{i:04}.conf.log"))).unwrap();
+            (v.to_string(), key_writes(&log))
+        })
+        .collect()
+}
+
+/// The bytes of a `-xx` strace string (`"\x30\x0a"`).
+fn unhex(quoted: &str) -> Vec<u8> {
+    quoted
+        .trim_matches('"')
+        .split("\\x")
+        .filter(|h| !h.is_empty())
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
+/// The first write after each open of `/proc/sys/net/ipv4/tcp_rfc1337` (any spelling of the
+/// path), from an strace log.
+fn key_writes(log: &str) -> Vec<Vec<u8>> {
+    let mut open: Option<String> = None;
+    let mut fresh = false;
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let call = line.split_once(' ').map_or(line, |(_, c)| c.trim_start());
+        if call.starts_with("open") {
+            let path = call.split('"').nth(1).map(unhex).unwrap_or_default();
+            let path = String::from_utf8_lossy(&path).into_owned();
+            let fd = call.rsplit("= ").next().unwrap_or("").trim().to_string();
+            let normal = sysctl::procps::key_path(path.trim_start_matches("/proc/sys").as_bytes(), Procps::V3_3_15);
+            if normal.as_deref() == Some("net/ipv4/tcp_rfc1337") && !fd.starts_with('-') {
+                (open, fresh) = (Some(fd), true);
+            }
+        } else if let Some(rest) = call.strip_prefix("write(") {
+            let fd = rest.split(',').next().unwrap_or("");
+            if fresh && open.as_deref() == Some(fd) {
+                let start = rest.find('"').unwrap_or(0);
+                let end = rest.rfind('"').unwrap_or(start);
+                out.push(unhex(&rest[start..=end]));
+                fresh = false;
+            }
+        } else if let Some(rest) = call.strip_prefix("close(") {
+            if open.as_deref() == rest.split(')').next() {
+                open = None;
+            }
+        }
+    }
+    out
+}
+
+/// The key's value after `writes`, from `start`, on `kernel`, as the tool models it; `None`
+/// where a write is beyond the model (the tool then says "cannot tell").
+fn after_writes(kernel: Kernel, start: &str, writes: &[Vec<u8>]) -> Option<String> {
+    let mut value = Some(start.to_string());
+    for w in writes {
+        match kernel.write_rfc1337(w.strip_suffix(b"\n").unwrap_or(w)) {
+            Ok(n) => value = Some(n.to_string()),
+            Err(Rejection::Unmodelled) => value = None,
+            Err(_) => {}
+        }
+    }
+    value
+}
+
+/// What the tool says the file gives on `platforms` from a fresh kernel (the key at its
+/// default, 0, where no line sets it), or `None` for "cannot tell".
+fn tool_says(bytes: &[u8], platforms: &[Platform]) -> Option<String> {
+    sysctl::effective(&[(sysctl::SYSCTL_CONF, bytes)], KEY, platforms).value
+}
+
+/// Bytes for a failure message: text, cut.
+fn shown(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.char_indices().nth(100) {
+        Some((at, _)) => format!("{:?}... ({} bytes)", &text[..at], bytes.len()),
+        None => format!("{text:?}"),
     }
 }
 
+fn shown_all(writes: &[Vec<u8>]) -> String {
+    format!("[{}]", writes.iter().map(|w| shown(w)).collect::<Vec<_>>().join(", "))
+}
+
 #[test]
-fn sysctl_files_read_as_sysctl_p_and_the_kernel_read_them() {
+fn sysctl_files_read_as_each_procps_and_kernel_read_them() {
+    let old = crate::rule_diff::authorities();
     let why = if !crate::testenv::is_root() {
         Some("not running as root".to_string())
-    } else if !std::path::Path::new("/usr/sbin/sysctl").exists() && !std::path::Path::new("/sbin/sysctl").exists() {
+    } else if !std::path::Path::new("/usr/sbin/sysctl").exists() {
         Some("no sysctl (apt-get install procps)".to_string())
+    } else if !std::path::Path::new("/usr/bin/strace").exists() {
+        Some("no strace (apt-get install strace)".to_string())
+    } else if !old.join("procps-3.3.10/sbin/sysctl").exists() {
+        Some(format!(
+            "no {} (../shared/authorities/build.sh)",
+            old.join("procps-3.3.10").display()
+        ))
     } else {
         None
     };
     if !require("sysctl differential", why) {
         return;
     }
-    let files = corpus();
-    assert!(files.len() >= 500, "corpus of {} files", files.len());
-    let dir = tempfile::tempdir().unwrap();
-    for (i, bytes) in files.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("{i:04}.conf")), bytes).unwrap();
-    }
+    let mut files = corpus();
+    files.extend(corpus_for_old_procps());
+    assert!(files.len() >= 900, "corpus of {} files", files.len());
+    let authorities = [
+        Authority {
+            name: "procps-ng 3.3.10",
+            program: old.join("procps-3.3.10/sbin/sysctl"),
+            platform: Platform::Rhel7,
+        },
+        Authority {
+            name: "procps-ng 3.3.15",
+            program: old.join("procps-3.3.15/sbin/sysctl"),
+            platform: Platform::Rhel8,
+        },
+        Authority {
+            name: "procps-ng 4.0.2",
+            program: "/usr/sbin/sysctl".into(),
+            platform: Platform::Current,
+        },
+    ];
     let ns = Netns::new();
-    let run = Run::of(
-        ns.command("sh")
-            .arg("-c")
-            .arg(
-                "for f in \"$0\"/*.conf; do echo $1 > /proc/sys/net/ipv4/tcp_rfc1337; \
-                 sysctl -p \"$f\" >/dev/null 2>&1; cat /proc/sys/net/ipv4/tcp_rfc1337; done",
-            )
-            .arg(dir.path())
-            .arg(SENTINEL),
-    );
-    let kernel: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(kernel.len(), files.len(), "{}", run.stderr);
-    let disagree: Vec<String> = files
-        .iter()
-        .zip(&kernel)
-        .filter(|(bytes, k)| model(bytes) != **k)
-        .map(|(bytes, k)| {
-            format!(
-                "{:?}: kernel {k}, model {}",
-                String::from_utf8_lossy(bytes),
-                model(bytes)
-            )
-        })
-        .collect();
-    let set = kernel.iter().filter(|k| **k != SENTINEL).count();
-    eprintln!(
-        "sysctl differential: {} files, {set} set the key, {} left it, {} disagreements",
-        files.len(),
-        files.len() - set,
-        disagree.len()
+    let mut failures = Vec::new();
+    // Per file, the value each platform gives (its procps's writes on its kernel).
+    let mut on: Vec<Vec<Option<String>>> = vec![Vec::new(); files.len()];
+    for a in &authorities {
+        let seen = recorded(&ns, &a.program, &files);
+        let (mut dangerous, mut conservative, mut cannot_tell, mut writes_differ, mut kernel_differs) = (0, 0, 0, 0, 0);
+        for (i, (bytes, (here, wrote))) in files.iter().zip(&seen).enumerate() {
+            let show = || shown(bytes);
+            let predicted = sysctl::writes(bytes, KEY, a.platform.procps());
+            // stdio writes a value past its 1,024-byte buffer in pieces: the first is a prefix.
+            let same = predicted.len() == wrote.len()
+                && predicted
+                    .iter()
+                    .zip(wrote)
+                    .all(|(p, w)| p == w || (p.len() > 1024 && p.starts_with(w)));
+            if !same {
+                writes_differ += 1;
+                failures.push(format!(
+                    "{}: {}: wrote {}, model {}",
+                    a.name,
+                    show(),
+                    shown_all(wrote),
+                    shown_all(&predicted)
+                ));
+            }
+            // This machine's kernel read what was written as the model says kernel 6 does.
+            let model = after_writes(Kernel::V6, SENTINEL, wrote);
+            if model.as_ref().is_some_and(|m| m != here) {
+                kernel_differs += 1;
+                failures.push(format!(
+                    "{}: {}: kernel 6 holds {here}, model {model:?}",
+                    a.name,
+                    show()
+                ));
+            }
+            let truth = after_writes(a.platform.kernel(), "0", wrote);
+            on[i].push(truth.clone());
+            let Some(truth) = truth else {
+                // Beyond the model: the tool must not claim a value.
+                if tool_says(bytes, &[a.platform]).is_some() {
+                    failures.push(format!(
+                        "{}: {}: beyond the model, the tool claims a value",
+                        a.name,
+                        show()
+                    ));
+                }
+                cannot_tell += 1;
+                continue;
+            };
+            match tool_says(bytes, &[a.platform]) {
+                None => cannot_tell += 1,
+                Some(v) if v == "0" && truth != "0" => {
+                    dangerous += 1;
+                    failures.push(format!("{}: {}: leaves {truth}, the tool believes 0", a.name, show()));
+                }
+                Some(v) if v != truth => conservative += 1,
+                Some(_) => {}
+            }
+        }
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "sysctl -p differential, {} on the {} model: {} files; {dangerous} dangerous, {conservative} conservative, {cannot_tell} cannot tell, {writes_differ} files whose writes the model mispredicts, {kernel_differs} where this machine's kernel disagrees with its model",
+            a.name,
+            a.platform.name(),
+            files.len(),
+        );
+    }
+    // An appliance of unknown version: every platform may run it.
+    let (mut dangerous, mut cannot_tell) = (0, 0);
+    for (bytes, truths) in files.iter().zip(&on) {
+        match tool_says(bytes, &Platform::ALL) {
+            None => cannot_tell += 1,
+            Some(v) if v == "0" && truths.iter().any(|t| t.as_deref() != Some("0")) => {
+                dangerous += 1;
+                failures.push(format!(
+                    "every platform: {}: {truths:?}, the tool believes 0",
+                    shown(bytes)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "sysctl -p differential, platform unknown: {} files; {dangerous} dangerous, {cannot_tell} cannot tell",
+        files.len()
     );
     assert!(
-        disagree.is_empty(),
-        "{} disagreements:\n{}",
-        disagree.len(),
-        disagree.join("\n")
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
     );
 }
 
@@ -369,17 +625,12 @@ fn model_order(files: &[(&str, String, String)], conf: &str, link: bool, boot: b
         seen.insert("/etc/sysctl.d/99-sysctl.conf".into(), conf.to_string());
     }
     seen.insert(sysctl::SYSCTL_CONF.into(), conf.to_string());
-    let paths: Vec<&str> = seen.keys().map(String::as_str).collect();
-    let order = if boot {
-        sysctl::boot_order(paths)
-    } else {
-        sysctl::load_order(paths)
-    };
-    let files = order.into_iter().map(|p| (p, seen[p].as_bytes()));
+    let files: Vec<(&str, &[u8])> = seen.iter().map(|(p, c)| (p.as_str(), c.as_bytes())).collect();
+    // This machine's programs: procps 4.0.2 and systemd 252.
     let e = if boot {
-        sysctl::effective_at_boot(files, KEY)
+        sysctl::effective_at_boot(&files, KEY, &[Platform::Current])
     } else {
-        sysctl::effective(files, KEY)
+        sysctl::effective(&files, KEY, &[Platform::Current])
     };
     match e.source {
         Some(_) => e.value.unwrap(),
@@ -445,7 +696,9 @@ fn sysctl_system_and_boot_orders_match_procps_and_systemd() {
 }
 
 /// The upgrade set rfc1337 back to 1 in sysctl.conf, and a vendor drop-in that sorts after the
-/// link to sysctl.conf sets 1 at boot: `restore` sets both lines to 0, and says why.
+/// link to sysctl.conf sets 1 too. On IWSVA (RHEL 7) systemd-sysctl 219 reads
+/// `/etc/sysctl.conf` again after every drop-in, so setting sysctl.conf to 0 is enough: `restore`
+/// edits it alone, and afterwards `sysctl --system` and the boot both give 0.
 #[test]
 fn restore_makes_boot_and_sysctl_system_give_the_owed_value() {
     use crate::testenv::{testdata, TestEnv};
@@ -461,16 +714,14 @@ fn restore_makes_boot_and_sysctl_system_give_the_owed_value() {
     assert_eq!(run.code, 1, "{}", run.text());
     let finding = &run.json()["comparison"]["sysctl"][0];
     assert_eq!(finding["after"]["value"], "1");
+    assert_eq!(finding["boot"]["source"][0], "/etc/sysctl.conf", "{finding}");
     assert_eq!(finding["set_to"], "0");
     let (out, code) = env.run(&["restore", "--no-restart", "--from", from]);
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("set net.ipv4.tcp_rfc1337 = 0 (line 2 said 1; it wins at boot)"),
-        "{out}"
-    );
     assert_eq!(
         std::fs::read_to_string(&vendor).unwrap(),
-        "# vendor\nnet.ipv4.tcp_rfc1337 = 0\n"
+        "# vendor\nnet.ipv4.tcp_rfc1337 = 1\n",
+        "on RHEL 7 the drop-in does not win at boot"
     );
     let conf = std::fs::read_to_string(env.root.join("etc/sysctl.conf")).unwrap();
     assert!(conf.contains("net.ipv4.tcp_rfc1337=0\n"), "{conf}");
@@ -480,10 +731,11 @@ fn restore_makes_boot_and_sysctl_system_give_the_owed_value() {
     assert!(again.json()["comparison"]["sysctl"][0].get("boot").is_none());
 }
 
-/// A boot-only disagreement: `sysctl --system` gives 0 (sysctl.conf last) while systemd-sysctl
-/// at boot gives 1 from a drop-in after the link; only the drop-in is edited.
+/// A drop-in that sorts after the link to sysctl.conf sets 1 while sysctl.conf sets 0. With
+/// systemd 252 that drop-in would win at boot; on IWSVA (RHEL 7) systemd-sysctl 219 reads
+/// `/etc/sysctl.conf` again last, so 0 is in force and nothing is owed or edited.
 #[test]
-fn a_boot_only_disagreement_is_reported_and_fixed() {
+fn sysctl_conf_is_read_last_at_boot_on_rhel_7() {
     use crate::testenv::{testdata, TestEnv};
     let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
     let conf = env.root.join("etc/sysctl.conf");
@@ -494,17 +746,18 @@ fn a_boot_only_disagreement_is_reported_and_fixed() {
     std::os::unix::fs::symlink("../sysctl.conf", env.root.join("etc/sysctl.d/99-sysctl.conf")).unwrap();
     let drop_in = env.root.join("etc/sysctl.d/99-zz.conf");
     std::fs::write(&drop_in, "net.ipv4.tcp_rfc1337=1\n").unwrap();
-    let conf_before = std::fs::read(env.root.join("etc/sysctl.conf")).unwrap();
+    let conf_before = std::fs::read(&conf).unwrap();
     let from = testdata().join("iwsva-sp2-to-sp3/before");
-    let (out, code) = env.run(&["diff", from.to_str().unwrap()]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("at boot (systemd-sysctl): 1 (/etc/sysctl.d/99-zz.conf:1)"),
+    let run = env.keeper(&["--json", "diff", from.to_str().unwrap()]);
+    let finding = &run.json()["comparison"]["sysctl"][0];
+    assert_eq!(finding["after"]["value"], "0", "{finding}");
+    assert!(finding.get("boot").is_none(), "{finding}");
+    assert!(finding["set_to"].is_null(), "{finding}");
+    let (out, _) = env.run(&["restore", "--no-restart", "--from", from.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&drop_in).unwrap(),
+        "net.ipv4.tcp_rfc1337=1\n",
         "{out}"
     );
-    assert!(out.contains("at boot systemd-sysctl gives 1"), "{out}");
-    let (out, code) = env.run(&["restore", "--no-restart", "--from", from.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(std::fs::read_to_string(&drop_in).unwrap(), "net.ipv4.tcp_rfc1337=0\n");
-    assert_eq!(std::fs::read(env.root.join("etc/sysctl.conf")).unwrap(), conf_before);
+    assert_eq!(std::fs::read(&conf).unwrap(), conf_before, "{out}");
 }

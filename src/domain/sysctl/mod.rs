@@ -1,6 +1,12 @@
-//! sysctl configuration files read as procps `sysctl -p` and systemd-sysctl read them.
+//! sysctl configuration files read as procps `sysctl -p` and systemd-sysctl read them, on each
+//! platform that may run the appliance ([`Platform`]): where they differ about a line, it proves
+//! nothing and the value is "cannot tell".
 
+pub mod platform;
 pub mod procps;
+
+pub use platform::Platform;
+use procps::{Procps, Rejection};
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -10,6 +16,15 @@ use std::ops::Range;
 pub const DROP_IN_DIRS: [&str; 5] = [
     "/etc/sysctl.d",
     "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
+
+/// procps 3.3's `sysctl --system` directories, in its order: `/run` before `/etc`.
+const V3_DROP_IN_DIRS: [&str; 5] = [
+    "/run/sysctl.d",
+    "/etc/sysctl.d",
     "/usr/local/lib/sysctl.d",
     "/usr/lib/sysctl.d",
     "/lib/sysctl.d",
@@ -43,10 +58,8 @@ pub struct Assignment {
     pub line: usize,
     /// Key in its canonical path form (`net/ipv4/tcp_rfc1337`).
     pub key: String,
-    /// Value with surrounding blanks trimmed.
+    /// The value procps writes.
     pub value: String,
-    /// Byte range of the trimmed value within the file, for in-place edits.
-    pub value_span: Range<usize>,
 }
 
 /// Canonical path form of a key, following procps: if the first separator is `.`, dots and
@@ -83,71 +96,73 @@ pub fn same_value(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
 }
 
-/// Calls `f(line number, key path, value span)` for every assignment of a file, read as
-/// `sysctl -p` reads it ([`procps::lines`]); the key path is `None` when the key names no single
-/// key. Allocates only for the key path.
-fn scan(bytes: &[u8], mut f: impl FnMut(usize, Option<String>, Range<usize>)) {
-    procps::lines(bytes, |l| f(l.number, procps::key_path(&bytes[l.key]), l.value));
-}
-
-/// Calls `f(line number, value span)` for every assignment of the key `canonical` (path form).
-/// A key whose text does not even hold the last component is passed over without building its
-/// path (large files hold thousands of other keys).
-fn scan_key(bytes: &[u8], canonical: &str, mut f: impl FnMut(usize, Range<usize>)) {
+/// Calls `f(line)` for every assignment of the key `canonical` (path form), read as `procps`'s
+/// `sysctl -p` reads the file. A key whose text does not even hold the last component is passed
+/// over without building its path.
+fn scan_key(bytes: &[u8], canonical: &str, procps: Procps, mut f: impl FnMut(procps::Line)) {
     // The last component as written in either form (a dotted key writes `.` as `/`).
     let last = canonical.rsplit('/').next().unwrap_or(canonical).as_bytes();
     let swapped: Vec<u8> = last.iter().map(|&b| if b == b'.' { b'/' } else { b }).collect();
     let holds = |w: &[u8], part: &[u8]| part.is_empty() || w.windows(part.len()).any(|x| x == part);
-    procps::lines(bytes, |l| {
-        let written = &bytes[l.key];
-        if (holds(written, last) || holds(written, &swapped)) && procps::key_path(written).as_deref() == Some(canonical)
+    procps::lines(bytes, procps, |l| {
+        let written = &bytes[l.key.clone()];
+        if (holds(written, last) || holds(written, &swapped))
+            && procps::key_path(written, procps).as_deref() == Some(canonical)
         {
-            f(l.number, l.value);
+            f(l);
         }
     });
 }
 
-/// The largest value the kernel takes for a key whose type is known (`tcp_rfc1337` is a u8 with
-/// no limits of its own on current kernels: 0..=255); `None`: values are compared as text.
-fn kernel_max(key: &str) -> Option<u64> {
-    match key {
-        "net/ipv4/tcp_rfc1337" => Some(255),
-        _ => None,
-    }
+/// The one key whose kernel type the tool models (`tcp_rfc1337`); every other key's values are
+/// compared as text.
+const RFC1337: &str = "net/ipv4/tcp_rfc1337";
+
+/// What `sysctl -p` of one file writes to `key` with `procps`: each assignment's value and a
+/// newline, in order, as procps writes them.
+pub fn writes(bytes: &[u8], key: &str, procps: Procps) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    scan_key(bytes, &canonical_key(key), procps, |l| {
+        out.push([&l.value[..], b"\n"].concat())
+    });
+    out
 }
 
-/// Parses every assignment of a sysctl file (see `scan` for the rules).
-pub fn parse(bytes: &[u8]) -> Vec<Assignment> {
+/// Parses every assignment of a sysctl file, as `procps`'s `sysctl -p` reads it.
+pub fn parse(bytes: &[u8], procps: Procps) -> Vec<Assignment> {
     let mut out = Vec::new();
-    scan(bytes, |line, key, span| {
-        if let Some(key) = key {
+    procps::lines(bytes, procps, |l| {
+        if let Some(key) = procps::key_path(&bytes[l.key.clone()], procps) {
             out.push(Assignment {
-                line,
+                line: l.number,
                 key,
-                value: String::from_utf8_lossy(&bytes[span.clone()]).into_owned(),
-                value_span: span,
+                value: String::from_utf8_lossy(&l.value).into_owned(),
             })
         }
     });
     out
 }
 
-/// The files that configure the kernel, in the order systemd-sysctl applies them: drop-ins by
-/// basename (an `/etc` basename hiding `/run` and `/usr/lib` ones), then `/etc/sysctl.conf`.
-/// `paths` are absolute paths of the regular files available; the result keeps only those used.
-pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    order(paths, true)
+/// The files `sysctl --system` applies, in its order: drop-ins by basename (a basename in an
+/// earlier directory hiding the same one in later directories: `/etc` first in procps 4.0,
+/// `/run` first in 3.3), then `/etc/sysctl.conf`. `paths` are absolute paths of the regular
+/// files available; the result keeps only those used.
+pub fn load_order<'a>(paths: impl IntoIterator<Item = &'a str>, procps: Procps) -> Vec<&'a str> {
+    match procps {
+        Procps::V4 => order(paths, true, &DROP_IN_DIRS),
+        _ => order(paths, true, &V3_DROP_IN_DIRS),
+    }
 }
 
 /// The files systemd-sysctl applies at boot: the drop-ins in [`load_order`]'s order, without
 /// hidden ones (`.x.conf`) and without `/etc/sysctl.conf` itself (a drop-in link to it counts, at
 /// its own basename).
 pub fn boot_order<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    order(paths, false)
+    order(paths, false, &DROP_IN_DIRS)
 }
 
 /// `main_last`: procps `sysctl --system`; else systemd-sysctl.
-fn order<'a>(paths: impl IntoIterator<Item = &'a str>, main_last: bool) -> Vec<&'a str> {
+fn order<'a>(paths: impl IntoIterator<Item = &'a str>, main_last: bool, dirs: &[&str]) -> Vec<&'a str> {
     let mut by_basename: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
     let mut has_main = None;
     for path in paths {
@@ -158,7 +173,7 @@ fn order<'a>(paths: impl IntoIterator<Item = &'a str>, main_last: bool) -> Vec<&
         let Some((dir, base)) = path.rsplit_once('/') else {
             continue;
         };
-        let Some(prio) = DROP_IN_DIRS.iter().position(|d| *d == dir) else {
+        let Some(prio) = dirs.iter().position(|d| *d == dir) else {
             continue;
         };
         if !base.ends_with(".conf") || (!main_last && base.starts_with('.')) {
@@ -203,6 +218,10 @@ pub struct Effective {
     /// Lines for the key the kernel refuses.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejected>,
+    /// Why the value cannot be told (`value` is then `None`): the platforms that may run the
+    /// appliance read the files differently, or a line's value is beyond the kernel model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 impl Effective {
@@ -223,6 +242,9 @@ impl Effective {
                 Some(text) => format!("{} ({file}:{line}, written {text:?})", self.shown()),
                 None => format!("{} ({file}:{line})", self.shown()),
             },
+            (None, _) if self.unknown.is_some() => {
+                format!("cannot tell ({})", self.unknown.as_deref().unwrap_or_default())
+            }
             (None, Some(v)) => format!("{v} (kernel default)"),
             (None, None) => "unknown (set by no file; kernel default unknown)".into(),
         }
@@ -340,117 +362,178 @@ pub fn decide(key: &str, before: Effective, after: Effective, boot: Effective, c
     }
 }
 
-/// The value a key ends up with when `files` (path, content) are applied in order: later lines
-/// win, a line the kernel refuses changes nothing, and a key set nowhere keeps the kernel default.
-pub fn effective<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: &str) -> Effective {
+/// The value a key ends up with when `sysctl --system` applies `files` (every sysctl file, path
+/// and content, in any order) on each of `platforms`: their value where they all agree, else
+/// "cannot tell", saying what each gives.
+pub fn effective(files: &[(&str, &[u8])], key: &str, platforms: &[Platform]) -> Effective {
+    agreed(platforms, |p| effective_on(files, key, p))
+}
+
+/// What every platform gives where they agree, else "cannot tell" with what each gives.
+fn agreed(platforms: &[Platform], on: impl Fn(Platform) -> Effective) -> Effective {
+    let each: Vec<(Platform, Effective)> = platforms.iter().map(|&p| (p, on(p))).collect();
+    let Some((_, first)) = each.first() else {
+        return Effective::default();
+    };
+    if each.iter().all(|(_, e)| e.value == first.value && e.unknown.is_none()) {
+        return first.clone();
+    }
+    let said: Vec<String> = each
+        .iter()
+        .map(|(p, e)| format!("{}: {}", p.name(), e.placed()))
+        .collect();
+    Effective {
+        unknown: Some(format!(
+            "the platforms that may run it read the files differently: {}",
+            said.join("; ")
+        )),
+        rejected: first.rejected.clone(),
+        ..Effective::default()
+    }
+}
+
+/// The value a key ends up with when `sysctl --system` applies `files` on `platform`: its
+/// procps reads each file in its order, later lines win, a line the kernel refuses changes
+/// nothing, and a key set nowhere keeps the kernel default.
+pub fn effective_on(files: &[(&str, &[u8])], key: &str, platform: Platform) -> Effective {
     let key = canonical_key(key);
-    let max = kernel_max(&key);
     let mut result = Effective {
         value: kernel_default(&key).map(str::to_string),
         ..Effective::default()
     };
-    for (path, bytes) in files {
-        let first_rejected = result.rejected.len();
-        scan_key(bytes, &key, |line, span| {
-            for r in &mut result.rejected[first_rejected..] {
-                r.last = false;
-            }
-            let text = String::from_utf8_lossy(&bytes[span.clone()]).into_owned();
-            let parsed = match max {
-                Some(max) => procps::kernel_unsigned(&bytes[span], max).map(|n| n.to_string()),
-                None => Ok(text.clone()),
-            };
-            match parsed {
-                Ok(value) => {
-                    result.text = (value != text).then_some(text);
-                    result.value = Some(value);
-                    result.source = Some((path.to_string(), line));
-                }
-                Err(why) => result.rejected.push(Rejected {
-                    file: path.to_string(),
-                    line,
-                    text,
-                    reason: why.to_string(),
-                    last: true,
-                }),
-            }
-        });
+    for path in load_order(files.iter().map(|(p, _)| *p), platform.procps()) {
+        let bytes = files.iter().find(|(p, _)| *p == path).map_or(&[][..], |(_, b)| *b);
+        apply_file(&mut result, &key, platform, path, bytes);
     }
     result
 }
 
-/// The value a key ends up with when systemd-sysctl applies `files` at boot: it keeps only the
-/// last assignment of each key across all files and writes that once, so a last line the kernel
-/// refuses leaves the kernel default (an earlier accepted line does not count).
-pub fn effective_at_boot<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, key: &str) -> Effective {
-    let key = canonical_key(key);
-    let mut last = None;
-    for (path, bytes) in files {
-        scan_key(bytes, &key, |line, span| last = Some((path, line, &bytes[span])));
-    }
-    let default = Effective {
-        value: kernel_default(&key).map(str::to_string),
-        ..Effective::default()
-    };
-    let Some((path, line, raw)) = last else {
-        return default;
-    };
+/// Every assignment of `key` (path form) in one file applied to `result`, as `sysctl -p FILE`
+/// applies them on `platform`.
+fn apply_file(result: &mut Effective, key: &str, platform: Platform, path: &str, bytes: &[u8]) {
+    let first_rejected = result.rejected.len();
+    scan_key(bytes, key, platform.procps(), |l| {
+        for r in &mut result.rejected[first_rejected..] {
+            r.last = false;
+        }
+        apply_line(result, key, platform, (path, l.number), &l.value);
+    });
+}
+
+/// One assignment of `key` (at `place`, writing `raw`) applied to `result` on `platform`.
+fn apply_line(result: &mut Effective, key: &str, platform: Platform, place: (&str, usize), raw: &[u8]) {
     let text = String::from_utf8_lossy(raw).into_owned();
-    let parsed = match kernel_max(&key) {
-        Some(max) => procps::kernel_unsigned(raw, max).map(|n| n.to_string()),
-        None => Ok(text.clone()),
+    let parsed = match key {
+        RFC1337 => platform.kernel().write_rfc1337(raw).map(|n| n.to_string()),
+        _ => Ok(text.clone()),
     };
     match parsed {
-        Ok(value) => Effective {
-            text: (value != text).then(|| text.clone()),
-            value: Some(value),
-            source: Some((path.to_string(), line)),
-            rejected: Vec::new(),
-        },
-        Err(why) => Effective {
-            rejected: vec![Rejected {
-                file: path.to_string(),
-                line,
-                text,
-                reason: why.to_string(),
-                last: true,
-            }],
-            ..default
-        },
+        Ok(value) => {
+            result.text = (value != text).then_some(text);
+            result.value = Some(value);
+            result.source = Some((place.0.to_string(), place.1));
+            result.unknown = None;
+        }
+        Err(why @ Rejection::Unmodelled) => {
+            (result.value, result.source, result.text) = (None, None, None);
+            result.unknown = Some(format!("{}:{}: {text:?}: {why}", place.0, place.1));
+        }
+        Err(why) => result.rejected.push(Rejected {
+            file: place.0.to_string(),
+            line: place.1,
+            text,
+            reason: why.to_string(),
+            last: true,
+        }),
     }
 }
 
-/// Sets `key` to `value` in one file: the last assignment of the key is edited in place (every
-/// other byte kept); without one, `key=value` is appended on a line of its own.
-pub fn set_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
-    let canonical = canonical_key(key);
-    let mut last = None;
-    scan_key(bytes, &canonical, |_, span| last = Some(span));
-    match last {
-        Some(span) => {
-            let mut out = Vec::with_capacity(bytes.len() + value.len());
-            out.extend_from_slice(&bytes[..span.start]);
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(&bytes[span.end..]);
-            out
-        }
-        None => {
-            let mut out = bytes.to_vec();
-            if !out.is_empty() && !out.ends_with(b"\n") {
-                // Keep the file's own line ending style.
-                out.extend_from_slice(if out.contains(&b'\r') { b"\r\n" } else { b"\n" });
-            }
-            let crlf = bytes.windows(2).any(|w| w == b"\r\n");
-            out.extend_from_slice(format!("{}={value}", display_key(&canonical)).as_bytes());
-            out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
-            out
-        }
+/// The value a key ends up with when systemd-sysctl applies `files` (every sysctl file, path
+/// and content; a drop-in link to `/etc/sysctl.conf` read as that file) at boot on each of
+/// `platforms`, where they agree.
+pub fn effective_at_boot(files: &[(&str, &[u8])], key: &str, platforms: &[Platform]) -> Effective {
+    agreed(platforms, |p| effective_at_boot_on(files, key, p))
+}
+
+/// [`effective_at_boot`] on one platform: systemd-sysctl keeps only the last assignment of each
+/// key across the drop-ins (RHEL 7's 219 then reads `/etc/sysctl.conf` once more, after them)
+/// and writes that once, so a last line the kernel refuses leaves the kernel default.
+fn effective_at_boot_on(files: &[(&str, &[u8])], key: &str, platform: Platform) -> Effective {
+    let key = canonical_key(key);
+    let mut order = boot_order(files.iter().map(|(p, _)| *p));
+    if platform == Platform::Rhel7 && files.iter().any(|(p, _)| *p == SYSCTL_CONF) {
+        order.push(SYSCTL_CONF);
     }
+    let mut last = None;
+    for path in order {
+        let bytes = files.iter().find(|(p, _)| *p == path).map_or(&[][..], |(_, b)| *b);
+        scan_key(bytes, &key, Procps::V4, |l| last = Some((path, l.number, l.value)));
+    }
+    let mut result = Effective {
+        value: kernel_default(&key).map(str::to_string),
+        ..Effective::default()
+    };
+    if let Some((path, line, raw)) = last {
+        apply_line(&mut result, &key, platform, (path, line), &raw);
+    }
+    result
+}
+
+/// Sets `key` to `value` in one file so that `sysctl -p` of it gives `value` on every one of
+/// `platforms`: the last assignment of the key is edited in place (every other byte kept) when
+/// every platform reads the same line as the last one; else `key=value` is appended on a line of
+/// its own. Refused (why, in words) when even that would not read as `value` everywhere.
+pub fn set_value(bytes: &[u8], key: &str, value: &str, platforms: &[Platform]) -> Result<Vec<u8>, String> {
+    let canonical = canonical_key(key);
+    let last_of = |p: &Platform| {
+        let mut last = None;
+        scan_key(bytes, &canonical, p.procps(), |l| last = Some(l.span));
+        last
+    };
+    let lasts: Vec<Option<Option<Range<usize>>>> = platforms.iter().map(last_of).collect();
+    let edited = match lasts.first() {
+        Some(Some(Some(span))) if lasts.iter().all(|l| l.as_ref() == Some(&Some(span.clone()))) => {
+            [&bytes[..span.start], value.as_bytes(), &bytes[span.end..]].concat()
+        }
+        _ => appended(bytes, &canonical, value),
+    };
+    let reads = |text: &[u8]| {
+        platforms.iter().all(|&p| {
+            let mut result = Effective::default();
+            apply_file(&mut result, &canonical, p, "", text);
+            result.is(value)
+        })
+    };
+    if reads(&edited) {
+        return Ok(edited);
+    }
+    let appended = appended(bytes, &canonical, value);
+    if reads(&appended) {
+        return Ok(appended);
+    }
+    Err(format!(
+        "no line gives {key} = {value} on every platform that may run it"
+    ))
+}
+
+/// The file with `key=value` appended on a line of its own, in the file's line ending style.
+fn appended(bytes: &[u8], canonical: &str, value: &str) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(if out.contains(&b'\r') { b"\r\n" } else { b"\n" });
+    }
+    let crlf = bytes.windows(2).any(|w| w == b"\r\n");
+    out.extend_from_slice(format!("{}={value}", display_key(canonical)).as_bytes());
+    out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// procps 4.0 and kernel 6: one platform, this machine's.
+    const NOW: [Platform; 1] = [Platform::Current];
 
     #[test]
     fn keys_follow_procps_separator_rule() {
@@ -473,7 +556,7 @@ mod tests {
     #[test]
     fn parses_like_sysctl_p() {
         let text = b"# c\n ; c2\nnet.ipv4.tcp_rfc1337=1\n  -net.ipv4.ip_forward = 0 \nnoequals\n=5\nnet.ipv4.tcp_rfc1337 = 0 # not a comment\n";
-        let got = parse(text);
+        let got = parse(text, Procps::V4);
         assert_eq!(got.len(), 3);
         assert_eq!((got[0].line, got[0].value.as_str()), (3, "1"));
         assert_eq!(
@@ -481,7 +564,6 @@ mod tests {
             ("net/ipv4/ip_forward", "0")
         );
         assert_eq!(got[2].value, "0 # not a comment");
-        assert_eq!(&text[got[0].value_span.clone()], b"1");
     }
 
     #[test]
@@ -493,31 +575,44 @@ mod tests {
                 b"net.ipv4.tcp_rfc1337=1\nnet.ipv4.tcp_rfc1337 = 0\n",
             ),
         ];
-        let e = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        let e = effective(&files, "net.ipv4.tcp_rfc1337", &NOW);
         assert_eq!(e.value.as_deref(), Some("0"));
         assert_eq!(e.source, Some(("/etc/sysctl.conf".into(), 2)));
-        let none = effective(Vec::<(&str, &[u8])>::new(), "net.ipv4.tcp_rfc1337");
+        let none = effective(&[], "net.ipv4.tcp_rfc1337", &NOW);
         assert_eq!((none.value.as_deref(), none.source), (Some("0"), None));
-        let unknown = effective(Vec::<(&str, &[u8])>::new(), "vm.swappiness");
+        let unknown = effective(&[], "vm.swappiness", &NOW);
         assert_eq!(unknown.value, None, "no default is assumed for other keys");
     }
 
     #[test]
     fn load_order_prefers_etc_and_puts_sysctl_conf_last() {
-        let order = load_order([
+        let paths = [
             "/etc/sysctl.conf",
             "/usr/lib/sysctl.d/10-x.conf",
             "/etc/sysctl.d/10-x.conf",
             "/run/sysctl.d/05-y.conf",
             "/etc/sysctl.d/README",
             "/usr/lib/sysctl.d/99-z.conf",
-        ]);
+            "/run/sysctl.d/99-z.conf",
+        ];
         assert_eq!(
-            order,
+            load_order(paths, Procps::V4),
             [
                 "/run/sysctl.d/05-y.conf",
                 "/etc/sysctl.d/10-x.conf",
-                "/usr/lib/sysctl.d/99-z.conf",
+                "/run/sysctl.d/99-z.conf",
+                "/etc/sysctl.conf"
+            ]
+        );
+        // procps 3.3 reads /run/sysctl.d before /etc/sysctl.d: a /run file wins its name.
+        let mut with_run = paths.to_vec();
+        with_run.push("/run/sysctl.d/10-x.conf");
+        assert_eq!(
+            load_order(with_run, Procps::V3_3_10),
+            [
+                "/run/sysctl.d/05-y.conf",
+                "/run/sysctl.d/10-x.conf",
+                "/run/sysctl.d/99-z.conf",
                 "/etc/sysctl.conf"
             ]
         );
@@ -526,7 +621,7 @@ mod tests {
     #[test]
     fn set_value_edits_the_deciding_line_in_place() {
         let before = b"# vendor\nnet.ipv4.tcp_rfc1337 = 1\r\nkernel.x=2\nnet.ipv4.tcp_rfc1337=1  \n\xfe\xff\n";
-        let after = set_value(before, "net.ipv4.tcp_rfc1337", "0");
+        let after = set_value(before, "net.ipv4.tcp_rfc1337", "0", &NOW).unwrap();
         assert_eq!(
             after,
             b"# vendor\nnet.ipv4.tcp_rfc1337 = 1\r\nkernel.x=2\nnet.ipv4.tcp_rfc1337=0  \n\xfe\xff\n"
@@ -536,11 +631,14 @@ mod tests {
     #[test]
     fn set_value_appends_when_absent() {
         assert_eq!(
-            set_value(b"a=1", "net.ipv4.tcp_rfc1337", "0"),
+            set_value(b"a=1", "net.ipv4.tcp_rfc1337", "0", &NOW).unwrap(),
             b"a=1\nnet.ipv4.tcp_rfc1337=0\n"
         );
-        assert_eq!(set_value(b"", "net/ipv4/tcp_rfc1337", "0"), b"net.ipv4.tcp_rfc1337=0\n");
-        assert_eq!(set_value(b"a=1\r\n", "k.x", "0"), b"a=1\r\nk.x=0\r\n");
+        assert_eq!(
+            set_value(b"", "net/ipv4/tcp_rfc1337", "0", &NOW).unwrap(),
+            b"net.ipv4.tcp_rfc1337=0\n"
+        );
+        assert_eq!(set_value(b"a=1\r\n", "k.x", "0", &NOW).unwrap(), b"a=1\r\nk.x=0\r\n");
     }
 
     /// Boot and `sysctl --system` agree.
@@ -560,20 +658,9 @@ mod tests {
             boot_order(paths.clone()),
             ["/etc/sysctl.d/99-sysctl.conf", "/usr/lib/sysctl.d/99-zz-vendor.conf"]
         );
-        assert_eq!(load_order(paths).last(), Some(&SYSCTL_CONF));
-        let content = |p: &str| files.iter().find(|f| f.0 == p).unwrap().1;
-        let system = effective(
-            load_order(files.iter().map(|f| f.0))
-                .into_iter()
-                .map(|p| (p, content(p))),
-            "net.ipv4.tcp_rfc1337",
-        );
-        let boot = effective(
-            boot_order(files.iter().map(|f| f.0))
-                .into_iter()
-                .map(|p| (p, content(p))),
-            "net.ipv4.tcp_rfc1337",
-        );
+        assert_eq!(load_order(paths, Procps::V4).last(), Some(&SYSCTL_CONF));
+        let system = effective(&files, "net.ipv4.tcp_rfc1337", &NOW);
+        let boot = effective_at_boot(&files, "net.ipv4.tcp_rfc1337", &NOW);
         assert_eq!((system.value.as_deref(), boot.value.as_deref()), (Some("0"), Some("1")));
         let d = decide(
             "net.ipv4.tcp_rfc1337",
@@ -602,7 +689,7 @@ mod tests {
     fn keys_are_found_in_either_separator_form() {
         let text = b"net.ipv4.conf.eth0/1.rp_filter = 2\n";
         let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, text)];
-        let e = effective(files.iter().copied(), "net/ipv4/conf/eth0.1/rp_filter");
+        let e = effective(&files, "net/ipv4/conf/eth0.1/rp_filter", &NOW);
         assert_eq!(e.value.as_deref(), Some("2"));
     }
 
@@ -644,11 +731,11 @@ mod tests {
     #[test]
     fn a_refused_line_keeps_the_value_before_it_and_is_rewritten() {
         let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, b"net.ipv4.tcp_rfc1337 = 010\nnet.ipv4.tcp_rfc1337 = +1\n")];
-        let e = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        let e = effective(&files, "net.ipv4.tcp_rfc1337", &NOW);
         assert_eq!((e.value.as_deref(), e.text.as_deref()), (Some("8"), Some("010")));
         assert_eq!((e.rejected[0].line, e.rejected[0].last), (2, true));
         let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, b"net.ipv4.tcp_rfc1337 = +1\n")];
-        let after = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        let after = effective(&files, "net.ipv4.tcp_rfc1337", &NOW);
         assert_eq!(after.value.as_deref(), Some("0"), "the kernel default stands");
         let d = decide_same(
             "net.ipv4.tcp_rfc1337",
@@ -658,9 +745,9 @@ mod tests {
         );
         assert_eq!(d.set_to.as_deref(), Some("0"));
         assert!(d.reason.contains("line 1: the kernel rejects \"+1\""), "{}", d.reason);
-        let fixed = set_value(b"net.ipv4.tcp_rfc1337 = +1\n", "net.ipv4.tcp_rfc1337", "0");
+        let fixed = set_value(b"net.ipv4.tcp_rfc1337 = +1\n", "net.ipv4.tcp_rfc1337", "0", &NOW).unwrap();
         let files: Vec<(&str, &[u8])> = vec![(SYSCTL_CONF, &fixed)];
-        let again = effective(files.iter().copied(), "net.ipv4.tcp_rfc1337");
+        let again = effective(&files, "net.ipv4.tcp_rfc1337", &NOW);
         let d = decide_same(
             "net.ipv4.tcp_rfc1337",
             eff("0", Some((SYSCTL_CONF, 1))),
@@ -693,5 +780,84 @@ mod tests {
         assert_eq!(d.set_to.as_deref(), Some("10"));
         assert!(!running_differs("5", &unknown));
         assert!(running_differs("5", &eff("10", None)) && !running_differs("10", &eff("10", None)));
+    }
+
+    /// What `sysctl -p` of a file gives for tcp_rfc1337 on each platform (`None`: cannot tell).
+    fn on_each(text: &[u8]) -> Vec<Option<String>> {
+        Platform::ALL
+            .iter()
+            .map(|&p| effective(&[(SYSCTL_CONF, text)], "net.ipv4.tcp_rfc1337", &[p]).value)
+            .collect()
+    }
+
+    #[test]
+    fn the_appliances_procps_and_kernels_read_lines_their_own_way() {
+        let some = |v: &str| Some(v.to_string());
+        // The `-` prefix is unknown before procps 3.3.16: the line changes nothing there.
+        let dash = on_each(b"net.ipv4.tcp_rfc1337 = 1\n-net.ipv4.tcp_rfc1337 = 0\n");
+        assert_eq!(dash, [some("1"), some("1"), some("0")]);
+        // 3.3 strips only spaces and tabs: a vertical tab makes the key another key.
+        let vt = on_each(b"net.ipv4.tcp_rfc1337 = 1\n\x0bnet.ipv4.tcp_rfc1337 = 0\n");
+        assert_eq!(vt, [some("1"), some("1"), some("0")]);
+        // 3.3.10 reads a 5,000-byte comment in pieces: its end is a line of its own.
+        let long = [
+            b"net.ipv4.tcp_rfc1337 = 0\n#".to_vec(),
+            b"x".repeat(4094),
+            b"net.ipv4.tcp_rfc1337=1\n".to_vec(),
+        ]
+        .concat();
+        assert_eq!(on_each(&long), [some("1"), some("0"), some("0")]);
+        // `0 1`: kernel 3.10 takes the numbers one by one, the strict kernels the first.
+        assert_eq!(
+            on_each(b"net.ipv4.tcp_rfc1337 = 0 1\n"),
+            [some("1"), some("0"), some("0")]
+        );
+        // 3.10 and 4.18 read an int: 2, -1 and 256 are "on"; kernel 6 refuses 256 and -1.
+        assert_eq!(
+            on_each(b"net.ipv4.tcp_rfc1337 = 2\n"),
+            [some("2"), some("2"), some("2")]
+        );
+        assert_eq!(
+            on_each(b"net.ipv4.tcp_rfc1337 = 256\n"),
+            [some("256"), some("256"), some("0")]
+        );
+        assert_eq!(
+            on_each(b"net.ipv4.tcp_rfc1337 = -1\n"),
+            [some("-1"), some("-1"), some("0")]
+        );
+    }
+
+    #[test]
+    fn a_file_is_judged_for_the_platforms_that_may_run_the_appliance() {
+        let v = |s| crate::domain::version::parse_version(s, None).unwrap();
+        let iwsva = Platform::targets(&v("IWSVA 6.5-SP3_Build_Linux_1916"), None);
+        let iwss_8 = Platform::targets(
+            &v("IWSS 6.5 Patch 3"),
+            Some("Red Hat Enterprise Linux release 8.10 (Ootpa)"),
+        );
+        let iwss_7 = Platform::targets(&v("IWSS 6.5 Patch 3"), Some("CentOS Linux release 7.9.2009 (Core)"));
+        let unknown = Platform::targets(&v("IWSVA 7.0"), None);
+        assert_eq!(iwsva, [Platform::Rhel7]);
+        assert_eq!(iwss_8, [Platform::Rhel8]);
+        assert_eq!(iwss_7, [Platform::Rhel7]);
+        assert_eq!(unknown, Platform::ALL);
+        let text: &[u8] = b"net.ipv4.tcp_rfc1337 = 0 1\n";
+        let judge = |platforms: &[Platform]| effective(&[(SYSCTL_CONF, text)], "net.ipv4.tcp_rfc1337", platforms);
+        assert_eq!(judge(&iwsva).value.as_deref(), Some("1"));
+        assert_eq!(judge(&iwss_8).value.as_deref(), Some("0"));
+        let any = judge(&unknown);
+        assert_eq!(any.value, None);
+        let why = any.unknown.unwrap();
+        assert!(
+            why.contains("RHEL 7") && why.contains("read the files differently"),
+            "{why}"
+        );
+        // A restore writes a line every platform reads as 0.
+        let fixed = set_value(text, "net.ipv4.tcp_rfc1337", "0", &unknown).unwrap();
+        assert_eq!(judge_with(&fixed, &unknown), Some("0".into()));
+    }
+
+    fn judge_with(text: &[u8], platforms: &[Platform]) -> Option<String> {
+        effective(&[(SYSCTL_CONF, text)], "net.ipv4.tcp_rfc1337", platforms).value
     }
 }
