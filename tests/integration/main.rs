@@ -13,6 +13,7 @@ mod hostile;
 mod live;
 mod package;
 mod properties;
+mod refused;
 mod register;
 mod rule_diff;
 mod schema;
