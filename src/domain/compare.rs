@@ -55,6 +55,16 @@ impl DiscardedRule {
     pub fn checked_as(&self, raw: &[u8]) -> bool {
         self.checked.as_deref() == Some(raw)
     }
+
+    /// Refuses a rule that was to be restored: not restored, for the admin to look at, `why`
+    /// shown with it (what the restorable grammar or iptables said).
+    fn refuse(&mut self, why: String) {
+        let base = std::mem::take(&mut self.reason);
+        (self.restore, self.attention, self.checked) = (false, true, None);
+        self.group = format!("{base}, but refused; not restored").into();
+        self.reason = format!("{base}, but refused: {why}; not restored").into();
+        self.detail = Some(why);
+    }
 }
 
 /// The result of comparing an old snapshot with a new one.
@@ -91,6 +101,15 @@ impl Comparison {
     /// Whether `restore` would change anything.
     pub fn needs_restore(&self) -> bool {
         self.discarded.iter().any(|d| d.restore) || self.sysctl.iter().any(|s| s.set_to.is_some())
+    }
+
+    /// Takes the rule to restore of old line `index` out of the restore, refused as a line the
+    /// restorable grammar refuses is: `why` says what refused it (iptables' own message). The
+    /// entry refused, or `None` when no rule to restore has that index.
+    pub fn refuse(&mut self, index: usize, why: String) -> Option<&DiscardedRule> {
+        let entry = self.discarded.iter_mut().find(|d| d.index == index && d.restore)?;
+        entry.refuse(why);
+        Some(entry)
     }
 }
 
@@ -259,13 +278,7 @@ fn discarded_rule(
     let mut full = None;
     match restore.then(|| firewall::check_restorable(raw, old.iptables)) {
         Some(Ok(rule)) => (full, entry.checked) = (Some(rule), Some(raw.into())),
-        Some(Err(why)) => {
-            let base = std::mem::take(&mut entry.reason);
-            (entry.restore, entry.attention) = (false, true);
-            entry.group = format!("{base}, but refused; not restored").into();
-            entry.reason = format!("{base}, but refused: {why}; not restored").into();
-            entry.detail = Some(why);
-        }
+        Some(Err(why)) => entry.refuse(why),
         None => {}
     }
     let full = full.or_else(|| old.rule(index)).ok_or_else(|| {
@@ -365,5 +378,40 @@ mod tests {
         let shown = shortened(long.clone());
         assert_eq!(shown, format!("{}... (12 more bytes)", "a".repeat(SHOWN_BYTES - 1)));
         assert!(shortened("x".repeat(1 << 20)).len() < SHOWN_BYTES + 32);
+    }
+
+    #[test]
+    fn a_rule_iptables_refuses_is_refused_as_one_the_grammar_refuses() {
+        let reason = "custom ACCEPT rule for a source address";
+        let rule = |index: usize, restore| DiscardedRule {
+            line: index + 1,
+            text: format!("line {index}"),
+            canonical: String::new(),
+            family: None,
+            restore,
+            attention: false,
+            reason: reason.into(),
+            group: reason.into(),
+            detail: None,
+            index,
+            checked: restore.then(|| b"checked".as_slice().into()),
+        };
+        let mut cmp = Comparison {
+            firewall_script: None,
+            discarded: vec![rule(3, true), rule(5, false)],
+            sysctl: Vec::new(),
+        };
+        let why = "iptables-restore --test (ipv4): invalid port/service `x' specified";
+        let d = cmp.refuse(3, why.into()).unwrap();
+        assert_eq!((d.restore, d.attention), (false, true));
+        assert_eq!(d.group, format!("{reason}, but refused; not restored"));
+        assert_eq!(d.reason, format!("{reason}, but refused: {why}; not restored"));
+        assert_eq!(d.detail.as_deref(), Some(why));
+        assert!(!d.checked_as(b"checked"), "never written");
+        // Only a rule to restore is refused, once.
+        assert!(cmp.refuse(5, why.into()).is_none());
+        assert!(cmp.refuse(3, why.into()).is_none());
+        assert_eq!(cmp.counts(), (0, 1, 1));
+        assert!(cmp.needs_attention() && !cmp.needs_restore());
     }
 }

@@ -256,9 +256,8 @@ impl RuleIndex {
 /// own iptables before anything is written.
 #[derive(Debug, Clone)]
 pub struct RuleToTest {
-    /// Old line number, and its text, for messages.
-    pub line: usize,
-    pub text: String,
+    /// Index of the logical line in the old script, as the comparison's entries hold it.
+    pub index: usize,
     pub families: &'static [Family],
     pub table: String,
     /// `-A CHAIN ...` (an insert at a position becomes an append: the test table is empty).
@@ -312,8 +311,7 @@ impl Script<'_> {
             i += 1;
         }
         Some(RuleToTest {
-            line: self.lines[index].first(),
-            text: self.text(index),
+            index,
             families: rule.families(),
             table,
             args,

@@ -21,16 +21,18 @@ use crate::fault;
 use crate::restore::apply::Written;
 use crate::system::{iptables, process, procsys};
 
-/// The rules to verify after a restart: every custom rule of the old snapshot and every rule
-/// restored from it.
+/// The rules to verify after a restart: every custom rule of the old snapshot the new script
+/// holds, and every rule restored from it. A discarded rule not restored (a vendor rule, or one
+/// refused by the restorable grammar or by iptables) is in neither script: never verified.
 pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<Vec<Rule>> {
     let Some(script) = script_of(old, path)? else {
         return Ok(Vec::new());
     };
     let restored: HashSet<usize> = cmp.discarded.iter().filter(|d| d.restore).map(|d| d.index).collect();
+    let left_out: HashSet<usize> = cmp.discarded.iter().filter(|d| !d.restore).map(|d| d.index).collect();
     Ok(script
         .rules()
-        .filter(|(i, r)| r.is_custom_accept() || restored.contains(i))
+        .filter(|(i, r)| (r.is_custom_accept() && !left_out.contains(i)) || restored.contains(i))
         .filter_map(|(i, _)| script.rule(i))
         .collect())
 }

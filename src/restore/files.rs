@@ -1,8 +1,10 @@
-//! The file part of a restore, in phases: plan, check the rules (`iptables-restore --test`),
-//! check the syntax (`bash -n` of the file to be renamed into place), then back up and write
-//! ([`apply`](super::apply)).
+//! The file part of a restore, in phases: compare, check the rules (`iptables-restore --test`),
+//! plan without the rules iptables refuses, check the syntax (`bash -n` of the file to be renamed
+//! into place), then back up and write ([`apply`](super::apply)).
 
-use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+use anyhow::Result;
 
 use crate::context::Context;
 use crate::domain::compare::{compare, Comparison, Pair};
@@ -17,22 +19,20 @@ use crate::system::fsutil;
 use crate::system::iptables::{self, RulesCheck};
 use crate::system::process::{self, SyntaxCheck};
 
-/// Plans and applies the file changes of a restore onto the live root.
+/// Plans and applies the file changes of a restore onto the live root. Rules iptables refuses
+/// are left out of the plan and reported REFUSED; the rest is restored.
 pub fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     let (old, new) = ctx.sides(opts.from.as_deref(), None, false)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
-    let cmp = compare(&pair, &ctx.config)?;
+    let mut cmp = compare(&pair, &ctx.config)?;
     log_comparison(&old, &new, &cmp);
-    let mut plan = plan::plan(&pair, &cmp, &ctx.config)?;
-    // bash reads the new script while the rules go through iptables (its answer is taken
-    // before anything is written).
+    let mut live = Vec::new();
+    check_rules(ctx, &old, pair.old.as_ref(), &mut cmp, &mut live);
+    let plan = plan::plan(&pair, &cmp, &ctx.config)?;
+    // The scripts' lines have served the plan: freed before bash reads.
+    drop(pair);
     let syntax = start_syntax_check(ctx, &plan, opts.dry_run);
     let stamp = fsutil::stamp();
-    let mut live = Vec::new();
-    // The new script's lines have served the plan; the old script's are read once more, to
-    // check the rules, and freed while bash reads.
-    drop(pair.new);
-    let refused = check_rules(ctx, &old, pair.old, &cmp, &mut plan, opts.dry_run, &mut live)?;
     let written = if opts.dry_run {
         check_syntax(ctx, &plan, syntax, &mut live)?;
         Vec::new()
@@ -58,8 +58,7 @@ pub fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         old,
         new,
         written,
-        failed: refused.is_some().then(|| "the iptables check".to_string()),
-        refused,
+        failed: None,
         stamp,
     })
 }
@@ -106,19 +105,12 @@ fn start_syntax_check(ctx: &Context, plan: &Plan, dry_run: bool) -> Option<Resul
         })
 }
 
-/// Every rule to restore goes through the appliance's own iptables before a byte is written.
-/// When iptables refuses some, the script's change leaves the plan and the sysctl fix goes on
-/// alone: the refusal is returned (an error when nothing else is left, or on a dry run).
-fn check_rules(
-    ctx: &Context,
-    old: &Snapshot,
-    old_script: Option<Script>,
-    cmp: &Comparison,
-    plan: &mut Plan,
-    dry_run: bool,
-    live: &mut Vec<Step>,
-) -> Result<Option<String>> {
-    let to_test: Vec<_> = match &old_script {
+/// Every rule to restore goes through the appliance's own iptables before the plan is made. A
+/// rule iptables refuses leaves the restore, REFUSED with iptables' message as a line the
+/// restorable grammar refuses is; the others are restored. When the check cannot run here, the
+/// report says so and the rules go on.
+fn check_rules(ctx: &Context, old: &Snapshot, old_script: Option<&Script>, cmp: &mut Comparison, live: &mut Vec<Step>) {
+    let to_test: Vec<_> = match old_script {
         Some(script) => cmp
             .discarded
             .iter()
@@ -128,38 +120,36 @@ fn check_rules(
         None => Vec::new(),
     };
     if to_test.is_empty() {
-        return Ok(None);
+        return;
     }
-    let rejected = match iptables::check_rules(&ctx.root, &to_test) {
-        RulesCheck::Accepted => {
-            live.push(Step::RulesChecked { count: to_test.len() });
-            return Ok(None);
-        }
+    let refusals = match iptables::check_rules(&ctx.root, &to_test) {
+        RulesCheck::Accepted => Vec::new(),
         RulesCheck::NotRun(why) => {
             live.push(Step::RulesNotChecked { why });
-            return Ok(None);
+            return;
         }
-        RulesCheck::Rejected(rejected) => rejected,
+        RulesCheck::Rejected(refusals) => refusals,
     };
-    let list: Vec<String> = rejected
-        .iter()
-        .map(|(line, text, family, why)| format!("  line {line} ({family}): {text}: {why}"))
-        .collect();
-    let message = format!(
-        "{}: iptables refuses rule(s) to restore; the firewall script was not changed:\n{}",
-        old.location(&ctx.config.firewall_script),
-        list.join("\n")
-    );
-    plan.changes.retain(|c| c.path != ctx.config.firewall_script);
-    if plan.changes.is_empty() || dry_run {
-        bail!(
-            "{}; nothing was changed",
-            message.replace("; the firewall script was not changed", "")
-        );
+    // A rule that reaches both families may be refused by both: one entry, both messages.
+    let mut whys: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for refusal in &refusals {
+        whys.entry(refusal.index).or_default().push(refusal.why());
     }
-    // The sysctl fix does not depend on the firewall: it goes on.
-    log::error!("{message}");
-    Ok(Some(message))
+    for (&index, why) in &whys {
+        if let Some(d) = cmp.refuse(index, why.join("; ")) {
+            log::error!(
+                "{}:{}: iptables refuses this rule; not restored: {}: {}",
+                old.location(&ctx.config.firewall_script),
+                d.line,
+                d.text,
+                d.detail.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    let load = to_test.len() - whys.len();
+    if load > 0 {
+        live.push(Step::RulesChecked { count: load });
+    }
 }
 
 /// A dry run's syntax check: bash's answer on the new script, or why there is none. (A real run

@@ -39,8 +39,6 @@ pub struct Restored {
     pub written: Vec<apply::Written>,
     /// The step that failed and was rolled back, if any.
     pub failed: Option<String>,
-    /// Why the firewall part was not written: iptables refuses rules to restore.
-    pub refused: Option<String>,
     /// The stamp of this run's backups (`PATH.org.STAMP`) and of its record.
     pub stamp: String,
 }
@@ -86,12 +84,7 @@ impl Restored {
     pub fn error(&self) -> Option<Failure> {
         let step = self.failed.as_ref()?;
         let kept = self.kept();
-        let (code, error) = if let Some(refused) = &self.refused {
-            (
-                ExitCode::ChangesLeft,
-                anyhow::anyhow!("{refused}\nthese files keep their changes: {}", kept.join(", ")),
-            )
-        } else if self.rollback_incomplete() {
+        let (code, error) = if self.rollback_incomplete() {
             (
                 ExitCode::ChangesLeft,
                 anyhow::anyhow!(
@@ -124,7 +117,7 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
         let (steps, failed) =
             activate::activate(ctx, &r.old, &r.new, &r.report.comparison, &r.written, opts.no_restart)?;
         r.report.live.extend(steps);
-        r.failed = failed.or(r.failed.take());
+        r.failed = failed;
     }
     if !r.written.iter().any(|w| sysctl::is_sysctl_file(&w.path)) {
         let steps = activate::running_values(ctx, &r.report.comparison, opts.dry_run);

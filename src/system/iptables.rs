@@ -72,8 +72,45 @@ pub enum RulesCheck {
     Accepted,
     /// The check could not run here (no `iptables-restore` under the root, no privilege).
     NotRun(String),
-    /// The rules iptables refuses: (old line number, text, family, what iptables said).
-    Rejected(Vec<(usize, String, Family, String)>),
+    /// The rules iptables refuses, once per family that refuses them.
+    Rejected(Vec<Refusal>),
+}
+
+/// A rule iptables refuses in one family, and iptables' own message.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Index of the rule's logical line in the old script.
+    pub index: usize,
+    pub family: Family,
+    /// What `iptables-restore --test` said, without its "Error occurred at line" and "Try
+    /// `iptables-restore -h'" lines (the line is the test input's, not the script's).
+    pub message: String,
+}
+
+impl Refusal {
+    /// The refusal as the report shows it: `iptables-restore --test (ipv4): MESSAGE`.
+    pub fn why(&self) -> String {
+        let program = match self.family {
+            Family::V4 => "iptables-restore",
+            Family::V6 => "ip6tables-restore",
+        };
+        format!("{program} --test ({}): {}", self.family, self.message)
+    }
+}
+
+/// iptables' message on one line: the lines that say what is wrong, without the pointers to the
+/// test input's line and to `--help`.
+fn message_of(output: &str) -> String {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Error occurred at line") && !l.starts_with("Try `"))
+        .collect();
+    if lines.is_empty() {
+        output.trim().to_string()
+    } else {
+        lines.join("; ")
+    }
 }
 
 const RESTORE: [&str; 2] = ["/usr/sbin/iptables-restore", "/sbin/iptables-restore"];
@@ -119,7 +156,11 @@ pub fn check_rules(root: &Root, rules: &[RuleToTest]) -> RulesCheck {
         }
         for rule in these {
             if let Err(why) = restore_test(root, program, &restore_test_input(&[rule])) {
-                rejected.push((rule.line, rule.text.clone(), family, why));
+                rejected.push(Refusal {
+                    index: rule.index,
+                    family,
+                    message: message_of(&why),
+                });
             }
         }
     }
@@ -127,5 +168,31 @@ pub fn check_rules(root: &Root, rules: &[RuleToTest]) -> RulesCheck {
         RulesCheck::Accepted
     } else {
         RulesCheck::Rejected(rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_what_iptables_says_on_one_line() {
+        let output = "iptables-restore v1.8.9 (nf_tables): invalid port/service `keeper-proxy' specified\n\
+                      Error occurred at line: 5\n\
+                      Try `iptables-restore -h' or 'iptables-restore --help' for more information.\n";
+        let refusal = Refusal {
+            index: 22,
+            family: Family::V4,
+            message: message_of(output),
+        };
+        assert_eq!(
+            refusal.why(),
+            "iptables-restore --test (ipv4): iptables-restore v1.8.9 (nf_tables): invalid port/service `keeper-proxy' specified"
+        );
+        assert_eq!(
+            message_of("ip6tables-restore v1.4.21: Can't use -o with INPUT\n\nError occurred at line: 2\n"),
+            "ip6tables-restore v1.4.21: Can't use -o with INPUT"
+        );
+        assert_eq!(message_of("Killed\n"), "Killed");
     }
 }

@@ -234,52 +234,6 @@ fn status_and_diff_see_what_is_loaded() {
     );
 }
 
-/// A rule the model reads but iptables refuses is checked by the appliance's own
-/// `iptables-restore --test` first: refused by name, nothing written, the live firewall
-/// untouched. Here the root's `/etc/services` names a port the host's iptables does not know.
-#[test]
-fn a_rule_iptables_refuses_is_refused_before_anything_is_written() {
-    if !require_netns("a_rule_iptables_refuses_is_refused_before_anything_is_written") {
-        return;
-    }
-    let live = Upgrade::of("iwsva-sp2-to-sp3").in_netns();
-    let before = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/before"));
-    let script = before.root.join("usr/iwss/iwsvafw.sh");
-    let text = fs::read_to_string(&script).unwrap().replace(
-        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
-        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/24 --dport keeper-proxy -j ACCEPT\n",
-    );
-    fs::write(&script, text).unwrap();
-    fs::write(live.env.root.join("etc/services"), "keeper-proxy 3129/tcp\n").unwrap();
-    let pre = live.ns.iptables_s();
-    let untouched = live.env.files();
-    let run = live.keeper(&["restore", "--from", before.root.to_str().unwrap()]);
-    assert_eq!(run.code, 2, "{}", run.text());
-    assert!(
-        run.stderr.contains("iptables refuses rule(s) to restore"),
-        "{}",
-        run.text()
-    );
-    assert!(
-        run.stderr
-            .contains("line 24 (ipv4): IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/24 --dport keeper-proxy -j ACCEPT"),
-        "{}",
-        run.text()
-    );
-    assert_eq!(live.env.files(), untouched);
-    assert_eq!(live.ns.iptables_s(), pre);
-    // Without it, the same restore checks the rules for real and goes through.
-    fs::remove_file(live.env.root.join("etc/services")).unwrap();
-    let run = restore(&live, "iwsva-sp2-to-sp3", false);
-    assert_eq!(run.code, 0, "{}", run.text());
-    assert!(
-        run.stdout
-            .contains("iptables-restore --test: the 2 rule(s) to restore load (the live firewall was not touched)"),
-        "{}",
-        run.text()
-    );
-}
-
 #[test]
 fn files_holding_the_owed_value_bring_the_kernel_in_line() {
     if !require_netns("files_holding_the_owed_value_bring_the_kernel_in_line") {
@@ -343,39 +297,6 @@ fn a_failed_firewall_restart_leaves_the_sysctl_fix_applied() {
         conf.contains("net.ipv4.tcp_rfc1337 = 0") || conf.contains("net.ipv4.tcp_rfc1337=0"),
         "{conf}"
     );
-    assert_eq!(live.ns.rfc1337().trim(), "0");
-}
-
-#[test]
-fn a_rule_iptables_refuses_does_not_block_the_sysctl_fix() {
-    if !require_netns("a_rule_iptables_refuses_does_not_block_the_sysctl_fix") {
-        return;
-    }
-    let live = Upgrade::of("iwsva-sp1-to-sp2").with_rfc1337(1).in_netns();
-    let before = TestEnv::from_tree(&testdata().join("iwsva-sp1-to-sp2/before"));
-    let script = before.root.join("usr/iwss/iwsvafw.sh");
-    let text = fs::read_to_string(&script).unwrap().replace(
-        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n",
-        "    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT\n    IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.0/24 --dport keeper-proxy -j ACCEPT\n",
-    );
-    fs::write(&script, text).unwrap();
-    fs::write(live.env.root.join("etc/services"), "keeper-proxy 3129/tcp\n").unwrap();
-    let pre = live.ns.iptables_s();
-    let fw = fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap();
-    let run = live.keeper(&["--json", "restore", "--from", before.root.to_str().unwrap()]);
-    assert_eq!(run.code, 3, "{}", run.text());
-    let report = run.json();
-    assert_eq!(report["outcome"], "partly-restored", "{report:#}");
-    assert!(run
-        .stderr
-        .contains("iptables refuses rule(s) to restore; the firewall script was not changed"));
-    assert!(
-        run.stderr.contains("these files keep their changes: /etc/sysctl.conf"),
-        "{}",
-        run.text()
-    );
-    assert_eq!(fs::read(live.env.root.join("usr/iwss/iwsvafw.sh")).unwrap(), fw);
-    assert_eq!(live.ns.iptables_s(), pre);
     assert_eq!(live.ns.rfc1337().trim(), "0");
 }
 

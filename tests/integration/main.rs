@@ -14,6 +14,7 @@ mod layers;
 mod live;
 mod package;
 mod properties;
+mod refused;
 mod register;
 mod rule_diff;
 mod schema;
