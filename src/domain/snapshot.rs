@@ -207,14 +207,19 @@ impl Snapshot {
     }
 
     /// Every sysctl file (the main file and the drop-ins; a link read as the file it names),
-    /// with its content.
+    /// with its content. A link with nothing captured behind it (to `/dev/null`, or dangling)
+    /// is read as empty: it masks the same-named file of a later directory, as systemd-sysctl
+    /// and `sysctl --system` treat it.
     pub fn sysctl_files(&self) -> Vec<(&str, &[u8])> {
         self.manifest
             .files
             .iter()
-            .map(|r| r.path.as_str())
-            .filter(|p| sysctl::is_sysctl_file(p))
-            .filter_map(|p| self.content(p).map(|c| (p, c)))
+            .filter(|r| sysctl::is_sysctl_file(&r.path))
+            .filter_map(|r| match (self.content(&r.path), &r.target) {
+                (Some(c), _) => Some((r.path.as_str(), c)),
+                (None, Some(_)) => Some((r.path.as_str(), &b""[..])),
+                (None, None) => None,
+            })
             .collect()
     }
 

@@ -194,10 +194,14 @@ fn read_file(
         .with_context(|| format!("cannot resolve {path} under {}", root.dir().display()))?;
     let meta = match fs::symlink_metadata(&abs) {
         Ok(m) => m,
-        // A link whose target is missing would make every value read through it a guess.
+        // A dangling link in a sysctl drop-in directory masks the same-named file of a later
+        // directory, as systemd-sysctl and `sysctl --system` treat it: recorded as a link and
+        // read as empty. Elsewhere a missing target would make every value read through it a
+        // guess.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match link {
+            Some(link) if sysctl::is_drop_in(link) => return Ok(None),
             Some(link) => bail!(
-                "{}: a symbolic link to {path}, which is not inside {}; refusing to guess its content",
+                "{}: a symbolic link to {path}, which does not exist under {}; refusing to guess its content",
                 root.path(link).display(),
                 root.dir().display()
             ),
@@ -211,12 +215,14 @@ fn read_file(
         // Links are recorded as links and their targets captured too (inside the root),
         // so values read through them are the kernel's; nothing is written through them.
         match link_target(path, &t) {
+            // systemd's way to mask a drop-in: nothing to read behind it.
+            Some(r) if r == "/dev/null" && sysctl::is_drop_in(path) => {}
             Some(r) => queue.push_back((r, Some(path.to_string()))),
             None => bail!("{}: link target {t:?} leaves the root; refusing it", abs.display()),
         }
         (FileKind::Symlink, t.clone().into_bytes(), Some(t))
     } else if meta.is_file() {
-        (FileKind::File, read_text(&abs)?, None)
+        (FileKind::File, read_text(&abs, sysctl::is_sysctl_file(path))?, None)
     } else {
         bail!(
             "{} is not a regular file (a {}); refusing to guess its content",
@@ -239,11 +245,12 @@ fn read_file(
     Ok(Some((record, bytes)))
 }
 
-/// A captured file's bytes. sysctl files, the script and the version file are text: NUL bytes
-/// mean something else is there, and reading it as configuration would be a guess.
-fn read_text(abs: &Path) -> Result<Vec<u8>> {
+/// A captured file's bytes. The script and the version file are text: NUL bytes mean something
+/// else is there, and reading it as configuration would be a guess. A sysctl file may hold them
+/// (`nul_ok`): procps and systemd read each line as a C string, and so does the model.
+fn read_text(abs: &Path, nul_ok: bool) -> Result<Vec<u8>> {
     let bytes = fsutil::read_bounded(abs)?;
-    if bytes.contains(&0) {
+    if !nul_ok && bytes.contains(&0) {
         bail!(
             "{} holds NUL bytes: not a text file; refusing to guess its content",
             abs.display()

@@ -36,10 +36,14 @@ pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
 
 /// Whether `path` is a sysctl file (the main file or a drop-in).
 pub fn is_sysctl_file(path: &str) -> bool {
-    path == SYSCTL_CONF
-        || DROP_IN_DIRS
-            .iter()
-            .any(|d| path.strip_prefix(d).is_some_and(|r| r.starts_with('/')))
+    path == SYSCTL_CONF || is_drop_in(path)
+}
+
+/// Whether `path` is in a sysctl drop-in directory.
+pub fn is_drop_in(path: &str) -> bool {
+    DROP_IN_DIRS
+        .iter()
+        .any(|d| path.strip_prefix(d).is_some_and(|r| r.starts_with('/')))
 }
 
 /// The value the kernel uses for a key no file sets, where it is known (`tcp_rfc1337`: 0, see
