@@ -4,6 +4,7 @@
 
 pub mod platform;
 pub mod procps;
+pub mod systemd;
 
 pub use platform::Platform;
 use procps::{Procps, Rejection};
@@ -459,26 +460,27 @@ pub fn effective_at_boot(files: &[(&str, &[u8])], key: &str, platforms: &[Platfo
     agreed(platforms, |p| effective_at_boot_on(files, key, p))
 }
 
-/// [`effective_at_boot`] on one platform: systemd-sysctl keeps only the last assignment of each
-/// key across the drop-ins (RHEL 7's 219 then reads `/etc/sysctl.conf` once more, after them)
-/// and writes that once, so a last line the kernel refuses leaves the kernel default.
+/// [`effective_at_boot`] on one platform: its systemd-sysctl reads the drop-ins in their order
+/// (RHEL 7's 219 then `/etc/sysctl.conf` once more), keeps the last value of each key as it
+/// spells it, and writes them in order; each write of a spelling that names the key is applied
+/// as the platform's kernel takes it.
 fn effective_at_boot_on(files: &[(&str, &[u8])], key: &str, platform: Platform) -> Effective {
     let key = canonical_key(key);
+    let systemd = platform.systemd();
     let mut order = boot_order(files.iter().map(|(p, _)| *p));
-    if platform == Platform::Rhel7 && files.iter().any(|(p, _)| *p == SYSCTL_CONF) {
+    if systemd == systemd::Systemd::V219 && files.iter().any(|(p, _)| *p == SYSCTL_CONF) {
         order.push(SYSCTL_CONF);
     }
-    let mut last = None;
-    for path in order {
-        let bytes = files.iter().find(|(p, _)| *p == path).map_or(&[][..], |(_, b)| *b);
-        scan_key(bytes, &key, Procps::V4, |l| last = Some((path, l.number, l.value)));
-    }
+    let content = |path: &str| files.iter().find(|(p, _)| *p == path).map_or(&[][..], |(_, b)| *b);
     let mut result = Effective {
         value: kernel_default(&key).map(str::to_string),
         ..Effective::default()
     };
-    if let Some((path, line, raw)) = last {
-        apply_line(&mut result, &key, platform, (path, line), &raw);
+    let written = systemd::to_write(order.into_iter().map(|p| (p, content(p))), systemd);
+    for a in written {
+        if procps::key_path(a.key.as_bytes(), Procps::V3_3_15).as_deref() == Some(key.as_str()) {
+            apply_line(&mut result, &key, platform, (a.file, a.line), &a.value);
+        }
     }
     result
 }

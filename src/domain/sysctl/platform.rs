@@ -4,19 +4,20 @@
 use serde::Serialize;
 
 use super::procps::{Kernel, Procps};
+use super::systemd::Systemd;
 use crate::domain::version::{Product, Version};
 
 /// An appliance's operating system, as far as sysctl files are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Platform {
-    /// RHEL/CentOS 7: procps-ng 3.3.10, kernel 3.10 (IWSVA 6.5; IWSS 6.5 before Patch 3, and
+    /// RHEL/CentOS 7: procps-ng 3.3.10, systemd 219, kernel 3.10 (IWSVA 6.5; IWSS 6.5 before Patch 3, and
     /// Patch 3 upgraded in place on RHEL 7.6-7.9).
     #[serde(rename = "rhel7")]
     Rhel7,
-    /// RHEL 8: procps-ng 3.3.15, kernel 4.18 (IWSS 6.5 Patch 3).
+    /// RHEL 8: procps-ng 3.3.15, systemd 239, kernel 4.18 (IWSS 6.5 Patch 3).
     #[serde(rename = "rhel8")]
     Rhel8,
-    /// A current system: procps-ng 4.0, kernel 6.x.
+    /// A current system: procps-ng 4.0, systemd 252, kernel 6.x.
     #[serde(rename = "current")]
     Current,
 }
@@ -34,6 +35,15 @@ impl Platform {
         }
     }
 
+    /// The systemd whose `systemd-sysctl` applies the files at boot.
+    pub fn systemd(self) -> Systemd {
+        match self {
+            Platform::Rhel7 => Systemd::V219,
+            Platform::Rhel8 => Systemd::V239,
+            Platform::Current => Systemd::V252,
+        }
+    }
+
     /// The kernel that reads what procps writes.
     pub fn kernel(self) -> Kernel {
         match self {
@@ -46,9 +56,9 @@ impl Platform {
     /// The platform and its programs, for reports.
     pub fn name(self) -> &'static str {
         match self {
-            Platform::Rhel7 => "RHEL 7 (procps-ng 3.3.10, kernel 3.10)",
-            Platform::Rhel8 => "RHEL 8 (procps-ng 3.3.15, kernel 4.18)",
-            Platform::Current => "a current system (procps-ng 4.0, kernel 6)",
+            Platform::Rhel7 => "RHEL 7 (procps-ng 3.3.10, systemd 219, kernel 3.10)",
+            Platform::Rhel8 => "RHEL 8 (procps-ng 3.3.15, systemd 239, kernel 4.18)",
+            Platform::Current => "a current system (procps-ng 4.0, systemd 252, kernel 6)",
         }
     }
 
