@@ -60,11 +60,6 @@ fn same_file(a: &File, b: &File) -> bool {
     }
 }
 
-/// Takes the lock file `path`, waiting up to `deadline`.
-fn take(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
-    lock(open(path)?, path, deadline, timeout)
-}
-
 /// Locks an open lock file, waiting up to `deadline`.
 fn lock(mut file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
     let mut announced = false;
@@ -110,7 +105,7 @@ impl Lock {
         let root_lock = root_lock_path(root);
         let state_lock = state.lock_path();
         let mut files = Vec::new();
-        match take(&root_lock, deadline, timeout) {
+        match open(&root_lock).and_then(|file| lock(file, &root_lock, deadline, timeout)) {
             Ok(f) => files.push(f),
             Err(e) if fsutil::current_ids().0 != 0 && root_lock != state_lock && !root_lock.exists() => {
                 log::warn!(
