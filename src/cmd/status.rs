@@ -57,11 +57,7 @@ fn registration_ok(files: &[FileState]) -> bool {
 /// Runs `status`: exit 0 when everything is kept, 1 when something is missing.
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let now = capture::capture(&ctx.root, &ctx.config, None)?;
-    let store = ctx.state.snapshots();
-    let snap = match store.pre_upgrade(&now.manifest.version)? {
-        Some(m) => Some(crate::store::snapshots::load(&store.dir.join(&m.id), ctx.state.dir())?),
-        None => None,
-    };
+    let snap = ctx.stored_pre_upgrade(&now)?;
     let rules = rules(ctx, &now, snap.as_ref())?;
     let sysctl = sysctl_values(ctx, &now, snap.as_ref());
     let pending = Pending::load(&ctx.state)?;
@@ -158,14 +154,10 @@ fn sysctl_values(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Vec<
 
 fn render(status: &Status, missing: bool) -> String {
     let mut out = String::new();
-    match &status.snapshot {
-        Some(s) => {
-            let _ = writeln!(out, "snapshot {} ({})", s.name, s.version);
-        }
-        None => {
-            let _ = writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`");
-        }
-    }
+    let _ = match &status.snapshot {
+        Some(s) => writeln!(out, "snapshot {} ({})", s.name, s.version),
+        None => writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`"),
+    };
     let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
     render_rules(&mut out, &status.rules);
     for s in &status.sysctl {
