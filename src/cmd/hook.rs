@@ -2,36 +2,29 @@
 //! quiet, and by default never fails the upgrade: errors are logged and leave a pending marker
 //! that `status` reports and the next run retries.
 
-use std::path::Path;
-
 use anyhow::Result;
+use log::Level;
 
 use crate::cli::{Cli, Event};
 use crate::context::Context;
+use crate::domain::steps;
 use crate::exit_codes::ExitCode;
-use crate::logging;
 use crate::restore::{restore, Owed, RestoreOptions};
+use crate::root::Root;
 use crate::store::lock::Lock;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
-use crate::system::capture;
 
 /// Restore with restart and verification; on success a post-install snapshot records the new
-/// version, so the boot guard knows the upgrade is handled.
+/// version, so the boot guard knows the upgrade is handled, and a pending restore is cleared.
 fn post_install(ctx: &Context) -> Result<()> {
     let r = restore(ctx, &RestoreOptions::default())?;
     // One line per step at info; per-rule checks and program output at debug.
     for step in &r.report.live {
-        let detail = matches!(step, crate::domain::steps::Step::Verified(_));
-        for (n, line) in crate::domain::steps::render(std::slice::from_ref(step))
-            .iter()
-            .enumerate()
-        {
-            if detail || n > 0 {
-                log::debug!("{line}");
-            } else {
-                log::info!("{line}");
-            }
+        let detail = matches!(step, steps::Step::Verified(_));
+        for (n, line) in steps::render(std::slice::from_ref(step)).iter().enumerate() {
+            let level = if detail || n > 0 { Level::Debug } else { Level::Info };
+            log::log!(level, "{line}");
         }
     }
     // Ends the hook as any error does (exit 2 under `strict`).
@@ -53,7 +46,7 @@ fn post_install(ctx: &Context) -> Result<()> {
         r.written.len()
     );
     ctx.record(Some(format!("post-install ({})", r.new.manifest.version)))?;
-    Ok(())
+    Pending::clear(&ctx.state)
 }
 
 /// The boot guard: restores when a restore is pending or owed (the newest snapshot is of an older
@@ -66,16 +59,15 @@ fn boot(ctx: &Context) -> Result<()> {
     match Pending::load(&ctx.state)? {
         Some(p) if p.event == Event::PostInstall.name() => {
             log::info!("boot guard: a restore is pending");
-            return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
+            return post_install(ctx);
         }
         Some(p) => log::info!("boot guard: an earlier {} run failed: {}", p.event, p.error),
         None => {}
     }
-    let cleared = || Pending::clear(&ctx.state);
     match crate::restore::owed(ctx)? {
         Owed::From(m) => {
             log::info!("boot guard: a restore from {} ({}) is owed", m.id, m.version);
-            return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
+            return post_install(ctx);
         }
         Owed::Unknown(m, why) => {
             anyhow::bail!(
@@ -113,7 +105,7 @@ fn boot(ctx: &Context) -> Result<()> {
             ctx.record(Some("boot (first snapshot)".into()))?;
         }
     }
-    cleared()
+    Pending::clear(&ctx.state)
 }
 
 /// Runs one hook event. Errors are logged and recorded as pending; the exit code is 0 unless
@@ -122,7 +114,7 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
     log::info!("hook {} started", event.name());
     let result = match event {
         Event::PreInstall => ctx.record(Some("pre-install".into())).map(|_| ()),
-        Event::PostInstall => post_install(ctx).and_then(|()| Pending::clear(&ctx.state)),
+        Event::PostInstall => post_install(ctx),
         Event::Boot => boot(ctx),
     };
     match result {
@@ -132,11 +124,7 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
         }
         Err(err) => {
             log::error!("hook {} FAILED: {err:#}", event.name());
-            let snapshot = capture::capture(&ctx.root, &ctx.config, None)
-                .ok()
-                .and_then(|live| ctx.state.snapshots().pre_upgrade(&live.manifest.version).ok().flatten())
-                .map(|m| m.id);
-            leave_pending(&ctx.state, event, &format!("{err:#}"), snapshot);
+            leave_pending(&ctx.state, event, &format!("{err:#}"), ctx.restore_default());
             if ctx.config.strict {
                 Err(err)
             } else {
@@ -199,13 +187,7 @@ fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
 /// like any other: logged, recorded as pending where the state directory allows, exit 0 (the
 /// `strict` setting cannot apply when the configuration itself cannot be read).
 pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
-    let log_path = cli.root.join("var/log/iwss-keeper.log");
-    if let Err(e) = logging::attach_file(&log_path) {
-        log::warn!("cannot log to {}: {e}", log_path.display());
-    }
-    if cli.root == Path::new("/") {
-        logging::attach_syslog();
-    }
+    super::attach_logs(&Root::new(&cli.root));
     let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
         arm_deadline(
             ctx.config.hook_timeout_secs,
