@@ -177,11 +177,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
-    let _lock = if changes(&cli.command) {
-        Some(prepare_change(&ctx)?)
-    } else {
-        None
-    };
+    let _lock = changes(&cli.command).then(|| prepare_change(&ctx)).transpose()?;
     match cli.command {
         Command::Hook { .. } => unreachable!("hook mode runs contained, above"),
         Command::Register { hook_dir } => register::run_register(&ctx, json, hook_dir.as_deref()),

@@ -58,7 +58,9 @@ impl StateDir {
 
     /// The snapshot store.
     pub fn snapshots(&self) -> snapshots::Store {
-        snapshots::Store::at(self.dir.join("snapshots"))
+        snapshots::Store {
+            dir: self.dir.join("snapshots"),
+        }
     }
 
     /// The lock file every changing run holds.

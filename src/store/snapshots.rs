@@ -212,15 +212,11 @@ pub struct Entry {
 
 /// The snapshots recorded under a state directory.
 pub struct Store {
+    /// `STATE/snapshots` ([`super::StateDir::snapshots`] names it).
     pub dir: PathBuf,
 }
 
 impl Store {
-    /// The store in `dir` (`STATE/snapshots`; [`super::StateDir::snapshots`] names it).
-    pub fn at(dir: PathBuf) -> Self {
-        Self { dir }
-    }
-
     /// Every stored snapshot, oldest first (corrupt ones last): its directory name and its
     /// manifest, or why the manifest cannot be used. A manifest whose id is not its directory's
     /// name is corrupt.

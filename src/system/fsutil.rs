@@ -40,10 +40,9 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     }
     if meta.len() > MAX_FILE_SIZE {
         bail!(
-            "{}: {} bytes is over the {} byte limit",
+            "{}: {} bytes is over the {MAX_FILE_SIZE} byte limit",
             path.display(),
-            meta.len(),
-            MAX_FILE_SIZE
+            meta.len()
         );
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -51,11 +50,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
-        bail!(
-            "{} grew past the {} byte limit while read",
-            path.display(),
-            MAX_FILE_SIZE
-        );
+        bail!("{} grew past the {MAX_FILE_SIZE} byte limit while read", path.display());
     }
     Ok(bytes)
 }

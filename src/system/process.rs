@@ -282,9 +282,12 @@ pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<
 /// known, so bash reads it while the rest of the run goes on; [`SyntaxCheck::finish`] takes its
 /// answer. Dropped unfinished, the check is stopped.
 pub struct SyntaxCheck {
+    /// Both `Some` until [`SyntaxCheck::finish`] takes them (or the check is dropped).
     child: Option<std::process::Child>,
     file: Option<Checked>,
     bash: std::path::PathBuf,
+    /// The file's absolute path, as bash names it in its messages.
+    path: std::path::PathBuf,
 }
 
 /// The file bash reads: a temp copy, or the new content staged beside the script it replaces
@@ -350,6 +353,7 @@ fn spawn_check(root: &Root, bash: std::path::PathBuf, file: Checked) -> Result<S
         child: Some(child),
         file: Some(file),
         bash,
+        path,
     })
 }
 
@@ -357,25 +361,19 @@ impl SyntaxCheck {
     /// Waits for bash: when it accepts the script, the staged file it checked (`None` for a
     /// temp copy, which is removed); else what bash said.
     pub fn finish(mut self) -> Result<Option<Staged>> {
-        let (Some(child), Some(file)) = (self.child.take(), self.file.take()) else {
-            bail!("bash -n was already waited for");
-        };
+        let child = self.child.take().expect("finish takes the check once");
         let out = child
             .wait_with_output()
             .with_context(|| format!("cannot run {}", self.bash.display()))?;
         if !out.status.success() {
-            let name = std::path::absolute(file.path())
-                .unwrap_or_else(|_| file.path().to_path_buf())
-                .display()
-                .to_string();
             bail!(
                 "bash -n rejects the new script: {}",
                 String::from_utf8_lossy(&out.stderr)
-                    .replace(&format!("{name}: "), "")
+                    .replace(&format!("{}: ", self.path.display()), "")
                     .trim()
             );
         }
-        Ok(match file {
+        Ok(match self.file.take().expect("finish takes the check once") {
             Checked::Copy(_) => None,
             Checked::Staged(staged) => Some(staged),
         })
