@@ -69,13 +69,11 @@ fn boot(ctx: &Context) -> Result<()> {
             log::info!("boot guard: a restore from {} ({}) is owed", m.id, m.version);
             return post_install(ctx);
         }
-        Owed::Unknown(m, why) => {
-            anyhow::bail!(
-                "boot guard: cannot plan the restore from {} ({}): {why}",
-                m.id,
-                m.version
-            )
-        }
+        Owed::Unknown(m, why) => anyhow::bail!(
+            "boot guard: cannot plan the restore from {} ({}): {why}",
+            m.id,
+            m.version
+        ),
         Owed::No => {}
     }
     let mut live = ctx.live(None)?;
@@ -154,12 +152,13 @@ fn leave_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<S
     }
 }
 
-/// Stops the whole hook run at `secs` from now, whatever it is doing: every program it started
-/// is killed with its session, the pending marker is left and the process exits 0 (2 when
-/// `strict`), so an upgrade is never held longer. Files are always whole (atomic writes); a
+/// Stops the whole hook run at `hook_timeout_secs` from now, whatever it is doing: every program
+/// it started is killed with its session, the pending marker is left and the process exits 0 (2
+/// when `strict`), so an upgrade is never held longer. Files are always whole (atomic writes); a
 /// restore stopped between writing and verifying leaves the activation journal the next run
 /// finishes.
-fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
+fn arm_deadline(ctx: &Context, event: Event) {
+    let (secs, state, strict) = (ctx.config.hook_timeout_secs, ctx.state.clone(), ctx.config.strict);
     let at =
         std::time::Instant::now() + std::time::Duration::from_secs(secs.min(crate::domain::config::MAX_TIMEOUT_SECS));
     crate::system::process::set_deadline(at);
@@ -189,12 +188,7 @@ fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
 pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
     super::attach_logs(&Root::new(&cli.root));
     let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
-        arm_deadline(
-            ctx.config.hook_timeout_secs,
-            event,
-            ctx.state.clone(),
-            ctx.config.strict,
-        );
+        arm_deadline(&ctx, event);
         let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
         let lock = Lock::acquire(&ctx.root, &ctx.state, timeout)?;
         Ok((ctx, lock))

@@ -12,6 +12,7 @@ use crate::domain::firewall::Script;
 use crate::domain::loaded::{Loaded, RuleState};
 use crate::domain::report::Side;
 use crate::domain::snapshot::Snapshot;
+use crate::domain::steps;
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
 use crate::setup::{self, FileState, State};
@@ -198,9 +199,9 @@ fn render_rules(out: &mut String, rules: &[RuleStatus]) {
             .map(|l| format!("{} {}", l.family, l.state.word()))
             .collect();
         format!(
-            "rule     {}: {}, {}",
+            "{}: {}, {}",
             r.rule,
-            crate::domain::steps::in_script_word(r.in_script),
+            steps::in_script_word(r.in_script),
             loaded.join(", ")
         )
     };
@@ -210,16 +211,8 @@ fn render_rules(out: &mut String, rules: &[RuleStatus]) {
         let _ = writeln!(out, "rules    {ok} custom rule(s) in the script and loaded");
     }
     let listed: Vec<&RuleStatus> = rules.iter().filter(|r| limit.is_none() || !fine(r)).collect();
-    let shown = limit.unwrap_or(listed.len()).min(listed.len());
-    for r in &listed[..shown] {
-        let _ = writeln!(out, "{}", line(r));
-    }
-    if shown < listed.len() {
-        let _ = writeln!(
-            out,
-            "rule     ... and {} more (-v lists all, --json has everything)",
-            listed.len() - shown
-        );
+    for l in steps::limited("rule     ", listed.iter().map(|r| line(r)), limit) {
+        let _ = writeln!(out, "{l}");
     }
 }
 

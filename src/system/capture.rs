@@ -245,8 +245,7 @@ fn host_name(root: &Root) -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| fsutil::read_bounded(&root.path(p)).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map(|s| s.trim().to_string())
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
