@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let rules = rules(ctx, &now, snap.as_ref())?;
     let sysctl = sysctl_values(ctx, &now, snap.as_ref());
     let pending = Pending::load(&ctx.state)?;
-    let registration = setup::states(ctx, None);
+    let registration = setup::states(ctx);
     // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
     let missing = rules
         .iter()

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::context::Context;
 use crate::setup::files::Managed;
@@ -82,13 +82,7 @@ pub fn prepare_hook_dirs(ctx: &Context, hook_dir: &str) -> Result<()> {
         format!("{base}/post-install.d"),
     ] {
         let path = ctx.root.inside(&dir)?;
-        // Each missing directory on the way gets 0755 whatever the caller's umask.
-        let missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
-        for d in missing.into_iter().rev() {
-            std::fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
-            std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .with_context(|| format!("cannot set the mode of {}", d.display()))?;
-        }
+        fsutil::create_dirs(&path, 0o755)?;
         fsutil::check_trusted(&path, "hook directory").map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
         fsutil::check_trusted_if_root(&path, "refusing to register")?;
     }

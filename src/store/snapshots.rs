@@ -132,13 +132,7 @@ fn write_dir(snap: &Snapshot, dir: &Path) -> Result<()> {
         let dest = dir.join("files").join(path.trim_start_matches('/'));
         let parent = dest.parent().expect("a file has a parent");
         // Private directories all the way down from the snapshot.
-        let mut p = dir.to_path_buf();
-        for comp in parent.strip_prefix(dir).expect("under dir").components() {
-            p.push(comp);
-            if !p.is_dir() {
-                fsutil::create_private_dir(&p)?;
-            }
-        }
+        fsutil::create_dirs(parent, 0o700)?;
         fsutil::write_private(&dest, bytes)?;
         fsutil::sync_dir(parent)?;
     }

@@ -497,6 +497,18 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot set the mode of {}", dir.display()))
 }
 
+/// Creates `dir` and every missing directory above it, each with exactly `mode` whatever the
+/// caller's umask.
+pub fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+    for d in missing.into_iter().rev() {
+        fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
+        fs::set_permissions(d, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", d.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes a new private (0600) file that must not exist yet, synced to disk.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_new(path, bytes, Owner::mine(0o600))
