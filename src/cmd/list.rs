@@ -74,13 +74,11 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let corrupt = listed.iter().any(|l| l.corrupt.is_some());
     super::print(json, &serde_json::json!({ "snapshots": listed }), || {
         let mut out = String::new();
-        let w = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
-        let v = listed
+        let w = listed.iter().map(|l| l.id.len()).fold(2, usize::max);
+        let versions = listed
             .iter()
-            .filter_map(|l| l.manifest.map(|m| m.version.to_string().len()))
-            .max()
-            .unwrap_or(7)
-            .max(7);
+            .filter_map(|l| l.manifest.map(|m| m.version.to_string().len()));
+        let v = versions.fold(7, usize::max);
         let _ = writeln!(out, "   {:w$}  {:25}  {:v$}  LABEL", "ID", "CREATED", "VERSION");
         for l in &listed {
             let _ = match (l.manifest, l.corrupt) {
