@@ -186,7 +186,8 @@ fn arm_deadline(ctx: &Context, event: Event) {
 /// like any other: logged, recorded as pending where the state directory allows, exit 0 (the
 /// `strict` setting cannot apply when the configuration itself cannot be read).
 pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
-    super::attach_logs(&Root::new(&cli.root));
+    let root = Root::new(&cli.root);
+    super::attach_logs(&root);
     let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
         arm_deadline(&ctx, event);
         let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
@@ -211,10 +212,8 @@ pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
         }
         Err(err) => {
             log::error!("hook {} FAILED before it could start: {err:#}", event.name());
-            let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(|| {
-                cli.root
-                    .join(crate::store::lock::DEFAULT_STATE_DIR.trim_start_matches('/'))
-            }));
+            let default_state = || root.path(crate::store::lock::DEFAULT_STATE_DIR);
+            let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state));
             leave_pending(&state, event, &format!("{err:#}"), None);
             Ok(ExitCode::Success)
         }
