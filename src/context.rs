@@ -8,11 +8,11 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::domain::config::Config;
 use crate::domain::rule::names::{self, Names};
-use crate::domain::snapshot::Snapshot;
+use crate::domain::snapshot::{FileKind, Origin, Snapshot};
 use crate::root::Root;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
-use crate::system::{capture, fsutil};
+use crate::system::{capture, fsutil, procsys};
 
 /// Everything a command needs.
 pub struct Context {
@@ -82,8 +82,7 @@ impl Context {
         // On the running system a managed key the kernel does not have is most likely a typo.
         if root.is_host() {
             for key in &config.managed_sysctl {
-                let proc = root.path(&format!("/proc/sys/{}", crate::domain::sysctl::canonical_key(key)));
-                if !proc.exists() {
+                if !procsys::path(&root, key).exists() {
                     log::warn!(
                         "{}: managed_sysctl key {key} is not in /proc/sys here",
                         config_path.display()
@@ -94,12 +93,9 @@ impl Context {
         let state_dir = state_dir.map_or_else(|| root.path(crate::store::lock::DEFAULT_STATE_DIR), Path::to_path_buf);
         fsutil::check_trusted(&state_dir, "state directory")?;
         // As root, nobody else may be able to replace the state directory or its snapshots.
-        if fsutil::current_ids().0 == 0 {
-            for dir in [state_dir.clone(), state_dir.join("snapshots")] {
-                if dir.exists() {
-                    fsutil::check_trusted_path(&dir)
-                        .map_err(|e| anyhow::anyhow!("refusing the state directory: {e:#}"))?;
-                }
+        for dir in [state_dir.clone(), state_dir.join("snapshots")] {
+            if dir.exists() {
+                fsutil::check_trusted_if_root(&dir, "refusing the state directory")?;
             }
         }
         Ok(Self {
@@ -128,12 +124,8 @@ impl Context {
             snap.manifest.files.len(),
             snap.manifest.version
         );
-        let mut protect: Vec<String> = store
-            .pre_upgrade(&snap.manifest.version)?
-            .into_iter()
-            .map(|m| m.id)
-            .collect();
-        protect.push(id);
+        let mut protect = vec![id];
+        protect.extend(store.pre_upgrade(&snap.manifest.version)?.map(|m| m.id));
         if let Some(p) = Pending::load(&self.state)? {
             protect.extend(p.snapshot);
         }
@@ -160,9 +152,7 @@ impl Context {
             };
         }
         let path = Path::new(arg);
-        if fsutil::current_ids().0 == 0 {
-            fsutil::check_trusted_path(path).map_err(|e| anyhow::anyhow!("refusing {arg}: {e:#}"))?;
-        }
+        fsutil::check_trusted_if_root(path, &format!("refusing {arg}"))?;
         let snap = if path.join("manifest.json").is_file() {
             crate::store::snapshots::load(path, self.state.dir())?
         } else if path.is_dir() {
@@ -176,12 +166,10 @@ impl Context {
             let tree = Root::new(path);
             for f in &snap.manifest.files {
                 let file = match &snap.origin {
-                    crate::domain::snapshot::Origin::Stored(dir) => {
-                        dir.join("files").join(f.path.trim_start_matches('/'))
-                    }
-                    crate::domain::snapshot::Origin::Tree(_) => tree.inside(&f.path)?,
+                    Origin::Stored(dir) => dir.join("files").join(f.path.trim_start_matches('/')),
+                    Origin::Tree(_) => tree.inside(&f.path)?,
                 };
-                if f.kind == crate::domain::snapshot::FileKind::File {
+                if f.kind == FileKind::File {
                     fsutil::check_trusted_path(&file).map_err(|e| anyhow::anyhow!("refusing {arg}: {e:#}"))?;
                 }
             }
@@ -189,16 +177,31 @@ impl Context {
         Ok(snap)
     }
 
-    /// The default old side: the newest snapshot recorded on an older version than `live`.
-    pub fn pre_upgrade(&self, live: &Snapshot) -> Result<Snapshot> {
+    /// The snapshot a plain `restore` starts from: the newest recorded on an older version than
+    /// `live` (else the newest), loaded; `None` when there is none.
+    pub fn stored_pre_upgrade(&self, live: &Snapshot) -> Result<Option<Snapshot>> {
         let store = self.state.snapshots();
-        match store.pre_upgrade(&live.manifest.version)? {
-            Some(m) => crate::store::snapshots::load(&store.dir.join(&m.id), self.state.dir()),
-            None => bail!(
+        let newest = store.pre_upgrade(&live.manifest.version)?;
+        newest
+            .map(|m| crate::store::snapshots::load(&store.dir.join(&m.id), self.state.dir()))
+            .transpose()
+    }
+
+    /// The id of the snapshot a plain `restore` (and the boot guard) uses now; `None` when there
+    /// is none or the live version cannot be read.
+    pub fn restore_default(&self) -> Option<String> {
+        let live = capture::capture(&self.root, &self.config, None).ok()?;
+        Some(self.state.snapshots().pre_upgrade(&live.manifest.version).ok()??.id)
+    }
+
+    /// The default old side: [`Context::stored_pre_upgrade`], which must exist.
+    pub fn pre_upgrade(&self, live: &Snapshot) -> Result<Snapshot> {
+        self.stored_pre_upgrade(live)?.with_context(|| {
+            format!(
                 "no snapshot in {}: take one with `iwss-keeper snapshot` before upgrading, or name one",
-                store.dir.display()
-            ),
-        }
+                self.state.snapshots().dir.display()
+            )
+        })
     }
 
     /// The two sides of a comparison: `old` (default: the pre-upgrade snapshot) and `new`

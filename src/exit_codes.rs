@@ -1,31 +1,25 @@
 //! Process exit codes.
 
-/// How a run ended.
+/// How a run ended, with the process exit code it ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Done, or nothing to do.
-    Success,
+    Success = 0,
     /// `diff` found something to restore; `status` found something missing.
-    Differs,
+    Differs = 1,
     /// Anything failed; the message says what, and nothing was left half-done.
-    Error,
+    Error = 2,
     /// A restore failed and its rollback did not complete: changes may be left in place (each
     /// named in the report) and the firewall state is unknown.
-    ChangesLeft,
+    ChangesLeft = 3,
     /// `status` cannot tell: nothing found missing, but part of the state cannot be read (no
     /// iptables to list what is loaded, no running sysctl value).
-    Unknown,
+    Unknown = 4,
 }
 
 impl ExitCode {
     pub fn code(self) -> i32 {
-        match self {
-            Self::Success => 0,
-            Self::Differs => 1,
-            Self::Error => 2,
-            Self::ChangesLeft => 3,
-            Self::Unknown => 4,
-        }
+        self as i32
     }
 }
 

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -28,16 +28,15 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Sinks attached once the root is known.
-#[derive(Default)]
 struct Sinks {
     file: Option<File>,
     syslog: bool,
 }
 
-fn sinks() -> &'static Mutex<Sinks> {
-    static SINKS: OnceLock<Mutex<Sinks>> = OnceLock::new();
-    SINKS.get_or_init(Mutex::default)
-}
+static SINKS: Mutex<Sinks> = Mutex::new(Sinks {
+    file: None,
+    syslog: false,
+});
 
 struct Logger {
     stderr: LevelFilter,
@@ -66,31 +65,13 @@ impl Log for Logger {
             // A closed stderr must not stop the run.
             let _ = writeln!(std::io::stderr(), "iwss-keeper: {}: {message}", tag(level));
         }
-        if level > LevelFilter::Info {
-            return;
-        }
-        let Ok(mut sinks) = sinks().lock() else {
-            return;
-        };
-        if let Some(file) = sinks.file.as_mut() {
-            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-            let _ = writeln!(file, "{now} [{}] {}: {message}", std::process::id(), tag(level));
-        }
-        if sinks.syslog {
-            let priority = match level {
-                Level::Error => libc::LOG_ERR,
-                Level::Warn => libc::LOG_WARNING,
-                _ => libc::LOG_INFO,
-            };
-            if let Ok(msg) = CString::new(message.replace('\0', " ")) {
-                // SAFETY: a constant format string and a NUL-terminated argument.
-                unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
-            }
+        if level <= LevelFilter::Info {
+            to_sinks(level, &message);
         }
     }
 
     fn flush(&self) {
-        if let Ok(mut sinks) = sinks().lock() {
+        if let Ok(mut sinks) = SINKS.lock() {
             if let Some(f) = sinks.file.as_mut() {
                 let _ = f.flush();
             }
@@ -98,21 +79,31 @@ impl Log for Logger {
     }
 }
 
-/// Records a final error in the log file and syslog (stderr gets it from `main`).
-pub fn record_error(message: &str) {
-    let message = printable(message);
-    if let Ok(mut sinks) = sinks().lock() {
-        if let Some(file) = sinks.file.as_mut() {
-            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-            let _ = writeln!(file, "{now} [{}] error: {message}", std::process::id());
-        }
-        if sinks.syslog {
-            if let Ok(msg) = CString::new(message.replace('\0', " ")) {
-                // SAFETY: a constant format string and a NUL-terminated argument.
-                unsafe { libc::syslog(libc::LOG_ERR, c"%s".as_ptr(), msg.as_ptr()) };
-            }
+/// Writes a record (info and above, made printable) to the log file and syslog, where attached.
+fn to_sinks(level: Level, message: &str) {
+    let Ok(mut sinks) = SINKS.lock() else {
+        return;
+    };
+    if let Some(file) = sinks.file.as_mut() {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let _ = writeln!(file, "{now} [{}] {}: {message}", std::process::id(), tag(level));
+    }
+    if sinks.syslog {
+        let priority = match level {
+            Level::Error => libc::LOG_ERR,
+            Level::Warn => libc::LOG_WARNING,
+            _ => libc::LOG_INFO,
+        };
+        if let Ok(msg) = CString::new(message.replace('\0', " ")) {
+            // SAFETY: a constant format string and a NUL-terminated argument.
+            unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
         }
     }
+}
+
+/// Records a final error in the log file and syslog (stderr gets it from `main`).
+pub fn record_error(message: &str) {
+    to_sinks(Level::Error, &printable(message));
 }
 
 /// The stderr level for `-q` / `-v` counts.
@@ -150,7 +141,7 @@ pub fn attach_file(path: &Path) -> std::io::Result<()> {
             path.display()
         )));
     }
-    if let Ok(mut s) = sinks().lock() {
+    if let Ok(mut s) = SINKS.lock() {
         s.file = Some(file);
     }
     Ok(())
@@ -160,7 +151,7 @@ pub fn attach_file(path: &Path) -> std::io::Result<()> {
 pub fn attach_syslog() {
     // SAFETY: openlog keeps the pointer; the identifier is a 'static C string.
     unsafe { libc::openlog(c"iwss-keeper".as_ptr(), libc::LOG_PID, libc::LOG_USER) };
-    if let Ok(mut s) = sinks().lock() {
+    if let Ok(mut s) = SINKS.lock() {
         s.syslog = true;
     }
 }

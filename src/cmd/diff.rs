@@ -8,19 +8,8 @@ use crate::domain::plan;
 use crate::domain::report::{ChangeReport, Outcome, Report, Side};
 use crate::exit_codes::ExitCode;
 
-/// How much `diff` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// The whole report.
-    Full,
-    /// One line per file.
-    Stat,
-    /// Nothing (under `--json`, the document all the same).
-    Quiet,
-}
-
 /// `--stat`: one line per file, as `git diff --stat` gives one per file.
-fn stat(report: &Report) -> String {
+fn render_stat(report: &Report) -> String {
     use std::fmt::Write as _;
     let cmp = &report.comparison;
     let mut rows: Vec<(String, String)> = Vec::new();
@@ -57,7 +46,16 @@ fn stat(report: &Report) -> String {
     out
 }
 
-pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, style: Style) -> Result<ExitCode> {
+/// Runs `diff`: the whole report, one line per file under `stat`, nothing under `quiet` (under
+/// `--json`, the document all the same).
+pub fn run(
+    ctx: &Context,
+    json: bool,
+    old: Option<&str>,
+    new: Option<&str>,
+    stat: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
     let (old, new) = ctx.sides(old, new, true)?;
     let pair = Pair::read(&old, &new, &ctx.config.firewall_script)?;
     let cmp = compare(&pair, &ctx.config)?;
@@ -80,10 +78,13 @@ pub fn run(ctx: &Context, json: bool, old: Option<&str>, new: Option<&str>, styl
             Outcome::NothingToRestore
         },
     };
-    if json || style != Style::Quiet {
-        super::print(json, &report, || match style {
-            Style::Stat => stat(&report),
-            _ => report.render(super::group_limit()),
+    if json || !quiet {
+        super::print(json, &report, || {
+            if stat {
+                render_stat(&report)
+            } else {
+                report.render(super::group_limit())
+            }
         })?;
     }
     Ok(if needs || attention {

@@ -2,36 +2,29 @@
 //! quiet, and by default never fails the upgrade: errors are logged and leave a pending marker
 //! that `status` reports and the next run retries.
 
-use std::path::Path;
-
 use anyhow::Result;
+use log::Level;
 
 use crate::cli::{Cli, Event};
 use crate::context::Context;
+use crate::domain::steps;
 use crate::exit_codes::ExitCode;
-use crate::logging;
 use crate::restore::{restore, Owed, RestoreOptions};
+use crate::root::Root;
 use crate::store::lock::Lock;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
-use crate::system::capture;
 
 /// Restore with restart and verification; on success a post-install snapshot records the new
-/// version, so the boot guard knows the upgrade is handled.
+/// version, so the boot guard knows the upgrade is handled, and a pending restore is cleared.
 fn post_install(ctx: &Context) -> Result<()> {
     let r = restore(ctx, &RestoreOptions::default())?;
     // One line per step at info; per-rule checks and program output at debug.
     for step in &r.report.live {
-        let detail = matches!(step, crate::domain::steps::Step::Verified(_));
-        for (n, line) in crate::domain::steps::render(std::slice::from_ref(step))
-            .iter()
-            .enumerate()
-        {
-            if detail || n > 0 {
-                log::debug!("{line}");
-            } else {
-                log::info!("{line}");
-            }
+        let detail = matches!(step, steps::Step::Verified(_));
+        for (n, line) in steps::render(std::slice::from_ref(step)).iter().enumerate() {
+            let level = if detail || n > 0 { Level::Debug } else { Level::Info };
+            log::log!(level, "{line}");
         }
     }
     // Ends the hook as any error does (exit 2 under `strict`).
@@ -53,7 +46,7 @@ fn post_install(ctx: &Context) -> Result<()> {
         r.written.len()
     );
     ctx.record(Some(format!("post-install ({})", r.new.manifest.version)))?;
-    Ok(())
+    Pending::clear(&ctx.state)
 }
 
 /// The boot guard: restores when a restore is pending or owed (the newest snapshot is of an older
@@ -66,24 +59,21 @@ fn boot(ctx: &Context) -> Result<()> {
     match Pending::load(&ctx.state)? {
         Some(p) if p.event == Event::PostInstall.name() => {
             log::info!("boot guard: a restore is pending");
-            return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
+            return post_install(ctx);
         }
         Some(p) => log::info!("boot guard: an earlier {} run failed: {}", p.event, p.error),
         None => {}
     }
-    let cleared = || Pending::clear(&ctx.state);
     match crate::restore::owed(ctx)? {
         Owed::From(m) => {
             log::info!("boot guard: a restore from {} ({}) is owed", m.id, m.version);
-            return post_install(ctx).and_then(|()| Pending::clear(&ctx.state));
+            return post_install(ctx);
         }
-        Owed::Unknown(m, why) => {
-            anyhow::bail!(
-                "boot guard: cannot plan the restore from {} ({}): {why}",
-                m.id,
-                m.version
-            )
-        }
+        Owed::Unknown(m, why) => anyhow::bail!(
+            "boot guard: cannot plan the restore from {} ({}): {why}",
+            m.id,
+            m.version
+        ),
         Owed::No => {}
     }
     let mut live = ctx.live(None)?;
@@ -113,7 +103,7 @@ fn boot(ctx: &Context) -> Result<()> {
             ctx.record(Some("boot (first snapshot)".into()))?;
         }
     }
-    cleared()
+    Pending::clear(&ctx.state)
 }
 
 /// Runs one hook event. Errors are logged and recorded as pending; the exit code is 0 unless
@@ -122,7 +112,7 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
     log::info!("hook {} started", event.name());
     let result = match event {
         Event::PreInstall => ctx.record(Some("pre-install".into())).map(|_| ()),
-        Event::PostInstall => post_install(ctx).and_then(|()| Pending::clear(&ctx.state)),
+        Event::PostInstall => post_install(ctx),
         Event::Boot => boot(ctx),
     };
     match result {
@@ -132,11 +122,7 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
         }
         Err(err) => {
             log::error!("hook {} FAILED: {err:#}", event.name());
-            let snapshot = capture::capture(&ctx.root, &ctx.config, None)
-                .ok()
-                .and_then(|live| ctx.state.snapshots().pre_upgrade(&live.manifest.version).ok().flatten())
-                .map(|m| m.id);
-            leave_pending(&ctx.state, event, &format!("{err:#}"), snapshot);
+            leave_pending(&ctx.state, event, &format!("{err:#}"), ctx.restore_default());
             if ctx.config.strict {
                 Err(err)
             } else {
@@ -166,12 +152,13 @@ fn leave_pending(state: &StateDir, event: Event, error: &str, snapshot: Option<S
     }
 }
 
-/// Stops the whole hook run at `secs` from now, whatever it is doing: every program it started
-/// is killed with its session, the pending marker is left and the process exits 0 (2 when
-/// `strict`), so an upgrade is never held longer. Files are always whole (atomic writes); a
+/// Stops the whole hook run at `hook_timeout_secs` from now, whatever it is doing: every program
+/// it started is killed with its session, the pending marker is left and the process exits 0 (2
+/// when `strict`), so an upgrade is never held longer. Files are always whole (atomic writes); a
 /// restore stopped between writing and verifying leaves the activation journal the next run
 /// finishes.
-fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
+fn arm_deadline(ctx: &Context, event: Event) {
+    let (secs, state, strict) = (ctx.config.hook_timeout_secs, ctx.state.clone(), ctx.config.strict);
     let at =
         std::time::Instant::now() + std::time::Duration::from_secs(secs.min(crate::domain::config::MAX_TIMEOUT_SECS));
     crate::system::process::set_deadline(at);
@@ -199,20 +186,10 @@ fn arm_deadline(secs: u64, event: Event, state: StateDir, strict: bool) {
 /// like any other: logged, recorded as pending where the state directory allows, exit 0 (the
 /// `strict` setting cannot apply when the configuration itself cannot be read).
 pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
-    let log_path = cli.root.join("var/log/iwss-keeper.log");
-    if let Err(e) = logging::attach_file(&log_path) {
-        log::warn!("cannot log to {}: {e}", log_path.display());
-    }
-    if cli.root == Path::new("/") {
-        logging::attach_syslog();
-    }
+    let root = Root::new(&cli.root);
+    super::attach_logs(&root);
     let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
-        arm_deadline(
-            ctx.config.hook_timeout_secs,
-            event,
-            ctx.state.clone(),
-            ctx.config.strict,
-        );
+        arm_deadline(&ctx, event);
         let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
         let lock = Lock::acquire(&ctx.root, &ctx.state, timeout)?;
         Ok((ctx, lock))
@@ -235,10 +212,8 @@ pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
         }
         Err(err) => {
             log::error!("hook {} FAILED before it could start: {err:#}", event.name());
-            let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(|| {
-                cli.root
-                    .join(crate::store::lock::DEFAULT_STATE_DIR.trim_start_matches('/'))
-            }));
+            let default_state = || root.path(crate::store::lock::DEFAULT_STATE_DIR);
+            let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state));
             leave_pending(&state, event, &format!("{err:#}"), None);
             Ok(ExitCode::Success)
         }

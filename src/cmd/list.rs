@@ -60,10 +60,7 @@ struct Listed<'a> {
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let entries = ctx.state.snapshots().entries()?;
     // The live version decides which snapshot a restore uses; a root without one has none.
-    let default = crate::system::capture::capture(&ctx.root, &ctx.config, None)
-        .ok()
-        .and_then(|live| ctx.state.snapshots().pre_upgrade(&live.manifest.version).ok().flatten())
-        .map(|m| m.id);
+    let default = ctx.restore_default();
     let listed: Vec<Listed> = entries
         .iter()
         .map(|e| Listed {
@@ -77,31 +74,25 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let corrupt = listed.iter().any(|l| l.corrupt.is_some());
     super::print(json, &serde_json::json!({ "snapshots": listed }), || {
         let mut out = String::new();
-        let w = listed.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
-        let v = listed
+        let w = listed.iter().map(|l| l.id.len()).fold(2, usize::max);
+        let versions = listed
             .iter()
-            .filter_map(|l| l.manifest.map(|m| m.version.to_string().len()))
-            .max()
-            .unwrap_or(7)
-            .max(7);
+            .filter_map(|l| l.manifest.map(|m| m.version.to_string().len()));
+        let v = versions.fold(7, usize::max);
         let _ = writeln!(out, "   {:w$}  {:25}  {:v$}  LABEL", "ID", "CREATED", "VERSION");
         for l in &listed {
-            match (l.manifest, l.corrupt) {
-                (Some(m), _) => {
-                    let _ = writeln!(
-                        out,
-                        "{}  {:w$}  {:25}  {:v$}  {}",
-                        if l.restore_default { "*" } else { " " },
-                        l.id,
-                        l.local_time.as_deref().unwrap_or_default(),
-                        m.version.to_string(),
-                        m.label.as_deref().unwrap_or("")
-                    );
-                }
-                (None, why) => {
-                    let _ = writeln!(out, "!  {:w$}  CORRUPT: {}", l.id, why.unwrap_or_default());
-                }
-            }
+            let _ = match (l.manifest, l.corrupt) {
+                (Some(m), _) => writeln!(
+                    out,
+                    "{}  {:w$}  {:25}  {:v$}  {}",
+                    if l.restore_default { "*" } else { " " },
+                    l.id,
+                    l.local_time.as_deref().unwrap_or_default(),
+                    m.version.to_string(),
+                    m.label.as_deref().unwrap_or("")
+                ),
+                (None, why) => writeln!(out, "!  {:w$}  CORRUPT: {}", l.id, why.unwrap_or_default()),
+            };
         }
         if default.is_some() {
             out.push_str("* the snapshot a plain `restore` uses\n");

@@ -19,6 +19,7 @@ use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::exit_codes::ExitCode;
 use crate::logging;
+use crate::root::Root;
 use crate::store::lock::Lock;
 
 /// The version of the JSON documents' layout (`schema/iwss-keeper.schema.json`); raised when a
@@ -47,15 +48,7 @@ pub fn json_doc<T: Serialize>(value: &T, error: Option<String>) -> Result<String
 
 /// The JSON document of a run that ended with an error and no report of its own.
 pub fn error_doc(message: &str, code: ExitCode) -> String {
-    #[derive(Serialize)]
-    struct Failed<'a> {
-        error: &'a str,
-        exit_code: i32,
-    }
-    let failed = Failed {
-        error: message,
-        exit_code: code.code(),
-    };
+    let failed = serde_json::json!({ "error": message, "exit_code": code.code() });
     json_doc(&failed, None).unwrap_or_else(|_| "{}\n".into())
 }
 
@@ -63,10 +56,7 @@ static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Text held back under `-q`: printed only when the run does not succeed.
-fn deferred() -> &'static std::sync::Mutex<Vec<u8>> {
-    static DEFERRED: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
-    DEFERRED.get_or_init(Default::default)
-}
+static DEFERRED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
 /// How many lines per group a text report shows: all under `-v`.
 pub fn group_limit() -> Option<usize> {
@@ -75,10 +65,7 @@ pub fn group_limit() -> Option<usize> {
 
 /// Under `-q`, prints the text report held back, for a run that did not succeed.
 fn flush_deferred() {
-    let held = deferred()
-        .lock()
-        .map(|mut d| std::mem::take(&mut *d))
-        .unwrap_or_default();
+    let held = DEFERRED.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default();
     if !held.is_empty() {
         let _ = write_stdout(&held);
     }
@@ -89,7 +76,7 @@ fn flush_deferred() {
 fn print_text(text: &str) -> Result<()> {
     let text = logging::printable(text);
     if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Ok(mut d) = deferred().lock() {
+        if let Ok(mut d) = DEFERRED.lock() {
             d.extend_from_slice(text.as_bytes());
         }
         return Ok(());
@@ -100,8 +87,19 @@ fn print_text(text: &str) -> Result<()> {
 /// Prints a report as JSON or text, in one write. A reader that went away (`| head`) ends the
 /// output quietly, as with other Unix tools; any other write error is an error.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+    print_ending(json, value, None, text)
+}
+
+/// [`print`] for a run that may have failed: its JSON document carries the `error` it ends with
+/// (one document, the report with its error); the text report says it itself.
+fn print_ending<T: Serialize>(
+    json: bool,
+    value: &T,
+    error: Option<String>,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
     if json {
-        return write_stdout(json_doc(value, None)?.as_bytes());
+        return write_stdout(json_doc(value, error)?.as_bytes());
     }
     // Control bytes from a rule or a file never reach the terminal raw.
     print_text(&text())
@@ -152,15 +150,20 @@ fn changes(command: &Command) -> bool {
     }
 }
 
-/// Before a run that changes anything: the log file (and syslog on the real root), then the lock.
-fn prepare_change(ctx: &Context) -> Result<Lock> {
-    let log_path = ctx.root.path("/var/log/iwss-keeper.log");
+/// Logs to `ROOT/var/log/iwss-keeper.log`, and to syslog on the real root.
+fn attach_logs(root: &Root) {
+    let log_path = root.path("/var/log/iwss-keeper.log");
     if let Err(e) = logging::attach_file(&log_path) {
         log::warn!("cannot log to {}: {e}", log_path.display());
     }
-    if ctx.root.is_host() {
+    if root.is_host() {
         logging::attach_syslog();
     }
+}
+
+/// Before a run that changes anything: the logs, then the lock.
+fn prepare_change(ctx: &Context) -> Result<Lock> {
+    attach_logs(&ctx.root);
     let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
     Lock::acquire(&ctx.root, &ctx.state, timeout)
 }
@@ -174,11 +177,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
-    let _lock = if changes(&cli.command) {
-        Some(prepare_change(&ctx)?)
-    } else {
-        None
-    };
+    let _lock = changes(&cli.command).then(|| prepare_change(&ctx)).transpose()?;
     match cli.command {
         Command::Hook { .. } => unreachable!("hook mode runs contained, above"),
         Command::Register { hook_dir } => register::run_register(&ctx, json, hook_dir.as_deref()),
@@ -186,16 +185,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Snapshot { label } => snapshot::run(&ctx, json, label),
         Command::List => list::run(&ctx, json),
         Command::Show { snapshot, file } => show::run(&ctx, json, &snapshot, file.as_deref()),
-        Command::Diff { old, new, stat, quiet } => {
-            let style = if quiet {
-                diff::Style::Quiet
-            } else if stat {
-                diff::Style::Stat
-            } else {
-                diff::Style::Full
-            };
-            diff::run(&ctx, json, old.as_deref(), new.as_deref(), style)
-        }
+        Command::Diff { old, new, stat, quiet } => diff::run(&ctx, json, old.as_deref(), new.as_deref(), stat, quiet),
         Command::Undo { dry_run, no_restart } => undo::run(&ctx, json, dry_run, no_restart),
         Command::Forget { snapshot } => prune::forget(&ctx, json, &snapshot),
         Command::Prune { keep } => prune::prune(&ctx, json, keep),

@@ -14,36 +14,28 @@ use crate::store::pending::Pending;
 #[derive(Debug, Clone, Serialize)]
 struct Protected {
     id: String,
-    why: String,
+    why: &'static str,
 }
 
 /// The snapshots a restore needs: the one a plain `restore` uses now, and the one a pending
 /// restore names. Refuses when the live version cannot be read (it decides which one that is).
 fn protected(ctx: &Context) -> Result<Vec<Protected>> {
-    let mut out = Vec::new();
     // The newest records what the system was last seen as (an upgrade handled, an undo, a
     // revoked rule): without it the boot guard would compare with an older state.
-    if let Some(m) = ctx.state.snapshots().manifests()?.pop() {
-        out.push(Protected {
-            id: m.id,
-            why: "the newest, which the boot guard compares the system with".into(),
-        });
-    }
+    let newest = ctx.state.snapshots().manifests()?.pop().map(|m| m.id);
     let live = crate::system::capture::capture(&ctx.root, &ctx.config, None)
         .map_err(|e| anyhow::anyhow!("cannot tell which snapshot a restore needs ({e:#}); nothing removed"))?;
-    if let Some(m) = ctx.state.snapshots().pre_upgrade(&live.manifest.version)? {
-        out.push(Protected {
-            id: m.id,
-            why: "the one a plain `restore` (and the boot guard) uses".into(),
-        });
-    }
-    if let Some(id) = Pending::load(&ctx.state)?.and_then(|p| p.snapshot) {
-        out.push(Protected {
-            id,
-            why: "the one the pending restore needs".into(),
-        });
-    }
-    Ok(out)
+    let restore_default = ctx.state.snapshots().pre_upgrade(&live.manifest.version)?.map(|m| m.id);
+    let pending = Pending::load(&ctx.state)?.and_then(|p| p.snapshot);
+    let ids = [
+        (newest, "the newest, which the boot guard compares the system with"),
+        (restore_default, "the one a plain `restore` (and the boot guard) uses"),
+        (pending, "the one the pending restore needs"),
+    ];
+    Ok(ids
+        .into_iter()
+        .filter_map(|(id, why)| Some(Protected { id: id?, why }))
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -105,7 +97,7 @@ pub fn prune(ctx: &Context, json: bool, keep: usize) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct BackupsPruned {
     removed: Vec<String>,
     /// Old enough, but the next `undo` needs them.
@@ -141,11 +133,7 @@ pub fn prune_backups(ctx: &Context, json: bool, days: u64) -> Result<ExitCode> {
             }
         }
     }
-    let mut report = BackupsPruned {
-        removed: Vec::new(),
-        kept: Vec::new(),
-        missing: Vec::new(),
-    };
+    let mut report = BackupsPruned::default();
     for (path, when) in candidates {
         if when > cutoff {
             continue;

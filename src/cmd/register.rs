@@ -7,8 +7,9 @@ use crate::context::Context;
 use crate::exit_codes::{ExitCode, Failure};
 use crate::setup::{self, Action, Baseline, FileAction};
 
-fn render_files(out: &mut String, files: &[FileAction]) {
+fn render_files(files: &[FileAction]) -> String {
     use std::fmt::Write as _;
+    let mut out = String::new();
     for f in files {
         let action = match f.action {
             Action::Installed => "installed",
@@ -25,14 +26,14 @@ fn render_files(out: &mut String, files: &[FileAction]) {
         }
         out.push('\n');
     }
+    out
 }
 
 /// `register`: install, record, then a baseline snapshot when one is due.
 pub fn run_register(ctx: &Context, json: bool, hook_dir: Option<&str>) -> Result<ExitCode> {
     let report = setup::register(ctx, hook_dir)?;
     super::print(json, &report, || {
-        let mut out = String::new();
-        render_files(&mut out, &report.files);
+        let mut out = render_files(&report.files);
         let line = match &report.snapshot {
             Baseline::Taken { id, version } => format!("snapshot   {id} (baseline, {version})"),
             Baseline::Unchanged { id, version } => {
@@ -64,9 +65,7 @@ pub fn run_unregister(ctx: &Context, json: bool, hook_dir: Option<&str>) -> Resu
         if files.is_empty() {
             "nothing registered\n".to_string()
         } else {
-            let mut out = String::new();
-            render_files(&mut out, &files);
-            out
+            render_files(&files)
         }
     })?;
     Ok(ExitCode::Success)

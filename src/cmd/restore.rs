@@ -9,13 +9,8 @@ use crate::restore::{restore, RestoreOptions};
 pub fn run(ctx: &Context, json: bool, opts: &RestoreOptions) -> Result<ExitCode> {
     let r = restore(ctx, opts)?;
     let failure = r.error();
-    match &failure {
-        // One JSON document: the report with its error.
-        Some(failure) if json => {
-            super::write_stdout(super::json_doc(&r.report, Some(failure.to_string()))?.as_bytes())?;
-        }
-        _ => super::print(json, &r.report, || r.report.render(super::group_limit()))?,
-    }
+    let error = failure.as_ref().map(ToString::to_string);
+    super::print_ending(json, &r.report, error, || r.report.render(super::group_limit()))?;
     match failure {
         Some(failure) => Err(failure.reported().into()),
         None if r.report.comparison.needs_attention() => Ok(ExitCode::Differs),

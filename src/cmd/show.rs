@@ -81,18 +81,16 @@ pub fn run(ctx: &Context, json: bool, arg: &str, path: Option<&str>) -> Result<E
 
 /// Every rule of the snapshot's firewall script.
 fn rules(ctx: &Context, snap: &Snapshot) -> Result<Vec<ShownRule>> {
-    let mut rules = Vec::new();
-    if let Some(script) = compare::script_of(snap, &ctx.config.firewall_script)? {
-        for (i, r) in script.rules() {
-            rules.push(ShownRule {
-                line: script.lines[i].first(),
-                text: script.text(i),
-                canonical: script.rule(i).map(|r| r.canonical().to_string()).unwrap_or_default(),
-                custom: r.is_custom_accept(),
-            });
-        }
-    }
-    Ok(rules)
+    let Some(script) = compare::script_of(snap, &ctx.config.firewall_script)? else {
+        return Ok(Vec::new());
+    };
+    let rules = script.rules().map(|(i, r)| ShownRule {
+        line: script.lines[i].first(),
+        text: script.text(i),
+        canonical: script.rule(i).map(|r| r.canonical().to_string()).unwrap_or_default(),
+        custom: r.is_custom_accept(),
+    });
+    Ok(rules.collect())
 }
 
 /// Each managed sysctl key's value in the snapshot's files, and where it is set.
@@ -115,20 +113,16 @@ fn sysctl_values(ctx: &Context, snap: &Snapshot) -> Vec<ShownSysctl> {
 fn render(ctx: &Context, snap: &Snapshot, shown: &Shown) -> String {
     let mut out = String::new();
     let m = &snap.manifest;
-    match &snap.origin {
-        Origin::Stored(dir) => {
-            let _ = writeln!(
-                out,
-                "snapshot  {}\ndirectory {}\ncreated   {}",
-                m.id,
-                dir.display(),
-                m.created
-            );
-        }
-        Origin::Tree(dir) => {
-            let _ = writeln!(out, "tree      {} (read now)", dir.display());
-        }
-    }
+    let _ = match &snap.origin {
+        Origin::Stored(dir) => writeln!(
+            out,
+            "snapshot  {}\ndirectory {}\ncreated   {}",
+            m.id,
+            dir.display(),
+            m.created
+        ),
+        Origin::Tree(dir) => writeln!(out, "tree      {} (read now)", dir.display()),
+    };
     let _ = writeln!(out, "host      {}", m.host);
     let _ = writeln!(out, "label     {}", m.label.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "version   {} (from {:?})", m.version, m.version_text);
@@ -162,10 +156,7 @@ fn render_files(out: &mut String, m: &Manifest) {
     let _ = writeln!(out, "files:");
     let size_w = m.files.iter().map(|f| f.size.to_string().len()).max().unwrap_or(1);
     for f in &m.files {
-        let kind = match &f.target {
-            Some(t) => format!(" -> {t}"),
-            None => String::new(),
-        };
+        let kind = f.target.as_ref().map(|t| format!(" -> {t}")).unwrap_or_default();
         let _ = writeln!(
             out,
             "  {:04o} {:>5}:{:<5} {:>size_w$}  {}  {}{kind}",

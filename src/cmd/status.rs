@@ -12,6 +12,7 @@ use crate::domain::firewall::Script;
 use crate::domain::loaded::{Loaded, RuleState};
 use crate::domain::report::Side;
 use crate::domain::snapshot::Snapshot;
+use crate::domain::steps;
 use crate::domain::sysctl;
 use crate::exit_codes::ExitCode;
 use crate::setup::{self, FileState, State};
@@ -57,15 +58,11 @@ fn registration_ok(files: &[FileState]) -> bool {
 /// Runs `status`: exit 0 when everything is kept, 1 when something is missing.
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let now = capture::capture(&ctx.root, &ctx.config, None)?;
-    let store = ctx.state.snapshots();
-    let snap = match store.pre_upgrade(&now.manifest.version)? {
-        Some(m) => Some(crate::store::snapshots::load(&store.dir.join(&m.id), ctx.state.dir())?),
-        None => None,
-    };
+    let snap = ctx.stored_pre_upgrade(&now)?;
     let rules = rules(ctx, &now, snap.as_ref())?;
     let sysctl = sysctl_values(ctx, &now, snap.as_ref());
     let pending = Pending::load(&ctx.state)?;
-    let registration = setup::states(ctx, None);
+    let registration = setup::states(ctx);
     // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
     let missing = rules
         .iter()
@@ -158,14 +155,10 @@ fn sysctl_values(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Vec<
 
 fn render(status: &Status, missing: bool) -> String {
     let mut out = String::new();
-    match &status.snapshot {
-        Some(s) => {
-            let _ = writeln!(out, "snapshot {} ({})", s.name, s.version);
-        }
-        None => {
-            let _ = writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`");
-        }
-    }
+    let _ = match &status.snapshot {
+        Some(s) => writeln!(out, "snapshot {} ({})", s.name, s.version),
+        None => writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`"),
+    };
     let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
     render_rules(&mut out, &status.rules);
     for s in &status.sysctl {
@@ -206,9 +199,9 @@ fn render_rules(out: &mut String, rules: &[RuleStatus]) {
             .map(|l| format!("{} {}", l.family, l.state.word()))
             .collect();
         format!(
-            "rule     {}: {}, {}",
+            "{}: {}, {}",
             r.rule,
-            crate::domain::steps::in_script_word(r.in_script),
+            steps::in_script_word(r.in_script),
             loaded.join(", ")
         )
     };
@@ -218,16 +211,8 @@ fn render_rules(out: &mut String, rules: &[RuleStatus]) {
         let _ = writeln!(out, "rules    {ok} custom rule(s) in the script and loaded");
     }
     let listed: Vec<&RuleStatus> = rules.iter().filter(|r| limit.is_none() || !fine(r)).collect();
-    let shown = limit.unwrap_or(listed.len()).min(listed.len());
-    for r in &listed[..shown] {
-        let _ = writeln!(out, "{}", line(r));
-    }
-    if shown < listed.len() {
-        let _ = writeln!(
-            out,
-            "rule     ... and {} more (-v lists all, --json has everything)",
-            listed.len() - shown
-        );
+    for l in steps::limited("rule     ", listed.iter().map(|r| line(r)), limit) {
+        let _ = writeln!(out, "{l}");
     }
 }
 

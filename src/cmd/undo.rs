@@ -13,14 +13,10 @@ fn render(r: &UndoReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "undo restore {} (restored from {})", r.restore, r.restored_from);
     for f in &r.files {
-        match (f.action, &f.from) {
-            ("put-back", Some(from)) => {
-                let _ = write!(out, "  {}: put back from {from}", f.path);
-            }
-            _ => {
-                let _ = write!(out, "  {}: removed (the restore created it)", f.path);
-            }
-        }
+        let _ = match (f.action, &f.from) {
+            ("put-back", Some(from)) => write!(out, "  {}: put back from {from}", f.path),
+            _ => write!(out, "  {}: removed (the restore created it)", f.path),
+        };
         if let Some(b) = &f.backup {
             let _ = write!(out, "; the restored file saved as {b}");
         }
@@ -58,11 +54,7 @@ pub fn run(ctx: &Context, json: bool, dry_run: bool, no_restart: bool) -> Result
             ExitCode::Error,
         ),
     });
-    if json {
-        super::write_stdout(super::json_doc(&r, error.as_ref().map(|(m, _)| m.clone()))?.as_bytes())?;
-    } else {
-        super::print_text(&render(&r))?;
-    }
+    super::print_ending(json, &r, error.as_ref().map(|(m, _)| m.clone()), || render(&r))?;
     if let Some((message, code)) = error {
         return Err(Failure::new(code, anyhow::Error::msg(message)).reported().into());
     }

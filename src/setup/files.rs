@@ -52,49 +52,52 @@ pub struct FileState {
     pub state: State,
 }
 
-/// An appliance path resolved within the root: no hook or unit is written through a linked
-/// directory out of it.
-pub fn at(ctx: &Context, abs: &str) -> Result<PathBuf> {
-    ctx.root.inside(abs).with_context(|| format!("cannot resolve {abs}"))
-}
-
 /// The state of a file as the registration record describes it.
 pub fn state_of(root_path: &Path, installed: &Installed) -> State {
-    match (&installed.sha256, &installed.target) {
-        (_, Some(target)) => match std::fs::read_link(root_path) {
-            Ok(t) if t == Path::new(target) => State::Intact,
-            Ok(_) => State::Modified,
-            Err(_) if std::fs::symlink_metadata(root_path).is_ok() => State::Modified,
-            Err(_) => State::Missing,
-        },
-        (Some(sha), None) => match fsutil::read_bounded(root_path) {
-            Ok(bytes) if sha256_hex(&bytes) == *sha => State::Intact,
-            Ok(_) => State::Modified,
-            Err(_) if std::fs::symlink_metadata(root_path).is_ok() => State::Modified,
-            Err(_) => State::Missing,
-        },
-        (None, None) => State::Modified,
+    let holds = match (&installed.sha256, &installed.target) {
+        (_, Some(target)) => std::fs::read_link(root_path).ok().map(|t| t == Path::new(target)),
+        (Some(sha), None) => fsutil::read_bounded(root_path)
+            .ok()
+            .map(|bytes| sha256_hex(&bytes) == *sha),
+        (None, None) => return State::Modified,
+    };
+    match holds {
+        Some(true) => State::Intact,
+        Some(false) => State::Modified,
+        // Something there that cannot be read as what it should be (a file for a link).
+        None if std::fs::symlink_metadata(root_path).is_ok() => State::Modified,
+        None => State::Missing,
     }
 }
 
 impl Managed {
+    /// `content` at the appliance path `abs`, resolved within the root: no hook or unit is
+    /// written through a linked directory out of it.
+    fn at(ctx: &Context, abs: &str, content: Content) -> Result<Self> {
+        let path = ctx.root.inside(abs).with_context(|| format!("cannot resolve {abs}"))?;
+        Ok(Self { path, content })
+    }
+
+    /// A file at the appliance path `abs`, holding `text`.
+    pub fn file(ctx: &Context, abs: &str, text: String, mode: u32) -> Result<Self> {
+        Self::at(ctx, abs, Content::File { text, mode })
+    }
+
+    /// A symbolic link at the appliance path `abs` to `target`.
+    pub fn link(ctx: &Context, abs: &str, target: &str) -> Result<Self> {
+        Self::at(ctx, abs, Content::Link { target: target.into() })
+    }
+
     /// The record of this file as installed.
     pub fn installed(&self, root: &Root) -> Installed {
         let path = self
             .path
             .strip_prefix(root.dir())
             .map_or_else(|_| self.path.display().to_string(), |p| format!("/{}", p.display()));
-        match &self.content {
-            Content::File { text, .. } => Installed {
-                path,
-                sha256: Some(sha256_hex(text.as_bytes())),
-                target: None,
-            },
-            Content::Link { target } => Installed {
-                path,
-                sha256: None,
-                target: Some(target.clone()),
-            },
-        }
+        let (sha256, target) = match &self.content {
+            Content::File { text, .. } => (Some(sha256_hex(text.as_bytes())), None),
+            Content::Link { target } => (None, Some(target.clone())),
+        };
+        Installed { path, sha256, target }
     }
 }

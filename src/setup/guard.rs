@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::context::Context;
-use crate::setup::files::{at, Content, Managed};
+use crate::setup::files::Managed;
 use crate::setup::hooks::bakeable;
 use crate::system::fsutil;
 
@@ -34,9 +34,7 @@ fn guard_command(ctx: &Context, binary: &str) -> Result<String> {
         if !bakeable(&root) {
             anyhow::bail!("refusing to register: the root path {root:?} holds characters that would need quoting");
         }
-        if fsutil::current_ids().0 == 0 {
-            fsutil::check_trusted_path(ctx.root.dir()).map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
-        }
+        fsutil::check_trusted_if_root(ctx.root.dir(), "refusing to register")?;
         cmd.push_str(&format!(" --root {root}"));
     }
     cmd.push_str(" hook boot");
@@ -56,41 +54,19 @@ pub fn guard_files(ctx: &Context, binary: &str) -> Result<Vec<Managed>> {
     let command = guard_command(ctx, binary)?;
     // The guard stops itself at hook_timeout_secs; systemd gives it a little more.
     let start_timeout = ctx.config.hook_timeout_secs + 30;
-    let mut out = Vec::new();
     if ctx.root.path(PACKAGED_UNIT).is_file() {
         // The package owns the unit; enabling it is the link `systemctl enable` would make.
-        out.push(Managed {
-            path: at(ctx, UNIT_LINK)?,
-            content: Content::Link {
-                target: PACKAGED_UNIT.into(),
-            },
-        });
-    } else if has_systemd(ctx) {
-        out.push(Managed {
-            path: at(ctx, UNIT)?,
-            content: Content::File {
-                text: unit_text(&command, start_timeout),
-                mode: 0o644,
-            },
-        });
-        out.push(Managed {
-            path: at(ctx, UNIT_LINK)?,
-            content: Content::Link { target: UNIT.into() },
-        });
-    } else {
-        out.push(Managed {
-            path: at(ctx, SYSV)?,
-            content: Content::File {
-                text: sysv_text(&command),
-                mode: 0o755,
-            },
-        });
-        for link in SYSV_LINKS {
-            out.push(Managed {
-                path: at(ctx, link)?,
-                content: Content::Link { target: SYSV.into() },
-            });
-        }
+        return Ok(vec![Managed::link(ctx, UNIT_LINK, PACKAGED_UNIT)?]);
+    }
+    if has_systemd(ctx) {
+        return Ok(vec![
+            Managed::file(ctx, UNIT, unit_text(&command, start_timeout), 0o644)?,
+            Managed::link(ctx, UNIT_LINK, UNIT)?,
+        ]);
+    }
+    let mut out = vec![Managed::file(ctx, SYSV, sysv_text(&command), 0o755)?];
+    for link in SYSV_LINKS {
+        out.push(Managed::link(ctx, link, SYSV)?);
     }
     Ok(out)
 }

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::context::Context;
-use crate::setup::files::{at, Content, Managed};
+use crate::setup::files::Managed;
 use crate::system::fsutil;
 
 /// The hook scripts, as shipped in `hooks/`.
@@ -65,17 +65,10 @@ pub fn hook_text(shipped: &str, binary: &str) -> String {
 
 /// The hook scripts as they go into `hook_dir`, running `binary`.
 pub fn hook_files(ctx: &Context, hook_dir: &str, binary: &str) -> Result<Vec<Managed>> {
+    let dir = hook_dir.trim_end_matches('/');
     HOOKS
         .iter()
-        .map(|(rel, text)| {
-            Ok(Managed {
-                path: at(ctx, &format!("{}/{rel}", hook_dir.trim_end_matches('/')))?,
-                content: Content::File {
-                    text: hook_text(text, binary),
-                    mode: 0o755,
-                },
-            })
-        })
+        .map(|(rel, text)| Managed::file(ctx, &format!("{dir}/{rel}"), hook_text(text, binary), 0o755))
         .collect()
 }
 
@@ -89,18 +82,9 @@ pub fn prepare_hook_dirs(ctx: &Context, hook_dir: &str) -> Result<()> {
         format!("{base}/post-install.d"),
     ] {
         let path = ctx.root.inside(&dir)?;
-        // Each missing directory on the way gets 0755 whatever the caller's umask.
-        let mut missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
-        missing.reverse();
-        for d in missing {
-            std::fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
-            std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .with_context(|| format!("cannot set the mode of {}", d.display()))?;
-        }
+        fsutil::create_dirs(&path, 0o755)?;
         fsutil::check_trusted(&path, "hook directory").map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
-        if fsutil::current_ids().0 == 0 {
-            fsutil::check_trusted_path(&path).map_err(|e| anyhow::anyhow!("refusing to register: {e:#}"))?;
-        }
+        fsutil::check_trusted_if_root(&path, "refusing to register")?;
     }
     Ok(())
 }

@@ -87,12 +87,12 @@ impl FileAction {
     }
 }
 
-/// What `register` manages (from its record, else as it would install now) and in what state
-/// each file is.
-pub fn states(ctx: &Context, hook_dir: Option<&str>) -> Vec<FileState> {
+/// What `register` manages (from its record, else as it would install now in the configured
+/// hook directory) and in what state each file is.
+pub fn states(ctx: &Context) -> Vec<FileState> {
     let installed: Vec<Installed> = match Registration::load(&ctx.state) {
-        Ok(Some(record)) if hook_dir.is_none_or(|d| d == record.hook_dir) => record.files,
-        _ => would_install(ctx, hook_dir.unwrap_or(&ctx.config.hook_dir)).unwrap_or_default(),
+        Ok(Some(record)) => record.files,
+        _ => would_install(ctx, &ctx.config.hook_dir).unwrap_or_default(),
     };
     installed
         .iter()

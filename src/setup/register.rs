@@ -112,8 +112,7 @@ fn write_file(ctx: &Context, path: &Path, text: &str, mode: u32, state: State) -
         log::info!("saved the replaced {} as {}", path.display(), backup.display());
         saved = Some(backup.display().to_string());
     }
-    let (uid, gid) = fsutil::current_ids();
-    fsutil::atomic_write(path, text.as_bytes(), Owner { mode, uid, gid })?;
+    fsutil::atomic_write(path, text.as_bytes(), Owner::mine(mode))?;
     Ok(saved)
 }
 

@@ -14,20 +14,17 @@ use crate::system::fsutil;
 /// have installed it): files still as written, links pointing at the guard. A file someone
 /// changed is left in place and reported.
 pub fn unregister(ctx: &Context, hook_dir: Option<&str>) -> Result<Vec<FileAction>> {
-    let record = Registration::load(&ctx.state)?;
-    if let (Some(r), Some(d)) = (&record, hook_dir) {
-        if d.trim_end_matches('/') != r.hook_dir.trim_end_matches('/') {
-            anyhow::bail!(
-                "registered with hook directory {}, not {d}; run `iwss-keeper unregister` without --hook-dir (nothing was changed)",
-                r.hook_dir
-            );
+    let (installed, dir) = match Registration::load(&ctx.state)? {
+        Some(r) => {
+            if let Some(d) = hook_dir.filter(|d| d.trim_end_matches('/') != r.hook_dir.trim_end_matches('/')) {
+                anyhow::bail!(
+                    "registered with hook directory {}, not {d}; run `iwss-keeper unregister` without --hook-dir (nothing was changed)",
+                    r.hook_dir
+                );
+            }
+            (r.files, r.hook_dir)
         }
-    }
-    let (installed, dir) = match &record {
-        Some(r) if hook_dir.is_none_or(|d| d.trim_end_matches('/') == r.hook_dir.trim_end_matches('/')) => {
-            (r.files.clone(), r.hook_dir.clone())
-        }
-        _ => {
+        None => {
             let dir = hook_dir.unwrap_or(&ctx.config.hook_dir);
             (unrecorded(ctx, dir)?, dir.to_string())
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::root::Root;
 use crate::store::StateDir;
@@ -24,12 +24,6 @@ pub struct Lock {
 fn try_flock(file: &File) -> bool {
     // SAFETY: flock on a descriptor this process owns.
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-/// Where a root's lock lives: its default state directory, so two runs on one root exclude each
-/// other even with different `--state-dir`s.
-pub fn root_lock_path(root: &Root) -> PathBuf {
-    root.path(DEFAULT_STATE_DIR).join("lock")
 }
 
 /// The default state directory under a root.
@@ -58,11 +52,6 @@ fn same_file(a: &File, b: &File) -> bool {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
     }
-}
-
-/// Takes the lock file `path`, waiting up to `deadline`.
-fn take(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
-    lock(open(path)?, path, deadline, timeout)
 }
 
 /// Locks an open lock file, waiting up to `deadline`.
@@ -107,10 +96,12 @@ impl Lock {
         let deadline = Instant::now()
             .checked_add(timeout)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
-        let root_lock = root_lock_path(root);
+        // A root's lock lives in its default state directory, so two runs on one root exclude
+        // each other even with different `--state-dir`s.
+        let root_lock = root.path(DEFAULT_STATE_DIR).join("lock");
         let state_lock = state.lock_path();
         let mut files = Vec::new();
-        match take(&root_lock, deadline, timeout) {
+        match open(&root_lock).and_then(|file| lock(file, &root_lock, deadline, timeout)) {
             Ok(f) => files.push(f),
             Err(e) if fsutil::current_ids().0 != 0 && root_lock != state_lock && !root_lock.exists() => {
                 log::warn!(

@@ -28,13 +28,11 @@ fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 /// Writes a JSON record into `dir` (made private), atomically and 0600.
 fn save_json<T: serde::Serialize>(dir: &Path, path: &Path, value: &T) -> Result<()> {
     fsutil::create_private_dir(dir)?;
-    let (uid, gid) = fsutil::current_ids();
-    let owner = fsutil::Owner { mode: 0o600, uid, gid };
-    fsutil::atomic_write(path, &serde_json::to_vec_pretty(value)?, owner)
+    fsutil::atomic_write(path, &serde_json::to_vec_pretty(value)?, fsutil::Owner::mine(0o600))
 }
 
-/// Removes a record; `Ok(false)` when there was none.
-fn remove_json(path: &Path, what: &str) -> Result<bool> {
+/// Removes a record (or the journal); `Ok(false)` when there was none.
+fn remove_record(path: &Path, what: &str) -> Result<bool> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -60,7 +58,9 @@ impl StateDir {
 
     /// The snapshot store.
     pub fn snapshots(&self) -> snapshots::Store {
-        snapshots::Store::at(self.dir.join("snapshots"))
+        snapshots::Store {
+            dir: self.dir.join("snapshots"),
+        }
     }
 
     /// The lock file every changing run holds.
@@ -112,10 +112,6 @@ impl StateDir {
 
     /// Clears the journal once the running system is in line with the files.
     pub fn finish_activation(&self) -> Result<()> {
-        match std::fs::remove_file(self.journal_path()) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context("cannot remove the activation journal"),
-        }
+        remove_record(&self.journal_path(), "the activation journal").map(drop)
     }
 }

@@ -27,7 +27,7 @@ impl Pending {
     }
 
     pub fn clear(state: &StateDir) -> Result<()> {
-        if super::remove_json(&state.pending_path(), "the pending marker")? {
+        if super::remove_record(&state.pending_path(), "the pending marker")? {
             log::info!("pending restore cleared");
         }
         Ok(())

@@ -43,6 +43,6 @@ impl Registration {
     }
 
     pub fn remove(state: &StateDir) -> Result<()> {
-        super::remove_json(&state.registration_path(), "the registration record").map(|_| ())
+        super::remove_record(&state.registration_path(), "the registration record").map(|_| ())
     }
 }

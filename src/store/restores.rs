@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::rule::Family;
 use crate::root::Root;
+use crate::system::fsutil;
 
 /// One file a restore replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,18 +112,12 @@ impl Restores {
 
     /// Every record, oldest first; a record that cannot be read is an error naming it.
     pub fn all(&self) -> Result<Vec<RestoreRecord>> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("cannot list {}", self.dir.display())),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let path = entry?.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
+        let mut out: Vec<RestoreRecord> = Vec::new();
+        for entry in fsutil::list_dir(&self.dir)? {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                out.push(super::load_json(&path)?.with_context(|| format!("{} is gone", path.display()))?);
             }
-            out.push(load(&path)?);
         }
         out.sort_by(|a, b| (&a.when, &a.id).cmp(&(&b.when, &b.id)));
         Ok(out)
@@ -132,8 +127,4 @@ impl Restores {
     pub fn last(&self) -> Result<Option<RestoreRecord>> {
         Ok(self.all()?.into_iter().rev().find(|r| r.undone.is_none()))
     }
-}
-
-fn load(path: &Path) -> Result<RestoreRecord> {
-    super::load_json(path)?.with_context(|| format!("{} is gone", path.display()))
 }

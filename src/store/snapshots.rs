@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use hmac::Mac as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::snapshot::{sha256_hex, FileKind, Manifest, Origin, Snapshot};
@@ -18,8 +19,7 @@ use crate::system::fsutil;
 /// use. Whoever can read it (root) can sign; whoever can only write the state directory cannot.
 fn key(state_dir: &Path, create: bool) -> Result<Option<Vec<u8>>> {
     let path = state_dir.join("snapshot.key");
-    if fs::symlink_metadata(&path).is_ok() {
-        let meta = fs::symlink_metadata(&path)?;
+    if let Ok(meta) = fs::symlink_metadata(&path) {
         if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
             bail!(
                 "{} is readable or writable by others; refusing it (chmod 600)",
@@ -54,7 +54,6 @@ fn key(state_dir: &Path, create: bool) -> Result<Option<Vec<u8>>> {
 
 /// The HMAC of a manifest, its own `hmac` field left out.
 fn mac(key: &[u8], manifest: &Manifest) -> Result<hmac::Hmac<Sha256>> {
-    use hmac::Mac as _;
     let mut unsigned = manifest.clone();
     unsigned.hmac = None;
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).map_err(|e| anyhow::anyhow!("snapshot key: {e}"))?;
@@ -64,7 +63,6 @@ fn mac(key: &[u8], manifest: &Manifest) -> Result<hmac::Hmac<Sha256>> {
 
 /// Checks a manifest's HMAC with the key of `state_dir`.
 fn verify(manifest: &Manifest, state_dir: &Path) -> Result<()> {
-    use hmac::Mac as _;
     let id = &manifest.id;
     let Some(tag) = &manifest.hmac else {
         bail!(
@@ -109,11 +107,7 @@ pub fn save(snap: &mut Snapshot, snapshots_dir: &Path) -> Result<String> {
     snap.manifest.id = id.clone();
     let state_dir = snapshots_dir.parent().unwrap_or(snapshots_dir);
     let key = key(state_dir, true)?.expect("made");
-    snap.manifest.hmac = None;
-    let tag = {
-        use hmac::Mac as _;
-        mac(&key, &snap.manifest)?.finalize().into_bytes()
-    };
+    let tag = mac(&key, &snap.manifest)?.finalize().into_bytes();
     snap.manifest.hmac = Some(tag.iter().map(|b| format!("{b:02x}")).collect());
     remove_stale_dirs(snapshots_dir)?;
     let temp = snapshots_dir.join(format!(".tmp-{id}"));
@@ -138,13 +132,7 @@ fn write_dir(snap: &Snapshot, dir: &Path) -> Result<()> {
         let dest = dir.join("files").join(path.trim_start_matches('/'));
         let parent = dest.parent().expect("a file has a parent");
         // Private directories all the way down from the snapshot.
-        let mut p = dir.to_path_buf();
-        for comp in parent.strip_prefix(dir).expect("under dir").components() {
-            p.push(comp);
-            if !p.is_dir() {
-                fsutil::create_private_dir(&p)?;
-            }
-        }
+        fsutil::create_dirs(parent, 0o700)?;
         fsutil::write_private(&dest, bytes)?;
         fsutil::sync_dir(parent)?;
     }
@@ -199,8 +187,7 @@ pub fn load(dir: &Path, state_dir: &Path) -> Result<Snapshot> {
 /// Removes half-written (`.tmp-*`) and half-pruned (`.del-*`) snapshot directories an interrupted
 /// run left; they were never visible as snapshots. Call with the lock held.
 fn remove_stale_dirs(snapshots_dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(snapshots_dir).with_context(|| format!("cannot list {}", snapshots_dir.display()))? {
-        let entry = entry?;
+    for entry in fsutil::list_dir(snapshots_dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".tmp-") || name.starts_with(".del-") {
             log::warn!("removing {} left by an interrupted run", entry.path().display());
@@ -219,27 +206,17 @@ pub struct Entry {
 
 /// The snapshots recorded under a state directory.
 pub struct Store {
+    /// `STATE/snapshots` ([`super::StateDir::snapshots`] names it).
     pub dir: PathBuf,
 }
 
 impl Store {
-    /// The store in `dir` (`STATE/snapshots`; [`super::StateDir::snapshots`] names it).
-    pub fn at(dir: PathBuf) -> Self {
-        Self { dir }
-    }
-
     /// Every stored snapshot, oldest first (corrupt ones last): its directory name and its
     /// manifest, or why the manifest cannot be used. A manifest whose id is not its directory's
     /// name is corrupt.
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("cannot list {}", self.dir.display())),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry?;
+        for entry in fsutil::list_dir(&self.dir)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
@@ -248,20 +225,21 @@ impl Store {
             let manifest = fsutil::read_bounded(&path)
                 .and_then(|bytes| Manifest::parse(&bytes, &path.display().to_string()))
                 .and_then(|m| {
-                    if m.id == name {
-                        Ok(m)
-                    } else {
-                        bail!("{}: id {:?} is not its directory's name", path.display(), m.id)
-                    }
+                    ensure!(
+                        m.id == name,
+                        "{}: id {:?} is not its directory's name",
+                        path.display(),
+                        m.id
+                    );
+                    Ok(m)
                 })
                 .map_err(|e| format!("{e:#}"));
             out.push(Entry { id: name, manifest });
         }
-        out.sort_by(|a, b| match (&a.manifest, &b.manifest) {
-            (Ok(x), Ok(y)) => (&x.created, &x.id).cmp(&(&y.created, &y.id)),
-            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-            (Err(_), Err(_)) => a.id.cmp(&b.id),
+        // A usable manifest's id is its directory's name.
+        out.sort_by_key(|e| {
+            let created = e.manifest.as_ref().map(|m| m.created.clone());
+            (created.is_err(), created.unwrap_or_default(), e.id.clone())
         });
         Ok(out)
     }
@@ -308,15 +286,9 @@ impl Store {
     /// ids removed.
     pub fn prune(&self, keep: usize, protect: &[String]) -> Result<Vec<String>> {
         let all = self.manifests()?;
-        let mut excess = all.len().saturating_sub(keep);
+        let excess = all.len().saturating_sub(keep);
         let mut removed = Vec::new();
-        for m in &all {
-            if excess == 0 {
-                break;
-            }
-            if protect.contains(&m.id) {
-                continue;
-            }
+        for m in all.iter().filter(|m| !protect.contains(&m.id)).take(excess) {
             self.remove(&m.id)?;
             log::info!(
                 "pruned snapshot {} ({}, {})",
@@ -325,7 +297,6 @@ impl Store {
                 m.label.as_deref().unwrap_or("no label")
             );
             removed.push(m.id.clone());
-            excess -= 1;
         }
         Ok(removed)
     }

@@ -50,11 +50,6 @@ fn link_target(path: &str, t: &str) -> Option<String> {
     }
 }
 
-/// Whether `path` was captured (as a file, or a link to one).
-fn seen_file(files: &[FileRecord], path: &str) -> bool {
-    files.iter().any(|f| f.path == path)
-}
-
 fn kind_name(meta: &fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
@@ -75,20 +70,17 @@ fn kind_name(meta: &fs::Metadata) -> &'static str {
 /// regular text file or a link, and when an IWSVA root has no firewall script.
 pub fn capture(root: &Root, config: &Config, label: Option<String>) -> Result<Snapshot> {
     let (version, version_text) = read_version(root, config)?;
-    let Files {
-        records: files,
-        contents,
-    } = read_files(root, paths_to_capture(root, config)?)?;
-    // Without its script an IWSVA root would look like one with no custom rules: not guessed.
-    if version.product == version::Product::Iwsva && !seen_file(&files, &config.firewall_script) {
+    let Files { files, contents } = read_files(root, paths_to_capture(root, config)?)?;
+    // Without its script (as a file, or a link to one) an IWSVA root would look like one with no
+    // custom rules: not guessed.
+    if version.product == version::Product::Iwsva && !files.iter().any(|f| f.path == config.firewall_script) {
         bail!(
             "{}: no firewall script ({}) on this IWSVA system; refusing to take that as \"no rules\"",
             root.path(&config.firewall_script).display(),
             config.firewall_script
         );
     }
-    let now = SystemTime::now();
-    let created = humantime::format_rfc3339_micros(now).to_string();
+    let created = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
     Ok(Snapshot {
         manifest: Manifest {
             format: FORMAT,
@@ -149,7 +141,7 @@ fn paths_to_capture(root: &Root, config: &Config) -> Result<Vec<String>> {
 
 /// The files a capture read: a record of each, and the contents of the regular files.
 struct Files {
-    records: Vec<FileRecord>,
+    files: Vec<FileRecord>,
     contents: BTreeMap<String, Vec<u8>>,
 }
 
@@ -174,10 +166,7 @@ fn read_files(root: &Root, paths: Vec<String>) -> Result<Files> {
         }
         files.push(record);
     }
-    Ok(Files {
-        records: files,
-        contents,
-    })
+    Ok(Files { files, contents })
 }
 
 /// Reads one path (reached through `link`, when a link led to it): its record and its bytes
@@ -263,8 +252,7 @@ fn host_name(root: &Root) -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| fsutil::read_bounded(&root.path(p)).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map(|s| s.trim().to_string())
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }

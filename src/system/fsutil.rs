@@ -1,5 +1,6 @@
 //! Safe file operations: atomic replace, never-overwriting backups, private directories.
 
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -39,10 +40,9 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     }
     if meta.len() > MAX_FILE_SIZE {
         bail!(
-            "{}: {} bytes is over the {} byte limit",
+            "{}: {} bytes is over the {MAX_FILE_SIZE} byte limit",
             path.display(),
-            meta.len(),
-            MAX_FILE_SIZE
+            meta.len()
         );
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -50,11 +50,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
-        bail!(
-            "{} grew past the {} byte limit while read",
-            path.display(),
-            MAX_FILE_SIZE
-        );
+        bail!("{} grew past the {MAX_FILE_SIZE} byte limit while read", path.display());
     }
     Ok(bytes)
 }
@@ -68,6 +64,12 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// Mode `mode`, owned by the running user and group.
+    pub fn mine(mode: u32) -> Self {
+        let (uid, gid) = current_ids();
+        Self { mode, uid, gid }
+    }
+
     pub fn of(meta: &fs::Metadata) -> Self {
         Self {
             mode: meta.mode() & 0o7777,
@@ -75,13 +77,6 @@ impl Owner {
             gid: meta.gid(),
         }
     }
-}
-
-fn sibling_temp(path: &Path, tag: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.iwss-keeper-{tag}.{}", std::process::id()))
 }
 
 /// Writes `bytes` to a new file at `path` that must not exist yet, with `owner`'s mode and
@@ -187,20 +182,18 @@ pub fn stage_write(path: &Path, bytes: &[u8], owner: Owner) -> Result<Staged> {
             m.nlink()
         );
     }
-    let temp = sibling_temp(path, "new");
-    let _ = fs::remove_file(&temp);
-    let mut staged = Staged {
-        path: path.to_path_buf(),
-        temp: TempName::new(temp),
-        owner,
-        unsynced: None,
-    };
-    staged.unsynced = Some(write_new_unsynced(&staged.temp.path, bytes, owner)?);
+    let temp = TempName::beside(path, "new");
+    let file = write_new_unsynced(&temp.path, bytes, owner)?;
     // Extended attributes go with the content: the SELinux label, ACLs, user attributes.
     if existing.is_some() {
-        xattr::copy_xattrs(path, &staged.temp.path)?;
+        xattr::copy_xattrs(path, &temp.path)?;
     }
-    Ok(staged)
+    Ok(Staged {
+        path: path.to_path_buf(),
+        temp,
+        owner,
+        unsynced: Some(file),
+    })
 }
 
 /// New content written beside the file it replaces ([`stage_write`]).
@@ -223,7 +216,14 @@ struct TempName {
 }
 
 impl TempName {
-    fn new(path: PathBuf) -> Self {
+    /// This process's temp name beside `path` (`.NAME.iwss-keeper-TAG.PID`), a leftover of that
+    /// name removed.
+    fn beside(path: &Path, tag: &str) -> Self {
+        let name = path
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+        let path = path.with_file_name(format!(".{name}.iwss-keeper-{tag}.{}", std::process::id()));
+        let _ = fs::remove_file(&path);
         Self { path, gone: false }
     }
 }
@@ -289,13 +289,7 @@ pub fn remove_stale_temps(path: &Path) -> Result<()> {
         return Ok(());
     };
     let prefix = format!(".{}.iwss-keeper-", name.to_string_lossy());
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
-    };
-    for entry in entries {
-        let entry = entry?;
+    for entry in list_dir(dir)? {
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if !file_name.starts_with(&prefix) {
             continue;
@@ -330,18 +324,18 @@ pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: &str, back
     let copied = atomic_write(path, old, owner);
     let Err(copy_error) = copied else { return Ok(()) };
     let Some(backup) = backup else { return Err(copy_error) };
-    let temp = sibling_temp(path, "undo");
-    let _ = fs::remove_file(&temp);
-    fs::hard_link(backup, &temp)
-        .and_then(|()| fs::rename(&temp, path))
-        .map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            anyhow::Error::new(e).context(format!(
+    // A temp name that fails to go into place is removed when dropped.
+    let mut temp = TempName::beside(path, "undo");
+    fs::hard_link(backup, &temp.path)
+        .and_then(|()| fs::rename(&temp.path, path))
+        .with_context(|| {
+            format!(
                 "cannot put {} back ({copy_error:#}), nor link its backup {} into place",
                 path.display(),
                 backup.display()
-            ))
+            )
         })?;
+    temp.gone = true;
     log::warn!(
         "{}: written back by linking its backup {} into place ({copy_error:#})",
         path.display(),
@@ -416,6 +410,24 @@ pub fn check_trusted_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`check_trusted_path`] when the tool runs as root, its refusal led by `refusing` (`refusing to
+/// run PATH`): only root's runs execute or trust what others could replace.
+pub fn check_trusted_if_root(path: &Path, refusing: &str) -> Result<()> {
+    if current_ids().0 == 0 {
+        check_trusted_path(path).map_err(|e| anyhow::anyhow!("{refusing}: {e:#}"))?;
+    }
+    Ok(())
+}
+
+/// The entries of `dir`; none when it does not exist.
+pub fn list_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.collect::<std::io::Result<_>>()?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    }
+}
+
 /// A compact UTC stamp for backup names (`20261126T095155Z`).
 pub fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now())
@@ -436,21 +448,15 @@ pub fn backup(path: &Path, stamp: &str) -> Result<PathBuf> {
 /// names it, the copy is removed.
 pub fn stage_backup(path: &Path, bytes: Option<&[u8]>) -> Result<StagedBackup> {
     let meta = fs::metadata(path).with_context(|| format!("cannot back up {}", path.display()))?;
-    let read;
     let bytes = match bytes {
-        Some(b) => b,
-        None => {
-            read = read_bounded(path)?;
-            &read
-        }
+        Some(b) => Cow::Borrowed(b),
+        None => Cow::Owned(read_bounded(path)?),
     };
-    let temp = sibling_temp(path, "backup");
-    let _ = fs::remove_file(&temp);
     let staged = StagedBackup {
         path: path.to_path_buf(),
-        temp: TempName::new(temp),
+        temp: TempName::beside(path, "backup"),
     };
-    write_new(&staged.temp.path, bytes, Owner::of(&meta))
+    write_new(&staged.temp.path, &bytes, Owner::of(&meta))
         .with_context(|| format!("cannot back up {}", path.display()))?;
     Ok(staged)
 }
@@ -491,14 +497,21 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot set the mode of {}", dir.display()))
 }
 
+/// Creates `dir` and every missing directory above it, each with exactly `mode` whatever the
+/// caller's umask.
+pub fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+    for d in missing.into_iter().rev() {
+        fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
+        fs::set_permissions(d, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", d.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes a new private (0600) file that must not exist yet, synced to disk.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let owner = Owner {
-        mode: 0o600,
-        uid: current_ids().0,
-        gid: current_ids().1,
-    };
-    write_new(path, bytes, owner)
+    write_new(path, bytes, Owner::mine(0o600))
 }
 
 /// The running user and group.

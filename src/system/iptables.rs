@@ -15,16 +15,13 @@ const IPTABLES: [&str; 2] = ["/usr/sbin/iptables", "/sbin/iptables"];
 const IP6TABLES: [&str; 2] = ["/usr/sbin/ip6tables", "/sbin/ip6tables"];
 
 fn program(root: &Root, family: Family) -> Result<String, String> {
-    let candidates = match family {
-        Family::V4 => IPTABLES,
-        Family::V6 => IP6TABLES,
+    let (candidates, name) = match family {
+        Family::V4 => (IPTABLES, "iptables"),
+        Family::V6 => (IP6TABLES, "ip6tables"),
     };
-    root.find(&candidates).map(str::to_string).ok_or_else(|| {
-        format!(
-            "no {} under the root",
-            if family == Family::V4 { "iptables" } else { "ip6tables" }
-        )
-    })
+    root.find(&candidates)
+        .map(str::to_string)
+        .ok_or_else(|| format!("no {name} under the root"))
 }
 
 /// `iptables -w [-t TABLE] -S` output, or why it could not be had.

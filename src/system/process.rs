@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::system::fsutil::Staged;
+use crate::system::fsutil::{self, Staged};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
@@ -51,10 +51,7 @@ pub fn set_deadline(at: Instant) {
 }
 
 /// The session ids of the children running now, so a run stopped at its deadline can kill them.
-fn running() -> &'static std::sync::Mutex<Vec<i32>> {
-    static RUNNING: std::sync::OnceLock<std::sync::Mutex<Vec<i32>>> = std::sync::OnceLock::new();
-    RUNNING.get_or_init(Default::default)
-}
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
 /// Kills every process in the session `sid`: the child, its process groups, and anything it
 /// started that stayed in its session. (A daemon that made a session of its own is not ours.)
@@ -82,7 +79,7 @@ fn kill_session(sid: i32) {
 
 /// Kills the sessions of every child still running (the run's deadline passed).
 pub fn kill_running() {
-    if let Ok(list) = running().lock() {
+    if let Ok(list) = RUNNING.lock() {
         for sid in list.iter() {
             kill_session(*sid);
         }
@@ -132,11 +129,7 @@ fn drain(mut r: impl Read + Send + 'static) -> Drained {
 /// Refuses, when the tool runs as root, a program others could replace: it, and every directory
 /// above it, must be owned by root (or the running user) and not writable by others.
 fn check_runnable(path: &std::path::Path) -> Result<()> {
-    if crate::system::fsutil::current_ids().0 == 0 {
-        crate::system::fsutil::check_trusted_path(path)
-            .map_err(|e| anyhow::anyhow!("refusing to run {}: {e:#}", path.display()))?;
-    }
-    Ok(())
+    fsutil::check_trusted_if_root(path, &format!("refusing to run {}", path.display()))
 }
 
 /// Runs `program` (an appliance path, resolved under the root) with no stdin, its output
@@ -168,7 +161,7 @@ pub fn run_with_input(
         .spawn()
         .with_context(|| format!("cannot run {}", path.display()))?;
     let sid = child.id() as i32;
-    if let Ok(mut list) = running().lock() {
+    if let Ok(mut list) = RUNNING.lock() {
         list.push(sid);
     }
     if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
@@ -183,7 +176,7 @@ pub fn run_with_input(
     let deadline = deadline_after(timeout);
     let (status, timed_out) = wait_until(&mut child, sid, deadline)?;
     // Reaped: its ids may be reused from now on, so it is no longer ours to kill.
-    if let Ok(mut list) = running().lock() {
+    if let Ok(mut list) = RUNNING.lock() {
         list.retain(|s| *s != sid);
     }
     Ok(Ran {
@@ -194,23 +187,30 @@ pub fn run_with_input(
     })
 }
 
-/// The command for `path`: nothing of the caller's environment reaches the root's programs (no
+/// A command for the root's program `path`: nothing of the caller's environment reaches it (no
 /// exported shell functions, no IPT=...): the root's PATH, the C locale, `/` as working
-/// directory, output captured, in a session of its own.
-fn command_for(root: &Root, path: &std::path::Path, args: &[String], piped_input: bool) -> Command {
+/// directory, stderr captured.
+fn clean_command(root: &Root, path: &std::path::Path) -> Command {
     let mut cmd = Command::new(path);
-    cmd.args(args)
-        .env_clear()
+    cmd.env_clear()
         .env("PATH", root.search_path())
         .env("LANG", "C")
+        .current_dir("/")
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The command for `path` ([`clean_command`]), with the root in `IWSS_KEEPER_ROOT`, all output
+/// captured, in a session of its own.
+fn command_for(root: &Root, path: &std::path::Path, args: &[String], piped_input: bool) -> Command {
+    let mut cmd = clean_command(root, path);
+    cmd.args(args)
         .env(
             "IWSS_KEEPER_ROOT",
             std::path::absolute(root.dir()).unwrap_or_else(|_| root.dir().to_path_buf()),
         )
-        .current_dir("/")
         .stdin(if piped_input { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::piped());
     // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -228,10 +228,9 @@ fn deadline_after(timeout: Duration) -> Instant {
     let deadline = Instant::now()
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
-    match DEADLINE.get() {
-        Some(run_deadline) => deadline.min(*run_deadline),
-        None => deadline,
-    }
+    DEADLINE
+        .get()
+        .map_or(deadline, |run_deadline| deadline.min(*run_deadline))
 }
 
 /// Waits for the child until `deadline`, then kills its session: how it ended, and whether it
@@ -283,9 +282,12 @@ pub fn check_syntax(root: &Root, dir: &std::path::Path, bytes: &[u8]) -> Result<
 /// known, so bash reads it while the rest of the run goes on; [`SyntaxCheck::finish`] takes its
 /// answer. Dropped unfinished, the check is stopped.
 pub struct SyntaxCheck {
+    /// Both `Some` until [`SyntaxCheck::finish`] takes them (or the check is dropped).
     child: Option<std::process::Child>,
     file: Option<Checked>,
     bash: std::path::PathBuf,
+    /// The file's absolute path, as bash names it in its messages.
+    path: std::path::PathBuf,
 }
 
 /// The file bash reads: a temp copy, or the new content staged beside the script it replaces
@@ -340,22 +342,18 @@ fn checking_bash(root: &Root) -> Result<std::path::PathBuf> {
 
 fn spawn_check(root: &Root, bash: std::path::PathBuf, file: Checked) -> Result<SyntaxCheck> {
     let path = std::path::absolute(file.path()).with_context(|| format!("cannot resolve {}", file.path().display()))?;
-    let child = Command::new(&bash)
+    let child = clean_command(root, &bash)
         .arg("-n")
         .arg(&path)
-        .env_clear()
-        .env("PATH", root.search_path())
-        .env("LANG", "C")
-        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {}", bash.display()))?;
     Ok(SyntaxCheck {
         child: Some(child),
         file: Some(file),
         bash,
+        path,
     })
 }
 
@@ -363,25 +361,19 @@ impl SyntaxCheck {
     /// Waits for bash: when it accepts the script, the staged file it checked (`None` for a
     /// temp copy, which is removed); else what bash said.
     pub fn finish(mut self) -> Result<Option<Staged>> {
-        let (Some(child), Some(file)) = (self.child.take(), self.file.take()) else {
-            bail!("bash -n was already waited for");
-        };
+        let child = self.child.take().expect("finish takes the check once");
         let out = child
             .wait_with_output()
             .with_context(|| format!("cannot run {}", self.bash.display()))?;
         if !out.status.success() {
-            let name = std::path::absolute(file.path())
-                .unwrap_or_else(|_| file.path().to_path_buf())
-                .display()
-                .to_string();
             bail!(
                 "bash -n rejects the new script: {}",
                 String::from_utf8_lossy(&out.stderr)
-                    .replace(&format!("{name}: "), "")
+                    .replace(&format!("{}: ", self.path.display()), "")
                     .trim()
             );
         }
-        Ok(match file {
+        Ok(match self.file.take().expect("finish takes the check once") {
             Checked::Copy(_) => None,
             Checked::Staged(staged) => Some(staged),
         })

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use crate::domain::sysctl;
 use crate::root::Root;
 
-fn path(root: &Root, key: &str) -> PathBuf {
+/// Where the running value of a sysctl key is, under the root.
+pub fn path(root: &Root, key: &str) -> PathBuf {
     root.path(&format!("/proc/sys/{}", sysctl::canonical_key(key)))
 }
 
