@@ -226,7 +226,11 @@ impl Snapshot {
     /// The platforms that may run the appliance this snapshot was taken on
     /// ([`sysctl::Platform::targets`]).
     pub fn platforms(&self) -> Vec<sysctl::Platform> {
-        sysctl::Platform::targets(&self.manifest.version, None)
+        let release = sysctl::platform::RELEASE_FILES
+            .iter()
+            .find_map(|p| self.content(p))
+            .map(String::from_utf8_lossy);
+        sysctl::Platform::targets(&self.manifest.version, release.as_deref())
     }
 
     /// A snapshot of in-memory files (absolute path, content), for analysis without a disk tree.

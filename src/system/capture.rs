@@ -135,6 +135,8 @@ fn paths_to_capture(root: &Root, config: &Config) -> Result<Vec<String>> {
     }
     paths.push(config.firewall_script.clone());
     paths.push(config.version_file.clone());
+    // Which RHEL the appliance runs decides how its sysctl files are read (when present).
+    paths.extend(sysctl::platform::RELEASE_FILES.map(String::from));
     paths.dedup();
     Ok(paths)
 }

@@ -761,3 +761,71 @@ fn sysctl_conf_is_read_last_at_boot_on_rhel_7() {
     );
     assert_eq!(std::fs::read(&conf).unwrap(), conf_before, "{out}");
 }
+
+/// systemd's masks: a drop-in linked to `/dev/null`, and a dangling link, hide the same-named
+/// vendor files that would set the key to 1; a drop-in holding a NUL byte is read, not refused.
+/// The run goes on and the value is the kernel default.
+#[test]
+fn masked_drop_ins_hide_the_vendor_files() {
+    use crate::testenv::{testdata, TestEnv};
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
+    let (etc, usr) = (env.root.join("etc/sysctl.d"), env.root.join("usr/lib/sysctl.d"));
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&usr).unwrap();
+    std::fs::write(usr.join("50-vendor.conf"), "net.ipv4.tcp_rfc1337 = 1\n").unwrap();
+    std::fs::write(usr.join("60-other.conf"), "net.ipv4.tcp_rfc1337 = 1\n").unwrap();
+    std::os::unix::fs::symlink("/dev/null", etc.join("50-vendor.conf")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/60-other.conf", etc.join("60-other.conf")).unwrap();
+    std::fs::write(etc.join("70-nul.conf"), b"kernel.x = 1\0 junk\n").unwrap();
+    let from = testdata().join("iwsva-sp2-to-sp3/before");
+    let run = env.keeper(&["--json", "diff", from.to_str().unwrap()]);
+    assert_ne!(run.code, 2, "{}", run.text());
+    let finding = &run.json()["comparison"]["sysctl"][0];
+    assert_eq!(finding["after"]["value"], "0", "{finding}");
+    assert!(finding["after"]["source"].is_null(), "the kernel default: {finding}");
+    assert!(finding["set_to"].is_null(), "{finding}");
+    // Unmasked, the vendor file would win.
+    std::fs::remove_file(etc.join("50-vendor.conf")).unwrap();
+    let run = env.keeper(&["--json", "diff", from.to_str().unwrap()]);
+    assert_eq!(
+        run.json()["comparison"]["sysctl"][0]["after"]["value"],
+        "1",
+        "{}",
+        run.text()
+    );
+}
+
+/// IWSS 6.5 Patch 3 runs RHEL 8, or RHEL 7 when `/etc/redhat-release` says so: `0 1` is 0 on
+/// RHEL 8's kernel, 1 on RHEL 7's, and "cannot tell" when the release is not known.
+#[test]
+fn iwss_patch_3_is_judged_by_its_release_file() {
+    use crate::testenv::{testdata, TestEnv};
+    let judged = |release: Option<&str>| {
+        let env = TestEnv::from_tree(&testdata().join("iwss-p2-to-p3/after"));
+        let conf = env.root.join("etc/sysctl.conf");
+        let mut text = std::fs::read(&conf).unwrap();
+        text.extend_from_slice(b"net.ipv4.tcp_rfc1337 = 0 1\n");
+        std::fs::write(&conf, &text).unwrap();
+        if let Some(release) = release {
+            std::fs::write(env.root.join("etc/redhat-release"), release).unwrap();
+        }
+        let from = testdata().join("iwss-p2-to-p3/before");
+        let run = env.keeper(&["--json", "diff", from.to_str().unwrap()]);
+        assert_ne!(run.code, 2, "{}", run.text());
+        run.json()["comparison"]["sysctl"][0]["after"].clone()
+    };
+    assert_eq!(
+        judged(Some("Red Hat Enterprise Linux release 8.10 (Ootpa)\n"))["value"],
+        "0"
+    );
+    assert_eq!(judged(Some("CentOS Linux release 7.9.2009 (Core)\n"))["value"], "1");
+    let unknown = judged(None);
+    assert!(unknown.get("value").is_none_or(|v| v.is_null()), "{unknown}");
+    assert!(
+        unknown["unknown"]
+            .as_str()
+            .unwrap()
+            .contains("read the files differently"),
+        "{unknown}"
+    );
+}

@@ -81,9 +81,19 @@ impl Platform {
     }
 }
 
-/// The major version `/etc/redhat-release` names (`CentOS Linux release 7.9.2009 (Core)`).
-fn rhel_major(release: &str) -> Option<u32> {
-    let at = release.find("release ")? + "release ".len();
-    let digits: String = release[at..].chars().take_while(char::is_ascii_digit).collect();
+/// The files that say which release of the operating system a root runs.
+pub const RELEASE_FILES: [&str; 2] = ["/etc/redhat-release", "/etc/os-release"];
+
+/// The major version a release file names: `/etc/redhat-release` (`CentOS Linux release 7.9.2009
+/// (Core)`) or `/etc/os-release` (`VERSION_ID="8.10"`).
+pub fn rhel_major(release: &str) -> Option<u32> {
+    let rest = match release.find("release ") {
+        Some(at) => &release[at + "release ".len()..],
+        None => {
+            let line = release.lines().find_map(|l| l.trim().strip_prefix("VERSION_ID="))?;
+            line.trim_matches(|c| c == '"' || c == '\'')
+        }
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
