@@ -806,12 +806,15 @@ mod tests {
         let vt = on_each(b"net.ipv4.tcp_rfc1337 = 1\n\x0bnet.ipv4.tcp_rfc1337 = 0\n");
         assert_eq!(vt, [some("1"), some("1"), some("0")]);
         // 3.3.10 reads a 5,000-byte comment in pieces: its end is a line of its own.
-        let long = [
-            b"net.ipv4.tcp_rfc1337 = 0\n#".to_vec(),
+        let comment = [
+            b"#".to_vec(),
             b"x".repeat(4094),
-            b"net.ipv4.tcp_rfc1337=1\n".to_vec(),
+            b" ".repeat(883),
+            b"net.ipv4.tcp_rfc1337=1".to_vec(),
         ]
         .concat();
+        assert_eq!(comment.len(), 5000);
+        let long = [&b"net.ipv4.tcp_rfc1337 = 0\n"[..], &comment, b"\n"].concat();
         assert_eq!(on_each(&long), [some("1"), some("0"), some("0")]);
         // `0 1`: kernel 3.10 takes the numbers one by one, the strict kernels the first.
         assert_eq!(
