@@ -95,12 +95,11 @@ fn rules(ctx: &Context, snap: &Snapshot) -> Result<Vec<ShownRule>> {
 
 /// Each managed sysctl key's value in the snapshot's files, and where it is set.
 fn sysctl_values(ctx: &Context, snap: &Snapshot) -> Vec<ShownSysctl> {
-    let (sources, platforms) = (snap.sysctl_files(), snap.platforms());
     ctx.config
         .managed_sysctl
         .iter()
         .map(|k| {
-            let e = sysctl::effective(&sources, k, &platforms);
+            let e = snap.sysctl_effective(k);
             ShownSysctl {
                 key: sysctl::display_key(&sysctl::canonical_key(k)),
                 value: e.value,

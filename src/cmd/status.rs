@@ -123,18 +123,17 @@ fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<R
 /// Each managed sysctl key: the value owed (from the snapshot, else a configured custom value),
 /// in the files and running.
 fn sysctl_values(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Vec<SysctlStatus> {
-    let (sources, platforms) = (now.sysctl_files(), now.platforms());
     ctx.config
         .managed_sysctl
         .iter()
         .map(|k| {
-            let files = sysctl::effective(&sources, k, &platforms);
+            let files = now.sysctl_effective(k);
             let running = procsys::read(&ctx.root, k);
             let custom = ctx.config.sysctl_values.get(k).map(String::as_str);
             // Without a snapshot only a configured custom value is owed.
             let wanted = match snap {
                 Some(old) => {
-                    let before = sysctl::effective(&old.sysctl_files(), k, &old.platforms());
+                    let before = old.sysctl_effective(k);
                     sysctl::owed_value(&before, custom)
                 }
                 None => custom.map(str::to_string),

@@ -295,15 +295,13 @@ fn discarded_rule(
 
 /// What each managed sysctl key is before, after and at boot, and what to do about it.
 fn sysctl_findings(before: &Snapshot, after: &Snapshot, config: &Config) -> Vec<SysctlFinding> {
-    let (before_files, before_platforms) = (before.sysctl_files(), before.platforms());
-    let (after_files, after_platforms) = (after.sysctl_files(), after.platforms());
     config
         .managed_sysctl
         .iter()
         .map(|key| {
-            let b = sysctl::effective(&before_files, key, &before_platforms);
-            let a = sysctl::effective(&after_files, key, &after_platforms);
-            let boot = sysctl::effective_at_boot(&after_files, key, &after_platforms);
+            let b = before.sysctl_effective(key);
+            let a = after.sysctl_effective(key);
+            let boot = after.sysctl_boot_effective(key);
             sysctl::decide(key, b, a, boot, config.sysctl_values.get(key).map(String::as_str))
         })
         .collect()
@@ -354,9 +352,8 @@ pub fn recorded_runtime(pair: &Pair, cmp: &Comparison) -> Vec<Step> {
             loaded,
         });
     }
-    let (sources, platforms) = (new.sysctl_files(), new.platforms());
     for (key, value) in &runtime.sysctl {
-        let files = sysctl::effective(&sources, key, &platforms);
+        let files = new.sysctl_effective(key);
         steps.push(Step::RecordedSysctl {
             key: key.clone(),
             differs: sysctl::running_differs(value, &files),

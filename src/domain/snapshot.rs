@@ -20,6 +20,9 @@ pub const FORMAT: u32 = 1;
 pub enum FileKind {
     File,
     Symlink,
+    /// A sysctl file that could not be read (a FIFO, a device, no permission): what it sets is
+    /// not known.
+    Unreadable,
 }
 
 /// One captured file, as the manifest lists it.
@@ -38,6 +41,9 @@ pub struct FileRecord {
     /// Link target, for a symlink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Why the file could not be read, for an unreadable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Live state recorded with a snapshot.
@@ -218,9 +224,67 @@ impl Snapshot {
             .filter_map(|r| match (self.content(&r.path), &r.target) {
                 (Some(c), _) => Some((r.path.as_str(), c)),
                 (None, Some(_)) => Some((r.path.as_str(), &b""[..])),
+                (None, None) if r.kind == FileKind::Unreadable => Some((r.path.as_str(), &b""[..])),
                 (None, None) => None,
             })
             .collect()
+    }
+
+    /// What `sysctl --system` gives `key` on the platforms this appliance may run
+    /// ([`sysctl::effective`]).
+    pub fn sysctl_effective(&self, key: &str) -> sysctl::Effective {
+        let platforms = self.platforms();
+        let effective = sysctl::effective(&self.sysctl_files(), key, &platforms);
+        self.unless_unreadable(effective, key, |paths, p| {
+            sysctl::load_order(paths.iter().copied(), p.procps())
+        })
+    }
+
+    /// What systemd-sysctl gives `key` at boot on the platforms this appliance may run
+    /// ([`sysctl::effective_at_boot`]).
+    pub fn sysctl_boot_effective(&self, key: &str) -> sysctl::Effective {
+        let platforms = self.platforms();
+        let effective = sysctl::effective_at_boot(&self.sysctl_files(), key, &platforms);
+        self.unless_unreadable(effective, key, |paths, p| {
+            let mut order = sysctl::boot_order(paths.iter().copied());
+            // RHEL 7's systemd 219 reads /etc/sysctl.conf itself.
+            if p == sysctl::Platform::Rhel7 {
+                order.push(sysctl::SYSCTL_CONF);
+            }
+            order
+        })
+    }
+
+    /// `effective`, unless a sysctl file some platform's `order` uses could not be read: then
+    /// "cannot tell", naming it (the file could set the key).
+    fn unless_unreadable<'a>(
+        &'a self,
+        effective: sysctl::Effective,
+        key: &str,
+        order: impl Fn(&[&'a str], sysctl::Platform) -> Vec<&'a str>,
+    ) -> sysctl::Effective {
+        let paths: Vec<&str> = self.sysctl_files().into_iter().map(|(p, _)| p).collect();
+        let unreadable = self
+            .manifest
+            .files
+            .iter()
+            .filter(|r| r.kind == FileKind::Unreadable)
+            .find(|r| {
+                self.platforms()
+                    .into_iter()
+                    .any(|p| order(&paths, p).contains(&r.path.as_str()))
+            });
+        match unreadable {
+            Some(r) => sysctl::Effective {
+                unknown: Some(format!(
+                    "{} cannot be read ({}): it could set {key}",
+                    r.path,
+                    r.reason.as_deref().unwrap_or("no reason recorded")
+                )),
+                ..sysctl::Effective::default()
+            },
+            None => effective,
+        }
     }
 
     /// The platforms that may run the appliance this snapshot was taken on
@@ -246,6 +310,7 @@ impl Snapshot {
                 gid: 0,
                 sha256: sha256_hex(bytes),
                 target: None,
+                reason: None,
             })
             .collect();
         Self {
@@ -272,6 +337,8 @@ impl Snapshot {
             r.sha256 = match (&r.target, self.contents.get(&r.path)) {
                 (Some(t), _) => sha256_hex(t.as_bytes()),
                 (None, Some(bytes)) => sha256_hex(bytes),
+                // An unreadable file is recorded with no content.
+                (None, None) if r.kind == FileKind::Unreadable => sha256_hex(b""),
                 (None, None) => continue,
             };
         }

@@ -231,9 +231,8 @@ fn restart_verify_or_roll_back(
 /// A resumed run: brings running values of managed keys in line with the files, as `sysctl -p`
 /// would.
 fn set_running_from_files(ctx: &Context, new: &Snapshot, steps: &mut Vec<Step>) -> Result<()> {
-    let (sources, platforms) = (new.sysctl_files(), new.platforms());
     for key in &ctx.config.managed_sysctl {
-        let files = sysctl::effective(&sources, key, &platforms);
+        let files = new.sysctl_effective(key);
         let (Some(running), Some(value)) = (procsys::read(&ctx.root, key), files.value.as_deref()) else {
             continue;
         };

@@ -152,6 +152,7 @@ pub fn load(dir: &Path, state_dir: &Path) -> Result<Snapshot> {
     for r in &manifest.files {
         let data = match r.kind {
             FileKind::Symlink => r.target.clone().unwrap_or_default().into_bytes(),
+            FileKind::Unreadable => Vec::new(),
             FileKind::File => {
                 let p = dir.join("files").join(r.path.trim_start_matches('/'));
                 let meta = fs::symlink_metadata(&p)

@@ -200,6 +200,10 @@ fn read_file(
         },
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", abs.display())),
     };
+    // A sysctl file the tool cannot read is recorded as such: the keys it could set are "cannot
+    // tell", and the rest of the run goes on.
+    let sysctl_file = sysctl::is_sysctl_file(path);
+    let mut reason = None;
     let (kind, bytes, target) = if meta.file_type().is_symlink() {
         let t = fs::read_link(&abs).with_context(|| format!("cannot read link {}", abs.display()))?;
         let t = t.to_string_lossy().into_owned();
@@ -213,7 +217,17 @@ fn read_file(
         }
         (FileKind::Symlink, t.clone().into_bytes(), Some(t))
     } else if meta.is_file() {
-        (FileKind::File, read_text(&abs, sysctl::is_sysctl_file(path))?, None)
+        match read_text(&abs, sysctl_file) {
+            Ok(bytes) => (FileKind::File, bytes, None),
+            Err(e) if sysctl_file => {
+                reason = Some(format!("{e:#}"));
+                (FileKind::Unreadable, Vec::new(), None)
+            }
+            Err(e) => return Err(e),
+        }
+    } else if sysctl_file {
+        reason = Some(format!("{} is a {}", abs.display(), kind_name(&meta)));
+        (FileKind::Unreadable, Vec::new(), None)
     } else {
         bail!(
             "{} is not a regular file (a {}); refusing to guess its content",
@@ -232,6 +246,7 @@ fn read_file(
         // tree read now needs no checksum, and hashing large scripts is costly.
         sha256: String::new(),
         target,
+        reason,
     };
     Ok(Some((record, bytes)))
 }

@@ -829,3 +829,36 @@ fn iwss_patch_3_is_judged_by_its_release_file() {
         "{unknown}"
     );
 }
+
+/// A drop-in the tool cannot read (here a FIFO, which it never opens) could set the key: the
+/// key is "cannot tell", naming it, and the rest of the run (the firewall comparison) goes on.
+#[test]
+fn an_unreadable_drop_in_makes_the_key_cannot_tell() {
+    use crate::testenv::{testdata, TestEnv};
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
+    let etc = env.root.join("etc/sysctl.d");
+    std::fs::create_dir_all(&etc).unwrap();
+    let fifo = etc.join("50-fifo.conf");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let from = testdata().join("iwsva-sp2-to-sp3/before");
+    let run = env.keeper(&["--json", "diff", from.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    let json = run.json();
+    let after = &json["comparison"]["sysctl"][0]["after"];
+    assert!(after["value"].is_null(), "{after}");
+    let why = after["unknown"].as_str().unwrap();
+    assert!(
+        why.contains("/etc/sysctl.d/50-fifo.conf cannot be read") && why.contains("FIFO"),
+        "{why}"
+    );
+    assert!(
+        !json["comparison"]["discarded"].as_array().unwrap().is_empty(),
+        "{json}"
+    );
+    // A snapshot of such a root is taken and stored, and read back.
+    let snap = env.keeper(&["snapshot"]);
+    assert_eq!(snap.code, 0, "{}", snap.text());
+    let shown = env.keeper(&["show", snap.stdout.trim()]);
+    assert_eq!(shown.code, 0, "{}", shown.text());
+}
