@@ -862,3 +862,594 @@ fn an_unreadable_drop_in_makes_the_key_cannot_tell() {
     let shown = env.keeper(&["show", snap.stdout.trim()]);
     assert_eq!(shown.code, 0, "{}", shown.text());
 }
+
+/// What one name in a tree is: a file with its bytes, a symbolic link to a target, or a
+/// directory (a directory named `*.conf` is no sysctl file, but a program may still count it).
+#[derive(Debug, Clone)]
+enum Entry {
+    File(Vec<u8>),
+    Link(&'static str),
+    Dir,
+}
+
+/// One boot tree: entries as (directory name of [`DIRS`], basename, entry), and the bytes of
+/// `/etc/sysctl.conf`.
+#[derive(Debug, Clone)]
+struct Tree {
+    entries: Vec<(&'static str, String, Entry)>,
+    conf: Vec<u8>,
+}
+
+/// Link targets: sysctl.conf (relative from `/etc/sysctl.d`, absolute from elsewhere), a mask,
+/// and two that name nothing.
+const TO_CONF: &str = "../sysctl.conf";
+const TO_CONF_ABSOLUTE: &str = "/etc/sysctl.conf";
+const TO_NULL: &str = "/dev/null";
+const DANGLING: [&str; 2] = ["../missing.conf", "/nonexistent/sysctl.conf"];
+
+impl Tree {
+    /// The bytes a program reads through the entry at `dir`: a link to sysctl.conf reads it,
+    /// any other link, an empty file and a directory read nothing.
+    fn resolved(&self, dir: &str, entry: &Entry) -> Option<Vec<u8>> {
+        match entry {
+            Entry::File(bytes) => Some(bytes.clone()),
+            Entry::Link(TO_CONF) if dir == "etc" => Some(self.conf.clone()),
+            Entry::Link(TO_CONF_ABSOLUTE) => Some(self.conf.clone()),
+            Entry::Link(_) => Some(Vec::new()),
+            Entry::Dir => None,
+        }
+    }
+
+    /// The files as the snapshot gives them to the tool: every sysctl file at its appliance
+    /// path, a link as the content of the file it names, a mask (link to `/dev/null`, dangling
+    /// link, empty file) as empty content; a directory is not a file.
+    fn tool_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = self
+            .entries
+            .iter()
+            .filter_map(|(dir, base, entry)| {
+                let path = DIRS.iter().find(|(n, _)| n == dir).unwrap().1;
+                Some((format!("{path}/{base}"), self.resolved(dir, entry)?))
+            })
+            .collect();
+        files.push((sysctl::SYSCTL_CONF.to_string(), self.conf.clone()));
+        files
+    }
+
+    /// The tree in one line: `etc/10-a.conf="..."`, `etc/99-sysctl.conf->../sysctl.conf`,
+    /// `run/x.conf/`, then sysctl.conf.
+    fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(dir, base, entry)| match entry {
+                Entry::File(bytes) => format!("{dir}/{base}=\"{}\"", brief(bytes)),
+                Entry::Link(to) => format!("{dir}/{base}->{to}"),
+                Entry::Dir => format!("{dir}/{base}/"),
+            })
+            .collect();
+        parts.push(format!("sysctl.conf=\"{}\"", brief(&self.conf)));
+        parts.join(" ")
+    }
+}
+
+/// Bytes escaped on one line, a run of 16 or more of one byte shown once with its count.
+fn brief(bytes: &[u8]) -> String {
+    let escape = |b: u8| match b {
+        b'\n' => "\\n".to_string(),
+        b'\r' => "\\r".to_string(),
+        b'\t' => "\\t".to_string(),
+        0 => "\\0".to_string(),
+        b'"' | b'\\' => format!("\\{}", b as char),
+        0x20..=0x7e => (b as char).to_string(),
+        _ => format!("\\x{b:02x}"),
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|&&b| b == bytes[i]).count();
+        if run >= 16 {
+            out.push_str(&format!("[{}x{run}]", escape(bytes[i])));
+        } else {
+            for &b in &bytes[i..i + run] {
+                out.push_str(&escape(b));
+            }
+        }
+        i += run;
+    }
+    out
+}
+
+/// One line of a drop-in (no line ending): mostly assignments of the key in one of its
+/// spellings, with the `-` prefix, with values each kernel reads its own way; sometimes a
+/// 3,000- or 5,000-byte comment (ending in nothing or in an assignment), a NUL inside the line,
+/// a bare `-key` line or a short comment.
+fn tree_line(rng: &mut Rng) -> Vec<u8> {
+    const SPELLINGS: [&str; 8] = [
+        KEY,
+        KEY,
+        KEY,
+        "net/ipv4//tcp_rfc1337",
+        ".net.ipv4.tcp_rfc1337",
+        "-net.ipv4.tcp_rfc1337",
+        "- net.ipv4.tcp_rfc1337",
+        KEY,
+    ];
+    const VALUES: [&str; 8] = ["0", "1", "2", "0 1", "256", "-1", "+1", "010"];
+    const NULS: [&str; 5] = [
+        "net.ipv4.tcp_rfc1337 = 1\x000",
+        "net.ipv4.tcp_rfc1337 = 0\x001",
+        "net.ipv4.tcp_rfc1337\x00 = 1",
+        "\x00net.ipv4.tcp_rfc1337 = 1",
+        "net.ipv4.tcp_rfc1337 = 2\x00 # x",
+    ];
+    match rng.below(24) {
+        0 | 1 => {
+            let len = [3000, 5000][rng.below(2)];
+            let tail = match rng.below(3) {
+                0 => String::new(),
+                _ => format!("{KEY} = {}", VALUES[rng.below(VALUES.len())]),
+            };
+            let pad = [" ", "x", "#"][rng.below(3)];
+            format!("#{}{tail}", pad.repeat(len - 1 - tail.len())).into_bytes()
+        }
+        2 => NULS[rng.below(NULS.len())].as_bytes().to_vec(),
+        3 => b"-net.ipv4.tcp_rfc1337".to_vec(),
+        4 => b"# net.ipv4.tcp_rfc1337 = 1".to_vec(),
+        _ => {
+            let key = SPELLINGS[rng.below(SPELLINGS.len())];
+            let sep = [" = ", "=", "\t=\t"][rng.below(3)];
+            format!("{key}{sep}{}", VALUES[rng.below(VALUES.len())]).into_bytes()
+        }
+    }
+}
+
+/// A file of one to three lines, ended by LF, CRLF or a bare CR (the last line sometimes
+/// without one).
+fn tree_file(rng: &mut Rng) -> Vec<u8> {
+    let end: &[u8] = [&b"\n"[..], b"\n", b"\n", b"\n", b"\r\n", b"\r"][rng.below(6)];
+    let lines: Vec<Vec<u8>> = (0..1 + rng.below(3)).map(|_| tree_line(rng)).collect();
+    let mut bytes = lines.join(end);
+    if rng.below(7) != 0 {
+        bytes.extend_from_slice(end);
+    }
+    bytes
+}
+
+/// Boot trees over the four drop-in directories and sysctl.conf: basenames that clash across
+/// directories and sort before or after `99-sysctl.conf`, the link
+/// `/etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf` in about half, masks (a link to
+/// `/dev/null`, an empty file, a dangling link, a directory) over a same-named file in another
+/// directory, and directories named `*.conf`.
+fn trees(count: usize) -> Vec<Tree> {
+    const NAMES: [&str; 10] = [
+        "10-a.conf",
+        "50-b.conf",
+        "99-zz.conf",
+        "99-sysctl.conf",
+        "x.conf",
+        "00-first.conf",
+        "A.conf",
+        "99-zz.conf",
+        "10-a.conf",
+        ".hidden.conf",
+    ];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    (0..count)
+        .map(|_| {
+            let mut entries: Vec<(&'static str, String, Entry)> = Vec::new();
+            for _ in 0..1 + rng.below(4) {
+                let dir = DIRS[rng.below(DIRS.len())].0;
+                let name = NAMES[rng.below(NAMES.len())].to_string();
+                entries.push((dir, name, Entry::File(tree_file(&mut rng))));
+            }
+            if rng.below(2) == 0 {
+                entries.push(("etc", "99-sysctl.conf".into(), Entry::Link(TO_CONF)));
+            }
+            if rng.below(5) == 0 {
+                let dir = DIRS[1 + rng.below(DIRS.len() - 1)].0;
+                entries.push((dir, "99-sysctl.conf".into(), Entry::Link(TO_CONF_ABSOLUTE)));
+            }
+            // A mask over a file of the tree, from an earlier directory (systemd's order; a
+            // file in /etc gets one in /run, which procps 3.3 reads first).
+            if rng.below(2) == 0 {
+                let files: Vec<(usize, String)> = entries
+                    .iter()
+                    .filter(|(_, _, e)| matches!(e, Entry::File(_)))
+                    .map(|(d, b, _)| (DIRS.iter().position(|(n, _)| n == d).unwrap(), b.clone()))
+                    .collect();
+                let (at, base) = files[rng.below(files.len())].clone();
+                let dir = if at == 0 { "run" } else { DIRS[rng.below(at)].0 };
+                let mask = match rng.below(5) {
+                    0 => Entry::Link(TO_NULL),
+                    1 => Entry::File(Vec::new()),
+                    2 => Entry::Link(DANGLING[0]),
+                    3 => Entry::Link(DANGLING[1]),
+                    _ => Entry::Dir,
+                };
+                entries.push((dir, base, mask));
+            }
+            if rng.below(8) == 0 {
+                entries.push((DIRS[rng.below(DIRS.len())].0, "x.conf".into(), Entry::Dir));
+            }
+            // One entry per path: the last one laid out wins.
+            let mut unique: Vec<(&'static str, String, Entry)> = Vec::new();
+            for (d, b, e) in entries {
+                unique.retain(|(d2, b2, _)| !(*d2 == d && *b2 == b));
+                unique.push((d, b, e));
+            }
+            let conf = match rng.below(3) {
+                0 => Vec::new(),
+                _ => tree_file(&mut rng),
+            };
+            Tree { entries: unique, conf }
+        })
+        .collect()
+}
+
+impl SysctlTree {
+    /// Lays out one tree: its files, links and directories, and sysctl.conf in place.
+    fn lay_out_tree(&self, tree: &Tree) {
+        for (name, _) in DIRS {
+            for entry in std::fs::read_dir(self.dir.path().join(name)).unwrap() {
+                let path = entry.unwrap().path();
+                if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                    std::fs::remove_dir_all(&path).unwrap();
+                } else {
+                    std::fs::remove_file(&path).unwrap();
+                }
+            }
+        }
+        for (dir, base, entry) in &tree.entries {
+            let path = self.dir.path().join(dir).join(base);
+            match entry {
+                Entry::File(bytes) => std::fs::write(&path, bytes).unwrap(),
+                Entry::Link(to) => std::os::unix::fs::symlink(to, &path).unwrap(),
+                Entry::Dir => std::fs::create_dir(&path).unwrap(),
+            }
+        }
+        // Written in place: the bind mount holds this inode.
+        std::fs::write(self.dir.path().join("sysctl.conf"), &tree.conf).unwrap();
+    }
+
+    /// Runs each of `programs` (program and arguments) on the tree laid out, each from the
+    /// sentinel and under strace: per program, the key's value on this machine's kernel
+    /// afterwards and what it wrote to the key (each open's first write).
+    fn recorded(&self, programs: &[(std::path::PathBuf, &[&str])]) -> Vec<(String, Vec<Vec<u8>>)> {
+        let logs = tempfile::tempdir().unwrap();
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut script = String::new();
+        for (i, (program, args)) in programs.iter().enumerate() {
+            let log = logs.path().join(format!("{i}.log"));
+            let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+            script.push_str(&format!(
+                "echo {SENTINEL} > /proc/sys/net/ipv4/tcp_rfc1337; \
+                 SYSTEMD_LOG_TARGET=console strace -f -qq -e trace=open,openat,write,close -e signal=none -xx -s 65536 -o {} \
+                 {} {} >/dev/null 2>&1; cat /proc/sys/net/ipv4/tcp_rfc1337\n",
+                quote(log.to_str().unwrap()),
+                quote(program.to_str().unwrap()),
+                args.join(" ")
+            ));
+        }
+        let run = Run::of(self.command("sh").arg("-c").arg(&script));
+        let values: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(values.len(), programs.len(), "{}", run.stderr);
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let log = std::fs::read_to_string(logs.path().join(format!("{i}.log"))).unwrap();
+                (v.to_string(), key_writes(&log))
+            })
+            .collect()
+    }
+}
+
+/// One program that applies every sysctl file: systemd-sysctl at boot, or `sysctl --system`.
+struct Applier {
+    name: &'static str,
+    program: std::path::PathBuf,
+    args: &'static [&'static str],
+    platform: Platform,
+    boot: bool,
+}
+
+/// Counts for one program (or for an unknown platform) over every tree, with the first few
+/// trees of each kind of disagreement.
+#[derive(Default)]
+struct Tally {
+    trees: usize,
+    dangerous: Vec<String>,
+    conservative: Vec<String>,
+    cannot_tell: usize,
+    other_value: Vec<String>,
+    beyond_model: usize,
+    claims_beyond_model: Vec<String>,
+    kernel_differs: Vec<String>,
+    /// Trees on which the tool panicked.
+    panics: Vec<String>,
+}
+
+impl Tally {
+    fn line(&self, what: &str) -> String {
+        format!(
+            "{what}: {} trees; {} dangerous, {} conservative, {} cannot tell, {} another non-zero value, {} beyond the model ({} where the tool claims a value), {} where this machine's kernel disagrees with its model, {} where the tool panics",
+            self.trees,
+            self.dangerous.len(),
+            self.conservative.len(),
+            self.cannot_tell,
+            self.other_value.len(),
+            self.beyond_model,
+            self.claims_beyond_model.len(),
+            self.kernel_differs.len(),
+            self.panics.len(),
+        )
+    }
+
+    fn examples(&self) -> String {
+        let mut out = String::new();
+        for (kind, list) in [
+            ("dangerous", &self.dangerous),
+            ("conservative", &self.conservative),
+            ("another value", &self.other_value),
+            ("claims beyond the model", &self.claims_beyond_model),
+            ("kernel", &self.kernel_differs),
+            ("panic", &self.panics),
+        ] {
+            for e in list.iter().take(10) {
+                out.push_str(&format!("  {kind}: {e}\n"));
+            }
+        }
+        out
+    }
+}
+
+std::thread_local! {
+    /// Set while the tool is asked inside [`asked`]: a panic there is recorded, not printed.
+    static QUIET: std::cell::RefCell<Option<Option<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The tool's answer, or where and why it panicked (a panic is recorded as a failure of the
+/// model, and the trees go on).
+fn asked(f: impl FnOnce() -> sysctl::Effective) -> Result<sysctl::Effective, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let quiet = QUIET.with(|q| {
+                let mut q = q.borrow_mut();
+                match q.as_mut() {
+                    Some(slot) => {
+                        *slot = Some(info.to_string().replace('\n', " "));
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if !quiet {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| *q.borrow_mut() = Some(None));
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let message = QUIET.with(|q| q.borrow_mut().take().flatten());
+    answer.map_err(|_| message.unwrap_or_else(|| "a panic".to_string()))
+}
+
+/// What the tool says, for failure messages.
+fn said(e: &sysctl::Effective) -> String {
+    match (&e.value, &e.unknown) {
+        (Some(v), _) => format!("{v} (from {:?})", e.source),
+        (None, Some(why)) => format!("cannot tell: {}", shown(why.as_bytes())),
+        (None, None) => "nothing".to_string(),
+    }
+}
+
+#[test]
+fn boot_and_system_trees_as_each_program_applies_them() {
+    let old = crate::rule_diff::authorities();
+    let here_systemd = ["/usr/lib/systemd/systemd-sysctl", "/lib/systemd/systemd-sysctl"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let needed = [
+        old.join("procps-3.3.10/sbin/sysctl"),
+        old.join("procps-3.3.15/sbin/sysctl"),
+        old.join("systemd-219/systemd-sysctl"),
+        old.join("systemd-239/systemd-sysctl"),
+    ];
+    let why = if !crate::testenv::is_root() {
+        Some("not running as root".to_string())
+    } else if !std::path::Path::new("/usr/sbin/sysctl").exists() {
+        Some("no sysctl (apt-get install procps)".to_string())
+    } else if here_systemd.is_none() {
+        Some("no systemd-sysctl (apt-get install systemd)".to_string())
+    } else if !std::path::Path::new("/usr/bin/strace").exists() {
+        Some("no strace (apt-get install strace)".to_string())
+    } else {
+        needed
+            .iter()
+            .find(|p| !p.exists())
+            .map(|p| format!("no {} (../shared/authorities/build.sh)", p.display()))
+    };
+    if !require("boot and --system tree differential", why) {
+        return;
+    }
+    let appliers = [
+        Applier {
+            name: "systemd-sysctl 219",
+            program: needed[2].clone(),
+            args: &[],
+            platform: Platform::Rhel7,
+            boot: true,
+        },
+        Applier {
+            name: "systemd-sysctl 239",
+            program: needed[3].clone(),
+            args: &[],
+            platform: Platform::Rhel8,
+            boot: true,
+        },
+        Applier {
+            name: "systemd-sysctl 252",
+            program: here_systemd.unwrap().into(),
+            args: &[],
+            platform: Platform::Current,
+            boot: true,
+        },
+        Applier {
+            name: "sysctl --system, procps-ng 3.3.10",
+            program: needed[0].clone(),
+            args: &["-q", "--system"],
+            platform: Platform::Rhel7,
+            boot: false,
+        },
+        Applier {
+            name: "sysctl --system, procps-ng 3.3.15",
+            program: needed[1].clone(),
+            args: &["-q", "--system"],
+            platform: Platform::Rhel8,
+            boot: false,
+        },
+        Applier {
+            name: "sysctl --system, procps-ng 4.0.2",
+            program: "/usr/sbin/sysctl".into(),
+            args: &["-q", "--system"],
+            platform: Platform::Current,
+            boot: false,
+        },
+    ];
+    let programs: Vec<(std::path::PathBuf, &[&str])> = appliers.iter().map(|a| (a.program.clone(), a.args)).collect();
+    let tree = SysctlTree::new();
+    // Nothing but the test's files may be applied: the namespace shares every other key with
+    // the host.
+    tree.lay_out(&[("etc", "10-a.conf".into(), format!("{KEY} = 1\n"))], "");
+    let dry = Run::of(tree.command("sysctl").args(["--dry-run", "--system"]));
+    for line in dry.stdout.lines().filter(|l| l.starts_with("* Applying")) {
+        assert!(
+            line.contains("/etc/sysctl.d/10-a.conf") || line.contains("/etc/sysctl.conf"),
+            "an unexpected file would be applied: {line}\n{}",
+            dry.stdout
+        );
+    }
+    let all = trees(520);
+    let mut tallies: Vec<Tally> = appliers.iter().map(|_| Tally::default()).collect();
+    // An appliance of unknown version, at boot and with `sysctl --system`.
+    let (mut boot_any, mut system_any) = (Tally::default(), Tally::default());
+    let started = std::time::Instant::now();
+    for (n, t) in all.iter().enumerate() {
+        tree.lay_out_tree(t);
+        let seen = tree.recorded(&programs);
+        let owned = t.tool_files();
+        let files: Vec<(&str, &[u8])> = owned.iter().map(|(p, c)| (p.as_str(), c.as_slice())).collect();
+        let tool = |boot: bool, platforms: &[Platform]| {
+            asked(|| {
+                if boot {
+                    sysctl::effective_at_boot(&files, KEY, platforms)
+                } else {
+                    sysctl::effective(&files, KEY, platforms)
+                }
+            })
+        };
+        let mut truths: Vec<(bool, Option<String>)> = Vec::new();
+        for ((a, tally), (here, wrote)) in appliers.iter().zip(&mut tallies).zip(&seen) {
+            tally.trees += 1;
+            let case = |what: String| format!("tree {n}: {}: wrote {}; {what}", t.describe(), shown_all(wrote));
+            // This machine's kernel read what was written as the model says kernel 6 does.
+            let model = after_writes(Kernel::V6, SENTINEL, wrote);
+            if model.as_ref().is_some_and(|m| m != here) {
+                tally
+                    .kernel_differs
+                    .push(case(format!("kernel 6 holds {here}, model {model:?}")));
+            }
+            let truth = after_writes(a.platform.kernel(), "0", wrote);
+            truths.push((a.boot, truth.clone()));
+            let says = match tool(a.boot, &[a.platform]) {
+                Ok(says) => says,
+                Err(panic) => {
+                    tally.panics.push(case(format!("the tool panics: {panic}")));
+                    continue;
+                }
+            };
+            let Some(truth) = truth else {
+                tally.beyond_model += 1;
+                if says.value.is_some() {
+                    tally
+                        .claims_beyond_model
+                        .push(case(format!("the tool says {}", said(&says))));
+                }
+                continue;
+            };
+            match &says.value {
+                None => tally.cannot_tell += 1,
+                Some(v) if v == "0" && truth != "0" => tally
+                    .dangerous
+                    .push(case(format!("gives {truth}, the tool says {}", said(&says)))),
+                Some(_) => {}
+            }
+            if truth == "0" && says.value.as_deref() != Some("0") {
+                tally
+                    .conservative
+                    .push(case(format!("gives 0, the tool says {}", said(&says))));
+            } else if truth != "0" && says.value.as_ref().is_some_and(|v| v != "0" && *v != truth) {
+                tally
+                    .other_value
+                    .push(case(format!("gives {truth}, the tool says {}", said(&says))));
+            }
+        }
+        for (boot, tally) in [(true, &mut boot_any), (false, &mut system_any)] {
+            tally.trees += 1;
+            let gives: Vec<&Option<String>> = truths.iter().filter(|(b, _)| *b == boot).map(|(_, t)| t).collect();
+            let case = |what: String| format!("tree {n}: {}: programs give {gives:?}; {what}", t.describe());
+            let says = match tool(boot, &Platform::ALL) {
+                Ok(says) => says,
+                Err(panic) => {
+                    tally.panics.push(case(format!("the tool panics: {panic}")));
+                    continue;
+                }
+            };
+            match &says.value {
+                None => tally.cannot_tell += 1,
+                Some(v) if v == "0" && gives.iter().any(|g| g.as_deref() != Some("0")) => {
+                    tally.dangerous.push(case(format!("the tool says {}", said(&says))))
+                }
+                Some(_) => {}
+            }
+            if gives.iter().all(|g| g.as_deref() == Some("0")) && says.value.as_deref() != Some("0") {
+                tally.conservative.push(case(format!("the tool says {}", said(&says))));
+            }
+        }
+    }
+    use std::io::Write as _;
+    let mut failures = 0;
+    let mut report = String::new();
+    for (a, tally) in appliers.iter().zip(&tallies) {
+        failures +=
+            tally.dangerous.len() + tally.kernel_differs.len() + tally.claims_beyond_model.len() + tally.panics.len();
+        report.push_str(&tally.line(&format!(
+            "tree differential, {} on the {} model",
+            a.name,
+            a.platform.name()
+        )));
+        report.push('\n');
+        report.push_str(&tally.examples());
+    }
+    for (what, tally) in [("at boot", &boot_any), ("sysctl --system", &system_any)] {
+        failures += tally.dangerous.len() + tally.panics.len();
+        report.push_str(&tally.line(&format!("tree differential, {what}, platform unknown")));
+        report.push('\n');
+        report.push_str(&tally.examples());
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "{report}tree differential: {} trees x {} programs in {:.0?}",
+        all.len(),
+        appliers.len(),
+        started.elapsed()
+    );
+    assert!(all.len() >= 500);
+    assert_eq!(
+        failures, 0,
+        "{failures} dangerous, kernel, beyond-the-model or panic failures (listed above)"
+    );
+}
