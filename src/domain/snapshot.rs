@@ -224,77 +224,40 @@ impl Snapshot {
             .filter_map(|r| match (self.content(&r.path), &r.target) {
                 (Some(c), _) => Some((r.path.as_str(), c)),
                 (None, Some(_)) => Some((r.path.as_str(), &b""[..])),
-                (None, None) if r.kind == FileKind::Unreadable => Some((r.path.as_str(), &b""[..])),
                 (None, None) => None,
             })
             .collect()
     }
 
     /// What `sysctl --system` gives `key` on the platforms this appliance may run
-    /// ([`sysctl::effective`]).
+    /// ([`sysctl::effective_with`], with the sysctl entries that could not be read).
     pub fn sysctl_effective(&self, key: &str) -> sysctl::Effective {
-        let platforms = self.platforms();
-        let effective = sysctl::effective(&self.sysctl_files(), key, &platforms);
-        self.unless_unreadable(effective, key, |paths, p| {
-            sysctl::load_order(paths.iter().copied(), p.procps())
-        })
+        sysctl::effective_with(&self.sysctl_files(), &self.sysctl_unreadable(), key, &self.platforms())
     }
 
-    /// What systemd-sysctl gives `key` at boot on the platforms this appliance may run
-    /// ([`sysctl::effective_at_boot`]).
+    /// What systemd-sysctl gives `key` at boot on the platforms this appliance may run.
     pub fn sysctl_boot_effective(&self, key: &str) -> sysctl::Effective {
-        let platforms = self.platforms();
-        let effective = sysctl::effective_at_boot(&self.sysctl_files(), key, &platforms);
-        self.unless_unreadable(effective, key, |paths, p| {
-            let mut order = sysctl::boot_order(paths.iter().copied());
-            // RHEL 7's systemd 219 reads /etc/sysctl.conf itself.
-            if p == sysctl::Platform::Rhel7 {
-                order.push(sysctl::SYSCTL_CONF);
-            }
-            order
-        })
-    }
-
-    /// `effective`, unless a sysctl file some platform's `order` uses could not be read: then
-    /// "cannot tell", naming it (the file could set the key).
-    fn unless_unreadable<'a>(
-        &'a self,
-        effective: sysctl::Effective,
-        key: &str,
-        order: impl Fn(&[&'a str], sysctl::Platform) -> Vec<&'a str>,
-    ) -> sysctl::Effective {
-        let paths: Vec<&str> = self.sysctl_files().into_iter().map(|(p, _)| p).collect();
-        let unreadable = self
-            .manifest
-            .files
-            .iter()
-            .filter(|r| r.kind == FileKind::Unreadable)
-            .find(|r| {
-                self.platforms()
-                    .into_iter()
-                    .any(|p| order(&paths, p).contains(&r.path.as_str()))
-            });
-        match unreadable {
-            Some(r) => sysctl::Effective {
-                unknown: Some(format!(
-                    "{} cannot be read ({}): it could set {key}",
-                    r.path,
-                    r.reason.as_deref().unwrap_or("no reason recorded")
-                )),
-                ..sysctl::Effective::default()
-            },
-            None => effective,
-        }
+        sysctl::effective_at_boot_with(&self.sysctl_files(), &self.sysctl_unreadable(), key, &self.platforms())
     }
 
     /// The platforms that may run the appliance this snapshot was taken on
-    /// ([`sysctl::Platform::targets`]).
+    /// ([`sysctl::Platform::targets`], from its version and release file).
     pub fn platforms(&self) -> Vec<sysctl::Platform> {
         let release = sysctl::platform::RELEASE_FILES
             .iter()
             .find_map(|p| self.content(p))
             .map(String::from_utf8_lossy);
         sysctl::Platform::targets(&self.manifest.version, release.as_deref())
+    }
+
+    /// The sysctl entries that could not be read, and why.
+    fn sysctl_unreadable(&self) -> Vec<(&str, &str)> {
+        self.manifest
+            .files
+            .iter()
+            .filter(|r| r.kind == FileKind::Unreadable && sysctl::is_sysctl_file(&r.path))
+            .map(|r| (r.path.as_str(), r.reason.as_deref().unwrap_or("no reason recorded")))
+            .collect()
     }
 
     /// A snapshot of in-memory files (absolute path, content), for analysis without a disk tree.

@@ -126,7 +126,10 @@ fn paths_to_capture(root: &Root, config: &Config) -> Result<Vec<String>> {
         }
         for entry in WalkDir::new(&abs).min_depth(1).sort_by_file_name() {
             let entry = entry.with_context(|| format!("cannot list {}", abs.display()))?;
-            if entry.file_type().is_dir() {
+            // A directory named `*.conf` hides the same-named file of a later directory for
+            // procps and systemd 239 and later: recorded (as unreadable) so it is not forgotten.
+            let conf_dir = entry.depth() == 1 && entry.file_name().to_string_lossy().ends_with(".conf");
+            if entry.file_type().is_dir() && !conf_dir {
                 continue;
             }
             let rel = entry.path().strip_prefix(root.dir()).unwrap_or(entry.path());
@@ -217,6 +220,15 @@ fn read_file(
         }
         (FileKind::Symlink, t.clone().into_bytes(), Some(t))
     } else if meta.is_file() {
+        // A file over the size bound is refused by name whatever it is: memory stays bounded.
+        if meta.len() > fsutil::MAX_FILE_SIZE {
+            bail!(
+                "{}: {} bytes is over the {} byte limit",
+                abs.display(),
+                meta.len(),
+                fsutil::MAX_FILE_SIZE
+            );
+        }
         match read_text(&abs, sysctl_file) {
             Ok(bytes) => (FileKind::File, bytes, None),
             Err(e) if sysctl_file => {

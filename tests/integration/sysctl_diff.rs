@@ -902,7 +902,7 @@ impl Tree {
 
     /// The files as the snapshot gives them to the tool: every sysctl file at its appliance
     /// path, a link as the content of the file it names, a mask (link to `/dev/null`, dangling
-    /// link, empty file) as empty content; a directory is not a file.
+    /// link, empty file) as empty content; a directory is not a file ([`Tree::directories`]).
     fn tool_files(&self) -> Vec<(String, Vec<u8>)> {
         let mut files: Vec<(String, Vec<u8>)> = self
             .entries
@@ -914,6 +914,16 @@ impl Tree {
             .collect();
         files.push((sysctl::SYSCTL_CONF.to_string(), self.conf.clone()));
         files
+    }
+
+    /// The directories named `*.conf`, at their appliance paths: the snapshot records them as
+    /// entries it cannot read.
+    fn directories(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|(_, _, entry)| matches!(entry, Entry::Dir))
+            .map(|(dir, base, _)| format!("{}/{base}", DIRS.iter().find(|(n, _)| n == dir).unwrap().1))
+            .collect()
     }
 
     /// The tree in one line: `etc/10-a.conf="..."`, `etc/99-sysctl.conf->../sysctl.conf`,
@@ -1342,12 +1352,14 @@ fn boot_and_system_trees_as_each_program_applies_them() {
         let seen = tree.recorded(&programs);
         let owned = t.tool_files();
         let files: Vec<(&str, &[u8])> = owned.iter().map(|(p, c)| (p.as_str(), c.as_slice())).collect();
+        let dirs = t.directories();
+        let unreadable: Vec<(&str, &str)> = dirs.iter().map(|p| (p.as_str(), "a directory")).collect();
         let tool = |boot: bool, platforms: &[Platform]| {
             asked(|| {
                 if boot {
-                    sysctl::effective_at_boot(&files, KEY, platforms)
+                    sysctl::effective_at_boot_with(&files, &unreadable, KEY, platforms)
                 } else {
-                    sysctl::effective(&files, KEY, platforms)
+                    sysctl::effective_with(&files, &unreadable, KEY, platforms)
                 }
             })
         };

@@ -374,6 +374,62 @@ pub fn effective(files: &[(&str, &[u8])], key: &str, platforms: &[Platform]) -> 
     agreed(platforms, |p| effective_on(files, key, p))
 }
 
+/// [`effective`] where `unreadable` names the sysctl entries the tool could not read (path,
+/// why: a FIFO, a directory named `*.conf`, no permission): when some platform's order uses one,
+/// it could set the key, and the value is "cannot tell", naming it.
+pub fn effective_with(
+    files: &[(&str, &[u8])],
+    unreadable: &[(&str, &str)],
+    key: &str,
+    platforms: &[Platform],
+) -> Effective {
+    let used = unreadable_used(files, unreadable, platforms, |paths, p| load_order(paths, p.procps()));
+    used.map_or_else(|| effective(files, key, platforms), |u| cannot_read(u, key))
+}
+
+/// [`effective_at_boot`] with the entries the tool could not read, as [`effective_with`].
+pub fn effective_at_boot_with(
+    files: &[(&str, &[u8])],
+    unreadable: &[(&str, &str)],
+    key: &str,
+    platforms: &[Platform],
+) -> Effective {
+    let used = unreadable_used(files, unreadable, platforms, |paths, p| {
+        let mut order = boot_order(paths);
+        // RHEL 7's systemd 219 reads /etc/sysctl.conf itself.
+        if p == Platform::Rhel7 {
+            order.push(SYSCTL_CONF);
+        }
+        order
+    });
+    used.map_or_else(|| effective_at_boot(files, key, platforms), |u| cannot_read(u, key))
+}
+
+/// The first unreadable entry some platform's `order` of all the entries uses.
+fn unreadable_used<'a>(
+    files: &[(&'a str, &[u8])],
+    unreadable: &[(&'a str, &'a str)],
+    platforms: &[Platform],
+    order: impl Fn(Vec<&'a str>, Platform) -> Vec<&'a str>,
+) -> Option<(&'a str, &'a str)> {
+    let paths: Vec<&str> = files
+        .iter()
+        .map(|(p, _)| *p)
+        .chain(unreadable.iter().map(|(p, _)| *p))
+        .collect();
+    unreadable
+        .iter()
+        .copied()
+        .find(|(path, _)| platforms.iter().any(|&p| order(paths.clone(), p).contains(path)))
+}
+
+fn cannot_read((path, why): (&str, &str), key: &str) -> Effective {
+    Effective {
+        unknown: Some(format!("{path} cannot be read ({why}): it could set {key}")),
+        ..Effective::default()
+    }
+}
+
 /// What every platform gives where they agree, else "cannot tell" with what each gives.
 fn agreed(platforms: &[Platform], on: impl Fn(Platform) -> Effective) -> Effective {
     let each: Vec<(Platform, Effective)> = platforms.iter().map(|&p| (p, on(p))).collect();

@@ -85,6 +85,9 @@ fn pieces(bytes: &[u8], procps: Procps) -> Vec<(usize, usize, &[u8], bool)> {
 /// dropped, trailing blanks stripped (never its first byte); value after it, stripped both
 /// sides. 3.3: [`preload_v3`].
 pub fn lines(bytes: &[u8], procps: Procps, mut f: impl FnMut(Line)) {
+    // getline's buffer, reused line after line (3.3.15 can read past a line into what a longer
+    // line before it left there); fresh memory is zero.
+    let mut heap = vec![0u8; 120];
     for (number, line_start, raw, newline) in pieces(bytes, procps) {
         // getline's length counts the newline (3.3.15, 4.0); a line shorter than 2 is skipped.
         if procps != Procps::V3_3_10 && raw.len() + usize::from(newline) < 2 {
@@ -92,7 +95,7 @@ pub fn lines(bytes: &[u8], procps: Procps, mut f: impl FnMut(Line)) {
         }
         let read = match procps {
             Procps::V4 => split_v4(&raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())]),
-            _ => preload_v3(raw, newline, procps),
+            _ => preload_v3(raw, newline, procps, &mut heap),
         };
         if let Some((key, value, span)) = read {
             let shift = |r: Range<usize>| line_start + r.start..line_start + r.end;
@@ -156,11 +159,13 @@ fn strip_end_v3(buf: &mut [u8], at: usize) {
 
 /// glibc's `strtok_r` from `at`: the token's range, and where the next call goes on.
 fn strtok(buf: &mut [u8], at: usize, delims: &[u8]) -> Option<(Range<usize>, usize)> {
-    if buf[at] == 0 {
+    // The end of the buffer reads as a NUL.
+    let at_nul = |buf: &[u8], i: usize| buf.get(i).is_none_or(|&b| b == 0);
+    if at_nul(buf, at) {
         return None;
     }
     let start = at + buf[at..].iter().take_while(|b| delims.contains(b)).count();
-    if buf[start] == 0 {
+    if at_nul(buf, start) {
         return None;
     }
     let end = start
@@ -168,7 +173,7 @@ fn strtok(buf: &mut [u8], at: usize, delims: &[u8]) -> Option<(Range<usize>, usi
             .iter()
             .take_while(|&&b| b != 0 && !delims.contains(&b))
             .count();
-    if buf[end] == 0 {
+    if at_nul(buf, end) {
         return Some((start..end, end));
     }
     buf[end] = 0;
@@ -181,25 +186,28 @@ fn strtok(buf: &mut [u8], at: usize, delims: &[u8]) -> Option<(Range<usize>, usi
 /// spaces and tabs skipped in front. 3.3.10 writes nothing for an empty value; 3.3.15 first
 /// moves `key=` to the front of its buffer (which can join a key that had no `=` to the bytes
 /// after it) and writes an empty value too.
-fn preload_v3(raw: &[u8], newline: bool, procps: Procps) -> Option<Read> {
-    let mut buf = raw.to_vec();
-    if newline {
-        buf.push(b'\n');
+fn preload_v3(raw: &[u8], newline: bool, procps: Procps, heap: &mut Vec<u8>) -> Option<Read> {
+    let line = [raw, if newline { b"\n" } else { b"" }, b"\0"].concat();
+    // The line goes at the start of the buffer; what is past its NUL stays (3.3.15's buffer),
+    // with a zero byte always at the end.
+    if heap.len() < line.len() + 1 {
+        heap.resize(line.len() + 1, 0);
     }
-    buf.push(0);
-    strip_end_v3(&mut buf, 0);
+    let buf = heap;
+    buf[..line.len()].copy_from_slice(&line);
+    strip_end_v3(buf, 0);
     let t = buf.iter().take_while(|&&b| v3_leading(b)).count();
     if c_len(&buf, t) < 2 || matches!(buf[t], b'#' | b';') {
         return None;
     }
-    let (name, after) = strtok(&mut buf, t, b"=")?;
-    strip_end_v3(&mut buf, name.start);
+    let (name, after) = strtok(buf, t, b"=")?;
+    strip_end_v3(buf, name.start);
     let key = name.start..name.start + c_len(&buf, name.start);
     if procps == Procps::V3_3_15 {
         buf.copy_within(key.clone(), 0);
         buf[key.len()] = b'=';
     }
-    let (value, _) = strtok(&mut buf, after, b"\n\r")?;
+    let (value, _) = strtok(buf, after, b"\n\r")?;
     let value = value.start + buf[value.clone()].iter().take_while(|&&b| v3_leading(b)).count()..value.end;
     if value.is_empty() && procps == Procps::V3_3_10 {
         return None;

@@ -27,6 +27,8 @@ pub struct Assignment<'a> {
     pub value: Vec<u8>,
     pub file: &'a str,
     pub line: usize,
+    /// 252's bare `-key` line: no assignment, the key's earlier one is dropped.
+    pub cancel: bool,
 }
 
 /// systemd's WHITESPACE.
@@ -58,13 +60,15 @@ fn lines(bytes: &[u8], systemd: Systemd) -> Vec<(usize, &[u8])> {
                 number += 1;
             }
         }
-        _ => {
+        Systemd::V239 => {
+            // A NUL ends a line too, the rest read as a line of its own.
+            for (idx, line) in bytes.split(|&b| b == b'\n').enumerate() {
+                out.extend(line.split(|&b| b == 0).map(|part| (idx + 1, part)));
+            }
+        }
+        Systemd::V219 => {
             for (idx, line) in bytes.split(|&b| b == b'\n').enumerate() {
                 let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
-                if systemd == Systemd::V239 {
-                    out.push((idx + 1, line));
-                    continue;
-                }
                 // fgets into LINE_MAX (2,048) bytes: a longer line comes in pieces.
                 let mut at = 0;
                 loop {
@@ -89,8 +93,10 @@ pub fn assignments<'a>(file: &'a str, bytes: &[u8], systemd: Systemd) -> Vec<Ass
         if p.is_empty() || matches!(p[0], b'#' | b';') {
             continue;
         }
-        let Some(eq) = p.iter().position(|&b| b == b'=') else {
-            continue;
+        let (eq, cancel) = match p.iter().position(|&b| b == b'=') {
+            Some(eq) => (eq, false),
+            None if systemd == Systemd::V252 && p[0] == b'-' => (p.len(), true),
+            None => continue,
         };
         let mut key = strip(&p[..eq]);
         if systemd != Systemd::V219 && key.first() == Some(&b'-') {
@@ -106,9 +112,10 @@ pub fn assignments<'a>(file: &'a str, bytes: &[u8], systemd: Systemd) -> Vec<Ass
         };
         out.push(Assignment {
             key,
-            value: strip(&p[eq + 1..]).to_vec(),
+            value: p.get(eq + 1..).map_or(Vec::new(), |v| strip(v).to_vec()),
             file,
             line,
+            cancel,
         });
     }
     out
@@ -135,6 +142,10 @@ pub fn to_write<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, system
     let mut map: Vec<Assignment<'a>> = Vec::new();
     for (file, bytes) in files {
         for a in assignments(file, bytes, systemd) {
+            if a.cancel {
+                map.retain(|m| m.key != a.key);
+                continue;
+            }
             match map.iter().position(|m| m.key == a.key) {
                 Some(at) if map[at].value == a.value => {}
                 Some(at) => {
