@@ -197,12 +197,12 @@ fn preload_v3(raw: &[u8], newline: bool, procps: Procps, heap: &mut Vec<u8>) -> 
     buf[..line.len()].copy_from_slice(&line);
     strip_end_v3(buf, 0);
     let t = buf.iter().take_while(|&&b| v3_leading(b)).count();
-    if c_len(&buf, t) < 2 || matches!(buf[t], b'#' | b';') {
+    if c_len(buf, t) < 2 || matches!(buf[t], b'#' | b';') {
         return None;
     }
     let (name, after) = strtok(buf, t, b"=")?;
     strip_end_v3(buf, name.start);
-    let key = name.start..name.start + c_len(&buf, name.start);
+    let key = name.start..name.start + c_len(buf, name.start);
     if procps == Procps::V3_3_15 {
         buf.copy_within(key.clone(), 0);
         buf[key.len()] = b'=';
