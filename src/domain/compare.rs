@@ -411,4 +411,32 @@ mod tests {
         assert_eq!(cmp.counts(), (0, 1, 1));
         assert!(cmp.needs_attention() && !cmp.needs_restore());
     }
+
+    /// The same rule written with counters (`-c 0 0`) in the new script is the rule the old
+    /// script had: nothing is discarded, so nothing would be restored beside it.
+    #[test]
+    fn a_rule_written_with_counters_is_not_discarded() {
+        let v = |s| crate::domain::version::parse_version(s, None).unwrap();
+        let script = |rule: &str| {
+            format!("IPTABLE -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT # stateful\n{rule}\n").into_bytes()
+        };
+        let side = |version, rule: &str| {
+            Snapshot::in_memory(v(version), vec![("/usr/iwss/iwsvafw.sh".into(), script(rule))])
+        };
+        let before = side("IWSVA 6.5-SP2_Build_Linux_1548", "IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT");
+        let config = Config::default();
+        for new in [
+            "IPTABLE ipv4 -A INPUT -c 0 0 -p tcp -s 192.0.2.1 -j ACCEPT",
+            "IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1/32 -j ACCEPT --set-counters 5 6",
+        ] {
+            let after = side("IWSVA 6.5-SP3_Build_Linux_1916", new);
+            let pair = Pair::read(&before, &after, &config.firewall_script).unwrap();
+            let cmp = compare(&pair, &config).unwrap();
+            assert!(cmp.discarded.is_empty(), "{new}: {:?}", cmp.discarded);
+        }
+        // Without the rule, it is discarded and restored.
+        let after = side("IWSVA 6.5-SP3_Build_Linux_1916", "# nothing");
+        let pair = Pair::read(&before, &after, &config.firewall_script).unwrap();
+        assert!(compare(&pair, &config).unwrap().discarded[0].restore);
+    }
 }

@@ -546,7 +546,45 @@ fn sysctl_changes<'a>(after: &'a Snapshot, cmp: &Comparison) -> Result<Vec<FileC
     for change in &mut sysctl_changes {
         change.splices = aligned_splices(change.old.unwrap_or_default(), &change.new);
     }
+    check_sysctl_changes(after, cmp, &sysctl_changes)?;
     Ok(sysctl_changes)
+}
+
+/// Refuses sysctl changes after which some platform that may run the appliance would still not
+/// give a restored key its value, with `sysctl --system` or at boot (the edits cannot reach the
+/// line that decides there): named, never claimed done.
+fn check_sysctl_changes(after: &Snapshot, cmp: &Comparison, changes: &[FileChange]) -> Result<()> {
+    let files: Vec<(&str, &[u8])> = after
+        .sysctl_files()
+        .into_iter()
+        .map(|(path, bytes)| {
+            let real = after.resolve(path);
+            match changes.iter().find(|c| c.path == real) {
+                Some(c) => (path, c.new.as_slice()),
+                None => (path, bytes),
+            }
+        })
+        .chain(changes.iter().filter(|c| c.old.is_none()).map(|c| (c.path.as_str(), c.new.as_slice())))
+        .collect();
+    let (unreadable, platforms) = (after.sysctl_unreadable(), after.platforms());
+    for f in cmp.sysctl.iter() {
+        let Some(value) = f.set_to.as_deref() else {
+            continue;
+        };
+        let system = sysctl::effective_with(&files, &unreadable, &f.key, &platforms);
+        let boot = sysctl::effective_at_boot_with(&files, &unreadable, &f.key, &platforms);
+        for (when, e) in [("`sysctl --system`", system), ("at boot, systemd-sysctl", boot)] {
+            if !e.is(value) {
+                bail!(
+                    "{}: after setting {} = {value}, {when} would still give {}; set it by hand; nothing was changed",
+                    after.name(),
+                    f.key,
+                    e.placed()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

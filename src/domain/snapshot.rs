@@ -251,7 +251,7 @@ impl Snapshot {
     }
 
     /// The sysctl entries that could not be read, and why.
-    fn sysctl_unreadable(&self) -> Vec<(&str, &str)> {
+    pub fn sysctl_unreadable(&self) -> Vec<(&str, &str)> {
         self.manifest
             .files
             .iter()

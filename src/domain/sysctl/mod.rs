@@ -9,7 +9,7 @@ pub mod systemd;
 pub use platform::Platform;
 use procps::{Procps, Rejection};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 /// Directories of sysctl drop-ins, highest priority first: a basename in an earlier directory
@@ -417,10 +417,8 @@ fn unreadable_used<'a>(
         .map(|(p, _)| *p)
         .chain(unreadable.iter().map(|(p, _)| *p))
         .collect();
-    unreadable
-        .iter()
-        .copied()
-        .find(|(path, _)| platforms.iter().any(|&p| order(paths.clone(), p).contains(path)))
+    let used: HashSet<&str> = platforms.iter().flat_map(|&p| order(paths.clone(), p)).collect();
+    unreadable.iter().copied().find(|(path, _)| used.contains(path))
 }
 
 fn cannot_read((path, why): (&str, &str), key: &str) -> Effective {
@@ -462,9 +460,9 @@ pub fn effective_on(files: &[(&str, &[u8])], key: &str, platform: Platform) -> E
         value: kernel_default(&key).map(str::to_string),
         ..Effective::default()
     };
+    let content: HashMap<&str, &[u8]> = files.iter().copied().collect();
     for path in load_order(files.iter().map(|(p, _)| *p), platform.procps()) {
-        let bytes = files.iter().find(|(p, _)| *p == path).map_or(&[][..], |(_, b)| *b);
-        apply_file(&mut result, &key, platform, path, bytes);
+        apply_file(&mut result, &key, platform, path, content[path]);
     }
     result
 }
@@ -527,12 +525,12 @@ fn effective_at_boot_on(files: &[(&str, &[u8])], key: &str, platform: Platform) 
     if systemd == systemd::Systemd::V219 && files.iter().any(|(p, _)| *p == SYSCTL_CONF) {
         order.push(SYSCTL_CONF);
     }
-    let content = |path: &str| files.iter().find(|(p, _)| *p == path).map_or(&[][..], |(_, b)| *b);
+    let content: HashMap<&str, &[u8]> = files.iter().copied().collect();
     let mut result = Effective {
         value: kernel_default(&key).map(str::to_string),
         ..Effective::default()
     };
-    let written = systemd::to_write(order.into_iter().map(|p| (p, content(p))), systemd);
+    let written = systemd::to_write(order.into_iter().map(|p| (p, content[p])), systemd);
     for a in written {
         if procps::key_path(a.key.as_bytes(), Procps::V3_3_15).as_deref() == Some(key.as_str()) {
             apply_line(&mut result, &key, platform, (a.file, a.line), &a.value);

@@ -3,6 +3,8 @@
 //! their `src/sysctl/sysctl.c` (`parse_file`, `normalize_sysctl`, an ordered hashmap of keys),
 //! checked against the programs by `tests/integration/sysctl_diff.rs`.
 
+use std::collections::HashMap;
+
 use super::procps::key_path;
 use super::procps::Procps;
 
@@ -137,24 +139,24 @@ fn normalize(key: &[u8]) -> String {
 
 /// The assignments systemd-sysctl writes, in the order it writes them: an ordered map of keys
 /// as written, where an assignment of another value moves its key to the end and one of the
-/// same value changes nothing.
+/// same value changes nothing. Linear: each key keeps the place of its last move.
 pub fn to_write<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>, systemd: Systemd) -> Vec<Assignment<'a>> {
-    let mut map: Vec<Assignment<'a>> = Vec::new();
+    let mut map: HashMap<String, (usize, Assignment<'a>)> = HashMap::new();
+    let mut moves = 0;
     for (file, bytes) in files {
         for a in assignments(file, bytes, systemd) {
             if a.cancel {
-                map.retain(|m| m.key != a.key);
+                map.remove(&a.key);
                 continue;
             }
-            match map.iter().position(|m| m.key == a.key) {
-                Some(at) if map[at].value == a.value => {}
-                Some(at) => {
-                    map.remove(at);
-                    map.push(a);
-                }
-                None => map.push(a),
+            if map.get(&a.key).is_some_and(|(_, m)| m.value == a.value) {
+                continue;
             }
+            moves += 1;
+            map.insert(a.key.clone(), (moves, a));
         }
     }
-    map
+    let mut out: Vec<(usize, Assignment<'a>)> = map.into_values().collect();
+    out.sort_by_key(|(at, _)| *at);
+    out.into_iter().map(|(_, a)| a).collect()
 }
