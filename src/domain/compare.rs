@@ -16,7 +16,7 @@ use crate::domain::steps::Step;
 use crate::domain::sysctl::{self, SysctlFinding};
 
 /// A rule the old script had and the new one lacks in every spelling.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DiscardedRule {
     /// Line in the old script (first physical line).
     pub line: usize,
@@ -225,14 +225,12 @@ fn unknown_line(old: &Script, index: usize, why: &str) -> DiscardedRule {
         line: old.lines[index].first(),
         canonical: text.clone(),
         text,
-        family: None,
-        restore: false,
         attention: true,
         reason: format!("not understood ({why}): compared by its text, not restored").into(),
         group: "not understood: compared by its text, not restored".into(),
         detail: Some(why.to_string()),
         index,
-        checked: None,
+        ..DiscardedRule::default()
     }
 }
 
@@ -265,15 +263,11 @@ fn discarded_rule(
     let mut entry = DiscardedRule {
         line: line.first(),
         text: old.text(index),
-        canonical: String::new(),
-        family: None,
         restore,
-        attention: false,
         group: reason.clone(),
         reason,
-        detail: None,
         index,
-        checked: None,
+        ..DiscardedRule::default()
     };
     let mut full = None;
     match restore.then(|| firewall::check_restorable(raw, old.iptables)) {

@@ -2,6 +2,7 @@
 //! canonical form iptables itself prints.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::ops::Range;
 
 use crate::domain::rule::{self, Family, Iptables, Rule, RuleKey};
@@ -136,11 +137,9 @@ impl<'a> Script<'a> {
     fn split(bytes: &'a [u8], iptables: Iptables) -> Self {
         let mut lines = Vec::new();
         for seg in shell::segments(bytes) {
-            let raw = &bytes[seg.bytes.clone()];
-            let body = raw.strip_suffix(b"\n").unwrap_or(raw);
             // Blank lines are not kept: nothing refers to them (memory stays bounded by what
             // the script says, not by how many empty lines it has).
-            if body.iter().all(u8::is_ascii_whitespace) {
+            if bytes[seg.bytes.clone()].iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             lines.push(Line {
@@ -182,24 +181,8 @@ impl<'a> Script<'a> {
     /// A line's text with continuations joined and surrounding blanks trimmed, for reports and
     /// for comparing lines the tool cannot read.
     pub fn text(&self, index: usize) -> String {
-        let raw = &self.bytes[self.lines[index].bytes()];
-        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-        // One physical line (the common case): nothing to join.
-        if !body.contains(&b'\n') {
-            return String::from_utf8_lossy(body).trim().to_string();
-        }
-        let mut text = Vec::with_capacity(body.len());
-        let mut i = 0;
-        while i < body.len() {
-            if body[i] == b'\\' && body.get(i + 1) == Some(&b'\n') {
-                text.push(b' ');
-                i += 2;
-            } else {
-                text.push(body[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8_lossy(&text).trim().to_string()
+        let body = String::from_utf8_lossy(body_of(self.bytes, &self.lines[index]));
+        body.replace("\\\n", " ").trim().to_string()
     }
 
     /// The rule line `index` adds, with its canonical text (read again: only the few rules a
@@ -272,8 +255,7 @@ impl Script<'_> {
     /// The rule line `index` adds, in the form [`restore_test_input`] takes.
     pub fn rule_to_test(&self, index: usize) -> Option<RuleToTest> {
         let rule = self.rule(index)?;
-        let raw = &self.bytes[self.lines[index].bytes()];
-        let w = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()?;
+        let w = shell::words(body_of(self.bytes, &self.lines[index])).ok()?;
         let mut words: Vec<String> = w.words.into_iter().skip(1).map(String::from).collect();
         if matches!(words.first().map(String::as_str), Some("ipv4") | Some("ipv6")) {
             words.remove(0);
@@ -351,7 +333,7 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
     tables.dedup();
     let mut out = String::new();
     for table in tables {
-        out.push_str(&format!("*{table}\n"));
+        let _ = writeln!(out, "*{table}");
         let mut chains: Vec<&str> = rules
             .iter()
             .filter(|r| r.table == table)
@@ -365,12 +347,11 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
             } else {
                 "-"
             };
-            out.push_str(&format!(":{} {policy} [0:0]\n", restore_word(chain)));
+            let _ = writeln!(out, ":{} {policy} [0:0]", restore_word(chain));
         }
         for r in rules.iter().filter(|r| r.table == table) {
             let words: Vec<String> = r.args.iter().map(|w| restore_word(w)).collect();
-            out.push_str(&words.join(" "));
-            out.push('\n');
+            let _ = writeln!(out, "{}", words.join(" "));
         }
         out.push_str("COMMIT\n");
     }
@@ -411,21 +392,18 @@ pub fn check_restorable(raw: &[u8], iptables: Iptables) -> Result<Rule, String> 
     }
     rule::check_restorable_args(args)?;
     // And the model reads it as a rule, so what is written is what was compared.
-    match rule::parse_args_as(command_family(first).flatten(), args, iptables) {
-        Ok(Some(rule)) => Ok(rule),
-        Ok(None) => Err("adds no rule".into()),
-        Err(why) => Err(why),
-    }
+    rule::parse_args_as(command_family(first).flatten(), args, iptables)?.ok_or_else(|| "adds no rule".into())
 }
 
 /// The firewall restart the article gives for a version: `/usr/iwss/iwsvafw.sh restart` on IWSVA
 /// 6.5 SP3 before SP3 Patch 1 (build 3312), `/etc/init.d/iptables restart` otherwise.
 pub fn restart_command(version: &Version, firewall_script: &str) -> (String, Vec<String>) {
-    if version.is_iwsva_sp3_before_patch1() {
-        (firewall_script.to_string(), vec!["restart".into()])
+    let program = if version.is_iwsva_sp3_before_patch1() {
+        firewall_script
     } else {
-        ("/etc/init.d/iptables".to_string(), vec!["restart".into()])
-    }
+        "/etc/init.d/iptables"
+    };
+    (program.to_string(), vec!["restart".into()])
 }
 
 #[cfg(test)]

@@ -53,14 +53,18 @@ pub struct Splice {
 
 /// The lines of a file, each with its newline (the last may have none).
 fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut lines = Vec::with_capacity(bytes.len() / 32 + 1);
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |p| p + 1);
-        lines.push(&rest[..end]);
-        rest = &rest[end..];
+    bytes.split_inclusive(|&b| b == b'\n').collect()
+}
+
+/// Adds `s` to `splices`, merged into the last one when they touch: one change.
+fn push_merged(splices: &mut Vec<Splice>, s: Splice) {
+    match splices.last_mut() {
+        Some(m) if m.old_at + m.old_len == s.old_at => {
+            m.old_len += s.old_len;
+            m.new_len += s.new_len;
+        }
+        _ => splices.push(s),
     }
-    lines
 }
 
 /// Lines `old` and `new` share when every line outside the splices is the same: what the
@@ -97,13 +101,7 @@ pub fn splice_diff(path: &str, old: &[u8], new: &[u8], splices: &[Splice]) -> Op
     // Touching splices are one change: its removed lines, then its added ones.
     let mut merged: Vec<Splice> = Vec::with_capacity(splices.len());
     for s in splices.iter().filter(|s| s.old_len + s.new_len > 0) {
-        match merged.last_mut() {
-            Some(m) if m.old_at + m.old_len == s.old_at => {
-                m.old_len += s.old_len;
-                m.new_len += s.new_len;
-            }
-            _ => merged.push(*s),
-        }
+        push_merged(&mut merged, *s);
     }
     let splices = merged.as_slice();
     let mut out = String::new();
@@ -168,37 +166,18 @@ pub fn splice_diff(path: &str, old: &[u8], new: &[u8], splices: &[Splice]) -> Op
 /// added or removed at the end (what a sysctl edit does): found by comparing line by line.
 fn aligned_splices(old: &[u8], new: &[u8]) -> Vec<Splice> {
     let (ol, nl) = (split_lines(old), split_lines(new));
-    let mut out: Vec<Splice> = Vec::new();
     let common = ol.len().min(nl.len());
-    for i in 0..common {
-        if ol[i] != nl[i] {
-            match out.last_mut() {
-                Some(s) if s.old_at + s.old_len == i => {
-                    s.old_len += 1;
-                    s.new_len += 1;
-                }
-                _ => out.push(Splice {
-                    old_at: i,
-                    old_len: 1,
-                    new_at: i,
-                    new_len: 1,
-                }),
-            }
-        }
-    }
-    if ol.len() != nl.len() {
-        match out.last_mut() {
-            Some(s) if s.old_at + s.old_len == common => {
-                s.old_len += ol.len() - common;
-                s.new_len += nl.len() - common;
-            }
-            _ => out.push(Splice {
-                old_at: common,
-                old_len: ol.len() - common,
-                new_at: common,
-                new_len: nl.len() - common,
-            }),
-        }
+    let splice = |at, old_len, new_len| Splice {
+        old_at: at,
+        old_len,
+        new_at: at,
+        new_len,
+    };
+    let replaced = (0..common).filter(|&i| ol[i] != nl[i]).map(|i| splice(i, 1, 1));
+    let tail = (ol.len() != nl.len()).then(|| splice(common, ol.len() - common, nl.len() - common));
+    let mut out = Vec::new();
+    for s in replaced.chain(tail) {
+        push_merged(&mut out, s);
     }
     out
 }
@@ -480,20 +459,17 @@ fn sysctl_changes<'a>(after: &'a Snapshot, cmp: &Comparison) -> Result<Vec<FileC
                 after.location(path)
             );
         }
-        let at = match sysctl_changes.iter().position(|c| c.path == path) {
-            Some(i) => i,
-            None => {
-                let old = after.content(path);
-                sysctl_changes.push(FileChange {
-                    path: path.into(),
-                    new: old.unwrap_or_default().to_vec(),
-                    old,
-                    edits: Vec::new(),
-                    splices: Vec::new(),
-                });
-                sysctl_changes.len() - 1
-            }
-        };
+        let at = sysctl_changes.iter().position(|c| c.path == path).unwrap_or_else(|| {
+            let old = after.content(path);
+            sysctl_changes.push(FileChange {
+                path: path.into(),
+                new: old.unwrap_or_default().to_vec(),
+                old,
+                edits: Vec::new(),
+                splices: Vec::new(),
+            });
+            sysctl_changes.len() - 1
+        });
         let change = &mut sysctl_changes[at];
         change.new = sysctl::set_value(&change.new, key, value, &after.platforms())
             .map_err(|why| anyhow!("{}: {why}; nothing was changed", after.location(path)))?;

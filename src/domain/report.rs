@@ -2,13 +2,11 @@
 
 use std::fmt::Write as _;
 
-use std::collections::HashMap;
-
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::domain::compare::Comparison;
+use crate::domain::compare::{Comparison, DiscardedRule};
 use crate::domain::plan::FileChange;
 use crate::domain::snapshot::{Origin, Snapshot};
 use crate::domain::steps::{self, Step};
@@ -41,17 +39,12 @@ pub struct Side {
 
 impl Side {
     pub fn of(snap: &Snapshot) -> Self {
-        Self {
-            name: match &snap.origin {
-                Origin::Stored(_) => snap.manifest.id.clone(),
-                Origin::Tree(dir) => dir.display().to_string(),
-            },
-            kind: match snap.origin {
-                Origin::Stored(_) => SideKind::Snapshot,
-                Origin::Tree(_) => SideKind::Tree,
-            },
-            version: snap.manifest.version.to_string(),
-        }
+        let (name, kind) = match &snap.origin {
+            Origin::Stored(_) => (snap.manifest.id.clone(), SideKind::Snapshot),
+            Origin::Tree(dir) => (dir.display().to_string(), SideKind::Tree),
+        };
+        let version = snap.manifest.version.to_string();
+        Self { name, kind, version }
     }
 }
 
@@ -163,22 +156,12 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize
                 .max()
                 .unwrap_or(1);
             // Groups in order of first appearance: (verdict, reason) -> rules.
-            let mut index: HashMap<(&str, &str), usize> = HashMap::default();
-            let mut groups: Vec<((&str, &str), Vec<&crate::domain::compare::DiscardedRule>)> = Vec::new();
-            for d in &cmp.discarded {
-                let verdict = match (d.restore, d.attention) {
-                    (true, _) => "restore",
-                    (false, true) => "REFUSED",
-                    (false, false) => "skip",
-                };
-                let key = (verdict, d.group.as_ref());
-                let at = *index.entry(key).or_insert_with(|| {
-                    groups.push((key, Vec::new()));
-                    groups.len() - 1
-                });
-                groups[at].1.push(d);
-            }
-            for ((verdict, reason), rules) in &groups {
+            let verdict = |d: &DiscardedRule| match (d.restore, d.attention) {
+                (true, _) => "restore",
+                (false, true) => "REFUSED",
+                (false, false) => "skip",
+            };
+            for ((verdict, reason), rules) in steps::grouped(&cmp.discarded, |&d| (verdict(d), d.group.as_ref())) {
                 let _ = writeln!(out, "  {verdict} ({}): {reason}", rules.len());
                 let lines = rules.iter().map(|d| match &d.detail {
                     Some(why) => format!("old line {:>width$}  {}  ({why})", d.line, d.text),

@@ -104,9 +104,7 @@ impl Segments<'_> {
             kind,
         }
     }
-}
 
-impl Segments<'_> {
     /// One line of the heredoc body being read (its delimiter line ends the heredoc).
     fn heredoc_line(&mut self) -> Segment {
         let end = line_end(self.bytes, self.pos);

@@ -173,14 +173,7 @@ impl Snapshot {
             if let Some(bytes) = self.contents.get(&path) {
                 return Some(bytes);
             }
-            let record = self.manifest.files.iter().find(|r| r.path == path)?;
-            let target = record.target.as_deref()?;
-            path = if target.starts_with('/') {
-                normalize(target)?
-            } else {
-                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                normalize(&format!("{dir}/{target}"))?
-            };
+            path = self.link_target(&path)?;
         }
         None
     }
@@ -190,21 +183,24 @@ impl Snapshot {
     pub fn resolve(&self, path: &str) -> String {
         let mut path = path.to_string();
         for _ in 0..8 {
-            let Some(target) = self.record(&path).and_then(|r| r.target.as_deref()) else {
-                break;
-            };
-            let next = if target.starts_with('/') {
-                normalize(target)
-            } else {
-                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                normalize(&format!("{dir}/{target}"))
-            };
-            match next {
-                Some(n) => path = n,
+            match self.link_target(&path) {
+                Some(next) => path = next,
                 None => break,
             }
         }
         path
+    }
+
+    /// Where the captured link `path` points, normalised; `None` when it is no link or its
+    /// target climbs above `/`.
+    fn link_target(&self, path: &str) -> Option<String> {
+        let target = self.record(path)?.target.as_deref()?;
+        if target.starts_with('/') {
+            normalize(target)
+        } else {
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            normalize(&format!("{dir}/{target}"))
+        }
     }
 
     /// The record of a captured file.

@@ -2,6 +2,9 @@
 //! turned into text lines by one renderer for the report and the log, and into objects for the
 //! JSON `live` array.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 use serde::Serializer;
 
 use crate::domain::loaded::{Loaded, RuleState};
@@ -191,15 +194,18 @@ pub fn limited(indent: &str, lines: impl ExactSizeIterator<Item = String>, limit
     out
 }
 
-/// Groups `items` by `key` in order of first appearance.
-fn grouped<'s, K: PartialEq + Copy>(items: &[&'s Step], key: impl Fn(&Step) -> K) -> Vec<(K, Vec<&'s Step>)> {
-    let mut groups: Vec<(K, Vec<&Step>)> = Vec::new();
-    for &step in items {
-        let k = key(step);
-        match groups.iter_mut().find(|(g, _)| *g == k) {
-            Some((_, v)) => v.push(step),
-            None => groups.push((k, vec![step])),
-        }
+/// Groups `items` by `key` in order of first appearance (one pass: each key is looked up in an
+/// index, never searched for).
+pub fn grouped<T, K: Hash + Eq + Copy>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> Vec<(K, Vec<T>)> {
+    let mut index: HashMap<K, usize> = HashMap::new();
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    for item in items {
+        let k = key(&item);
+        let at = *index.entry(k).or_insert_with(|| {
+            groups.push((k, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(item);
     }
     groups
 }
@@ -257,7 +263,7 @@ fn render_custom_rules(run: &[&Step], limit: Option<usize>, out: &mut Vec<String
         Step::CustomRule { in_script, loaded, .. } => (*in_script, *loaded),
         _ => (false, None),
     };
-    for ((in_script, loaded), rules) in grouped(run, key) {
+    for ((in_script, loaded), rules) in grouped(run.iter().copied(), |s| key(s)) {
         let loaded = RuleState::recorded(loaded);
         out.push(format!(
             "  {}, {} ({}):",

@@ -1,7 +1,6 @@
 //! Product and version of an IWSVA / IWSS 6.5 installation, parsed from the strings the appliance shows.
 
 use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
 use std::fmt;
 
 /// Which Trend Micro product a version belongs to.
@@ -28,7 +27,7 @@ impl fmt::Display for Product {
 ///
 /// Fields compare in that order, so `6.5 < SP1 < SP2 < SP2 Patch 4 < SP3 < SP3 Patch 1`. The build
 /// number only orders releases of the same service pack and patch (an absent build sorts first).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Release {
     /// Base product version, `6.5` read as `6.5.0`.
     pub base: semver::Version,
@@ -38,23 +37,6 @@ pub struct Release {
     pub patch: u32,
     /// Build number (`_Build_Linux_3312`), when the string names it.
     pub build: Option<u32>,
-}
-
-impl Ord for Release {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (&self.base, self.service_pack, self.patch, self.build).cmp(&(
-            &other.base,
-            other.service_pack,
-            other.patch,
-            other.build,
-        ))
-    }
-}
-
-impl PartialOrd for Release {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 impl fmt::Display for Release {
@@ -116,8 +98,7 @@ impl Version {
     pub fn is_iwsva_sp3_before_patch1(&self) -> bool {
         let r = &self.release;
         self.product == Product::Iwsva
-            && r.base.major == 6
-            && r.base.minor == 5
+            && self.is_known()
             && r.service_pack == 3
             && r.patch == 0
             && r.build.is_none_or(|b| b < SP3_PATCH1_BUILD)
@@ -202,10 +183,7 @@ fn find_product(lower: &str) -> Option<(Product, usize)> {
 pub fn parse_version(text: &str, default_product: Option<Product>) -> Result<Version, VersionError> {
     let text_trimmed = text.trim();
     // `$Date: ...$` carries digits that are not part of the version.
-    let cleaned = match text_trimmed.find("$Date") {
-        Some(i) => &text_trimmed[..i],
-        None => text_trimmed,
-    };
+    let cleaned = text_trimmed.find("$Date").map_or(text_trimmed, |i| &text_trimmed[..i]);
     let lower = cleaned.to_ascii_lowercase();
     let named = find_product(&lower);
     // The version number: the first `N.N[.N]` after the product name, or anywhere without one.

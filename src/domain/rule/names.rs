@@ -42,39 +42,22 @@ const BUILTIN_SERVICES: &str = "ftp-data 20/tcp\nftp 21/tcp\nssh 22/tcp\ntelnet 
 impl Names {
     /// Reads `/etc/protocols` and `/etc/services` text (either may be empty: the built-in
     /// table stands in for it).
-    pub fn parse(protocols: &str, services: &str) -> Self {
+    pub fn parse<'a>(protocols: &'a str, services: &'a str) -> Self {
         let mut names = Names::default();
-        let protocols = if protocols.trim().is_empty() {
-            BUILTIN_PROTOCOLS
-        } else {
-            protocols
-        };
-        let services = if services.trim().is_empty() {
-            BUILTIN_SERVICES
-        } else {
-            services
-        };
-        for line in protocols.lines() {
-            let mut words = line.split('#').next().unwrap_or("").split_whitespace();
-            let (Some(name), Some(number)) = (words.next(), words.next()) else {
-                continue;
-            };
+        let or_builtin = |text: &'a str, builtin| if text.trim().is_empty() { builtin } else { text };
+        for (name, number, aliases) in entries(or_builtin(protocols, BUILTIN_PROTOCOLS)) {
             let Ok(number) = number.parse::<u8>() else { continue };
             names.protocol_names.entry(number).or_insert_with(|| name.to_string());
-            for n in std::iter::once(name).chain(words) {
+            for n in std::iter::once(name).chain(aliases) {
                 names.protocols.entry(n.to_string()).or_insert(number);
             }
         }
-        for line in services.lines() {
-            let mut words = line.split('#').next().unwrap_or("").split_whitespace();
-            let (Some(name), Some(port)) = (words.next(), words.next()) else {
-                continue;
-            };
+        for (name, port, aliases) in entries(or_builtin(services, BUILTIN_SERVICES)) {
             let Some((port, proto)) = port.split_once('/') else {
                 continue;
             };
             let Ok(port) = port.parse::<u16>() else { continue };
-            for n in std::iter::once(name).chain(words) {
+            for n in std::iter::once(name).chain(aliases) {
                 names.services.entry((n.to_string(), proto.to_string())).or_insert(port);
                 names.services_any.entry(n.to_string()).or_insert(port);
             }
@@ -116,6 +99,15 @@ impl Names {
     pub fn service(&self, name: &str, proto: &str) -> Option<u16> {
         self.services.get(&(name.to_string(), proto.to_string())).copied()
     }
+}
+
+/// The lines of an `/etc/protocols` or `/etc/services` text as (name, second word, aliases),
+/// comments left out; a line of fewer than two words is none.
+fn entries(text: &str) -> impl Iterator<Item = (&str, &str, std::str::SplitWhitespace<'_>)> {
+    text.lines().filter_map(|line| {
+        let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+        Some((words.next()?, words.next()?, words))
+    })
 }
 
 /// C `strtoul(s, &end, 0)` that must consume the whole string, within `0..=max`: decimal, `0x`

@@ -2,7 +2,6 @@
 //! `iptables -S` prints the rule. Only a known set of options, matches and targets is read; any
 //! other makes the call "not understood" (an error), never a guess.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -306,20 +305,13 @@ fn inet_aton(s: &str) -> Option<u32> {
 /// One IPv4 address or network as `-s`/`-d` read it, as (network, mask); `None` for the
 /// any-address (mask 0).
 fn ipv4_network(text: &str) -> Result<Option<(u32, u32)>, String> {
-    let (host, mask) = match text.rsplit_once('/') {
-        Some((h, m)) => (h, Some(m)),
-        None => (text, None),
-    };
+    let (host, mask) = text.rsplit_once('/').map_or((text, None), |(h, m)| (h, Some(m)));
     let mask: u32 = match mask {
         None => u32::MAX,
         Some(m) if m.contains('.') => numeric_ipv4(m, true).ok_or_else(|| format!("invalid mask `{m}'"))?,
         Some(m) => {
             let bits = strtoui(m, 32).ok_or_else(|| format!("invalid mask `{m}'"))? as u32;
-            if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            }
+            u32::MAX.checked_shl(32 - bits).unwrap_or(0)
         }
     };
     // With mask 0 the address is never read: any text matches everything.
@@ -334,27 +326,23 @@ fn ipv4_network(text: &str) -> Result<Option<(u32, u32)>, String> {
 
 /// An IPv4 network as `iptables -S` prints it: a prefix length when the mask is one.
 fn push_ipv4_network(out: &mut String, (net, mask): (u32, u32)) {
-    let _ = write!(out, "{}/", Ipv4Addr::from(net));
-    if mask.leading_ones() + mask.trailing_zeros() == 32 {
-        let _ = write!(out, "{}", mask.leading_ones());
+    let _ = if mask.leading_ones() + mask.trailing_zeros() == 32 {
+        write!(out, "{}/{}", Ipv4Addr::from(net), mask.leading_ones())
     } else {
-        let _ = write!(out, "{}", Ipv4Addr::from(mask));
-    }
+        write!(out, "{}/{}", Ipv4Addr::from(net), Ipv4Addr::from(mask))
+    };
 }
 
 /// One IPv6 address or network; `None` for the any-address.
 fn ipv6_network(text: &str) -> Result<Option<String>, String> {
-    let (host, mask) = match text.rsplit_once('/') {
-        Some((h, m)) => (h, Some(m)),
-        None => (text, None),
-    };
+    let (host, mask) = text.rsplit_once('/').map_or((text, None), |(h, m)| (h, Some(m)));
     let mask: u128 = match mask {
         None => u128::MAX,
         Some(m) if m.contains(':') => u128::from(m.parse::<Ipv6Addr>().map_err(|_| format!("invalid mask `{m}'"))?),
-        Some(m) => match strtoui(m, 128).ok_or_else(|| format!("invalid mask `{m}'"))? as u32 {
-            0 => 0,
-            bits => u128::MAX << (128 - bits),
-        },
+        Some(m) => {
+            let bits = strtoui(m, 128).ok_or_else(|| format!("invalid mask `{m}'"))? as u32;
+            u128::MAX.checked_shl(128 - bits).unwrap_or(0)
+        }
     };
     // With mask 0 the address is never read.
     if mask == 0 {
@@ -464,17 +452,12 @@ fn c_port(text: &str, proto: &str) -> Result<u16, String> {
 
 /// A port or range as `--dport` reads it, as (low, high); `None` when it is every port.
 fn port_range(text: &str, proto: &str) -> Result<Option<(u16, u16)>, String> {
-    let (lo, hi) = match text.find(':') {
-        None => {
-            let p = port(text, proto)?;
-            return Ok(Some((p, p)));
-        }
-        Some(at) => {
-            let (lo, hi) = (&text[..at], &text[at + 1..]);
-            let lo = if lo.is_empty() { 0 } else { port(lo, proto)? };
-            let hi = if hi.is_empty() { 65535 } else { port(hi, proto)? };
-            (lo, hi)
-        }
+    let (lo, hi) = match text.split_once(':') {
+        None => port(text, proto).map(|p| (p, p))?,
+        Some((lo, hi)) => (
+            if lo.is_empty() { 0 } else { port(lo, proto)? },
+            if hi.is_empty() { 65535 } else { port(hi, proto)? },
+        ),
     };
     if proto == "tcp" && lo > hi {
         return err(format!("invalid port range `{text}'"));
@@ -507,19 +490,18 @@ fn states(text: &str, allowed: usize) -> Result<String, String> {
 
 /// An ICMP type as `--icmp-type` prints it.
 fn icmp(text: &str) -> Result<String, String> {
+    let number = |n: &str, what: &str| match strtoui(n, 255) {
+        Some(n) => Ok(n as u8),
+        None => err(format!("invalid ICMP {what} `{text}'")),
+    };
     let (t, lo, hi) = match names::icmp_type(text) {
         Some(v) => v,
         None => match text.split_once('/') {
             Some((t, c)) => {
-                let t = strtoui(t, 255).ok_or_else(|| format!("invalid ICMP type `{text}'"))? as u8;
-                let c = strtoui(c, 255).ok_or_else(|| format!("invalid ICMP code `{text}'"))? as u8;
+                let (t, c) = (number(t, "type")?, number(c, "code")?);
                 (t, c, c)
             }
-            None => (
-                strtoui(text, 255).ok_or_else(|| format!("invalid ICMP type `{text}'"))? as u8,
-                0,
-                255,
-            ),
+            None => (number(text, "type")?, 0, 255),
         },
     };
     Ok(if t == 255 {
@@ -647,11 +629,7 @@ fn interface(v: &str) -> Result<(), String> {
 
 /// A protocol's number, its name read in any case.
 fn protocol(v: &str) -> Result<u8, String> {
-    let v: Cow<str> = if v.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(v.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(v)
-    };
+    let v = v.to_ascii_lowercase();
     names::get()
         .protocol(&v)
         .ok_or_else(|| format!("unknown protocol \"{v}\" specified"))
@@ -982,24 +960,16 @@ fn finish(family: Option<Family>, call: Call, matches: &Matches) -> Result<Optio
             .any(|(_, a)| a.contains(':')),
     };
     let (src, dst) = (read_address(call.src, v6)?, read_address(call.dst, v6)?);
-    let reaches_v6 = family == Some(Family::V6) || (family.is_none() && (v6 || (src.is_none() && dst.is_none())));
-    if reaches_v6 && matches.has(MatchKind::Icmp) {
+    let reach = match family {
+        None if src.is_none() && dst.is_none() => V4 | V6,
+        _ if v6 => V6,
+        _ => V4,
+    };
+    if reach & V6 != 0 && matches.has(MatchKind::Icmp) {
         return err("ip6tables has no --icmp-type (it is -p icmpv6 --icmpv6-type)");
     }
     let mut canonical = String::new();
     print_rule(&mut canonical, table, chain, &call, [&src, &dst], matches);
-    let reach = match family {
-        Some(Family::V4) => V4,
-        Some(Family::V6) => V6,
-        None if src.is_some() || dst.is_some() => {
-            if v6 {
-                V6
-            } else {
-                V4
-            }
-        }
-        None => V4 | V6,
-    };
     let accept = call.target.is_some_and(|(t, _)| t == "ACCEPT");
     let input_accept = accept && table == "filter" && chain == "INPUT";
     // The article's custom rule: the filter table's INPUT chain accepts a literal address or
@@ -1109,12 +1079,8 @@ fn print_rule(
     }
     if let Some((t, with)) = call.target {
         let _ = write!(out, " -j {t}");
-        match with {
-            Some(w) => {
-                let _ = write!(out, " --reject-with {w}");
-            }
-            None if t == "REJECT" => out.push_str(" --reject-with icmp-port-unreachable"),
-            None => {}
+        if let Some(w) = with.or((t == "REJECT").then_some("icmp-port-unreachable")) {
+            let _ = write!(out, " --reject-with {w}");
         }
     }
 }
@@ -1186,16 +1152,12 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
             }
         }
         (MatchKind::Icmp, 0) => {
-            text.push_str(" --icmp-type ");
-            text.push_str(&icmp(v)?);
+            let _ = write!(text, " --icmp-type {}", icmp(v)?);
         }
         (MatchKind::State | MatchKind::Conntrack, 0) => {
             let list = states(v, if m.kind == MatchKind::State { 5 } else { 7 })?;
             m.related_established |= list == "RELATED,ESTABLISHED";
-            text.push_str(" --");
-            text.push_str(canonical_opt);
-            text.push(' ');
-            text.push_str(&list);
+            let _ = write!(text, " --{canonical_opt} {list}");
         }
         (MatchKind::Multiport, 1 | 3 | 4) => {
             let _ = write!(text, " --{canonical_opt} {}", multiport_list(v, proto)?);
@@ -1205,9 +1167,8 @@ fn match_option(m: &mut Match, at: usize, neg: bool, v: &str, proto: Option<(boo
                 return err("the comment match cannot be negated");
             }
             // The kernel keeps 255 bytes; iptables cuts a longer comment there.
-            let v = match v.get(..v.len().min(255)) {
-                Some(v) => v,
-                None => return err("a comment cut by iptables inside a character is not read"),
+            let Some(v) = v.get(..v.len().min(255)) else {
+                return err("a comment cut by iptables inside a character is not read");
             };
             text.push_str(" --comment");
             save_string(text, v);
