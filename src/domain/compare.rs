@@ -414,10 +414,12 @@ mod tests {
         let script = |rule: &str| {
             format!("IPTABLE -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT # stateful\n{rule}\n").into_bytes()
         };
-        let side = |version, rule: &str| {
-            Snapshot::in_memory(v(version), vec![("/usr/iwss/iwsvafw.sh".into(), script(rule))])
-        };
-        let before = side("IWSVA 6.5-SP2_Build_Linux_1548", "IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT");
+        let side =
+            |version, rule: &str| Snapshot::in_memory(v(version), vec![("/usr/iwss/iwsvafw.sh".into(), script(rule))]);
+        let before = side(
+            "IWSVA 6.5-SP2_Build_Linux_1548",
+            "IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT",
+        );
         let config = Config::default();
         for new in [
             "IPTABLE ipv4 -A INPUT -c 0 0 -p tcp -s 192.0.2.1 -j ACCEPT",

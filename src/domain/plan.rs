@@ -540,7 +540,12 @@ fn check_sysctl_changes(after: &Snapshot, cmp: &Comparison, changes: &[FileChang
                 None => (path, bytes),
             }
         })
-        .chain(changes.iter().filter(|c| c.old.is_none()).map(|c| (c.path.as_str(), c.new.as_slice())))
+        .chain(
+            changes
+                .iter()
+                .filter(|c| c.old.is_none())
+                .map(|c| (c.path.as_str(), c.new.as_slice())),
+        )
         .collect();
     let (unreadable, platforms) = (after.sysctl_unreadable(), after.platforms());
     for f in cmp.sysctl.iter() {

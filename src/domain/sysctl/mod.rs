@@ -227,6 +227,10 @@ pub struct Effective {
     /// appliance read the files differently, or a line's value is beyond the kernel model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown: Option<String>,
+    /// Whether the value cannot be told because a file the tool cannot read could set it: no
+    /// edit of the files it can read would settle it.
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
 impl Effective {
@@ -309,6 +313,16 @@ pub fn decide(key: &str, before: Effective, after: Effective, boot: Effective, c
     let boot = owed.as_deref().filter(|w| !boot.is(w)).map(|_| boot);
     let boot_differs = |_: &str| boot.is_some();
     let (set_to, reason) = match owed {
+        Some(_) if after.unreadable || boot.as_ref().is_some_and(|b| b.unreadable) => {
+            let why = [&after, boot.as_ref().unwrap_or(&after)]
+                .iter()
+                .find_map(|e| e.unknown.clone())
+                .unwrap_or_default();
+            (
+                None,
+                format!("cannot tell after the upgrade ({why}); not written: check it by hand"),
+            )
+        }
         None => (
             None,
             match (&before.value, custom) {
@@ -424,6 +438,7 @@ fn unreadable_used<'a>(
 fn cannot_read((path, why): (&str, &str), key: &str) -> Effective {
     Effective {
         unknown: Some(format!("{path} cannot be read ({why}): it could set {key}")),
+        unreadable: true,
         ..Effective::default()
     }
 }
