@@ -217,6 +217,19 @@ fn preload_v3(raw: &[u8], newline: bool, procps: Procps, heap: &mut Vec<u8>) -> 
     Some((key, written, span))
 }
 
+/// `slashdot`, as procps and systemd's `normalize_sysctl` do it: if the first separator is `.`,
+/// dots and slashes swap.
+pub fn slashdot(key: &[u8]) -> Vec<u8> {
+    let dotted = key.iter().find(|&&b| b == b'.' || b == b'/') == Some(&b'.');
+    key.iter()
+        .map(|&b| match (dotted, b) {
+            (true, b'.') => b'/',
+            (true, b'/') => b'.',
+            (_, b) => b,
+        })
+        .collect()
+}
+
 /// The `/proc/sys` path a key names (`net/ipv4/tcp_rfc1337`), the way procps builds it and the
 /// kernel resolves it: (4.0 only) a second leading `-` dropped; if the first separator is `.`,
 /// dots and slashes swap; empty and `.` components vanish, `..` climbs; a trailing separator
@@ -229,15 +242,7 @@ pub fn key_path(key: &[u8], procps: Procps) -> Option<String> {
     if key.is_empty() || key.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
         return None;
     }
-    let dotted = key.iter().find(|&&b| b == b'.' || b == b'/') == Some(&b'.');
-    let swapped: Vec<u8> = key
-        .iter()
-        .map(|&b| match (dotted, b) {
-            (true, b'.') => b'/',
-            (true, b'/') => b'.',
-            (_, b) => b,
-        })
-        .collect();
+    let swapped = slashdot(key);
     if swapped.last() == Some(&b'/') {
         return None;
     }

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::procps::key_path;
 use super::procps::Procps;
+use super::procps::{key_path, slashdot};
 
 /// The systemd whose `systemd-sysctl` applies the files at boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,16 +125,7 @@ pub fn assignments<'a>(file: &'a str, bytes: &[u8], systemd: Systemd) -> Vec<Ass
 
 /// `normalize_sysctl`: if the first separator is `.`, dots and slashes swap.
 fn normalize(key: &[u8]) -> String {
-    let dotted = key.iter().find(|&&b| b == b'.' || b == b'/') == Some(&b'.');
-    let swapped: Vec<u8> = key
-        .iter()
-        .map(|&b| match (dotted, b) {
-            (true, b'.') => b'/',
-            (true, b'/') => b'.',
-            (_, b) => b,
-        })
-        .collect();
-    String::from_utf8_lossy(&swapped).into_owned()
+    String::from_utf8_lossy(&slashdot(key)).into_owned()
 }
 
 /// The assignments systemd-sysctl writes, in the order it writes them: an ordered map of keys
