@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         let raw = &data[line.bytes()];
         // A heredoc body may hold restorable-looking text: it is data, and never restored (the
         // plan restores rule lines only and reads the written script back).
-        if !line.data && check_restorable(raw).is_ok() {
+        if !line.data && check_restorable(raw, script.iptables).is_ok() {
             let key = line.rule.expect("a restorable line adds a rule");
             let words = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).expect("restorable words split");
             let text = words.words[1..].join(" ");
