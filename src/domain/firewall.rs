@@ -362,7 +362,7 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
 /// that only known options, match modules and targets appear: no CR or other control byte, a
 /// newline only as a `\`-newline continuation, words the shell splits by quoting alone
 /// ([`shell::words`]), a comment only after a blank, and the allow-list of
-/// [`rule::check_restorable_args`]. Returns the rule the line adds, or why it is refused.
+/// [`rule::parse_restorable`]. Returns the rule the line adds, or why it is refused.
 pub fn check_restorable(raw: &[u8], iptables: Iptables) -> Result<Rule, String> {
     let body = raw.strip_suffix(b"\n").unwrap_or(raw);
     if body.contains(&b'\r') {
@@ -390,9 +390,8 @@ pub fn check_restorable(raw: &[u8], iptables: Iptables) -> Result<Rule, String> 
     if first != "IPTABLE" && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err("a family word after iptables".into());
     }
-    rule::check_restorable_args(args)?;
-    // And the model reads it as a rule, so what is written is what was compared.
-    rule::parse_args_as(command_family(first).flatten(), args, iptables)?.ok_or_else(|| "adds no rule".into())
+    // The model reads it in the restorable grammar, so what is written is what was compared.
+    rule::parse_restorable(command_family(first).flatten(), args, iptables)
 }
 
 /// The firewall restart the article gives for a version: `/usr/iwss/iwsvafw.sh restart` on IWSVA

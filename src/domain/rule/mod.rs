@@ -168,15 +168,6 @@ impl Rule {
     }
 }
 
-/// An option word (`-x`, `--xyz`), not a negative number.
-fn is_option(word: &str) -> bool {
-    word.len() > 1 && word.starts_with('-') && !is_number(&word[1..])
-}
-
-fn is_number(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Parses the text of an `IPTABLE` call, `[ipv4|ipv6] ARGS...`; `family` applies when the words
 /// name none. The text is split into words as bash splits it ([`crate::domain::shell::words`]);
 /// a line whose words depend on more than quoting is an error.
@@ -198,10 +189,25 @@ pub fn parse_args_with(family: Option<Family>, words: &[&str]) -> Result<Option<
 
 /// [`parse_args_with`] as one version of iptables reads the words.
 pub fn parse_args_as(family: Option<Family>, words: &[&str], iptables: Iptables) -> Result<Option<Rule>, String> {
+    read_words(family, words, iptables, false)
+}
+
+/// [`parse_args_as`] in the restorable grammar: the rule of a line the tool may write back,
+/// or why not (only the options, matches and targets the tool restores, spelled in full).
+pub fn parse_restorable(family: Option<Family>, words: &[&str], iptables: Iptables) -> Result<Rule, String> {
+    read_words(family, words, iptables, true)?.ok_or_else(|| "adds no rule".to_string())
+}
+
+fn read_words(
+    family: Option<Family>,
+    words: &[&str],
+    iptables: Iptables,
+    restorable: bool,
+) -> Result<Option<Rule>, String> {
     match words.first() {
-        Some(&"ipv4") => parse::parse(Some(Family::V4), &words[1..], iptables),
-        Some(&"ipv6") => parse::parse(Some(Family::V6), &words[1..], iptables),
-        _ => parse::parse(family, words, iptables),
+        Some(&"ipv4") => parse::parse(Some(Family::V4), &words[1..], iptables, restorable),
+        Some(&"ipv6") => parse::parse(Some(Family::V6), &words[1..], iptables, restorable),
+        _ => parse::parse(family, words, iptables, restorable),
     }
 }
 
@@ -235,150 +241,7 @@ pub fn dump_words(line: &str) -> Vec<String> {
 pub fn parse_dump_line(line: &str, family: Option<Family>) -> Result<Option<Rule>, String> {
     let words = dump_words(line);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    parse::parse(family, &words, Iptables::Any)
-}
-
-/// Base options a restorable line may use (long spellings included).
-const RESTORABLE_BASE: [&str; 19] = [
-    "-A",
-    "--append",
-    "-I",
-    "--insert",
-    "-s",
-    "--source",
-    "--src",
-    "-d",
-    "--destination",
-    "--dst",
-    "-p",
-    "--protocol",
-    "-i",
-    "--in-interface",
-    "-o",
-    "--out-interface",
-    "-m",
-    "--match",
-    "-j",
-];
-
-/// Match modules a restorable line may load, with the options each takes (the ones the rule
-/// model reads, by their full names).
-const RESTORABLE_MATCHES: [(&str, &[&str]); 7] = [
-    ("tcp", &["--dport", "--sport", "--destination-port", "--source-port"]),
-    ("udp", &["--dport", "--sport", "--destination-port", "--source-port"]),
-    ("icmp", &["--icmp-type"]),
-    ("state", &["--state"]),
-    ("conntrack", &["--ctstate"]),
-    (
-        "multiport",
-        &[
-            "--dports",
-            "--sports",
-            "--ports",
-            "--destination-ports",
-            "--source-ports",
-        ],
-    ),
-    ("comment", &["--comment"]),
-];
-
-/// Targets a restorable line may jump to, with the options each takes.
-const RESTORABLE_TARGETS: [(&str, &[&str]); 5] = [
-    ("ACCEPT", &[]),
-    ("DROP", &[]),
-    ("RETURN", &[]),
-    ("REJECT", &["--reject-with"]),
-    ("LOG", &[]),
-];
-
-/// Checks that the arguments of a line to be written back use only the options, match modules
-/// and targets the tool knows (`--modprobe`, `-w`, `--table` and every other option are refused):
-/// `[ipv4|ipv6] (-A|-I) CHAIN [N] SPEC... -j TARGET [TARGET OPTIONS]`. Returns why not.
-pub fn check_restorable_args(words: &[&str]) -> Result<(), String> {
-    let args = match words.first() {
-        Some(&"ipv4") | Some(&"ipv6") => &words[1..],
-        _ => words,
-    };
-    let mut module: Option<&str> = None;
-    let mut proto: Option<String> = None;
-    let mut target: Option<&str> = None;
-    let mut i = 0;
-    let mut added = false;
-    while i < args.len() {
-        let a = args[i];
-        let value = args.get(i + 1).copied();
-        if a == "!" {
-            i += 1;
-            continue;
-        }
-        if let Some(t) = target {
-            let opts = RESTORABLE_TARGETS
-                .iter()
-                .find(|(n, _)| *n == t)
-                .map_or(&[][..], |(_, o)| o);
-            if !opts.contains(&a) || value.is_none() {
-                return Err(format!("target option {a:?} is not one the tool restores"));
-            }
-            i += 2;
-            continue;
-        }
-        match a {
-            "-A" | "--append" | "-I" | "--insert" => {
-                value.ok_or("a chain is missing")?;
-                added = true;
-                i += 2;
-                if matches!(a, "-I" | "--insert") && args.get(i).is_some_and(|n| is_number(n)) {
-                    i += 1;
-                }
-            }
-            "-m" | "--match" => {
-                let name = value.ok_or("a match name is missing")?;
-                if !RESTORABLE_MATCHES.iter().any(|(n, _)| *n == name) {
-                    return Err(format!("match module {name:?} is not one the tool restores"));
-                }
-                module = Some(name);
-                i += 2;
-            }
-            "-p" | "--protocol" => {
-                proto = Some(value.ok_or("a protocol is missing")?.to_ascii_lowercase());
-                i += 2;
-            }
-            "-j" | "--jump" => {
-                let t = value.ok_or("a target is missing")?;
-                let known = RESTORABLE_TARGETS.iter().any(|(n, _)| *n == t);
-                let chain = !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                if !known && !chain {
-                    return Err(format!("target {t:?} is not one the tool restores"));
-                }
-                target = Some(t);
-                i += 2;
-            }
-            _ if RESTORABLE_BASE.contains(&a) => {
-                value.ok_or_else(|| format!("{a} needs a value"))?;
-                i += 2;
-            }
-            _ if a.starts_with('-') => {
-                // A match option: of the loaded module, or of the protocol's implicit one.
-                let owner = module.map(str::to_string).or_else(|| proto.clone());
-                let allowed = owner
-                    .as_deref()
-                    .and_then(|m| RESTORABLE_MATCHES.iter().find(|(n, _)| *n == m));
-                if !allowed.is_some_and(|(_, o)| o.contains(&a)) {
-                    return Err(format!("option {a:?} is not one the tool restores"));
-                }
-                i += 1;
-                // Its values: every word up to the next option.
-                while i < args.len() && args[i] != "!" && !is_option(args[i]) {
-                    i += 1;
-                }
-            }
-            _ => return Err(format!("unexpected word {a:?}")),
-        }
-    }
-    if !added || target.is_none() {
-        return Err("not an -A/-I rule with a target".into());
-    }
-    Ok(())
+    parse::parse(family, &words, Iptables::Any, false)
 }
 
 #[cfg(test)]

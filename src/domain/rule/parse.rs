@@ -556,12 +556,17 @@ fn split_assignments<'a>(args: &[&'a str]) -> (Vec<&'a str>, Vec<usize>) {
 /// Reads the arguments of one call as `iptables` reads them: the rule it adds, in canonical
 /// form. `Ok(None)`: a call that adds no rule. An error: a call iptables refuses, one the model
 /// does not read, or (for [`Iptables::Any`]) one that 1.4.21 and 1.8 read differently.
-pub(super) fn parse(family: Option<Family>, args: &[&str], iptables: Iptables) -> Result<Option<Rule>, String> {
+pub(super) fn parse(
+    family: Option<Family>,
+    args: &[&str],
+    iptables: Iptables,
+    restorable: bool,
+) -> Result<Option<Rule>, String> {
     if iptables != Iptables::Any {
-        return parse_as(family, args, iptables);
+        return parse_as(family, args, iptables, restorable);
     }
-    let old = parse_as(family, args, Iptables::V1_4);
-    let new = parse_as(family, args, Iptables::V1_8);
+    let old = parse_as(family, args, Iptables::V1_4, restorable);
+    let new = parse_as(family, args, Iptables::V1_8, restorable);
     match (old, new) {
         (Err(why), Err(_)) => Err(why),
         (old, new) if old == new => old,
@@ -571,18 +576,28 @@ pub(super) fn parse(family: Option<Family>, args: &[&str], iptables: Iptables) -
     }
 }
 
-/// [`parse`] as one version of iptables reads it.
-fn parse_as(family: Option<Family>, args: &[&str], iptables: Iptables) -> Result<Option<Rule>, String> {
+/// [`parse`] as one version of iptables reads it; `restorable`: only as the tool writes rules
+/// back ([`Reader::check_restorable`]).
+fn parse_as(
+    family: Option<Family>,
+    args: &[&str],
+    iptables: Iptables,
+    restorable: bool,
+) -> Result<Option<Rule>, String> {
     let (args, assigned) = split_assignments(args);
     let mut reader = Reader {
         family,
         iptables,
+        restorable,
         assigned,
         call: Call::default(),
         matches: Matches::default(),
     };
     if !reader.read(&args)? {
         return Ok(None);
+    }
+    if restorable && (reader.call.command.is_none() || reader.call.target.is_none()) {
+        return err("not an -A/-I rule with a target");
     }
     finish(family, reader.call, &reader.matches)
 }
@@ -660,6 +675,8 @@ struct Reader<'a> {
     family: Option<Family>,
     /// The version whose reading this is (never [`Iptables::Any`]).
     iptables: Iptables,
+    /// Whether only the restorable grammar is read ([`Reader::check_restorable`]).
+    restorable: bool,
     /// Option words written `--name=value` (indexes into the split arguments).
     assigned: Vec<usize>,
     call: Call<'a>,
@@ -683,6 +700,9 @@ impl<'a> Reader<'a> {
             let neg = std::mem::take(&mut negate);
             let opt = self.name_option(args[i])?;
             self.check_version(opt, args, i)?;
+            if self.restorable {
+                self.check_restorable(opt, args, i)?;
+            }
             i = match opt {
                 Opt::Command => return Ok(false),
                 Opt::Append | Opt::Insert => self.command(opt, args, i)?,
@@ -720,6 +740,46 @@ impl<'a> Reader<'a> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The restorable grammar: a line written back may use only `-A`/`-I`, `-s`, `-d`, `-p`,
+    /// `-i`, `-o`, `-m` and `-j` (short, or long spelled in full), the options of the matches
+    /// the model reads (spelled in full), and after the target only its own options; no
+    /// `--opt=value`, `--modprobe`, `-w`, `-t`, counters or anything else.
+    fn check_restorable(&self, opt: Opt, args: &[&'a str], i: usize) -> Result<(), String> {
+        let assigned = self.assigned.contains(&i);
+        let word = if assigned {
+            format!("{}={}", args[i], args[i + 1])
+        } else {
+            args[i].to_string()
+        };
+        if self.call.target.is_some() && opt != Opt::RejectWith {
+            return err(format!("target option {word:?} is not one the tool restores"));
+        }
+        let allowed = matches!(
+            opt,
+            Opt::Append
+                | Opt::Insert
+                | Opt::Source
+                | Opt::Destination
+                | Opt::Protocol
+                | Opt::InInterface
+                | Opt::OutInterface
+                | Opt::Match
+                | Opt::Jump
+                | Opt::RejectWith
+                | Opt::Other(_)
+        );
+        let in_full = match (args[i].strip_prefix("--"), opt) {
+            (None, _) => true,
+            (Some(long), Opt::Other(name)) => long == name,
+            (Some(long), Opt::RejectWith) => long == "reject-with",
+            (Some(long), _) => BASE_LONG.iter().any(|(n, o)| *n == long && *o == opt),
+        };
+        if !allowed || !in_full || assigned {
+            return err(format!("option {word:?} is not one the tool restores"));
+        }
+        Ok(())
     }
 
     /// `-c PACKETS BYTES` or `-c PACKETS,BYTES` (`--set-counters`): read as iptables reads
@@ -889,6 +949,9 @@ impl<'a> Reader<'a> {
                     return err("multiple -j flags not allowed");
                 }
                 let t = value(args, i)?;
+                if self.restorable && t.contains('.') {
+                    return err(format!("target {t:?} is not one the tool restores"));
+                }
                 if !target_name(t) {
                     return err(format!("target `{t}' is not one the tool reads"));
                 }
