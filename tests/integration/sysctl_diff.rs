@@ -439,7 +439,7 @@ fn sysctl_files_read_as_each_procps_and_kernel_read_them() {
         use std::io::Write as _;
         let _ = writeln!(
             std::io::stderr(),
-            "sysctl -p differential, {} on the {} model: {} files; {dangerous} dangerous, {conservative} conservative, {cannot_tell} cannot tell, {writes_differ} files whose writes the model mispredicts, {kernel_differs} where this machine's kernel disagrees with its model",
+            "sysctl -p differential, {} as on {}: {} files; {dangerous} dangerous, {conservative} conservative, {cannot_tell} cannot tell, {writes_differ} files whose writes the model mispredicts, {kernel_differs} where this machine's kernel disagrees with its model",
             a.name,
             a.platform.name(),
             files.len(),
@@ -1439,7 +1439,7 @@ fn boot_and_system_trees_as_each_program_applies_them() {
         failures +=
             tally.dangerous.len() + tally.kernel_differs.len() + tally.claims_beyond_model.len() + tally.panics.len();
         report.push_str(&tally.line(&format!(
-            "tree differential, {} on the {} model",
+            "tree differential, {} as on {}",
             a.name,
             a.platform.name()
         )));
