@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, json: bool, arg: &str, path: Option<&str>) -> Result<E
 
 /// Every rule of the snapshot's firewall script.
 fn rules(ctx: &Context, snap: &Snapshot) -> Result<Vec<ShownRule>> {
-    let Some(script) = compare::script_of(snap, &ctx.config.firewall_script)? else {
+    let Some(script) = compare::script_of(snap, &ctx.config.firewall_script) else {
         return Ok(Vec::new());
     };
     let rules = script.rules().map(|(i, r)| ShownRule {

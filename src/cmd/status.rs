@@ -96,11 +96,11 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
 /// Each custom rule of the snapshot's script: whether the live script holds it, and whether it
 /// is loaded in each of its families.
 fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<RuleStatus>> {
-    let script = compare::script_of(now, &ctx.config.firewall_script)?;
+    let script = compare::script_of(now, &ctx.config.firewall_script);
     let index = script.as_ref().map(Script::index);
     let mut custom = Vec::new();
     if let Some(old) = snap {
-        if let Some(old_script) = compare::script_of(old, &ctx.config.firewall_script)? {
+        if let Some(old_script) = compare::script_of(old, &ctx.config.firewall_script) {
             for (i, key) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
                 if let Some(r) = old_script.rule(i) {
                     custom.push((r, index.as_ref().is_some_and(|s| s.covers(key))));

@@ -113,9 +113,10 @@ impl Comparison {
     }
 }
 
-/// Parses a snapshot's firewall script, naming its file and line on error.
-pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Result<Option<Script<'a>>> {
-    snap.content(path).map(|bytes| Ok(Script::parse(bytes))).transpose()
+/// Parses a snapshot's firewall script as the appliance's iptables reads it.
+pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Option<Script<'a>> {
+    snap.content(path)
+        .map(|bytes| Script::parse_as(bytes, Iptables::of(&snap.manifest.version)))
 }
 
 /// The two sides of a comparison with their firewall scripts parsed once.

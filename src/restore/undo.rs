@@ -248,7 +248,7 @@ fn restart_and_verify(
 ) -> Result<(), String> {
     activate::restart(ctx, version, steps)?;
     let Some(script) = script else { return Ok(()) };
-    let index = Script::parse(script).index();
+    let index = Script::parse_as(script, crate::domain::rule::Iptables::of(version)).index();
     let rules: Vec<_> = record
         .rules
         .iter()

@@ -1438,11 +1438,7 @@ fn boot_and_system_trees_as_each_program_applies_them() {
     for (a, tally) in appliers.iter().zip(&tallies) {
         failures +=
             tally.dangerous.len() + tally.kernel_differs.len() + tally.claims_beyond_model.len() + tally.panics.len();
-        report.push_str(&tally.line(&format!(
-            "tree differential, {} as on {}",
-            a.name,
-            a.platform.name()
-        )));
+        report.push_str(&tally.line(&format!("tree differential, {} as on {}", a.name, a.platform.name())));
         report.push('\n');
         report.push_str(&tally.examples());
     }
