@@ -221,14 +221,7 @@ fn read_file(
         (FileKind::Symlink, t.clone().into_bytes(), Some(t))
     } else if meta.is_file() {
         // A file over the size bound is refused by name whatever it is: memory stays bounded.
-        if meta.len() > fsutil::MAX_FILE_SIZE {
-            bail!(
-                "{}: {} bytes is over the {} byte limit",
-                abs.display(),
-                meta.len(),
-                fsutil::MAX_FILE_SIZE
-            );
-        }
+        fsutil::check_size(&abs, meta.len())?;
         match read_text(&abs, sysctl_file) {
             Ok(bytes) => (FileKind::File, bytes, None),
             Err(e) if sysctl_file => {

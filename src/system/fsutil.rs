@@ -15,6 +15,14 @@ use crate::system::xattr;
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
+/// Refuses a file of `len` bytes over [`MAX_FILE_SIZE`], by name.
+pub fn check_size(path: &Path, len: u64) -> Result<()> {
+    if len > MAX_FILE_SIZE {
+        bail!("{}: {len} bytes is over the {MAX_FILE_SIZE} byte limit", path.display());
+    }
+    Ok(())
+}
+
 /// Reads a regular file with a hard bound. The file is opened without following a final
 /// symbolic link (callers that accept links resolve them first, inside the root) and without
 /// blocking (a FIFO or a device in its place never hangs the run), and checked to be a regular
@@ -38,13 +46,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     if !meta.is_file() {
         bail!("{} is not a regular file; refusing to read it", path.display());
     }
-    if meta.len() > MAX_FILE_SIZE {
-        bail!(
-            "{}: {} bytes is over the {MAX_FILE_SIZE} byte limit",
-            path.display(),
-            meta.len()
-        );
-    }
+    check_size(path, meta.len())?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
