@@ -408,14 +408,7 @@ pub fn effective_at_boot_with(
     key: &str,
     platforms: &[Platform],
 ) -> Effective {
-    let used = unreadable_used(files, unreadable, platforms, |paths, p| {
-        let mut order = boot_order(paths);
-        // RHEL 7's systemd 219 reads /etc/sysctl.conf itself.
-        if p == Platform::Rhel7 {
-            order.push(SYSCTL_CONF);
-        }
-        order
-    });
+    let used = unreadable_used(files, unreadable, platforms, |paths, p| boot_order_on(paths, p));
     used.map_or_else(|| effective_at_boot(files, key, platforms), |u| cannot_read(u, key))
 }
 
@@ -529,6 +522,17 @@ pub fn effective_at_boot(files: &[(&str, &[u8])], key: &str, platforms: &[Platfo
     agreed(platforms, |p| effective_at_boot_on(files, key, p))
 }
 
+/// The files `platform`'s systemd-sysctl reads at boot, in order: [`boot_order`], and on RHEL
+/// 7 (systemd 219, Red Hat's tree) `/etc/sysctl.conf` once more at the end.
+fn boot_order_on(paths: Vec<&str>, platform: Platform) -> Vec<&str> {
+    let main = paths.contains(&SYSCTL_CONF);
+    let mut order = boot_order(paths);
+    if platform.systemd() == systemd::Systemd::V219 && main {
+        order.push(SYSCTL_CONF);
+    }
+    order
+}
+
 /// [`effective_at_boot`] on one platform: its systemd-sysctl reads the drop-ins in their order
 /// (RHEL 7's 219 then `/etc/sysctl.conf` once more), keeps the last value of each key as it
 /// spells it, and writes them in order; each write of a spelling that names the key is applied
@@ -536,10 +540,7 @@ pub fn effective_at_boot(files: &[(&str, &[u8])], key: &str, platforms: &[Platfo
 fn effective_at_boot_on(files: &[(&str, &[u8])], key: &str, platform: Platform) -> Effective {
     let key = canonical_key(key);
     let systemd = platform.systemd();
-    let mut order = boot_order(files.iter().map(|(p, _)| *p));
-    if systemd == systemd::Systemd::V219 && files.iter().any(|(p, _)| *p == SYSCTL_CONF) {
-        order.push(SYSCTL_CONF);
-    }
+    let order = boot_order_on(files.iter().map(|(p, _)| *p).collect(), platform);
     let content: HashMap<&str, &[u8]> = files.iter().copied().collect();
     let mut result = Effective {
         value: kernel_default(&key).map(str::to_string),
