@@ -132,12 +132,8 @@ impl<'a> Pair<'a> {
         Ok(Self {
             before,
             after,
-            old: before
-                .content(path)
-                .map(|b| Script::parse_as(b, Iptables::of(&before.manifest.version))),
-            new: after
-                .content(path)
-                .map(|b| Script::parse_as(b, Iptables::of(&after.manifest.version))),
+            old: script_of(before, path),
+            new: script_of(after, path),
         })
     }
 }
