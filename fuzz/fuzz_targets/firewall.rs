@@ -13,8 +13,9 @@ fuzz_target!(|data: &[u8]| {
     for (i, line) in script.lines.iter().enumerate() {
         let raw = &data[line.bytes()];
         // A heredoc body may hold restorable-looking text: it is data, and never restored (the
-        // plan restores rule lines only and reads the written script back).
-        if !line.data && check_restorable(raw, script.iptables).is_ok() {
+        // plan restores rule lines only and reads the written script back); after a construct
+        // the reader does not model, no line is understood.
+        if !line.data && script.stopped.is_none() && check_restorable(raw, script.iptables).is_ok() {
             let key = line.rule.expect("a restorable line adds a rule");
             let words = shell::words(raw.strip_suffix(b"\n").unwrap_or(raw)).expect("restorable words split");
             let text = words.words[1..].join(" ");

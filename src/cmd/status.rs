@@ -101,7 +101,10 @@ fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<R
     let mut custom = Vec::new();
     if let Some(old) = snap {
         if let Some(old_script) = compare::script_of(old, &ctx.config.firewall_script) {
-            for (i, key) in old_script.rules().filter(|(_, r)| r.is_custom_accept()) {
+            // A rule that did not run as the anchor does was never loaded: not expected now
+            // (when that cannot be told, every custom rule is).
+            let live = |i: usize| old_script.liveness_unknowable() || old_script.lines[i].not_live.is_none();
+            for (i, key) in old_script.rules().filter(|(i, r)| r.is_custom_accept() && live(*i)) {
                 if let Some(r) = old_script.rule(i) {
                     custom.push((r, index.as_ref().is_some_and(|s| s.covers(key))));
                 }

@@ -56,6 +56,15 @@ impl DiscardedRule {
         self.checked.as_deref() == Some(raw)
     }
 
+    /// Takes a rule that was to be restored out of the restore: it does not run as the
+    /// anchor does (`why`). The admin looks at it: whether it ran before cannot be told.
+    fn not_live(&mut self, why: &str) {
+        let base = std::mem::take(&mut self.reason);
+        (self.restore, self.attention, self.checked) = (false, true, None);
+        self.group = format!("{base}, but {why}; not restored").into();
+        self.reason = self.group.clone();
+    }
+
     /// Refuses a rule that was to be restored: not restored, for the admin to look at, `why`
     /// shown with it (what the restorable grammar or iptables said).
     fn refuse(&mut self, why: String) {
@@ -184,10 +193,7 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
     let new_index: Option<RuleIndex> = new.map(Script::index);
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
     let new_texts: HashSet<String> = match new {
-        Some(n) if old.lines.iter().any(|l| l.unknown.is_some()) => (0..n.lines.len())
-            .filter(|&k| !n.lines[k].data)
-            .map(|k| n.text(k))
-            .collect(),
+        Some(n) if old.lines.iter().any(|l| l.unknown.is_some()) => (0..n.lines.len()).map(|k| n.text(k)).collect(),
         _ => HashSet::new(),
     };
     let mut discarded = Vec::new();
@@ -203,21 +209,46 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
             continue;
         }
         let (restore, reason) = decide_rule(rule, &keep, new.is_some(), &config.firewall_script);
-        discarded.push(discarded_rule(
-            pair,
-            old,
-            index,
-            restore,
-            reason,
-            &config.firewall_script,
-        )?);
+        let mut entry = discarded_rule(pair, old, index, restore, reason, &config.firewall_script)?;
+        if let (true, Some(why)) = (restore, &line.not_live) {
+            entry.not_live(why);
+        }
+        discarded.push(entry);
+    }
+    if let Some(stop) = new.and_then(|n| n.stopped.as_ref()) {
+        let why = format!(
+            "the new script could not be read to the end (line {}: {}), so nothing is restored into it",
+            stop.line, stop.why
+        );
+        for entry in discarded.iter_mut().filter(|d| d.restore) {
+            entry.refuse(why.clone());
+        }
     }
     Ok(discarded)
 }
 
 /// A line the tool cannot read that the new script lacks: compared by its text, never restored.
+/// One that does not run as the anchor does is listed for that reason.
 fn unknown_line(old: &Script, index: usize, why: &str) -> DiscardedRule {
     let text = shortened(old.text(index));
+    let line = &old.lines[index];
+    if let Some(dead) = line
+        .not_live
+        .as_deref()
+        .filter(|_| line.data || !old.liveness_unknowable())
+    {
+        return DiscardedRule {
+            line: line.first(),
+            canonical: text.clone(),
+            text,
+            // Text bash never ran needs no one; a command that may have run does.
+            attention: !line.data,
+            reason: format!("{dead}; not restored").into(),
+            group: format!("{dead}; not restored").into(),
+            index,
+            ..DiscardedRule::default()
+        };
+    }
     DiscardedRule {
         line: old.lines[index].first(),
         canonical: text.clone(),

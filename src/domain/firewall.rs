@@ -9,7 +9,7 @@ use crate::domain::rule::{self, Family, Iptables, Rule, RuleKey};
 use crate::domain::shell;
 use crate::domain::version::Version;
 
-/// One logical line of the script, as bash reads it ([`shell::segments`]); blank lines are left
+/// One logical line of the script, as bash reads it ([`shell::read`]); blank lines are left
 /// out.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -20,17 +20,29 @@ pub struct Line {
     /// Byte range of the physical lines, newline of the last one included.
     start: u32,
     end: u32,
-    /// Text bash does not run as a command of its own (a heredoc body, a multi-line quote).
+    /// Heredoc text: bash does not run it as commands.
     pub data: bool,
     /// The article's anchor: a `# stateful` comment, or the INPUT rule accepting
     /// ESTABLISHED,RELATED traffic.
     pub stateful: bool,
-    /// What the rule this line adds means, when it is an `IPTABLE` / `iptables` / `ip6tables`
-    /// `-A` or `-I` call (the full rule, with its text, comes from [`Script::rule`]).
+    /// What the rule this line adds means, when the line is one `IPTABLE` / `iptables` /
+    /// `ip6tables` `-A` or `-I` call (the full rule, with its text, comes from [`Script::rule`]).
     pub rule: Option<RuleKey>,
-    /// Why the tool cannot read this call, when it cannot: compared by its text, never
-    /// restored.
+    /// Why the tool cannot read the call on this line, when it cannot: compared by its text,
+    /// never restored.
     pub unknown: Option<Box<str>>,
+    /// Why the call on this line does not run as the anchor does, when it does not: it is
+    /// never restored, and a report says why.
+    pub not_live: Option<Box<str>>,
+    /// Where the line's call (or, without one, its first command or comment) runs.
+    context: Option<Context>,
+}
+
+/// Where a command runs: the list holding it, and why it runs only sometimes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Context {
+    block: u32,
+    guard: Option<&'static str>,
 }
 
 impl Line {
@@ -48,6 +60,19 @@ impl Line {
     pub fn bytes(&self) -> Range<usize> {
         self.start as usize..self.end as usize
     }
+
+    /// Whether the line holds a call (read or not).
+    pub fn is_call(&self) -> bool {
+        self.rule.is_some() || self.unknown.is_some()
+    }
+}
+
+/// Where reading the script stopped, and why: nothing from there on is understood.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// Physical line, 1-based.
+    pub line: usize,
+    pub why: String,
 }
 
 /// A parsed firewall script, borrowing the script's bytes.
@@ -57,6 +82,8 @@ pub struct Script<'a> {
     pub lines: Vec<Line>,
     /// The iptables whose reading decides what each call adds.
     pub iptables: Iptables,
+    /// Where the reader stopped, when it did.
+    pub stopped: Option<Stopped>,
 }
 
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
@@ -74,16 +101,6 @@ fn command_family(word: &str) -> Option<Option<Family>> {
     }
 }
 
-/// Whether a line starts like a call (before any shell rules are applied): worth reading.
-fn looks_like_call(body: &[u8]) -> bool {
-    let rest = &body[body.iter().take_while(|&&b| b == b' ' || b == b'\t').count()..];
-    let word_end = rest
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t' || b == b'\n' || b == b';')
-        .unwrap_or(rest.len());
-    std::str::from_utf8(&rest[..word_end]).is_ok_and(|w| command_family(w).is_some())
-}
-
 /// Whether a comment's text starts with `stateful`, in any case, after blanks.
 fn is_stateful_comment(c: &[u8]) -> bool {
     let text = String::from_utf8_lossy(c);
@@ -92,24 +109,19 @@ fn is_stateful_comment(c: &[u8]) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case("stateful"))
 }
 
-/// What a call line adds: its key and whether it is the stateful anchor, or why it cannot be
-/// read. `Ok(None)`: not a call, or a call that adds no rule.
-fn read_call(body: &[u8], iptables: Iptables) -> Result<(Option<RuleKey>, bool), String> {
-    let words = shell::words(body)?;
-    let (all, comment) = (words.strs(), words.comment);
-    let stateful_comment = comment.is_some_and(|at| is_stateful_comment(&body[at + 1..]));
-    let Some((family, args)) = all
+/// What a call adds, given its words (command word first): its key, or why it cannot be read.
+/// `Ok(None)`: a call that adds no rule.
+fn read_call(words: &[&str], iptables: Iptables) -> Result<Option<RuleKey>, String> {
+    let Some((family, args)) = words
         .split_first()
         .and_then(|(command, args)| Some((command_family(command)?, args)))
     else {
-        return Ok((None, stateful_comment));
+        return Ok(None);
     };
     if family.is_some() && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err(format!("unexpected argument {:?}", args[0]));
     }
-    let key = rule::parse_args_as(family, args, iptables)?.map(|r| *r.key());
-    let stateful = stateful_comment || key.as_ref().is_some_and(RuleKey::is_stateful_accept);
-    Ok((key, stateful))
+    Ok(rule::parse_args_as(family, args, iptables)?.map(|r| *r.key()))
 }
 
 /// The body of a line: its bytes without the final newline.
@@ -118,59 +130,208 @@ fn body_of<'b>(bytes: &'b [u8], line: &Line) -> &'b [u8] {
     raw.strip_suffix(b"\n").unwrap_or(raw)
 }
 
+/// The physical line of byte `at`, 1-based.
+fn line_number(bytes: &[u8], at: usize) -> usize {
+    1 + bytes[..at.min(bytes.len())].iter().filter(|&&b| b == b'\n').count()
+}
+
 impl<'a> Script<'a> {
-    /// Splits a script into logical lines as bash does and reads each call, a spelling only
-    /// where iptables 1.4.21 and 1.8 read it alike. Never fails: a call the tool cannot read is
-    /// kept as `unknown`, with the reason.
+    /// Reads a script as bash parses it and reads each call, a spelling only where iptables
+    /// 1.4.21 and 1.8 read it alike. Never fails: a call the tool cannot read is kept as
+    /// `unknown`, with the reason.
     pub fn parse(bytes: &'a [u8]) -> Self {
         Self::parse_as(bytes, Iptables::Any)
     }
 
     /// [`Script::parse`], each call read as `iptables` reads it.
     pub fn parse_as(bytes: &'a [u8], iptables: Iptables) -> Self {
-        let mut script = Self::split(bytes, iptables);
-        script.read_calls();
+        let program = shell::read(bytes);
+        let mut script = Self::split(bytes, iptables, &program);
+        script.read_commands(&program);
+        script.judge_liveness(&program);
         script
     }
 
-    /// Splits a script into logical lines as bash does, without reading their calls.
-    fn split(bytes: &'a [u8], iptables: Iptables) -> Self {
+    /// The logical lines of the program, blank ones left out, with their physical numbers.
+    fn split(bytes: &'a [u8], iptables: Iptables, program: &shell::Program) -> Self {
         let mut lines = Vec::new();
-        for seg in shell::segments(bytes) {
-            // Blank lines are not kept: nothing refers to them (memory stays bounded by what
-            // the script says, not by how many empty lines it has).
-            if bytes[seg.bytes.clone()].iter().all(u8::is_ascii_whitespace) {
+        let (mut number, mut counted) = (1usize, 0usize);
+        for l in &program.lines {
+            let text = &bytes[l.bytes.clone()];
+            number += bytes[counted..l.bytes.start].iter().filter(|&&b| b == b'\n').count();
+            let inner = text.iter().filter(|&&b| b == b'\n').count();
+            let last = number + inner.saturating_sub(usize::from(text.ends_with(b"\n")));
+            counted = l.bytes.start;
+            if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             lines.push(Line {
-                first: seg.first as u32,
-                last: seg.last as u32,
-                start: seg.bytes.start as u32,
-                end: seg.bytes.end as u32,
-                data: seg.kind == shell::Kind::Data,
+                first: number as u32,
+                last: last as u32,
+                start: l.bytes.start as u32,
+                end: l.bytes.end as u32,
+                data: l.data,
                 stateful: false,
                 rule: None,
                 unknown: None,
+                not_live: None,
+                context: None,
             });
         }
-        Self { bytes, lines, iptables }
+        let stopped = program.stop.as_ref().map(|s| Stopped {
+            line: line_number(bytes, s.at),
+            why: s.why.clone(),
+        });
+        Self {
+            bytes,
+            lines,
+            iptables,
+            stopped,
+        }
     }
 
-    /// Reads the call of each code line; a call the tool cannot read keeps its reason.
-    fn read_calls(&mut self) {
-        for line in &mut self.lines {
-            if line.data {
-                continue;
+    /// The index of the line holding byte `at`.
+    fn line_at(&self, at: usize) -> Option<usize> {
+        let k = self.lines.partition_point(|l| (l.end as usize) <= at);
+        (k < self.lines.len() && self.lines[k].start as usize <= at).then_some(k)
+    }
+
+    /// Reads the commands and comments of each line: its call (or why it cannot be read), the
+    /// anchor, and where the line runs.
+    fn read_commands(&mut self, program: &shell::Program) {
+        let stop_from = program.stop.as_ref().map_or(usize::MAX, |s| s.from);
+        for (span, block) in &program.comments {
+            let Some(k) = self.line_at(span.start) else { continue };
+            let line = &mut self.lines[k];
+            if is_stateful_comment(&self.bytes[span.start + 1..span.end]) {
+                line.stateful = true;
             }
-            let body = body_of(self.bytes, line);
-            match read_call(body, self.iptables) {
-                Ok((rule, stateful)) => (line.rule, line.stateful) = (rule, stateful),
-                Err(why) if looks_like_call(body) => {
-                    line.unknown = Some(why.into_boxed_str());
-                }
-                Err(_) => {}
+            line.context.get_or_insert(Context {
+                block: *block as u32,
+                guard: None,
+            });
+        }
+        let mut on_line: Vec<(usize, usize)> = Vec::with_capacity(program.commands.len());
+        for (c, command) in program.commands.iter().enumerate() {
+            if let Some(k) = self.line_at(command.span.start) {
+                on_line.push((k, c));
             }
         }
+        on_line.sort_unstable();
+        for group in on_line.chunk_by(|a, b| a.0 == b.0) {
+            let k = group[0].0;
+            let commands: Vec<&shell::reader::Command> = group.iter().map(|&(_, c)| &program.commands[c]).collect();
+            self.read_line(k, &commands);
+        }
+        // Heredoc text that reads like a call: listed when the upgrade drops it, never restored.
+        for line in self.lines.iter_mut().filter(|l| l.data) {
+            let body = body_of(self.bytes, line);
+            let text = body.trim_ascii_start();
+            let word = &text[..text.iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(text.len())];
+            if std::str::from_utf8(word).is_ok_and(|w| command_family(w).is_some()) {
+                let why: Box<str> = "string data (a heredoc body), not a command".into();
+                (line.unknown, line.not_live) = (Some(why.clone()), Some(why));
+            }
+        }
+        if let Some(stop) = &self.stopped {
+            let why: Box<str> = format!("reading stopped at line {}: {}", stop.line, stop.why).into();
+            for line in self.lines.iter_mut().filter(|l| l.end as usize > stop_from) {
+                (line.rule, line.unknown, line.data) = (None, Some(why.clone()), false);
+            }
+        }
+    }
+
+    /// Reads line `k` from the commands starting on it (in no particular order).
+    fn read_line(&mut self, k: usize, commands: &[&shell::reader::Command]) {
+        let bytes = self.bytes;
+        let first_word =
+            |c: &shell::reader::Command| c.words.first().and_then(|w| shell::unquote(&bytes[w.clone()]).ok());
+        let calls: Vec<&shell::reader::Command> = commands
+            .iter()
+            .copied()
+            .filter(|c| first_word(c).is_some_and(|w| command_family(&w).is_some()))
+            .collect();
+        let first = calls
+            .first()
+            .copied()
+            .or_else(|| commands.iter().copied().min_by_key(|c| c.span.start));
+        let line = &mut self.lines[k];
+        if let Some(c) = first {
+            line.context = Some(Context {
+                block: c.block as u32,
+                guard: c.guard,
+            });
+        }
+        let [call] = calls.as_slice() else {
+            if !calls.is_empty() {
+                line.unknown = Some("more than one call on the line".into());
+            }
+            return;
+        };
+        // The call's own substitutions are part of it; any other command shares its line.
+        let others = commands
+            .iter()
+            .filter(|c| c.span.start < call.span.start || c.span.end > call.span.end);
+        let body = body_of(bytes, line);
+        let start = line.start as usize;
+        let before = &body[..call.span.start - start];
+        let after = &body[call.span.end - start..];
+        let after = &after[after.iter().take_while(|&&b| b == b' ' || b == b'\t').count()..];
+        if others.count() > 0
+            || !before.iter().all(|&b| b == b' ' || b == b'\t')
+            || !(after.is_empty() || after[0] == b'#')
+        {
+            line.unknown = Some("shares its line with other shell code".into());
+            return;
+        }
+        // Read as a line of its own, as [`Script::rule`] and the restorable check read it again.
+        let read = shell::words(body).and_then(|w| read_call(&w.strs(), self.iptables));
+        match read {
+            Ok(key) => {
+                line.stateful |= key.as_ref().is_some_and(RuleKey::is_stateful_accept);
+                line.rule = key;
+            }
+            Err(why) => line.unknown = Some(why.into_boxed_str()),
+        }
+    }
+
+    /// Marks each call that does not run as the anchor does: a call is live only when it is a
+    /// plain command in the anchor's own list (and that only when the whole script was read).
+    fn judge_liveness(&mut self, program: &shell::Program) {
+        let anchor = self.stateful_line().and_then(|a| self.lines[a].context);
+        let unknowable = match (&self.stopped, anchor) {
+            (Some(s), _) => Some(format!(
+                "the script could not be read to the end (line {}: {}), so whether it runs cannot be told",
+                s.line, s.why
+            )),
+            (None, None) => Some(
+                "the script has no stateful anchor, so whether it runs as the vendor's rules do cannot be told"
+                    .to_string(),
+            ),
+            (None, Some(_)) => None,
+        };
+        for line in self.lines.iter_mut().filter(|l| l.is_call() && !l.data) {
+            let context = line.context.unwrap_or(Context { block: 0, guard: None });
+            line.not_live = match (&unknowable, anchor) {
+                (Some(why), _) => Some(why.clone().into_boxed_str()),
+                (None, Some(anchor)) => not_live_reason(program, context, anchor).map(String::into_boxed_str),
+                (None, None) => None,
+            };
+        }
+    }
+
+    /// Whether a call's liveness could not be judged (the script was not read to the end, or
+    /// has no anchor): then no call is restored and each needs the admin.
+    pub fn liveness_unknowable(&self) -> bool {
+        self.stopped.is_some() || self.stateful_line().is_none()
+    }
+
+    /// Whether line `index` is a command in the anchor's own list that runs whenever the anchor
+    /// does: a line written after it runs as the anchor does (unless the line continues).
+    pub fn runs_as_anchor(&self, index: usize) -> bool {
+        let anchor = self.stateful_line().and_then(|a| self.lines[a].context);
+        let line = &self.lines[index];
+        !line.data && line.context.is_some() && line.context == anchor && anchor.is_some_and(|a| a.guard.is_none())
     }
 
     /// Why the tool cannot read line `index`, when it cannot.
@@ -218,6 +379,38 @@ impl<'a> Script<'a> {
     pub fn stateful_line(&self) -> Option<usize> {
         self.lines.iter().position(|l| l.stateful)
     }
+}
+
+/// Why a command in `context` does not run as the anchor (in `anchor`) does, if it does not.
+fn not_live_reason(program: &shell::Program, context: Context, anchor: Context) -> Option<String> {
+    if let Some(guard) = context
+        .guard
+        .filter(|_| context.guard != anchor.guard || context.block != anchor.block)
+    {
+        return Some(format!("conditional: {guard}"));
+    }
+    if context.block == anchor.block {
+        return None;
+    }
+    let (block, home) = (
+        &program.blocks[context.block as usize],
+        &program.blocks[anchor.block as usize],
+    );
+    if block.function != home.function {
+        return Some(match (&block.function, &home.function) {
+            (Some(f), _) => format!("in function {f}, not the anchor's"),
+            (None, Some(h)) => format!("at the top level, not in function {h} where the anchor is"),
+            (None, None) => "not in the anchor's list".to_string(),
+        });
+    }
+    let kind = block.kind;
+    Some(
+        if kind.contains("condition") || kind.contains("branch") || kind.contains("loop") || kind.contains("arm") {
+            format!("conditional: inside {kind}")
+        } else {
+            format!("not in the anchor's list: inside {kind}")
+        },
+    )
 }
 
 /// The rules of one script by canonical form, with the families they reach together.
@@ -505,7 +698,11 @@ IPTABLE -N SCAN_SERV_IN\n";
     fn unreadable_calls_are_kept_with_the_reason() {
         // A quote left open to the end: bash runs no such command (it is a syntax error).
         let s = Script::parse(b"a\nIPTABLE -A INPUT -m comment --comment 'x -j ACCEPT\n");
-        assert!(s.lines[1].data && s.lines[1].rule.is_none());
+        assert!(s.lines[1].rule.is_none());
+        assert!(s
+            .why_unknown(1)
+            .unwrap()
+            .starts_with("reading stopped at line 2: an unterminated single quote"));
         let s = Script::parse(b"IPTABLE -A INPUT -s \"$P\" -j ACCEPT\n");
         assert_eq!(
             s.why_unknown(0),

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use crate::domain::compare::DiscardedRule;
 use crate::domain::firewall::{self, Script};
-use crate::domain::shell;
+use crate::domain::rule::Iptables;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::sysctl;
 
@@ -272,11 +272,15 @@ fn preceding_line(
 /// and which of the two it is.
 fn find_anchor(
     old: &Script,
+    new: &Script,
     anchors: &Anchors,
     preceding: Option<usize>,
     stateful: Option<usize>,
 ) -> Option<(usize, &'static str)> {
-    if let Some(k) = preceding.and_then(|j| anchors.unique(old, j)) {
+    if let Some(k) = preceding
+        .and_then(|j| anchors.unique(old, j))
+        .filter(|&k| new.runs_as_anchor(k))
+    {
         return Some((k, "the line that preceded it"));
     }
     stateful.map(|k| (k, "the stateful line"))
@@ -306,9 +310,9 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     let (mut inserts, edits) = place_rules(pair, old, new, &restoring, path)?;
     inserts.sort_by_key(|i| (i.anchor, i.old_index));
     let (out, placed, splices) = splice_in(new, &inserts);
-    if !reads_back(&out, &placed) {
+    if !reads_back(&out, &placed, new.iptables) {
         bail!(
-            "{}: the restored rules would not read back as rules of their own where they go (an anchor line opens a heredoc or continues); nothing was changed",
+            "{}: the restored rules would not read back as rules that run as the anchor does where they go (an anchor line opens a heredoc, continues or is in another list); nothing was changed",
             pair.after.location(path)
         );
     }
@@ -358,7 +362,7 @@ fn place_rules<'a>(
                 d.text
             );
         }
-        let (anchor, which) = find_anchor(old, &anchors, preceding, stateful).ok_or_else(|| {
+        let (anchor, which) = find_anchor(old, new, &anchors, preceding, stateful).ok_or_else(|| {
             anyhow!(
                 "{}: no place to restore {:?} ({}:{}): neither the line that preceded it nor a stateful line is in the new script; nothing was changed",
                 after.location(path),
@@ -428,16 +432,18 @@ fn splice_in(new: &Script, inserts: &[Insert]) -> (Vec<u8>, Vec<Range<usize>>, V
     (out, placed, splices)
 }
 
-/// Whether the written text, split as bash reads it, holds each restored line (`placed`, in
-/// file order) as a command line of its own. Anchors are code lines and restored lines pass the
-/// strict grammar, so this holds by construction; it is checked because a miss would restore
-/// nothing silently.
-fn reads_back(out: &[u8], placed: &[Range<usize>]) -> bool {
-    let mut segs = shell::segments(out).peekable();
+/// Whether the written text, read as bash reads it, holds each restored line (`placed`, in
+/// file order) as a rule line of its own that runs as the anchor does. Anchors are chosen in the
+/// anchor's own list and restored lines pass the strict grammar, so this holds by construction;
+/// it is checked because a miss would restore a rule that never runs, or nothing, silently.
+fn reads_back(out: &[u8], placed: &[Range<usize>], iptables: Iptables) -> bool {
+    let script = Script::parse_as(out, iptables);
+    let mut lines = script.lines.iter().peekable();
     placed.iter().all(|r| {
-        while segs.next_if(|s| s.bytes.start < r.start).is_some() {}
-        segs.peek()
-            .is_some_and(|s| s.bytes == *r && s.kind == shell::Kind::Code)
+        while lines.next_if(|l| l.bytes().start < r.start).is_some() {}
+        lines
+            .peek()
+            .is_some_and(|l| l.bytes() == *r && l.rule.is_some() && l.not_live.is_none() && !l.data)
     })
 }
 

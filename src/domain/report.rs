@@ -234,6 +234,9 @@ impl Report {
                 );
                 &kept
             }
+            Outcome::NothingToRestore if self.comparison.needs_attention() => {
+                "nothing to restore by the tool: the lines marked REFUSED did not survive the upgrade"
+            }
             Outcome::NothingToRestore => "nothing to restore: every custom setting survived the upgrade",
             Outcome::Restorable => "something to restore: run `iwss-keeper restore`",
             Outcome::Planned => "dry run: nothing was changed",

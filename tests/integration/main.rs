@@ -2,6 +2,7 @@
 //! environment ([`testenv`]).
 
 mod admin;
+mod bash_diff;
 mod cases;
 mod commands;
 mod crash;
@@ -12,6 +13,7 @@ mod hooks;
 mod hostile;
 mod layers;
 mod live;
+mod live_only;
 mod package;
 mod properties;
 mod refused;

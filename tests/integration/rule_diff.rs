@@ -94,9 +94,7 @@ const ICMP: [&str; 13] = [
 
 /// A shell-free way to write a spelling: its words.
 fn words(s: &str) -> Vec<String> {
-    iwss_keeper::domain::shell::words(s.as_bytes())
-        .map(|w| w.words.into_iter().map(String::from).collect())
-        .unwrap_or_default()
+    iwss_keeper::domain::shell::arguments(s).unwrap_or_default()
 }
 
 /// The curated families, then generated combinations.

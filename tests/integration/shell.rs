@@ -77,3 +77,43 @@ fn words_agree_with_bash() {
         assert_eq!(bash, &w.words[..], "line {line:?}");
     }
 }
+
+/// Every firewall script the project bundles (test cases, fuzz seeds) is read as bash reads it:
+/// whole when `bash -n` takes it (no construct the reader does not model, so none leaves a
+/// `status` at "not understood" for good), stopped when bash rejects it.
+#[test]
+fn every_bundled_script_is_read_as_bash_reads_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts: Vec<std::path::PathBuf> = walkdir::WalkDir::new(root.join("testdata"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() == "iwsvafw.sh")
+        .map(|e| e.into_path())
+        .collect();
+    scripts.extend(
+        std::fs::read_dir(root.join("fuzz/seeds/firewall"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    assert!(scripts.len() > 20, "{} scripts", scripts.len());
+    let mut whole = 0;
+    for path in &scripts {
+        let bytes = std::fs::read(path).unwrap();
+        let script = iwss_keeper::domain::firewall::Script::parse(&bytes);
+        let bash = std::process::Command::new("bash").arg("-n").arg(path).output().unwrap();
+        assert_eq!(
+            script.stopped.is_none(),
+            bash.status.success(),
+            "{}: reader {:?}, bash -n {}",
+            path.display(),
+            script.stopped,
+            String::from_utf8_lossy(&bash.stderr)
+        );
+        whole += usize::from(script.stopped.is_none());
+    }
+    assert!(
+        whole + 3 >= scripts.len(),
+        "only {whole} of {} read whole",
+        scripts.len()
+    );
+}

@@ -177,8 +177,9 @@ pub fn parse_call(text: &str, family: Option<Family>) -> Result<Option<Rule>, St
 
 /// [`parse_call`] as one version of iptables reads it.
 pub fn parse_call_as(text: &str, family: Option<Family>, iptables: Iptables) -> Result<Option<Rule>, String> {
-    let split = crate::domain::shell::words(text.as_bytes())?;
-    parse_args_as(family, &split.strs(), iptables)
+    let split = crate::domain::shell::arguments(text)?;
+    let words: Vec<&str> = split.iter().map(String::as_str).collect();
+    parse_args_as(family, &words, iptables)
 }
 
 /// Parses words already split, `[ipv4|ipv6] ARGS...`; `family` applies when the words name
