@@ -105,8 +105,10 @@ fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<R
             // (when that cannot be told, every custom rule is).
             let live = |i: usize| old_script.liveness_unknowable() || old_script.lines[i].not_live.is_none();
             for (i, key) in old_script.rules().filter(|(i, r)| r.is_custom_accept() && live(*i)) {
-                if let Some(r) = old_script.rule(i) {
-                    custom.push((r, index.as_ref().is_some_and(|s| s.covers(key))));
+                // A source list is checked as the rules iptables loads for it.
+                let in_script = index.as_ref().is_some_and(|s| s.covers(key));
+                for r in old_script.rule(i).map(|r| r.loaded_as()).unwrap_or_default() {
+                    custom.push((r, in_script));
                 }
             }
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::domain::config::Config;
 use crate::domain::firewall::{self, RuleIndex, Script};
 use crate::domain::loaded::LoadedSet;
-use crate::domain::rule::{self, Family, Iptables, Rule, RuleKey};
+use crate::domain::rule::{self, Family, Iptables, Rule, RuleKey, Source};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps::Step;
 use crate::domain::sysctl::{self, SysctlFinding};
@@ -65,6 +65,17 @@ impl DiscardedRule {
         self.reason = self.group.clone();
     }
 
+    /// Takes a rule that was to be restored out of the restore: the kernel did not have it
+    /// loaded when the old snapshot was taken.
+    fn not_loaded(&mut self) {
+        let base = std::mem::take(&mut self.reason);
+        (self.restore, self.attention, self.checked) = (false, true, None);
+        self.group =
+            format!("{base}, but not loaded when the snapshot was taken; not restored unless keep_rules names it")
+                .into();
+        self.reason = self.group.clone();
+    }
+
     /// Refuses a rule that was to be restored: not restored, for the admin to look at, `why`
     /// shown with it (what the restorable grammar or iptables said).
     fn refuse(&mut self, why: String) {
@@ -83,6 +94,9 @@ pub struct Comparison {
     pub firewall_script: Option<String>,
     pub discarded: Vec<DiscardedRule>,
     pub sysctl: Vec<SysctlFinding>,
+    /// What the rules loaded when the old snapshot was taken told, when it recorded them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_evidence: Option<String>,
 }
 
 impl Comparison {
@@ -175,11 +189,75 @@ fn keep_rules(config: &Config) -> Result<Vec<Rule>> {
 /// Compares `before` (pre-upgrade) with `after` (the system now): the firewall script and the
 /// sysctl files.
 pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
+    let evidence = Evidence::of(pair.before);
+    let mut discarded = discarded_rules(pair, config)?;
+    evidence.judge(&mut discarded, pair.old.as_ref(), config)?;
     Ok(Comparison {
         firewall_script: (pair.old.is_some() || pair.new.is_some()).then(|| config.firewall_script.clone()),
-        discarded: discarded_rules(pair, config)?,
+        discarded,
         sysctl: sysctl_findings(pair.before, pair.after, config),
+        kernel_evidence: evidence.note,
     })
+}
+
+/// The kernel's evidence: the rules loaded when the old snapshot was taken, per family, when
+/// that dump shows the firewall up (it holds the vendor's stateful rule); a dump without it (the
+/// firewall stopped) proves nothing.
+struct Evidence {
+    v4: Option<LoadedSet>,
+    v6: Option<LoadedSet>,
+    note: Option<String>,
+}
+
+impl Evidence {
+    fn of(before: &Snapshot) -> Self {
+        let Some(runtime) = &before.manifest.runtime else {
+            return Self {
+                v4: None,
+                v6: None,
+                note: None,
+            };
+        };
+        let up = |text: &Option<String>, family| {
+            text.as_deref()
+                .map(|t| LoadedSet::parse(t, family, "filter"))
+                .filter(|set| set.up)
+        };
+        let (v4, v6) = (up(&runtime.iptables, Family::V4), up(&runtime.ip6tables, Family::V6));
+        let note = match (&v4, &v6) {
+            (None, None) if runtime.iptables.is_none() && runtime.ip6tables.is_none() => None,
+            (None, None) => Some(
+                "the rules loaded when the old snapshot was taken show the firewall stopped (no stateful rule): they prove nothing and were not used".to_string(),
+            ),
+            _ => Some("the rules loaded when the old snapshot was taken were checked: a custom rule not loaded then is not restored".to_string()),
+        };
+        Self { v4, v6, note }
+    }
+
+    /// Takes each custom rule to restore that was not loaded (in a family whose dump shows the
+    /// firewall up) out of the restore; `keep_rules` still restores it.
+    fn judge(&self, discarded: &mut [DiscardedRule], old: Option<&Script>, config: &Config) -> Result<()> {
+        if self.v4.is_none() && self.v6.is_none() {
+            return Ok(());
+        }
+        let (Some(old), keep) = (old, keep_rules(config)?) else {
+            return Ok(());
+        };
+        for entry in discarded.iter_mut().filter(|d| d.restore) {
+            let Some(rule) = old.lines[entry.index].rule else {
+                continue;
+            };
+            let kept = keep.iter().any(|k| k.key().covers(&rule) || rule.covers(k.key()));
+            let missing = rule.families().iter().any(|f| {
+                let set = if *f == Family::V4 { &self.v4 } else { &self.v6 };
+                set.as_ref().is_some_and(|s| !s.contains(&rule))
+            });
+            if missing && !kept {
+                entry.not_loaded();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The rules and lines of the old firewall script the new one lacks, in line order.
@@ -208,8 +286,11 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
         if new_index.as_ref().is_some_and(|n| n.covers(rule)) {
             continue;
         }
-        let (restore, reason) = decide_rule(rule, &keep, new.is_some(), &config.firewall_script);
+        let (restore, reason) = decide_rule(rule, &keep, new.is_some(), config);
         let mut entry = discarded_rule(pair, old, index, restore, reason, &config.firewall_script)?;
+        if rule.is_custom_accept() && !restore && new.is_some() {
+            entry.attention = true;
+        }
         if let (true, Some(why)) = (restore, &line.not_live) {
             entry.not_live(why);
         }
@@ -262,12 +343,35 @@ fn unknown_line(old: &Script, index: usize, why: &str) -> DiscardedRule {
     }
 }
 
+/// Why a custom rule's source is too wide to be one proxy or pool, when it is.
+fn too_wide(rule: &RuleKey, config: &Config) -> Option<String> {
+    let (limit, family) = match rule.families() {
+        [Family::V6] => (config.max_source_prefix.ipv6, "ipv6"),
+        _ => (config.max_source_prefix.ipv4, "ipv4"),
+    };
+    match rule.source() {
+        Source::Prefix(bits) if bits >= limit => None,
+        Source::Prefix(bits) => Some(format!("/{bits}, wider than max_source_prefix {family} /{limit}")),
+        Source::NonContiguous => Some("a mask that is not contiguous".to_string()),
+        Source::Any | Source::List(_) => None,
+    }
+}
+
 /// Whether a rule the new script lacks is to be restored, and why.
-fn decide_rule(rule: &RuleKey, keep: &[Rule], has_new: bool, path: &str) -> (bool, Cow<'static, str>) {
+fn decide_rule(rule: &RuleKey, keep: &[Rule], has_new: bool, config: &Config) -> (bool, Cow<'static, str>) {
     let kept = keep.iter().any(|k| k.key().covers(rule) || rule.covers(k.key()));
+    let wide = rule.is_custom_accept().then(|| too_wide(rule, config)).flatten();
     if !has_new {
-        (false, format!("the new version has no {path}").into())
-    } else if rule.is_custom_accept() {
+        (
+            false,
+            format!("the new version has no {}", config.firewall_script).into(),
+        )
+    } else if let (Some(why), false) = (&wide, kept) {
+        (
+            false,
+            format!("custom ACCEPT rule whose source is too wide to be one proxy or pool ({why}); not restored unless keep_rules names it").into(),
+        )
+    } else if rule.is_custom_accept() && wide.is_none() {
         (true, "custom ACCEPT rule for a source address".into())
     } else if kept {
         (true, "listed in keep_rules".into())
@@ -419,6 +523,7 @@ mod tests {
             firewall_script: None,
             discarded: vec![rule(3, true), rule(5, false)],
             sysctl: Vec::new(),
+            kernel_evidence: None,
         };
         let why = "iptables-restore --test (ipv4): invalid port/service `x' specified";
         let d = cmp.refuse(3, why.into()).unwrap();

@@ -43,6 +43,23 @@ pub struct Config {
     pub lock_timeout_secs: u64,
     /// Seconds a whole hook run may take; then it stops, leaves a pending marker and exits.
     pub hook_timeout_secs: u64,
+    /// The widest source a custom ACCEPT rule may name and still be restored as one proxy or
+    /// pool, as a prefix length per family; a wider one is restored only through `keep_rules`.
+    pub max_source_prefix: SourcePrefix,
+}
+
+/// Prefix lengths per family ([`Config::max_source_prefix`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcePrefix {
+    pub ipv4: u8,
+    pub ipv6: u8,
+}
+
+impl Default for SourcePrefix {
+    fn default() -> Self {
+        Self { ipv4: 8, ipv6: 32 }
+    }
 }
 
 impl Default for Config {
@@ -60,6 +77,7 @@ impl Default for Config {
             keep_snapshots: 10,
             lock_timeout_secs: 30,
             hook_timeout_secs: 300,
+            max_source_prefix: SourcePrefix::default(),
         }
     }
 }
@@ -110,6 +128,15 @@ impl Config {
                     at("managed_sysctl")
                 );
             }
+        }
+        let prefix = config.max_source_prefix;
+        if prefix.ipv4 > 32 || prefix.ipv6 > 128 {
+            bail!(
+                "{}: max_source_prefix must be at most 32 for ipv4 and 128 for ipv6, not {} and {}",
+                at("max_source_prefix"),
+                prefix.ipv4,
+                prefix.ipv6
+            );
         }
         if config.keep_snapshots == 0 {
             bail!("{}: keep_snapshots must be at least 1", at("keep_snapshots"));
@@ -173,7 +200,7 @@ mod tests {
             .lines()
             .filter_map(setting)
             .partition(|l| l.starts_with("product = "));
-        assert_eq!(rest.len(), 11, "each of the 12 settings is in the example: {rest:?}");
+        assert_eq!(rest.len(), 12, "each of the 13 settings is in the example: {rest:?}");
         assert_eq!(Config::parse(&rest.join("\n"), "example").unwrap(), Config::default());
         let with_product = Config::parse(&product.join("\n"), "example").unwrap();
         assert_eq!(with_product.product, Some(Product::Iwsva));

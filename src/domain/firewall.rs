@@ -580,11 +580,23 @@ pub fn check_restorable(raw: &[u8], iptables: Iptables) -> Result<Rule, String> 
     if command_family(first).is_none() {
         return Err("does not start with IPTABLE, iptables or ip6tables".into());
     }
+    if first.contains('/') {
+        return Err(
+            "the command is a path: only IPTABLE, iptables or ip6tables (found through the trusted PATH) are restored"
+                .into(),
+        );
+    }
     if first != "IPTABLE" && matches!(args.first(), Some(&"ipv4") | Some(&"ipv6")) {
         return Err("a family word after iptables".into());
     }
     // The model reads it in the restorable grammar, so what is written is what was compared.
-    rule::parse_restorable(command_family(first).flatten(), args, iptables)
+    let rule = rule::parse_restorable(command_family(first).flatten(), args, iptables)?;
+    if let rule::Source::List(n) = rule.key().source() {
+        return Err(format!(
+            "a source list (iptables loads it as {n} rules, which the tool does not verify one by one): write one line per source"
+        ));
+    }
+    Ok(rule)
 }
 
 /// The firewall restart the article gives for a version: `/usr/iwss/iwsvafw.sh restart` on IWSVA

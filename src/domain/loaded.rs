@@ -11,11 +11,14 @@ use crate::domain::rule::{self, Family, Rule};
 #[derive(Debug, Clone, Default)]
 pub struct LoadedSet {
     keys: HashSet<u128>,
+    /// Whether the vendor's stateful rule is loaded: the firewall is up.
+    pub up: bool,
 }
 
 impl LoadedSet {
     /// Reads `iptables [-t TABLE] -S` output: every `-A` line, as `family` and `table`.
     pub fn parse(dump: &str, family: Family, table: &str) -> Self {
+        let mut up = false;
         let keys = dump
             .lines()
             .filter(|l| l.starts_with("-A "))
@@ -27,9 +30,12 @@ impl LoadedSet {
                 };
                 call.ok().flatten()
             })
-            .map(|r| r.key().hash())
+            .map(|r| {
+                up |= r.is_stateful_accept();
+                r.key().hash()
+            })
             .collect();
-        Self { keys }
+        Self { keys, up }
     }
 
     pub fn contains(&self, rule: &rule::RuleKey) -> bool {

@@ -173,6 +173,9 @@ pub fn render_comparison(out: &mut String, cmp: &Comparison, limit: Option<usize
     } else {
         let _ = writeln!(out, "firewall: no firewall script on either side");
     }
+    if let Some(note) = &cmp.kernel_evidence {
+        let _ = writeln!(out, "  kernel: {note}");
+    }
     for s in &cmp.sysctl {
         let _ = writeln!(
             out,

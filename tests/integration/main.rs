@@ -24,3 +24,4 @@ mod shell;
 mod sysctl_diff;
 mod testenv;
 mod trust;
+mod trusted_source;

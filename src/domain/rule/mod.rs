@@ -37,16 +37,36 @@ pub struct RuleKey {
     custom: bool,
     /// The INPUT rule accepting RELATED,ESTABLISHED.
     stateful: bool,
+    source: Source,
+}
+
+/// What a rule's source (`-s`) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// No source, or the any-address.
+    Any,
+    /// One address or network with a contiguous mask of this many bits.
+    Prefix(u8),
+    /// One network whose mask is not contiguous (`0.0.0.0/0.0.0.1`).
+    NonContiguous,
+    /// A list: iptables loads one rule per entry (this many).
+    List(usize),
 }
 
 impl RuleKey {
-    fn new(canonical: &str, reach: u8, custom: bool, stateful: bool) -> Self {
+    fn new(canonical: &str, reach: u8, custom: bool, stateful: bool, source: Source) -> Self {
         Self {
             hash: xxhash_rust::xxh3::xxh3_128(canonical.as_bytes()),
             reach,
             custom,
             stateful,
+            source,
         }
+    }
+
+    /// What the rule's source names.
+    pub fn source(&self) -> Source {
+        self.source
     }
 
     /// The canonical form's hash, for indexes.
@@ -159,6 +179,27 @@ impl Rule {
         self.key.stateful
     }
 
+    /// The rules iptables loads for this one: one per source of a source list, else itself.
+    pub fn loaded_as(&self) -> Vec<Rule> {
+        let Source::List(_) = self.key.source else {
+            return vec![self.clone()];
+        };
+        let words = dump_words(&self.canonical);
+        let Some(at) = words.iter().position(|w| w == "-s").map(|p| p + 1) else {
+            return vec![self.clone()];
+        };
+        let family = self.families().first().copied();
+        words[at]
+            .split(',')
+            .filter_map(|source| {
+                let mut one = words.clone();
+                one[at] = source.to_string();
+                let one: Vec<&str> = one.iter().map(String::as_str).collect();
+                parse::parse(family, &one, Iptables::Any, false).ok().flatten()
+            })
+            .collect()
+    }
+
     /// The table the rule goes to (`filter` unless the canonical form starts with `-t TABLE`).
     pub fn table(&self) -> &str {
         match self.canonical.strip_prefix("-t ") {
@@ -250,9 +291,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_source_list_is_loaded_as_one_rule_per_source() {
+        let list = rule("ipv4 -A INPUT -p tcp -s 198.51.100.2,198.51.100.1 -j ACCEPT");
+        assert_eq!(list.key().source(), Source::List(2));
+        let parts: Vec<String> = list.loaded_as().into_iter().map(Rule::into_canonical).collect();
+        assert_eq!(
+            parts,
+            [
+                "-A INPUT -s 198.51.100.1/32 -p tcp -j ACCEPT",
+                "-A INPUT -s 198.51.100.2/32 -p tcp -j ACCEPT"
+            ]
+        );
+        let one = rule("ipv4 -A INPUT -s 10.0.0.0/255.0.0.1 -j ACCEPT");
+        assert_eq!(one.key().source(), Source::NonContiguous);
+        assert_eq!(
+            rule("ipv6 -A INPUT -s 2001:db8::/33 -j ACCEPT").key().source(),
+            Source::Prefix(33)
+        );
+        assert_eq!(one.loaded_as(), std::slice::from_ref(&one));
+    }
+
+    #[test]
     fn a_key_gives_back_the_whole_hash_of_its_canonical_form() {
         for text in ["", "-A INPUT -s 10.0.0.1/32 -p tcp -j ACCEPT", "x"] {
-            let key = RuleKey::new(text, 1, false, false);
+            let key = RuleKey::new(text, 1, false, false, Source::Any);
             assert_eq!(key.hash(), xxhash_rust::xxh3::xxh3_128(text.as_bytes()), "{text:?}");
         }
     }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::names::{self, strtoui};
-use super::{Family, Iptables, Rule, RuleKey, V4, V6};
+use super::{Family, Iptables, Rule, RuleKey, Source, V4, V6};
 
 /// Long options iptables itself knows (for `getopt_long` abbreviations) and what each names,
 /// sorted. `goto` and the
@@ -1039,7 +1039,7 @@ fn finish(family: Option<Family>, call: Call, matches: &Matches) -> Result<Optio
     // network; the any-address prints no `-s` at all.
     let custom = input_accept && src.as_ref().is_some_and(|(neg, _)| !neg);
     let stateful = input_accept && matches.0.iter().any(|m| m.related_established);
-    let key = RuleKey::new(&canonical, reach, custom, stateful);
+    let key = RuleKey::new(&canonical, reach, custom, stateful, source_of(&src));
     Ok(Some(Rule {
         family,
         canonical: canonical.into_boxed_str(),
@@ -1096,6 +1096,27 @@ fn read_address(slot: Base, v6: bool) -> Result<Option<(bool, Net)>, String> {
         Some(n) => Ok(Some((neg, n))),
         None if neg => err("cannot negate the any-address"),
         None => Ok(None),
+    }
+}
+
+/// What a read source names.
+fn source_of(src: &Option<(bool, Net)>) -> Source {
+    let prefix = |mask_bits: u32, trailing: u32, width: u32| {
+        if mask_bits + trailing == width {
+            Source::Prefix(mask_bits as u8)
+        } else {
+            Source::NonContiguous
+        }
+    };
+    match src {
+        None => Source::Any,
+        Some((_, Net::V4((_, mask)))) => prefix(mask.leading_ones(), mask.trailing_zeros(), 32),
+        Some((_, Net::Text(text))) if text.contains(',') => Source::List(text.split(',').count()),
+        // An IPv6 network as printed: `ADDR/BITS`, or `ADDR/MASK` when the mask is not one.
+        Some((_, Net::Text(text))) => match text.rsplit_once('/').map(|(_, m)| m.parse::<u8>()) {
+            Some(Ok(bits)) => Source::Prefix(bits),
+            _ => Source::NonContiguous,
+        },
     }
 }
 
