@@ -138,8 +138,14 @@ impl Comparison {
 
 /// Parses a snapshot's firewall script as the appliance's iptables reads it.
 pub fn script_of<'a>(snap: &'a Snapshot, path: &str) -> Option<Script<'a>> {
+    script_anchored(snap, path, None)
+}
+
+/// [`script_of`], its anchor taken in the function `anchor` names (`old`'s anchor function).
+pub fn script_anchored<'a>(snap: &'a Snapshot, path: &str, old: Option<&Script>) -> Option<Script<'a>> {
+    let function = old.and_then(|o| o.anchor_function.as_ref()).map(|f| f.as_deref());
     snap.content(path)
-        .map(|bytes| Script::parse_as(bytes, Iptables::of(&snap.manifest.version)))
+        .map(|bytes| Script::parse_anchored(bytes, Iptables::of(&snap.manifest.version), function))
 }
 
 /// The two sides of a comparison with their firewall scripts parsed once.
@@ -151,12 +157,15 @@ pub struct Pair<'a> {
 }
 
 impl<'a> Pair<'a> {
+    /// Reads both scripts; the new one's anchor is looked for in the old anchor's function.
     pub fn read(before: &'a Snapshot, after: &'a Snapshot, path: &str) -> Result<Self> {
+        let old = script_of(before, path);
+        let new = script_anchored(after, path, old.as_ref());
         Ok(Self {
             before,
             after,
-            old: script_of(before, path),
-            new: script_of(after, path),
+            old,
+            new,
         })
     }
 }
@@ -271,13 +280,15 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
     let new_index: Option<RuleIndex> = new.map(Script::index);
     // Lines the tool cannot read are matched by their text (indexed only when there are some).
     let new_texts: HashSet<String> = match new {
-        Some(n) if old.lines.iter().any(|l| l.unknown.is_some()) => (0..n.lines.len()).map(|k| n.text(k)).collect(),
+        Some(n) if old.lines.iter().any(|l| l.unknown.is_some()) => {
+            (0..n.lines.len()).flat_map(|k| text_keys(n, k)).collect()
+        }
         _ => HashSet::new(),
     };
     let mut discarded = Vec::new();
     for (index, line) in old.lines.iter().enumerate() {
         if let Some(why) = old.why_unknown(index) {
-            if !new_texts.contains(&old.text(index)) {
+            if !new_texts.contains(&text_key(old, index)) {
                 discarded.push(unknown_line(old, index, why));
             }
             continue;
@@ -306,6 +317,28 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
         }
     }
     Ok(discarded)
+}
+
+/// What an old line the tool cannot read is matched by: its text, as data, as code, or (when it
+/// ran as the anchor does) as code that runs so in the new script too: a copy in a function
+/// nobody calls keeps nothing.
+fn text_key(script: &Script, k: usize) -> String {
+    let class = match (script.lines[k].data, script.lines[k].not_live.is_none()) {
+        (true, _) => 'd',
+        (false, true) => 'l',
+        (false, false) => 'c',
+    };
+    format!("{class}{}", script.text(k))
+}
+
+/// The keys line `k` of the new script answers to ([`text_key`]): as code, and as live code.
+fn text_keys(script: &Script, k: usize) -> Vec<String> {
+    let text = script.text(k);
+    match (script.lines[k].data, script.counts(k)) {
+        (true, _) => vec![format!("d{text}")],
+        (false, true) => vec![format!("c{text}"), format!("l{text}")],
+        (false, false) => vec![format!("c{text}")],
+    }
 }
 
 /// A line the tool cannot read that the new script lacks: compared by its text, never restored.

@@ -43,6 +43,8 @@ pub struct Line {
 struct Context {
     block: u32,
     guard: Option<&'static str>,
+    /// Why it never runs: an `exit`, `return` or `exec` before it in its list.
+    dead: Option<&'static str>,
 }
 
 impl Line {
@@ -84,6 +86,12 @@ pub struct Script<'a> {
     pub iptables: Iptables,
     /// Where the reader stopped, when it did.
     pub stopped: Option<Stopped>,
+    /// The anchor: the first stateful line (in the function `parse_anchored` names, when it does).
+    anchor: Option<usize>,
+    /// Why whether a call runs cannot be told at all, when it cannot (besides a stop).
+    unknowable: Option<String>,
+    /// The function holding the anchor (`Some(None)`: the top level; `None`: no anchor).
+    pub anchor_function: Option<Option<Box<str>>>,
 }
 
 /// The family a command word adds rules to: `IPTABLE` (family from its first argument, else
@@ -145,9 +153,26 @@ impl<'a> Script<'a> {
 
     /// [`Script::parse`], each call read as `iptables` reads it.
     pub fn parse_as(bytes: &'a [u8], iptables: Iptables) -> Self {
+        Self::parse_anchored(bytes, iptables, None)
+    }
+
+    /// [`Script::parse_as`], the anchor taken in function `function` (the old script's anchor
+    /// function, for the new script): a stateful line elsewhere (a header comment, `stop()`) is
+    /// not where restored rules go.
+    pub fn parse_anchored(bytes: &'a [u8], iptables: Iptables, function: Option<Option<&str>>) -> Self {
         let program = shell::read(bytes);
         let mut script = Self::split(bytes, iptables, &program);
         script.read_commands(&program);
+        script.anchor = script.lines.iter().position(|l| {
+            l.stateful
+                && function.is_none_or(|f| {
+                    let block = l.context.map(|c| c.block as usize);
+                    block.and_then(|b| program.blocks[b].function.as_deref()) == f
+                })
+        });
+        let function = script.anchor_function(&program);
+        script.anchor_function = function.map(|f| f.map(Box::from));
+        script.unknowable = semantics_not_modelled(bytes, &program, function);
         script.judge_liveness(&program);
         script
     }
@@ -187,6 +212,9 @@ impl<'a> Script<'a> {
             lines,
             iptables,
             stopped,
+            anchor: None,
+            unknowable: None,
+            anchor_function: None,
         }
     }
 
@@ -209,6 +237,7 @@ impl<'a> Script<'a> {
             line.context.get_or_insert(Context {
                 block: *block as u32,
                 guard: None,
+                dead: None,
             });
         }
         let mut on_line: Vec<(usize, usize)> = Vec::with_capacity(program.commands.len());
@@ -249,8 +278,11 @@ impl<'a> Script<'a> {
         let calls: Vec<&shell::reader::Command> = commands
             .iter()
             .copied()
-            .filter(|c| first_word(c).is_some_and(|w| command_family(&w).is_some()))
+            .filter(|c| {
+                first_word(c).is_some_and(|w| command_family(&w).is_some()) || indirect_call(bytes, c).is_some()
+            })
             .collect();
+        let indirect = calls.iter().find_map(|c| indirect_call(bytes, c));
         let first = calls
             .first()
             .copied()
@@ -260,7 +292,12 @@ impl<'a> Script<'a> {
             line.context = Some(Context {
                 block: c.block as u32,
                 guard: c.guard,
+                dead: c.dead,
             });
+        }
+        if let Some(why) = indirect {
+            line.unknown = Some(why.into());
+            return;
         }
         let [call] = calls.as_slice() else {
             if !calls.is_empty() {
@@ -308,10 +345,17 @@ impl<'a> Script<'a> {
                 "the script has no stateful anchor, so whether it runs as the vendor's rules do cannot be told"
                     .to_string(),
             ),
-            (None, Some(_)) => None,
+            (None, Some(_)) => self
+                .unknowable
+                .as_ref()
+                .map(|why| format!("{why}, so whether a call runs cannot be told")),
         };
         for line in self.lines.iter_mut().filter(|l| l.is_call() && !l.data) {
-            let context = line.context.unwrap_or(Context { block: 0, guard: None });
+            let context = line.context.unwrap_or(Context {
+                block: 0,
+                guard: None,
+                dead: None,
+            });
             line.not_live = match (&unknowable, anchor) {
                 (Some(why), _) => Some(why.clone().into_boxed_str()),
                 (None, Some(anchor)) => not_live_reason(program, context, anchor).map(String::into_boxed_str),
@@ -323,7 +367,13 @@ impl<'a> Script<'a> {
     /// Whether a call's liveness could not be judged (the script was not read to the end, or
     /// has no anchor): then no call is restored and each needs the admin.
     pub fn liveness_unknowable(&self) -> bool {
-        self.stopped.is_some() || self.stateful_line().is_none()
+        self.stopped.is_some() || self.anchor.is_none() || self.unknowable.is_some()
+    }
+
+    /// The function holding the anchor (`Some(None)`: the top level; `None`: no anchor).
+    fn anchor_function<'p>(&self, program: &'p shell::Program) -> Option<Option<&'p str>> {
+        let context = self.lines[self.anchor?].context?;
+        Some(program.blocks[context.block as usize].function.as_deref())
     }
 
     /// Whether line `index` is a command in the anchor's own list that runs whenever the anchor
@@ -366,10 +416,19 @@ impl<'a> Script<'a> {
             .filter_map(|(i, l)| l.rule.as_ref().map(|r| (i, r)))
     }
 
-    /// An index of the rules by canonical form, for matching in constant time.
+    /// Whether line `k` counts as what the script does: data, or a call that runs as the
+    /// anchor does (every call, when that cannot be told). A rule only in a function nobody
+    /// calls is not kept by being there.
+    pub fn counts(&self, k: usize) -> bool {
+        let line = &self.lines[k];
+        line.data || line.not_live.is_none() || self.liveness_unknowable()
+    }
+
+    /// An index of the rules that count ([`Script::counts`]) by canonical form, for matching in
+    /// constant time.
     pub fn index(&self) -> RuleIndex {
         let mut reach: HashMap<u128, u8> = HashMap::new();
-        for (_, r) in self.rules() {
+        for (_, r) in self.rules().filter(|(k, _)| self.counts(*k)) {
             *reach.entry(r.hash()).or_default() |= r.reach();
         }
         RuleIndex { reach }
@@ -377,17 +436,84 @@ impl<'a> Script<'a> {
 
     /// Index of the first stateful anchor line.
     pub fn stateful_line(&self) -> Option<usize> {
-        self.lines.iter().position(|l| l.stateful)
+        self.anchor
     }
+}
+
+/// Command words that run their arguments as a command (or may): a call through one is a call
+/// the tool cannot read.
+const RUNNERS: [&str; 14] = [
+    "eval", "trap", "command", "builtin", "exec", "source", ".", "xargs", "nohup", "env", "sudo", "timeout", "nice",
+    "su",
+];
+
+/// Why command `c` is a call the tool cannot read: one run through a runner (`eval`, `trap`,
+/// ...) that names a call word, or whose command word is an expansion (`$IPT -A ...`).
+fn indirect_call(bytes: &[u8], c: &shell::reader::Command) -> Option<&'static str> {
+    let first = &bytes[c.words.first()?.clone()];
+    let text = &bytes[c.span.clone()];
+    let names_call = ["IPTABLE", "iptables", "ip6tables"]
+        .iter()
+        .any(|w| text.windows(w.len()).any(|x| x == w.as_bytes()));
+    if shell::unquote(first).is_ok_and(|w| RUNNERS.contains(&w.as_ref())) && names_call {
+        return Some("a call run through another command (`eval`, `trap`, `command`, ...)");
+    }
+    let expands = first.iter().any(|&b| b == b'$' || b == b'`');
+    let adds = c.words[1..]
+        .iter()
+        .any(|w| ["-A", "-I", "--append", "--insert"].contains(&std::str::from_utf8(&bytes[w.clone()]).unwrap_or("")));
+    (expands && (adds || names_call)).then_some("a call whose command word is an expansion (`$IPT ...`)")
+}
+
+/// What the script does that makes whether any call runs unknowable: `-e` (errexit), aliases,
+/// an unset function, the anchor's function (or `IPTABLE`) defined more than once.
+fn semantics_not_modelled(
+    bytes: &[u8],
+    program: &shell::Program,
+    anchor_function: Option<Option<&str>>,
+) -> Option<String> {
+    let errexit = |flag: &[u8]| flag.starts_with(b"-") && !flag.starts_with(b"--") && flag.contains(&b'e');
+    let shebang = &bytes[..bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len())];
+    if shebang.starts_with(b"#!") && shebang.split(|&b| b == b' ').skip(1).any(errexit) {
+        return Some("the script runs with `-e` (a failing command ends it)".into());
+    }
+    for c in &program.commands {
+        let words: Vec<&[u8]> = c.words.iter().map(|w| &bytes[w.clone()]).collect();
+        match words.as_slice() {
+            [b"set", flags @ ..] if flags.iter().any(|f| errexit(f) || *f == b"errexit") => {
+                return Some("the script sets `-e` (a failing command ends it)".into())
+            }
+            [b"alias", ..] | [b"unalias", ..] => return Some("the script defines aliases".into()),
+            [b"shopt", rest @ ..] if rest.contains(&&b"expand_aliases"[..]) => {
+                return Some("the script expands aliases".into())
+            }
+            [b"unset", rest @ ..] if rest.iter().any(|w| w.starts_with(b"-f") || *w == b"IPTABLE") => {
+                return Some("the script unsets a function".into())
+            }
+            _ => {}
+        }
+    }
+    for name in anchor_function.flatten().into_iter().chain(["IPTABLE"]) {
+        let bodies = program
+            .blocks
+            .iter()
+            .filter(|b| b.kind == "function body" && b.function.as_deref() == Some(name))
+            .count();
+        if bodies > 1 {
+            return Some(format!("function {name} is defined more than once"));
+        }
+    }
+    None
 }
 
 /// Why a command in `context` does not run as the anchor (in `anchor`) does, if it does not.
 fn not_live_reason(program: &shell::Program, context: Context, anchor: Context) -> Option<String> {
-    if let Some(guard) = context
-        .guard
-        .filter(|_| context.guard != anchor.guard || context.block != anchor.block)
-    {
+    // A guard is conditional whatever the anchor's (two `&&` need not test the same thing).
+    if let Some(guard) = context.guard {
         return Some(format!("conditional: {guard}"));
+    }
+    if let Some(dead) = context.dead {
+        return Some(format!("never runs: {dead}"));
     }
     if context.block == anchor.block {
         return None;

@@ -310,7 +310,7 @@ fn restore_rules<'a>(pair: &Pair<'a>, cmp: &Comparison, path: &str) -> Result<Op
     let (mut inserts, edits) = place_rules(pair, old, new, &restoring, path)?;
     inserts.sort_by_key(|i| (i.anchor, i.old_index));
     let (out, placed, splices) = splice_in(new, &inserts);
-    if !reads_back(&out, &placed, new.iptables) {
+    if !reads_back(&out, &placed, old, new.iptables) {
         bail!(
             "{}: the restored rules would not read back as rules that run as the anchor does where they go (an anchor line opens a heredoc, continues or is in another list); nothing was changed",
             pair.after.location(path)
@@ -436,8 +436,9 @@ fn splice_in(new: &Script, inserts: &[Insert]) -> (Vec<u8>, Vec<Range<usize>>, V
 /// file order) as a rule line of its own that runs as the anchor does. Anchors are chosen in the
 /// anchor's own list and restored lines pass the strict grammar, so this holds by construction;
 /// it is checked because a miss would restore a rule that never runs, or nothing, silently.
-fn reads_back(out: &[u8], placed: &[Range<usize>], iptables: Iptables) -> bool {
-    let script = Script::parse_as(out, iptables);
+fn reads_back(out: &[u8], placed: &[Range<usize>], old: &Script, iptables: Iptables) -> bool {
+    let function = old.anchor_function.as_ref().map(|f| f.as_deref());
+    let script = Script::parse_anchored(out, iptables, function);
     let mut lines = script.lines.iter().peekable();
     placed.iter().all(|r| {
         while lines.next_if(|l| l.bytes().start < r.start).is_some() {}

@@ -117,3 +117,103 @@ fn every_bundled_script_is_read_as_bash_reads_it() {
         scripts.len()
     );
 }
+
+/// The testdata SP2 script with `extra` after the stateful line (and `before_start` before
+/// `start()`), compared with the SP3 script (`new_extra` put in the same places): each address
+/// with whether it is restored, or `None` when no entry names it.
+fn decisions(extra: &str, before_start: &str, new_header: &str) -> Vec<(String, Option<bool>)> {
+    use iwss_keeper::domain::compare::{compare, Pair};
+    use iwss_keeper::domain::config::Config;
+    use iwss_keeper::domain::snapshot::Snapshot;
+    use iwss_keeper::domain::version::parse_version;
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/iwsva-sp2-to-sp3");
+    let read = |side: &str| std::fs::read_to_string(case.join(side).join("usr/iwss/iwsvafw.sh")).unwrap();
+    let anchor = "-j ACCEPT # stateful\n";
+    let old = read("before")
+        .replace(anchor, &format!("{anchor}{extra}"))
+        .replace("start() {", &format!("{before_start}start() {{"));
+    let new = read("after").replacen("#!/bin/bash\n", &format!("#!/bin/bash\n{new_header}"), 1);
+    let snap = |version: &str, text: String| {
+        Snapshot::in_memory(
+            parse_version(version, None).unwrap(),
+            vec![("/usr/iwss/iwsvafw.sh".into(), text.into_bytes())],
+        )
+    };
+    let (before, after) = (
+        snap("IWSVA 6.5-SP2_Build_Linux_1784", old),
+        snap("IWSVA 6.5-SP3_Build_Linux_1916", new),
+    );
+    let config = Config::default();
+    let pair = Pair::read(&before, &after, &config.firewall_script).unwrap();
+    let cmp = compare(&pair, &config).unwrap();
+    // Where rules are restored, the plan puts them where they run (it reads its output back).
+    if cmp.needs_restore() {
+        iwss_keeper::domain::plan::plan(&pair, &cmp, &config).expect("a plan whose rules run where written");
+    }
+    ["192.0.2.1", "198.51.100.0", "203.0.113.7", "203.0.113.8"]
+        .iter()
+        .map(|a| {
+            let entry = cmp.discarded.iter().find(|d| d.text.contains(a));
+            (a.to_string(), entry.map(|d| d.restore))
+        })
+        .collect()
+}
+
+const R7: &str = "    IPTABLE ipv4 -A INPUT -p tcp -s 203.0.113.7 -j ACCEPT\n";
+
+/// Cases a hostile review found, each checked against what bash 4.2, 4.4 and 5.2 run: a rule
+/// is restored only where bash ran it, and a rule bash ran is never left unreported.
+#[test]
+fn constructs_that_change_what_runs() {
+    let restored = |extra: &str, before_start: &str| decisions(extra, before_start, "")[2].1;
+    // Switched off: never restored.
+    for dead in [
+        format!("    i\\\nf false; then\n{R7}    fi\n"),
+        format!("    return 0\n{R7}"),
+        format!("    exit 0\n{R7}"),
+        format!("    false &&\n{R7}"),
+        format!("    cat >/dev/null <<'E\"X\"Y'\nEXY\n{R7}E\"X\"Y\n"),
+        format!("    set -e\n{R7}"),
+    ] {
+        assert_ne!(restored(&dead, ""), Some(true), "{dead}");
+    }
+    // Run: restored, or at least reported.
+    assert_eq!(
+        restored(&format!("    cat >/dev/null <<EOF\nE\\\nOF\n{R7}"), ""),
+        Some(true)
+    );
+    assert_eq!(
+        restored(&format!("    cat >/dev/null <<$'EOF'\nEOF\n{R7}"), ""),
+        Some(true)
+    );
+    for indirect in [
+        "    $IPT -A INPUT -p tcp -s 203.0.113.7 -j ACCEPT\n",
+        "    eval 'IPTABLE ipv4 -A INPUT -s 203.0.113.7 -j ACCEPT'\n",
+        "    trap 'IPTABLE ipv4 -A INPUT -s 203.0.113.7 -j ACCEPT' EXIT\n",
+    ] {
+        assert_eq!(restored(indirect, ""), Some(false), "{indirect}");
+    }
+    // A rule only in a function nobody calls in the new script is not kept by being there.
+    let legacy = "legacy() { IPTABLE ipv4 -A INPUT -p tcp -s 192.0.2.1 -j ACCEPT; }\n";
+    assert_eq!(decisions("", "", legacy)[0].1, Some(true));
+    // A header comment that starts with "Stateful" is not where restored rules go.
+    let header = decisions("", "", "# Stateful packet filter: see start() below\n");
+    assert_eq!(header[0].1, Some(true));
+}
+
+/// Deep nesting of every form the reader recurses into stops it, never the process.
+#[test]
+fn deep_nesting_stops_the_reader_not_the_process() {
+    for (open, close) in [
+        ("${x:-", "}"),
+        ("\"$(", ")\""),
+        ("$(( ", " ))"),
+        ("$[", "]"),
+        ("$\"", "\""),
+        ("x=(", ")"),
+    ] {
+        let text = format!("echo {}a{}\n", open.repeat(20_000), close.repeat(20_000));
+        let script = iwss_keeper::domain::firewall::Script::parse(text.as_bytes());
+        assert!(script.stopped.is_some(), "{open}");
+    }
+}

@@ -32,6 +32,8 @@ pub struct Command {
     pub block: usize,
     /// Why it runs only sometimes within its block (`None`: whenever the block runs).
     pub guard: Option<&'static str>,
+    /// Why it never runs: an `exit`, `return` or `exec` before it in its list.
+    pub dead: Option<&'static str>,
 }
 
 /// Where reading stopped: a construct the reader does not model, or a syntax error bash would
@@ -139,6 +141,29 @@ fn metachar(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')')
 }
 
+/// Every reserved word, as bytes.
+const RESERVED: [&[u8]; 19] = [
+    b"if",
+    b"then",
+    b"elif",
+    b"else",
+    b"fi",
+    b"do",
+    b"done",
+    b"case",
+    b"esac",
+    b"while",
+    b"until",
+    b"for",
+    b"select",
+    b"function",
+    b"{",
+    b"}",
+    b"!",
+    b"[[",
+    b"time",
+];
+
 const RESERVED_CLOSERS: [&str; 8] = ["then", "elif", "else", "fi", "do", "done", "esac", "}"];
 
 impl<'a> Reader<'a> {
@@ -179,11 +204,16 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips blanks, `\`-newline continuations and a comment (up to, not over, its newline).
-    fn skip_blanks(&mut self, block: usize) {
+    /// A continuation that joins two tokens (`&\`+newline+`&`, `<<\`+newline+`-EOF`) stops
+    /// reading: bash joins them before it reads a token, which the reader does not model.
+    fn skip_blanks(&mut self, block: usize) -> Read<()> {
         loop {
             match self.peek(0) {
                 Some(b) if blank(b) => self.i += 1,
-                Some(b'\\') if self.peek(1) == Some(b'\n') => self.i += 2,
+                Some(b'\\') if self.peek(1) == Some(b'\n') => {
+                    self.glued_continuation()?;
+                    self.i += 2;
+                }
                 Some(b'#') => {
                     let start = self.i;
                     while self.peek(0).is_some_and(|b| b != b'\n') {
@@ -191,15 +221,27 @@ impl<'a> Reader<'a> {
                     }
                     self.prog.comments.push((start..self.i, block));
                 }
-                _ => return,
+                _ => return Ok(()),
             }
         }
+    }
+
+    /// Stops at a `\`+newline at `i` with a byte other than a blank on both sides.
+    fn glued_continuation(&self) -> Read<()> {
+        let before = self.i.checked_sub(1).map(|p| self.b[p]);
+        let after = self.peek(2);
+        let glued = |b: Option<u8>| b.is_some_and(|b| !blank(b) && b != b'\n');
+        if glued(before) && glued(after) {
+            return self
+                .stop("a line continuation inside a word or operator (bash joins the lines first; not modelled)");
+        }
+        Ok(())
     }
 
     /// Skips blanks, comments and newlines (reading the heredocs each newline ends).
     fn skip_newlines(&mut self, block: usize) -> Read<()> {
         loop {
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if self.peek(0) != Some(b'\n') {
                 return Ok(());
             }
@@ -229,6 +271,8 @@ impl<'a> Reader<'a> {
     fn heredoc_body(&mut self, doc: &Heredoc) -> Read<()> {
         let body_start = self.i;
         let mut body_end = self.i;
+        // An expanded body joins a line ending in an unescaped `\` with the next one first.
+        let mut carry: Vec<u8> = Vec::new();
         while self.i < self.end {
             let line_end = self.b[self.i..self.end]
                 .iter()
@@ -237,6 +281,27 @@ impl<'a> Reader<'a> {
             let mut text = &self.b[self.i..line_end];
             if doc.strip_tabs {
                 text = &text[text.iter().take_while(|&&c| c == b'\t').count()..];
+            }
+            let joined;
+            if doc.expands {
+                carry.extend_from_slice(text);
+                let backslashes = carry.iter().rev().take_while(|&&c| c == b'\\').count();
+                if backslashes % 2 == 1 {
+                    carry.pop();
+                    let next = (line_end + 1).min(self.end);
+                    if self.nest == 0 {
+                        self.prog.lines.push(Line {
+                            bytes: self.i..next,
+                            data: true,
+                        });
+                        self.line_start = next;
+                    }
+                    self.i = next;
+                    body_end = next;
+                    continue;
+                }
+                joined = std::mem::take(&mut carry);
+                text = &joined;
             }
             let next = (line_end + 1).min(self.end);
             if self.nest == 0 {
@@ -276,6 +341,25 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Stops at a word in command position that a line continuation splits and that is a
+    /// reserved word once joined (`i\`+newline+`f`): bash joins it first.
+    fn split_reserved(&self) -> Read<()> {
+        let rest = &self.b[self.i..self.end];
+        let (mut joined, mut k, mut split) = (Vec::new(), 0, false);
+        while k < rest.len() && !metachar(rest[k]) {
+            if rest[k] == b'\\' && rest.get(k + 1) == Some(&b'\n') {
+                (k, split) = (k + 2, true);
+                continue;
+            }
+            joined.push(rest[k]);
+            k += 1;
+        }
+        if split && (RESERVED.contains(&joined.as_slice()) || joined == b"coproc") {
+            return self.stop("a reserved word split by a line continuation (not modelled)");
+        }
+        Ok(())
+    }
+
     /// The reserved word at `i` in command position, if a word there is one.
     fn reserved(&self) -> Option<&'static str> {
         const ALL: [&str; 20] = [
@@ -291,6 +375,7 @@ impl<'a> Reader<'a> {
     /// Bash takes no empty list between reserved words.
     fn list(&mut self, block: usize, until: &Until) -> Read<()> {
         let mut empty = true;
+        let mut ended: Option<&'static str> = None;
         loop {
             self.skip_newlines(block)?;
             if block == 0 && self.nest == 0 {
@@ -302,9 +387,16 @@ impl<'a> Reader<'a> {
                 }
                 return Ok(());
             }
+            let first = self.prog.commands.len();
             self.and_or(block)?;
             empty = false;
-            self.skip_blanks(block);
+            match ended {
+                Some(_) => self.prog.commands[first..]
+                    .iter_mut()
+                    .for_each(|c| c.dead = c.dead.or(ended)),
+                None => ended = self.ends_list(&self.prog.commands[first..], block),
+            }
+            self.skip_blanks(block)?;
             match self.peek(0) {
                 Some(b';') if !self.at(b";;") && !self.at(b";&") => self.i += 1,
                 Some(b'&') if !self.at(b"&&") && !self.at(b"&>") => self.i += 1,
@@ -322,8 +414,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Whether the and-or list just read (`commands`) ends its list for good: a plain `exit`,
+    /// `return` or `exec` of a program; what later commands of the list then are.
+    fn ends_list(&self, commands: &[Command], block: usize) -> Option<&'static str> {
+        let [c] = commands else { return None };
+        let word = |k: usize| c.words.get(k).map(|w| &self.b[w.clone()]);
+        if c.block != block || c.guard.is_some() {
+            return None;
+        }
+        match word(0)? {
+            b"exit" => Some("after `exit` in the same list"),
+            b"return" => Some("after `return` in the same list"),
+            b"exec" if word(1).is_some() => Some("after `exec` in the same list"),
+            _ => None,
+        }
+    }
+
     /// Whether the list ends here; a closing word that ends another construct stops reading.
     fn ends(&self, until: &Until) -> Read<bool> {
+        self.split_reserved()?;
         let word = self.reserved();
         match (until, self.peek(0)) {
             (Until::End, None) => return Ok(true),
@@ -348,7 +457,7 @@ impl<'a> Reader<'a> {
         let mut guard = None;
         loop {
             self.pipeline(block, guard)?;
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if self.at(b"&&") || self.at(b"||") {
                 guard = Some(if self.at(b"&&") { "after `&&`" } else { "after `||`" });
                 self.i += 2;
@@ -371,21 +480,21 @@ impl<'a> Reader<'a> {
         let mut guard = guard;
         if self.reserved() == Some("time") {
             self.i += 4;
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if self.at(b"-p") && self.peek(2).is_none_or(metachar) {
                 self.i += 2;
-                self.skip_blanks(block);
+                self.skip_blanks(block)?;
             }
         }
         if self.reserved() == Some("!") {
             self.i += 1;
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             guard = guard.or(Some("negated by `!`"));
         }
         let mut piped = false;
         loop {
             self.command(block, guard)?;
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if self.peek(0) == Some(b'|') && !self.at(b"||") {
                 self.i += if self.at(b"|&") { 2 } else { 1 };
                 self.skip_newlines(block)?;
@@ -405,6 +514,7 @@ impl<'a> Reader<'a> {
     /// One command: compound, a function definition or a simple command.
     fn command(&mut self, block: usize, guard: Option<&'static str>) -> Read<()> {
         self.enter()?;
+        self.split_reserved()?;
         let first = self.prog.commands.len();
         match self.reserved() {
             Some("if") => self.if_clause(block)?,
@@ -471,7 +581,7 @@ impl<'a> Reader<'a> {
     fn function(&mut self, block: usize, keyword: bool) -> Read<()> {
         if keyword {
             self.i += "function".len();
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
         }
         let start = self.i;
         while self.peek(0).is_some_and(|c| !metachar(c)) {
@@ -481,10 +591,10 @@ impl<'a> Reader<'a> {
         if name.is_empty() {
             return self.stop("a function without a name");
         }
-        self.skip_blanks(block);
+        self.skip_blanks(block)?;
         if self.at(b"(") {
             self.i += 1;
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if !self.at(b")") {
                 return self.stop("`(` after a function name without `)`");
             }
@@ -569,7 +679,7 @@ impl<'a> Reader<'a> {
     /// `for NAME [in WORDS] ; do ... done`, `for ((...)) ; do ... done`, and `select`.
     fn for_clause(&mut self, block: usize, word: &'static str) -> Read<()> {
         self.i += word.len();
-        self.skip_blanks(block);
+        self.skip_blanks(block)?;
         if word == "for" && self.at(b"((") {
             self.arithmetic(2, block)?;
         } else {
@@ -581,7 +691,7 @@ impl<'a> Reader<'a> {
             if self.at(b"in") && self.peek(2).is_none_or(metachar) {
                 self.i += 2;
                 loop {
-                    self.skip_blanks(block);
+                    self.skip_blanks(block)?;
                     if self.peek(0).is_none_or(|c| c == b';' || c == b'\n') {
                         break;
                     }
@@ -591,7 +701,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        self.skip_blanks(block);
+        self.skip_blanks(block)?;
         if self.peek(0) == Some(b';') {
             self.i += 1;
         }
@@ -600,7 +710,7 @@ impl<'a> Reader<'a> {
 
     fn case_clause(&mut self, block: usize) -> Read<()> {
         self.i += 4;
-        self.skip_blanks(block);
+        self.skip_blanks(block)?;
         if self.word(block)?.is_empty() {
             return self.stop("`case` without a word");
         }
@@ -619,11 +729,15 @@ impl<'a> Reader<'a> {
                 self.i += 1;
             }
             loop {
-                self.skip_blanks(block);
-                if self.word(block)?.is_empty() {
+                self.skip_blanks(block)?;
+                let pattern = self.word(block)?;
+                if pattern.is_empty() {
                     return self.stop("a `case` pattern expected");
                 }
-                self.skip_blanks(block);
+                if self.b[pattern] == *b"esac" {
+                    return self.stop("`esac` as a `case` pattern (bash 4.2 and 4.4 reject it)");
+                }
+                self.skip_blanks(block)?;
                 match self.peek(0) {
                     Some(b'|') => self.i += 1,
                     Some(b')') => break,
@@ -667,7 +781,7 @@ impl<'a> Reader<'a> {
     fn redirections(&mut self, block: usize) -> Read<bool> {
         let mut any = false;
         loop {
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if !self.redirection(block)? {
                 return Ok(any);
             }
@@ -704,15 +818,18 @@ impl<'a> Reader<'a> {
             return Ok(false);
         }
         self.i = op_at + op.len();
-        self.skip_blanks(block);
+        self.skip_blanks(block)?;
         if op == b"<<" || op == b"<<-" {
+            if self.nest > 0 {
+                return self.stop("a heredoc inside a substitution (bash 4 and 5 read its body differently)");
+            }
             let target = self.word(block)?;
             if target.is_empty() {
                 return self.stop("a heredoc without a delimiter");
             }
             let raw = &self.b[target];
             let expands = !raw.iter().any(|c| b"'\"\\".contains(c));
-            let delimiter = raw.iter().copied().filter(|c| !b"'\"\\".contains(c)).collect();
+            let delimiter = delimiter_of(raw);
             self.heredocs.push(Heredoc {
                 delimiter,
                 strip_tabs: op == b"<<-",
@@ -730,7 +847,7 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let (mut words, mut extras, mut end): (Vec<Range<usize>>, bool, usize) = (Vec::new(), false, start);
         loop {
-            self.skip_blanks(block);
+            self.skip_blanks(block)?;
             if self.redirection(block)? {
                 (extras, end) = (true, self.i);
                 continue;
@@ -771,6 +888,7 @@ impl<'a> Reader<'a> {
             extras,
             block,
             guard,
+            dead: None,
         });
         Ok(())
     }
@@ -785,7 +903,9 @@ impl<'a> Reader<'a> {
                 b'\'' => self.single_quoted()?,
                 b'"' => {
                     self.i += 1;
+                    self.enter()?;
                     self.double_quoted(block)?;
+                    self.depth -= 1;
                 }
                 b'$' | b'`' => self.dollar_or_backquote(block)?,
                 b'<' | b'>' if self.peek(1) == Some(b'(') && self.i == start => {
@@ -840,6 +960,13 @@ impl<'a> Reader<'a> {
 
     /// A `$` form or a backquoted command at `i`.
     fn dollar_or_backquote(&mut self, block: usize) -> Read<()> {
+        self.enter()?;
+        let read = self.dollar_form(block);
+        self.depth -= 1;
+        read
+    }
+
+    fn dollar_form(&mut self, block: usize) -> Read<()> {
         if self.peek(0) == Some(b'`') {
             return self.backquoted(block);
         }
@@ -992,12 +1119,14 @@ impl<'a> Reader<'a> {
 
     /// `name=(...)`: an array's words, up to the `)`.
     fn array(&mut self, block: usize) -> Read<()> {
+        self.enter()?;
         self.i += 1;
         loop {
             self.skip_newlines(block)?;
             match self.peek(0) {
                 Some(b')') => {
                     self.i += 1;
+                    self.depth -= 1;
                     return Ok(());
                 }
                 None => return self.stop("an unterminated array assignment"),
@@ -1036,6 +1165,46 @@ impl<'a> Reader<'a> {
             });
         }
     }
+}
+
+/// A heredoc's delimiter as bash takes it from the word after `<<`: with quotes removed (a `$`
+/// before a quote goes with it), and `\` escaping the next byte.
+fn delimiter_of(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'$' if matches!(raw.get(i + 1), Some(b'\'' | b'"')) => {}
+            q @ (b'\'' | b'"') => {
+                let end = raw[i + 1..]
+                    .iter()
+                    .position(|&c| c == q)
+                    .map_or(raw.len(), |p| i + 1 + p);
+                let inner = &raw[(i + 1).min(raw.len())..end];
+                if q == b'"' {
+                    let mut j = 0;
+                    while j < inner.len() {
+                        if inner[j] == b'\\' && matches!(inner.get(j + 1), Some(b'"' | b'\\' | b'$' | b'`')) {
+                            j += 1;
+                        }
+                        out.push(inner[j]);
+                        j += 1;
+                    }
+                } else {
+                    out.extend_from_slice(inner);
+                }
+                i = end;
+            }
+            b'\\' if raw.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\\' if i + 1 < raw.len() => {
+                i += 1;
+                out.push(raw[i]);
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The builtins whose arguments may be array assignments.
