@@ -19,6 +19,8 @@ pub struct Context {
     pub root: Root,
     pub state: StateDir,
     pub config: Config,
+    /// Settings that stop the tool checking the article's fixes, said when opened.
+    pub warnings: Vec<String>,
 }
 
 /// Refuses to compare what the tool cannot vouch for: a release other than 6.5, a product switch,
@@ -79,16 +81,25 @@ impl Context {
             &text("/etc/protocols").unwrap_or_default(),
             &text("/etc/services").unwrap_or_default(),
         ));
+        // A setting that stops checking the article's fix: said by every command.
+        let mut warnings: Vec<String> = config
+            .warnings()
+            .into_iter()
+            .map(|w| format!("{}: {w}", config_path.display()))
+            .collect();
         // On the running system a managed key the kernel does not have is most likely a typo.
         if root.is_host() {
             for key in &config.managed_sysctl {
                 if !procsys::path(&root, key).exists() {
-                    log::warn!(
-                        "{}: managed_sysctl key {key} is not in /proc/sys here",
+                    warnings.push(format!(
+                        "{}: managed_sysctl key {key} is not in /proc/sys here: it is not checked",
                         config_path.display()
-                    );
+                    ));
                 }
             }
+        }
+        for w in &warnings {
+            log::warn!("{w}");
         }
         let state_dir = state_dir.map_or_else(|| root.path(crate::store::lock::DEFAULT_STATE_DIR), Path::to_path_buf);
         fsutil::check_trusted(&state_dir, "state directory")?;
@@ -102,6 +113,7 @@ impl Context {
             root,
             state: StateDir::new(state_dir),
             config,
+            warnings,
         })
     }
 

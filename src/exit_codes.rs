@@ -54,6 +54,24 @@ impl Failure {
         Self { reported: true, ..self }
     }
 
+    /// The message a person reads: `needs root: ` first when a run without root was refused
+    /// access (the error names the file).
+    pub fn message(&self) -> String {
+        let message = format!("{:#}", self.error);
+        // SAFETY: geteuid has no side effects.
+        let root = unsafe { libc::geteuid() } == 0;
+        let denied = self.error.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                io.kind() == std::io::ErrorKind::PermissionDenied || io.raw_os_error() == Some(libc::EPERM)
+            })
+        });
+        if denied && !root {
+            format!("needs root: {message}")
+        } else {
+            message
+        }
+    }
+
     /// What an error ends the run with: the failure it is, else exit 2, not reported yet.
     pub fn of(error: anyhow::Error) -> Self {
         error

@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
 /// Says once why the run failed: on stderr and in the log, and under `--json` as the document
 /// unless the report printed already holds the error.
 fn fail(failure: Failure, json: bool) -> ExitCode {
-    let message = format!("{:#}", failure.error);
+    let message = failure.message();
     let _ = writeln!(std::io::stderr(), "iwss-keeper: {}", logging::printable(&message));
     logging::record_error(&message);
     if json && !failure.reported {

@@ -3,30 +3,49 @@
 //! that `status` reports and the next run retries.
 
 use anyhow::Result;
-use log::Level;
 
 use crate::cli::{Cli, Event};
 use crate::context::Context;
-use crate::domain::steps;
 use crate::exit_codes::ExitCode;
 use crate::restore::{restore, Owed, RestoreOptions};
 use crate::root::Root;
 use crate::store::lock::Lock;
-use crate::store::pending::Pending;
+use crate::store::pending::{Pending, PreInstall};
 use crate::store::StateDir;
+use crate::system::signals;
+
+/// The snapshot post-install restores from by itself: the one this upgrade's pre-install took.
+/// A pre-install that started and did not finish (failure, signal, full disk) leaves nothing to
+/// restore from automatically: the admin checks and names it. Without any pre-install record (a
+/// hookless upgrade) the newest snapshot of an older version, as a plain `restore` uses.
+fn this_upgrades_snapshot(ctx: &Context) -> Result<Option<String>> {
+    match PreInstall::load(&ctx.state)? {
+        Some(p) if p.finished.is_some() => Ok(p.snapshot),
+        Some(p) => {
+            let command = match ctx.restore_default() {
+                Some(id) => format!("`iwss-keeper restore --from {id}`"),
+                None => "`iwss-keeper restore --from SNAPSHOT`".to_string(),
+            };
+            anyhow::bail!(
+                "the pre-install hook of this upgrade started at {} and did not finish, so no snapshot of the state before it is known good: nothing was restored automatically; check `iwss-keeper diff`, then run {command}",
+                p.started
+            )
+        }
+        None => Ok(None),
+    }
+}
 
 /// Restore with restart and verification; on success a post-install snapshot records the new
 /// version, so the boot guard knows the upgrade is handled, and a pending restore is cleared.
 fn post_install(ctx: &Context) -> Result<()> {
-    let r = restore(ctx, &RestoreOptions::default())?;
-    // One line per step at info; per-rule checks and program output at debug.
-    for step in &r.report.live {
-        let detail = matches!(step, steps::Step::Verified(_));
-        for (n, line) in steps::render(std::slice::from_ref(step)).iter().enumerate() {
-            let level = if detail || n > 0 { Level::Debug } else { Level::Info };
-            log::log!(level, "{line}");
-        }
-    }
+    let from = this_upgrades_snapshot(ctx)?;
+    let r = restore(
+        ctx,
+        &RestoreOptions {
+            from,
+            ..RestoreOptions::default()
+        },
+    )?;
     // Ends the hook as any error does (exit 2 under `strict`).
     if let Some(failure) = r.error() {
         return Err(failure.error);
@@ -45,8 +64,17 @@ fn post_install(ctx: &Context) -> Result<()> {
         r.report.old.name,
         r.written.len()
     );
+    signals::check("the post-install snapshot")?;
     ctx.record(Some(format!("post-install ({})", r.new.manifest.version)))?;
+    PreInstall::clear(&ctx.state)?;
     Pending::clear(&ctx.state)
+}
+
+/// The pre-install snapshot, recorded as this upgrade's once it is saved.
+fn pre_install(ctx: &Context) -> Result<()> {
+    signals::check("the pre-install snapshot")?;
+    let snap = ctx.record(Some("pre-install".into()))?;
+    PreInstall::finish(&ctx.state, &snap.manifest.id)
 }
 
 /// The boot guard: restores when a restore is pending or owed (the newest snapshot is of an older
@@ -111,7 +139,7 @@ fn boot(ctx: &Context) -> Result<()> {
 pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
     log::info!("hook {} started", event.name());
     let result = match event {
-        Event::PreInstall => ctx.record(Some("pre-install".into())).map(|_| ()),
+        Event::PreInstall => pre_install(ctx),
         Event::PostInstall => post_install(ctx),
         Event::Boot => boot(ctx),
     };
@@ -121,8 +149,12 @@ pub fn run(ctx: &Context, event: Event) -> Result<ExitCode> {
             Ok(ExitCode::Success)
         }
         Err(err) => {
-            log::error!("hook {} FAILED: {err:#}", event.name());
-            leave_pending(&ctx.state, event, &format!("{err:#}"), ctx.restore_default());
+            let error = match signals::received() {
+                Some(signal) if !format!("{err:#}").contains(signal) => format!("{signal} received: {err:#}"),
+                _ => format!("{err:#}"),
+            };
+            log::error!("hook {} FAILED: {error}", event.name());
+            leave_pending(&ctx.state, event, &error, ctx.restore_default());
             if ctx.config.strict {
                 Err(err)
             } else {
@@ -188,7 +220,19 @@ fn arm_deadline(ctx: &Context, event: Event) {
 pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
     let root = Root::new(&cli.root);
     super::attach_logs(&root);
+    signals::catch(crate::domain::config::Config::default().signal_grace_secs);
+    let default_state = || root.path(crate::store::lock::DEFAULT_STATE_DIR);
+    let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state));
+    if event == Event::PreInstall {
+        // First of all: a pre-install that then fails leaves this behind, so post-install knows.
+        if let Err(e) = crate::system::fsutil::check_trusted_if_root(state.dir(), "state directory")
+            .and_then(|()| PreInstall::start(&state))
+        {
+            log::error!("cannot record that pre-install started: {e:#}");
+        }
+    }
     let setup = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref()).and_then(|ctx| {
+        signals::catch(ctx.config.signal_grace_secs);
         arm_deadline(&ctx, event);
         let timeout = std::time::Duration::from_secs(ctx.config.lock_timeout_secs);
         let lock = Lock::acquire(&ctx.root, &ctx.state, timeout)?;
@@ -212,8 +256,6 @@ pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
         }
         Err(err) => {
             log::error!("hook {} FAILED before it could start: {err:#}", event.name());
-            let default_state = || root.path(crate::store::lock::DEFAULT_STATE_DIR);
-            let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state));
             leave_pending(&state, event, &format!("{err:#}"), None);
             Ok(ExitCode::Success)
         }

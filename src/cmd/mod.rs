@@ -24,7 +24,7 @@ use crate::store::lock::Lock;
 
 /// The version of the JSON documents' layout (`schema/iwss-keeper.schema.json`); raised when a
 /// field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One JSON document: the schema version, the report's fields, and the error a run ended with.
 #[derive(Serialize)]

@@ -11,6 +11,7 @@ use crate::domain::compare;
 use crate::domain::firewall::Script;
 use crate::domain::loaded::{Loaded, RuleState};
 use crate::domain::report::Side;
+use crate::domain::rule::RuleKey;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::steps;
 use crate::domain::sysctl;
@@ -25,11 +26,20 @@ struct Status {
     snapshot: Option<Side>,
     live: Side,
     rules: Vec<RuleStatus>,
+    /// Lines of the snapshot's script that ran, are gone and the tool did not restore (refused
+    /// or not understood): missing until restored by hand or named in `ignore_rules`.
+    lines: Vec<LineStatus>,
     sysctl: Vec<SysctlStatus>,
     /// A hook run that failed and was not yet retried successfully.
     pending: Option<Pending>,
+    /// A restore wrote files and stopped before restarting and verifying.
+    activation_pending: bool,
     /// The hook scripts and boot guard `register` manages.
     registration: Vec<FileState>,
+    /// Settings that stop the tool checking a fix.
+    warnings: Vec<String>,
+    /// What to run about each problem found, in words.
+    todo: Vec<String>,
     ok: bool,
 }
 
@@ -38,6 +48,17 @@ struct RuleStatus {
     rule: String,
     in_script: bool,
     loaded: Vec<Loaded>,
+    /// When `undo` took the rule out on purpose: not missing.
+    undone: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LineStatus {
+    line: usize,
+    text: String,
+    reason: String,
+    /// Named in `ignore_rules`: the admin decided.
+    ignored: bool,
 }
 
 #[derive(Serialize)]
@@ -49,38 +70,80 @@ struct SysctlStatus {
     ok: bool,
 }
 
-/// Not registering is a choice; a registration with a file changed, or some files gone, is broken:
-/// the next upgrade would run half the hooks or none.
-fn registration_ok(files: &[FileState]) -> bool {
-    files.iter().all(|f| f.state == State::Intact) || files.iter().all(|f| f.state == State::Missing)
+/// How the setup stands: a snapshot to restore from and the hooks or guard registered.
+fn setup_todo(snap: Option<&Snapshot>, files: &[FileState], todo: &mut Vec<String>) -> bool {
+    let mut ok = true;
+    if snap.is_none() {
+        todo.push(
+            "no snapshot to restore from: run `iwss-keeper register` (it takes one) or `iwss-keeper snapshot`".into(),
+        );
+        ok = false;
+    }
+    let intact = files.iter().filter(|f| f.state == State::Intact).count();
+    if files.is_empty() || intact < files.len() {
+        let what = if intact == 0 && files.iter().all(|f| f.state == State::Missing) {
+            "hooks and boot guard not registered: run `iwss-keeper register`"
+        } else {
+            "hooks or boot guard changed or missing: run `iwss-keeper register` to put them back"
+        };
+        todo.push(what.into());
+        ok = false;
+    }
+    ok
 }
 
-/// Runs `status`: exit 0 when everything is kept, 1 when something is missing.
+/// Runs `status`: exit 0 only when protection is set up and every fix the tool knows of is in
+/// place; 1 when something is known missing, owed, pending or not set up; else 4 when part of
+/// the state cannot be read (or a setting stops a fix being checked).
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let now = capture::capture(&ctx.root, &ctx.config, None)?;
     let snap = ctx.stored_pre_upgrade(&now)?;
     let rules = rules(ctx, &now, snap.as_ref())?;
+    let lines = lines(ctx, &now, snap.as_ref())?;
     let sysctl = sysctl_values(ctx, &now, snap.as_ref());
     let pending = Pending::load(&ctx.state)?;
+    let activation_pending = ctx.state.activation_pending();
     let registration = setup::states(ctx);
-    // Missing: something known to be absent. Unknown: nothing missing, but not all could be read.
-    let missing = rules
+    let mut todo = Vec::new();
+    let set_up = setup_todo(snap.as_ref(), &registration, &mut todo);
+    let rules_missing = rules
         .iter()
-        .any(|r| !r.in_script || r.loaded.iter().any(|l| l.state == RuleState::Missing))
-        || sysctl.iter().any(|s| !s.ok)
-        || pending.is_some()
-        || !registration_ok(&registration);
-    let unknown = rules
-        .iter()
-        .any(|r| r.loaded.iter().any(|l| l.state == RuleState::Unknown))
+        .any(|r| r.undone.is_none() && (!r.in_script || r.loaded.iter().any(|l| l.state == RuleState::Missing)));
+    if rules_missing || sysctl.iter().any(|s| !s.ok) {
+        todo.push("custom settings missing: run `iwss-keeper restore` (`restore --dry-run` shows the plan)".into());
+    }
+    if lines.iter().any(|l| !l.ignored) {
+        todo.push(format!(
+            "lines not restored: restore them by hand, or name them in ignore_rules in {}",
+            ctx.root.path("/etc/iwss-keeper/config.toml").display()
+        ));
+    }
+    if let Some(p) = &pending {
+        todo.push(format!(
+            "a {} hook run failed: {}; then run `iwss-keeper restore`",
+            p.event, p.error
+        ));
+    }
+    if activation_pending {
+        todo.push("a restore wrote its files and stopped before restarting and verifying: run `iwss-keeper restore` to finish it".into());
+    }
+    let missing = !todo.is_empty() || !set_up;
+    let unknown = !ctx.warnings.is_empty()
+        || rules
+            .iter()
+            .any(|r| r.loaded.iter().any(|l| l.state == RuleState::Unknown))
         || sysctl.iter().any(|s| s.wanted.is_some() && s.running.is_none());
     let status = Status {
         snapshot: snap.as_ref().map(Side::of),
         live: Side::of(&now),
         rules,
+        lines,
         sysctl,
         pending,
+        activation_pending,
         registration,
+        warnings: ctx.warnings.clone(),
+        todo,
         ok: !missing && !unknown,
     };
     super::print(json, &status, || render(&status, missing))?;
@@ -93,8 +156,19 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     })
 }
 
-/// Each custom rule of the snapshot's script: whether the live script holds it, and whether it
-/// is loaded in each of its families.
+/// When `undo` last took each rule out, by canonical form (a later restore puts it back).
+fn undone_rules(ctx: &Context) -> std::collections::HashMap<String, Option<String>> {
+    let mut out = std::collections::HashMap::new();
+    for record in ctx.state.restores().all().unwrap_or_default() {
+        for rule in &record.rules {
+            out.insert(rule.canonical.clone(), record.undone.clone());
+        }
+    }
+    out
+}
+
+/// Each custom rule of the snapshot's script that ran: whether the live script holds it, and
+/// whether it is loaded in each of its families.
 fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<RuleStatus>> {
     let script = compare::script_of(now, &ctx.config.firewall_script);
     let index = script.as_ref().map(Script::index);
@@ -104,7 +178,10 @@ fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<R
             // A rule that did not run as the anchor does was never loaded: not expected now
             // (when that cannot be told, every custom rule is).
             let live = |i: usize| old_script.liveness_unknowable() || old_script.lines[i].not_live.is_none();
-            for (i, key) in old_script.rules().filter(|(i, r)| r.is_custom_accept() && live(*i)) {
+            // Nor is one the kernel did not have loaded when the snapshot was taken.
+            let evidence = compare::Evidence::of(old);
+            let expected = |i: usize, r: &RuleKey| r.is_custom_accept() && live(i) && !evidence.not_loaded(r);
+            for (i, key) in old_script.rules().filter(|(i, r)| expected(*i, r)) {
                 // A source list is checked as the rules iptables loads for it.
                 let in_script = index.as_ref().is_some_and(|s| s.covers(key));
                 for r in old_script.rule(i).map(|r| r.loaded_as()).unwrap_or_default() {
@@ -115,12 +192,42 @@ fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<R
     }
     let all: Vec<_> = custom.iter().map(|(r, _)| r.clone()).collect();
     let mut loaded = iptables::check_loaded(&ctx.root, &all).into_iter();
+    let undone = undone_rules(ctx);
     Ok(custom
         .iter()
         .map(|(r, in_script)| RuleStatus {
             rule: r.canonical().to_string(),
             in_script: *in_script,
             loaded: loaded.by_ref().take(r.families().len()).collect(),
+            undone: (!in_script)
+                .then(|| undone.get(r.canonical()).cloned().flatten())
+                .flatten(),
+        })
+        .collect())
+}
+
+/// The snapshot's lines that ran and are gone without the tool restoring them: refused, not
+/// understood, or any other call the admin must look at.
+fn lines(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<LineStatus>> {
+    let Some(old) = snap else { return Ok(Vec::new()) };
+    let pair = compare::Pair::read(old, now, &ctx.config.firewall_script)?;
+    let cmp = compare::compare(&pair, &ctx.config)?;
+    let ran = |index: usize| {
+        pair.old
+            .as_ref()
+            .is_some_and(|s| s.liveness_unknowable() || s.lines[index].not_live.is_none())
+    };
+    Ok(cmp
+        .discarded
+        .iter()
+        .filter(|d| {
+            d.attention && !d.restore && ran(d.index) && !d.reason.contains("not loaded when the snapshot was taken")
+        })
+        .map(|d| LineStatus {
+            line: d.line,
+            text: d.text.clone(),
+            reason: d.reason.to_string(),
+            ignored: ctx.config.ignores(&d.text, &d.canonical),
         })
         .collect())
 }
@@ -159,12 +266,19 @@ fn sysctl_values(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Vec<
 
 fn render(status: &Status, missing: bool) -> String {
     let mut out = String::new();
+    for w in &status.warnings {
+        let _ = writeln!(out, "warning  {w}");
+    }
     let _ = match &status.snapshot {
         Some(s) => writeln!(out, "snapshot {} ({})", s.name, s.version),
-        None => writeln!(out, "snapshot none: take one with `iwss-keeper snapshot`"),
+        None => writeln!(out, "snapshot none"),
     };
     let _ = writeln!(out, "live     {} ({})", status.live.name, status.live.version);
     render_rules(&mut out, &status.rules);
+    for l in &status.lines {
+        let state = if l.ignored { "ignored by config" } else { "NOT RESTORED" };
+        let _ = writeln!(out, "line     {} {}: {state} ({})", l.line, l.text, l.reason);
+    }
     for s in &status.sysctl {
         let _ = writeln!(
             out,
@@ -182,12 +296,18 @@ fn render(status: &Status, missing: bool) -> String {
     if let Some(p) = &status.pending {
         let _ = writeln!(out, "pending  {} failed at {}: {}", p.event, p.since, p.error);
     }
+    if status.activation_pending {
+        let _ = writeln!(out, "pending  a restore stopped before restarting and verifying");
+    }
+    for t in &status.todo {
+        let _ = writeln!(out, "todo     {t}");
+    }
     let verdict = if status.ok {
         "all kept"
     } else if missing {
-        "something is missing"
+        "something is missing or not set up (see todo above)"
     } else {
-        "cannot tell: part of the running state cannot be read (see `unknown` above)"
+        "cannot tell: part of the state cannot be read or is not checked (see above)"
     };
     let _ = writeln!(out, "{verdict}");
     out
@@ -197,10 +317,16 @@ fn render(status: &Status, missing: bool) -> String {
 fn render_rules(out: &mut String, rules: &[RuleStatus]) {
     let fine = |r: &RuleStatus| r.in_script && r.loaded.iter().all(|l| l.state == RuleState::Loaded);
     let line = |r: &RuleStatus| {
+        if let Some(when) = &r.undone {
+            return format!("{}: undone on {when} (`iwss-keeper restore` puts it back)", r.rule);
+        }
         let loaded: Vec<String> = r
             .loaded
             .iter()
-            .map(|l| format!("{} {}", l.family, l.state.word()))
+            .map(|l| match l.state {
+                RuleState::Unknown => format!("{} {} ({})", l.family, l.state.word(), l.detail),
+                _ => format!("{} {}", l.family, l.state.word()),
+            })
             .collect();
         format!(
             "{}: {}, {}",

@@ -212,14 +212,15 @@ pub fn compare(pair: &Pair, config: &Config) -> Result<Comparison> {
 /// The kernel's evidence: the rules loaded when the old snapshot was taken, per family, when
 /// that dump shows the firewall up (it holds the vendor's stateful rule); a dump without it (the
 /// firewall stopped) proves nothing.
-struct Evidence {
+pub struct Evidence {
     v4: Option<LoadedSet>,
     v6: Option<LoadedSet>,
     note: Option<String>,
 }
 
 impl Evidence {
-    fn of(before: &Snapshot) -> Self {
+    /// What `before` recorded of the loaded rules, when it proves anything.
+    pub fn of(before: &Snapshot) -> Self {
         let Some(runtime) = &before.manifest.runtime else {
             return Self {
                 v4: None,
@@ -257,15 +258,20 @@ impl Evidence {
                 continue;
             };
             let kept = keep.iter().any(|k| k.key().covers(&rule) || rule.covers(k.key()));
-            let missing = rule.families().iter().any(|f| {
-                let set = if *f == Family::V4 { &self.v4 } else { &self.v6 };
-                set.as_ref().is_some_and(|s| !s.contains(&rule))
-            });
-            if missing && !kept {
+            if self.not_loaded(&rule) && !kept {
                 entry.not_loaded();
             }
         }
         Ok(())
+    }
+
+    /// Whether the recorded loaded rules show `rule` was not loaded (in a family whose dump
+    /// shows the firewall up).
+    pub fn not_loaded(&self, rule: &RuleKey) -> bool {
+        rule.families().iter().any(|f| {
+            let set = if *f == Family::V4 { &self.v4 } else { &self.v6 };
+            set.as_ref().is_some_and(|s| !s.contains(rule))
+        })
     }
 }
 

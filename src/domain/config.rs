@@ -43,6 +43,13 @@ pub struct Config {
     pub lock_timeout_secs: u64,
     /// Seconds a whole hook run may take; then it stops, leaves a pending marker and exits.
     pub hook_timeout_secs: u64,
+    /// Seconds a firewall restart running when a hook is sent SIGTERM, SIGINT or SIGHUP may take
+    /// to finish (killing it can leave a half-loaded ruleset under policy DROP); then it is
+    /// stopped and the previous files and restart are put back.
+    pub signal_grace_secs: u64,
+    /// Discarded lines the admin decided not to restore (refused or not understood ones, in the
+    /// spelling of `keep_rules` or as the line's text): `status` lists them as ignored.
+    pub ignore_rules: Vec<String>,
     /// The widest source a custom ACCEPT rule may name and still be restored as one proxy or
     /// pool, as a prefix length per family; a wider one is restored only through `keep_rules`.
     pub max_source_prefix: SourcePrefix,
@@ -77,15 +84,42 @@ impl Default for Config {
             keep_snapshots: 10,
             lock_timeout_secs: 30,
             hook_timeout_secs: 300,
+            signal_grace_secs: 30,
+            ignore_rules: Vec::new(),
             max_source_prefix: SourcePrefix::default(),
         }
     }
 }
 
+/// The article's sysctl key, which the default configuration checks.
+pub const RFC1337: &str = "net.ipv4.tcp_rfc1337";
+
 /// The longest timeout a setting may give: a day.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 impl Config {
+    /// Settings that stop the tool checking a fix of the article, in words.
+    pub fn warnings(&self) -> Vec<String> {
+        let checked = self.managed_sysctl.iter().any(|k| k.replace('/', ".") == RFC1337);
+        if checked {
+            return Vec::new();
+        }
+        vec![format!(
+            "managed_sysctl does not list {RFC1337}: the article's sysctl fix is not checked (`status` cannot tell)"
+        )]
+    }
+
+    /// Whether `ignore_rules` names a discarded line: its rule in any spelling, or its text.
+    pub fn ignores(&self, text: &str, canonical: &str) -> bool {
+        self.ignore_rules.iter().any(|entry| {
+            entry.trim() == text.trim()
+                || crate::domain::rule::parse_call(entry, None)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.canonical() == canonical)
+        })
+    }
+
     /// Parses configuration text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| {
@@ -145,6 +179,7 @@ impl Config {
             ("restart_timeout_secs", config.restart_timeout_secs),
             ("lock_timeout_secs", config.lock_timeout_secs),
             ("hook_timeout_secs", config.hook_timeout_secs),
+            ("signal_grace_secs", config.signal_grace_secs),
         ] {
             if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
                 bail!(
@@ -200,7 +235,7 @@ mod tests {
             .lines()
             .filter_map(setting)
             .partition(|l| l.starts_with("product = "));
-        assert_eq!(rest.len(), 12, "each of the 13 settings is in the example: {rest:?}");
+        assert_eq!(rest.len(), 14, "each of the 15 settings is in the example: {rest:?}");
         assert_eq!(Config::parse(&rest.join("\n"), "example").unwrap(), Config::default());
         let with_product = Config::parse(&product.join("\n"), "example").unwrap();
         assert_eq!(with_product.product, Some(Product::Iwsva));

@@ -50,6 +50,9 @@ pub enum Step {
     },
     /// One restored rule checked after the restart, in one family.
     Verified(Loaded),
+    /// One rule `undo` took out, checked after the restart, in one family: gone as intended, or
+    /// still loaded.
+    Removed(Loaded),
     /// A step failed; the rollback follows.
     Failed {
         step: String,
@@ -121,6 +124,12 @@ impl Step {
             Self::Restarted { summary, output } => std::iter::once(format!("firewall restart: {summary}"))
                 .chain(output.iter().map(|l| format!("  | {l}")))
                 .collect(),
+            Self::Removed(l) => vec![format!(
+                "  {} {} {}",
+                if l.state == RuleState::Missing { "removed" } else { l.state.word() },
+                l.family,
+                l.rule
+            )],
             Self::Verified(l) => {
                 let mut out = vec![format!("  {:7} {} {}", l.state.word(), l.family, l.rule)];
                 if l.state == RuleState::Unknown {
@@ -253,6 +262,30 @@ fn render_verified(run: &[&Step], limit: Option<usize>, out: &mut Vec<String>) {
     }
 }
 
+/// A run of `undo`'s checks: how many rules are gone as intended, then any still loaded.
+fn render_removed(run: &[&Step], limit: Option<usize>, out: &mut Vec<String>) {
+    let loaded: Vec<&Loaded> = run
+        .iter()
+        .filter_map(|s| match s {
+            Step::Removed(l) if l.state != RuleState::Missing => Some(l),
+            _ => None,
+        })
+        .collect();
+    let mut head = format!(
+        "verify: {} check(s): {} removed as intended",
+        run.len(),
+        run.len() - loaded.len()
+    );
+    if !loaded.is_empty() {
+        head.push_str(&format!(", {} STILL LOADED or unknown", loaded.len()));
+    }
+    out.push(head);
+    let lines = loaded
+        .iter()
+        .map(|l| format!("{} {} {}: {}", l.state.word(), l.family, l.rule, l.detail));
+    out.extend(limited("    ", lines, limit));
+}
+
 /// A run of recorded custom rules: how many, then the rules of each (script, loaded) state.
 fn render_custom_rules(run: &[&Step], limit: Option<usize>, out: &mut Vec<String>) {
     out.push(format!(
@@ -290,6 +323,7 @@ pub fn render_limited(steps: &[Step], limit: Option<usize>) -> Vec<String> {
         let run: Vec<&Step> = steps[i..end].iter().collect();
         match steps[i] {
             Step::Verified(_) => render_verified(&run, limit, &mut out),
+            Step::Removed(_) => render_removed(&run, limit, &mut out),
             Step::CustomRule { .. } => render_custom_rules(&run, limit, &mut out),
             _ => {
                 out.extend(steps[i].lines());
@@ -317,6 +351,13 @@ impl Step {
             Self::Restarted { summary, output } => {
                 json!({ "step": "restarted", "summary": summary, "output": output })
             }
+            Self::Removed(l) => json!({
+                "step": "removed",
+                "rule": l.rule,
+                "family": l.family,
+                "state": l.state.name(),
+                "detail": l.detail,
+            }),
             Self::Verified(l) => json!({
                 "step": "verified",
                 "rule": l.rule,

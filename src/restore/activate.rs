@@ -19,7 +19,8 @@ use crate::domain::sysctl;
 use crate::domain::version::Version;
 use crate::fault;
 use crate::restore::apply::Written;
-use crate::system::{iptables, process, procsys};
+use crate::restore::record_step;
+use crate::system::{iptables, process, procsys, signals};
 
 /// The rules to verify after a restart: every custom rule of the old snapshot the new script
 /// holds, and every rule restored from it. A discarded rule not restored (a vendor rule, or one
@@ -45,11 +46,13 @@ pub fn restart(ctx: &Context, version: &Version, steps: &mut Vec<Step>) -> Resul
     fault::point("restart-before");
     let ran = process::run(&ctx.root, &program, &args, timeout).map_err(|e| format!("restart: {e:#}"))?;
     fault::point("restart-after");
-    log::info!("firewall restart: {}", ran.summary());
-    steps.push(Step::Restarted {
-        summary: ran.summary(),
-        output: ran.output.lines().map(str::to_string).collect(),
-    });
+    record_step(
+        steps,
+        Step::Restarted {
+            summary: ran.summary(),
+            output: ran.output.lines().map(str::to_string).collect(),
+        },
+    );
     if !ran.ok() {
         return Err(format!("restart ({})", ran.summary()));
     }
@@ -78,18 +81,23 @@ pub enum Expect {
 pub fn verify(ctx: &Context, rules: &[Rule], expect: Expect, steps: &mut Vec<Step>) -> usize {
     let mut wrong = 0;
     for l in iptables::check_loaded(&ctx.root, rules) {
-        log::debug!("verify {} {}: {}", l.family, l.rule, l.detail);
         if (l.state == RuleState::Loaded) != (expect == Expect::Loaded) {
             wrong += 1;
         }
-        steps.push(Step::Verified(l));
+        record_step(
+            steps,
+            if expect == Expect::Loaded {
+                Step::Verified(l)
+            } else {
+                Step::Removed(l)
+            },
+        );
     }
     wrong
 }
 
-/// Restarts the firewall and checks `rules` are loaded; `Err(step)` names what failed.
-fn restart_and_verify(ctx: &Context, new: &Snapshot, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
-    restart(ctx, &new.manifest.version, steps)?;
+/// Checks the restored `rules` are loaded; `Err(step)` names what failed.
+fn verify_restored(ctx: &Context, rules: &[Rule], steps: &mut Vec<Step>) -> Result<(), String> {
     let missing = verify(ctx, rules, Expect::Loaded, steps);
     log::info!("verify: {} rule(s) checked, {missing} not loaded", rules.len());
     if missing > 0 {
@@ -111,14 +119,17 @@ fn dumps(ctx: &Context) -> [Option<String>; 2] {
 pub fn rolled_back(path: &str, put_back: Result<()>, steps: &mut Vec<Step>) -> bool {
     match put_back {
         Ok(()) => {
-            steps.push(Step::RolledBackFile { path: path.to_string() });
+            record_step(steps, Step::RolledBackFile { path: path.to_string() });
             true
         }
         Err(e) => {
-            steps.push(Step::RollbackFileFailed {
-                path: path.to_string(),
-                error: format!("{e:#}"),
-            });
+            record_step(
+                steps,
+                Step::RollbackFileFailed {
+                    path: path.to_string(),
+                    error: format!("{e:#}"),
+                },
+            );
             false
         }
     }
@@ -133,7 +144,7 @@ pub fn restart_again(ctx: &Context, version: &Version, steps: &mut Vec<Step>) ->
     match restarted {
         Ok(()) => true,
         Err(step) => {
-            steps.push(Step::SecondRestartFailed { step });
+            record_step(steps, Step::SecondRestartFailed { step });
             false
         }
     }
@@ -163,7 +174,7 @@ fn roll_back(ctx: &Context, new: &Snapshot, written: &[Written], before: &[Optio
         (Some(_), Some(_), Some(_), Some(_)) | (Some(_), Some(_), None, None) => RollbackCheck::Differs,
         _ => RollbackCheck::Unavailable,
     };
-    steps.push(Step::RollbackChecked(check));
+    record_step(steps, Step::RollbackChecked(check));
 }
 
 /// Brings the running system in line with the written files: restart, verify or roll back the
@@ -182,14 +193,13 @@ pub fn activate(
     let pending = ctx.state.activation_pending();
     let resumed = pending && written.is_empty();
     if resumed {
-        log::warn!("an earlier run stopped before restarting and verifying: finishing it");
-        steps.push(Step::Resumed);
+        record_step(&mut steps, Step::Resumed);
     }
     let script = &ctx.config.firewall_script;
     let mut failed = None;
     if written.iter().any(|w| &w.path == script) || (pending && new.content(script).is_some()) {
         if no_restart {
-            steps.push(restart_skipped(ctx, &new.manifest.version));
+            record_step(&mut steps, restart_skipped(ctx, &new.manifest.version));
         } else {
             failed = restart_verify_or_roll_back(ctx, old, new, cmp, written, &mut steps)?;
         }
@@ -218,12 +228,17 @@ fn restart_verify_or_roll_back(
     steps: &mut Vec<Step>,
 ) -> Result<Option<String>> {
     let rules = rules_to_verify(old, cmp, &ctx.config.firewall_script)?;
+    // A signal starts no new step: the activation journal stays for the next run to finish.
+    signals::check("the firewall restart")?;
     let before = dumps(ctx);
-    let Err(step) = restart_and_verify(ctx, new, &rules, steps) else {
+    let restarted = restart(ctx, &new.manifest.version, steps);
+    if restarted.is_ok() {
+        signals::check("verifying the restored rules (the restart finished)")?;
+    }
+    let Err(step) = restarted.and_then(|()| verify_restored(ctx, &rules, steps)) else {
         return Ok(None);
     };
-    log::error!("restore failed at {step}; rolling back");
-    steps.push(Step::Failed { step: step.clone() });
+    record_step(steps, Step::Failed { step: step.clone() });
     roll_back(ctx, new, written, &before, steps);
     Ok(Some(step))
 }
@@ -238,11 +253,14 @@ fn set_running_from_files(ctx: &Context, new: &Snapshot, steps: &mut Vec<Step>) 
         };
         if sysctl::running_differs(&running, &files) {
             let now = procsys::write(&ctx.root, key, value)?;
-            steps.push(Step::SysctlSet {
-                key: sysctl::display_key(&sysctl::canonical_key(key)),
-                was: running,
-                now,
-            });
+            record_step(
+                steps,
+                Step::SysctlSet {
+                    key: sysctl::display_key(&sysctl::canonical_key(key)),
+                    was: running,
+                    now,
+                },
+            );
         }
     }
     Ok(())
@@ -257,22 +275,27 @@ fn set_written_values(ctx: &Context, cmp: &Comparison, steps: &mut Vec<Step>) ->
         let was = procsys::read(&ctx.root, &f.key).unwrap_or_else(|| "?".into());
         match procsys::write(&ctx.root, &f.key, value) {
             Ok(now) => {
-                log::info!("running {}: {was} -> {now}", f.key);
                 let wrong = !sysctl::same_value(&now, value);
-                steps.push(Step::SysctlSet {
-                    key: f.key.clone(),
-                    was,
-                    now: now.clone(),
-                });
+                record_step(
+                    steps,
+                    Step::SysctlSet {
+                        key: f.key.clone(),
+                        was,
+                        now: now.clone(),
+                    },
+                );
                 if wrong {
                     log::error!("running {} reads {now}, not {value}", f.key);
                     failed.get_or_insert(format!("sysctl (running {} reads {now}, not {value})", f.key));
                 }
             }
-            Err(e) => steps.push(Step::SysctlNotApplied {
-                key: f.key.clone(),
-                error: format!("{e:#}"),
-            }),
+            Err(e) => record_step(
+                steps,
+                Step::SysctlNotApplied {
+                    key: f.key.clone(),
+                    error: format!("{e:#}"),
+                },
+            ),
         }
     }
     failed
@@ -293,31 +316,42 @@ pub fn running_values(ctx: &Context, cmp: &Comparison, dry_run: bool) -> Vec<Ste
         }
         let owed = f.owed.as_deref().is_some_and(|o| sysctl::same_value(o, files));
         if !owed {
-            steps.push(Step::RunningDiffers {
-                key: f.key.clone(),
-                running,
-                files: files.to_string(),
-            });
+            record_step(
+                &mut steps,
+                Step::RunningDiffers {
+                    key: f.key.clone(),
+                    running,
+                    files: files.to_string(),
+                },
+            );
         } else if dry_run {
-            steps.push(Step::SysctlWouldSet {
-                key: f.key.clone(),
-                was: running,
-                to: files.to_string(),
-            });
+            record_step(
+                &mut steps,
+                Step::SysctlWouldSet {
+                    key: f.key.clone(),
+                    was: running,
+                    to: files.to_string(),
+                },
+            );
         } else {
             match procsys::write(&ctx.root, &f.key, files) {
                 Ok(now) => {
-                    log::info!("running {}: {running} -> {now}", f.key);
-                    steps.push(Step::SysctlSet {
-                        key: f.key.clone(),
-                        was: running,
-                        now,
-                    });
+                    record_step(
+                        &mut steps,
+                        Step::SysctlSet {
+                            key: f.key.clone(),
+                            was: running,
+                            now,
+                        },
+                    );
                 }
-                Err(e) => steps.push(Step::SysctlNotApplied {
-                    key: f.key.clone(),
-                    error: format!("{e:#}"),
-                }),
+                Err(e) => record_step(
+                    &mut steps,
+                    Step::SysctlNotApplied {
+                        key: f.key.clone(),
+                        error: format!("{e:#}"),
+                    },
+                ),
             }
         }
     }

@@ -221,8 +221,14 @@ fn write_one(root: &Root, change: &FileChange, stamp: &str, staged: StagedScript
     );
     write(&path, Some(&change.new), owner, new)?;
     log::info!("wrote {} ({} edit(s))", path.display(), change.edits.len());
+    // The sysctl lines written are few and each one matters: in the log. The firewall's edits
+    // are the restored rules, which the restore names itself.
     for e in &change.edits {
-        log::debug!("{}: {e}", change.path);
+        if crate::domain::sysctl::is_sysctl_file(&change.path) {
+            log::info!("{}: {e}", change.path);
+        } else {
+            log::debug!("{}: {e}", change.path);
+        }
     }
     Ok(Written {
         path: change.path.clone(),

@@ -39,8 +39,13 @@ pub fn restore_files(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     } else if plan.changes.is_empty() {
         Vec::new()
     } else {
+        crate::system::signals::check("writing the files")?;
         ctx.state.begin_activation()?;
-        apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &stamp, syntax)?
+        let written = apply::apply(&ctx.root, &plan, &ctx.config.firewall_script, &stamp, syntax)?;
+        if written.iter().any(|w| w.path == ctx.config.firewall_script) {
+            super::log_restored_rules(ctx, &cmp, &stamp);
+        }
+        written
     };
     let report = Report {
         kept: Vec::new(),
@@ -125,7 +130,7 @@ fn check_rules(ctx: &Context, old: &Snapshot, old_script: Option<&Script>, cmp: 
     let refusals = match iptables::check_rules(&ctx.root, &to_test) {
         RulesCheck::Accepted => Vec::new(),
         RulesCheck::NotRun(why) => {
-            live.push(Step::RulesNotChecked { why });
+            super::record_step(live, Step::RulesNotChecked { why });
             return;
         }
         RulesCheck::Rejected(refusals) => refusals,
@@ -148,7 +153,7 @@ fn check_rules(ctx: &Context, old: &Snapshot, old_script: Option<&Script>, cmp: 
     }
     let load = to_test.len() - whys.len();
     if load > 0 {
-        live.push(Step::RulesChecked { count: load });
+        super::record_step(live, Step::RulesChecked { count: load });
     }
 }
 
@@ -161,11 +166,14 @@ fn check_syntax(ctx: &Context, plan: &Plan, syntax: Option<Result<SyntaxCheck>>,
     match syntax {
         Some(check) => {
             check?.finish()?;
-            live.push(Step::SyntaxChecked);
+            super::record_step(live, Step::SyntaxChecked);
         }
-        None => live.push(Step::SyntaxNotChecked {
-            root: ctx.root.dir().display().to_string(),
-        }),
+        None => super::record_step(
+            live,
+            Step::SyntaxNotChecked {
+                root: ctx.root.dir().display().to_string(),
+            },
+        ),
     }
     Ok(())
 }

@@ -150,6 +150,44 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
     Ok(r)
 }
 
+/// Takes a step: says it in the log as it happens (its first line; a per-rule check and a
+/// program's output at debug), then keeps it for the report. Each step is logged here once.
+pub(crate) fn record_step(steps: &mut Vec<Step>, step: Step) {
+    // Info: the report prints the step; the log keeps it (a failure's words say it failed).
+    let level = match &step {
+        Step::Verified(_) | Step::Removed(_) => log::Level::Debug,
+        _ => log::Level::Info,
+    };
+    for (n, line) in step.lines().iter().enumerate() {
+        log::log!(if n == 0 { level } else { log::Level::Debug }, "{}", line.trim_start());
+    }
+    steps.push(step);
+}
+
+/// The id of the record of the restore whose backups carry `stamp`.
+pub fn record_id(stamp: &str) -> String {
+    format!("{stamp}-{}", std::process::id())
+}
+
+/// The most restored rules the log names one by one; the record holds all.
+const LOGGED_RULES: usize = 20;
+
+/// Names in the log the rules a restore wrote back (at most [`LOGGED_RULES`], then how many
+/// more and where the record of them all is).
+pub(crate) fn log_restored_rules(ctx: &Context, cmp: &crate::domain::compare::Comparison, stamp: &str) {
+    let restored: Vec<_> = cmp.discarded.iter().filter(|d| d.restore).collect();
+    for d in restored.iter().take(LOGGED_RULES) {
+        log::info!("restored rule (old line {}): {}", d.line, d.text);
+    }
+    if restored.len() > LOGGED_RULES {
+        log::info!(
+            "... and {} more restored rule(s): every one is in {}",
+            restored.len() - LOGGED_RULES,
+            ctx.state.restores().path(&record_id(stamp)).display()
+        );
+    }
+}
+
 /// Records what the restore left written, for `undo` and `prune-backups`.
 fn record(ctx: &Context, r: &Restored) -> Result<()> {
     let kept: Vec<&str> = if r.failed.is_some() {
@@ -180,13 +218,21 @@ fn record(ctx: &Context, r: &Restored) -> Result<()> {
             });
         }
     }
+    let sysctl = r
+        .report
+        .changes
+        .iter()
+        .filter(|c| sysctl::is_sysctl_file(&c.path) && kept.contains(&c.path.as_str()))
+        .flat_map(|c| c.edits.iter().map(move |e| format!("{}: {e}", c.path)))
+        .collect();
     let record = RestoreRecord {
-        id: format!("{}-{}", r.stamp, std::process::id()),
+        id: record_id(&r.stamp),
         when: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         from: r.report.old.name.clone(),
         version: r.report.new.version.clone(),
         files,
         rules,
+        sysctl,
         undone: None,
         undo_backups: Vec::new(),
     };

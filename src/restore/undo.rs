@@ -149,7 +149,7 @@ pub fn undo(ctx: &Context, dry_run: bool, no_restart: bool) -> Result<UndoReport
             restart_and_verify(ctx, &version, &record, back, &mut report.live).err()
         }
         None if script.is_some() => {
-            report.live.push(activate::restart_skipped(ctx, &version));
+            super::record_step(&mut report.live, activate::restart_skipped(ctx, &version));
             None
         }
         None => None,
@@ -272,8 +272,7 @@ fn roll_back(
     step: String,
     report: &mut UndoReport,
 ) {
-    log::error!("undo failed at {step}; putting the restore's files back");
-    report.live.push(Step::Failed { step: step.clone() });
+    super::record_step(&mut report.live, Step::Failed { step: step.clone() });
     let mut complete = true;
     for p in done.iter().rev() {
         complete &= activate::rolled_back(&p.path, put_back(ctx, p), &mut report.live);

@@ -54,6 +54,22 @@ fn same_file(a: &File, b: &File) -> bool {
     }
 }
 
+/// Who holds a lock, from the pid its holder noted: named only while that process lives (the
+/// note outlives a holder whose lock passed on; it is never proof).
+fn holder_of(noted: &str) -> String {
+    let Ok(pid) = noted.parse::<i32>() else {
+        return "another process (it noted no pid)".into();
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let alive = pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
+    if alive {
+        format!("another iwss-keeper run (pid {pid})")
+    } else {
+        format!("another process (the pid noted, {pid}, has exited: a process it started may hold the lock)")
+    }
+}
+
 /// Locks an open lock file, waiting up to `deadline`.
 fn lock(mut file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
     let mut announced = false;
@@ -61,14 +77,14 @@ fn lock(mut file: File, path: &Path, deadline: Instant, timeout: Duration) -> Re
         if Instant::now() >= deadline {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            let holder = if holder.is_empty() { "unknown" } else { holder };
             bail!(
-                "another iwss-keeper run (pid {holder}) holds {}; gave up after {}s",
+                "{} holds {}; gave up after {}s",
+                holder_of(holder.trim()),
                 path.display(),
                 timeout.as_secs()
             );
         }
+        crate::system::signals::check("taking the lock")?;
         if !announced {
             log::warn!("waiting for another iwss-keeper run to release {}", path.display());
             announced = true;

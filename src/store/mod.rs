@@ -84,6 +84,11 @@ impl StateDir {
         self.dir.join("backups")
     }
 
+    /// What the pre-install hook of the upgrade in progress did ([`pending::PreInstall`]).
+    pub fn pre_install_path(&self) -> PathBuf {
+        self.dir.join("pre-install.json")
+    }
+
     /// The marker a failed hook run leaves.
     pub fn pending_path(&self) -> PathBuf {
         self.dir.join("pending.json")

@@ -41,6 +41,9 @@ pub struct RestoreRecord {
     pub version: String,
     pub files: Vec<RestoredFile>,
     pub rules: Vec<RestoredRule>,
+    /// The sysctl lines the restore wrote (its edits of sysctl files).
+    #[serde(default)]
+    pub sysctl: Vec<String>,
     /// When `undo` put the files back.
     #[serde(default)]
     pub undone: Option<String>,
@@ -101,7 +104,8 @@ impl Restores {
         Self { dir }
     }
 
-    fn path(&self, id: &str) -> PathBuf {
+    /// Where the record `id` is kept.
+    pub fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 

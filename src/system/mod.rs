@@ -6,4 +6,5 @@ pub mod fsutil;
 pub mod iptables;
 pub mod process;
 pub mod procsys;
+pub mod signals;
 mod xattr;

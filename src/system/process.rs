@@ -35,6 +35,10 @@ impl Ran {
     /// One line saying how it ended.
     pub fn summary(&self) -> String {
         match (self.timed_out, self.code) {
+            (true, _) if let Some(signal) = super::signals::received() => format!(
+                "`{}` was stopped: {signal} came and it did not finish within signal_grace_secs",
+                self.command
+            ),
             (true, _) => format!("`{}` timed out and was stopped", self.command),
             (false, Some(c)) => format!("`{}` exited {c}", self.command),
             (false, None) => format!("`{}` was killed by a signal", self.command),
@@ -235,12 +239,15 @@ fn deadline_after(timeout: Duration) -> Instant {
 
 /// Waits for the child until `deadline`, then kills its session: how it ended, and whether it
 /// timed out.
+/// A signal in hook mode gives the child `signal_grace_secs` more at most.
 fn wait_until(child: &mut std::process::Child, sid: i32, deadline: Instant) -> Result<(ExitStatus, bool)> {
+    let mut signal_seen = None;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok((status, false));
         }
-        if Instant::now() >= deadline {
+        let grace = super::signals::grace_deadline(&mut signal_seen);
+        if Instant::now() >= grace.map_or(deadline, |g| g.min(deadline)) {
             kill_session(sid);
             return Ok((child.wait()?, true));
         }

@@ -75,6 +75,8 @@ fn only_rules_bash_ran_are_restored_and_status_follows_the_kernel() {
     assert_eq!(snap.code, 0, "{}", snap.text());
     let status = live.keeper(&["status"]);
     assert_eq!(status.code, 1, "{}", status.text());
+    let register = live.keeper(&["register"]);
+    assert_eq!(register.code, 0, "{}", register.text());
 
     let run = live.keeper(&["--json", "restore", "--from", before.root.to_str().unwrap()]);
     let report = run.json();

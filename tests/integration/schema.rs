@@ -42,8 +42,8 @@ fn the_schema_rejects_what_it_should() {
     let v = jsonschema::validator_for(&whole).unwrap();
     for bad in [
         serde_json::json!({ "error": "x", "exit_code": 2 }),
-        serde_json::json!({ "schema_version": 2, "error": "x", "exit_code": 2 }),
-        serde_json::json!({ "schema_version": 1, "snapshots": [], "extra": true }),
+        serde_json::json!({ "schema_version": 1, "error": "x", "exit_code": 2 }),
+        serde_json::json!({ "schema_version": 2, "snapshots": [], "extra": true }),
         serde_json::json!([]),
     ] {
         assert!(!v.is_valid(&bad), "accepted {bad}");
