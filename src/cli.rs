@@ -7,10 +7,13 @@ use clap::{Parser, Subcommand};
 /// The exit codes, as `--help` and the man page list them.
 const EXIT_CODES: &str = "Exit codes:
   0  done, or nothing owed
-  1  something owed, missing or refused (diff, status, restore with REFUSED lines)
+  1  something owed, missing or refused (diff, status, restore with REFUSED lines); for
+     status also: a line that ran is not restored, a restore is pending, or protection is
+     not set up (no snapshot, hooks or guard not registered); status names the command
   2  an error, and nothing was changed
   3  an error with changes left in place (each file named; the firewall state said)
-  4  status cannot tell (what is loaded or running cannot be read)";
+  4  status cannot tell (part of the state cannot be read, or a setting stops tcp_rfc1337
+     being checked); 1 wins over 4";
 
 /// Keeps an admin's IWSVA / IWSS 6.5 security fixes (tcp_rfc1337=0, custom firewall ACCEPT
 /// rules) alive across service-pack and patch upgrades.
@@ -121,7 +124,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         hook_dir: Option<String>,
     },
-    /// Say whether every custom rule is in the script and loaded and rfc1337 is kept; exit 1 if not
+    /// Say whether protection is set up and every fix is in place (exit 0), what is missing and
+    /// the command that fixes it (exit 1), or that part cannot be told (exit 4)
     Status,
     /// Restore what an upgrade discarded (custom ACCEPT rules, managed sysctl values)
     Restore {

@@ -25,3 +25,4 @@ mod sysctl_diff;
 mod testenv;
 mod trust;
 mod trusted_source;
+mod truth;
