@@ -40,16 +40,73 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Log only errors to stderr
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    /// Say less on stderr: only errors, no informational lines (reports and ids on stdout are
+    /// printed as always); before the subcommand
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Colour on a terminal: diff lines, REFUSED/MISSING/FAILED, kept/restored [NO_COLOR=1 turns
+    /// `auto` off; never in --json or when piped]
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// When text output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set
+    Auto,
+    Always,
+    Never,
+}
+
+/// The subcommands, in the order an admin uses them.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Say whether protection is set up and every fix is in place (exit 0), what is missing and
+    /// the command that fixes it (exit 1), or that part cannot be told (exit 4)
+    Status,
+    /// Compare two states by meaning; exit 0 = nothing to restore, 1 = something to restore
+    Diff {
+        /// Old state [default: newest snapshot from an older version than the live system]
+        old: Option<String>,
+        /// New state [default: the live system]
+        new: Option<String>,
+        /// One line per file: rules to restore, rules skipped, sysctl values to set
+        #[arg(long, conflicts_with = "quiet")]
+        stat: bool,
+        /// Print nothing; the exit code says it all
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Restore what an upgrade discarded (custom ACCEPT rules, managed sysctl values)
+    Restore {
+        /// State to restore from [default: newest snapshot from an older version]
+        #[arg(long, value_name = "SNAPSHOT")]
+        from: Option<String>,
+        /// Change nothing; print the plan (its diff capped, -v all); exit 1 when it would change
+        /// something
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: one line per file instead of the diff
+        #[arg(long, requires = "dry_run")]
+        stat: bool,
+        /// Do not restart the firewall after rewriting its script
+        #[arg(long)]
+        no_restart: bool,
+    },
+    /// Put back the files of the last restore from its backups, restart and verify
+    Undo {
+        /// Change nothing; print what would be put back as unified diffs
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not restart the firewall after putting its script back
+        #[arg(long)]
+        no_restart: bool,
+    },
     /// Record the configuration now and print the snapshot's id
     Snapshot {
         /// A note stored with the snapshot (e.g. "before SP3")
@@ -61,56 +118,28 @@ pub enum Command {
     List,
     /// Show what one snapshot holds
     Show {
-        /// Snapshot id, unique id prefix, snapshot directory, or a root tree read now
+        /// Snapshot id or any unique part of one, snapshot directory, or a root tree read now
         snapshot: String,
         /// Print this file (appliance path) as the snapshot holds it
         #[arg(long, value_name = "PATH")]
         file: Option<String>,
     },
-    /// Compare two states by meaning; exit 0 = nothing to restore, 1 = something to restore
-    Diff {
-        /// Old state [default: newest snapshot from an older version than the live system]
-        old: Option<String>,
-        /// New state [default: the live system]
-        new: Option<String>,
-        /// One line per file: rules to restore, rules skipped, sysctl values to set
-        #[arg(long, conflicts_with = "quiet")]
-        stat: bool,
-        /// Print nothing; the exit code says it all
-        #[arg(long)]
-        quiet: bool,
-    },
-    /// Put back the files of the last restore from its backups, restart and verify
-    Undo {
-        /// Change nothing; print what would be put back as unified diffs
-        #[arg(long)]
-        dry_run: bool,
-        /// Do not restart the firewall after putting its script back
-        #[arg(long)]
-        no_restart: bool,
-    },
     /// Remove one snapshot (never one a pending restore or the next restore needs)
     Forget {
-        /// Snapshot id or unique id prefix
+        /// Snapshot id or any unique part of one
         snapshot: String,
     },
     /// Remove the oldest snapshots, keeping the newest N (and any a restore needs)
     Prune {
-        /// How many snapshots to keep
+        /// How many snapshots to keep [default: config `keep_snapshots`, 10]
         #[arg(long, value_name = "N")]
-        keep: usize,
+        keep: Option<usize>,
     },
     /// Remove the tool's own `.org.STAMP` backups older than DAYS days (known from its records)
     PruneBackups {
         /// Age in days
         #[arg(long, value_name = "DAYS")]
         older_than: u64,
-    },
-    /// Run as an upgrade hook: quiet, never prompts, exits 0 on failure unless `strict`
-    Hook {
-        /// Which moment of the upgrade
-        #[arg(value_enum)]
-        event: Event,
     },
     /// Install the hook scripts and a boot guard, and take a baseline snapshot
     Register {
@@ -124,20 +153,24 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         hook_dir: Option<String>,
     },
-    /// Say whether protection is set up and every fix is in place (exit 0), what is missing and
-    /// the command that fixes it (exit 1), or that part cannot be told (exit 4)
-    Status,
-    /// Restore what an upgrade discarded (custom ACCEPT rules, managed sysctl values)
-    Restore {
-        /// State to restore from [default: newest snapshot from an older version]
-        #[arg(long, value_name = "SNAPSHOT")]
-        from: Option<String>,
-        /// Change nothing; print the plan as unified diffs; exit 1 when it would change something
-        #[arg(long)]
-        dry_run: bool,
-        /// Do not restart the firewall after rewriting its script
-        #[arg(long)]
-        no_restart: bool,
+    /// Print the completion script for a shell (e.g. `iwss-keeper completions bash >
+    /// /etc/bash_completion.d/iwss-keeper`)
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of the tool or of one command (`iwss-keeper man restore | man -l -`)
+    Man {
+        /// A command [default: the tool's own page]
+        command: Option<String>,
+    },
+    /// Run as an upgrade hook: quiet, never prompts, exits 0 on failure unless `strict`
+    #[command(hide = true)]
+    Hook {
+        /// Which moment of the upgrade
+        #[arg(value_enum)]
+        event: Event,
     },
 }
 

@@ -9,7 +9,7 @@ use crate::domain::report::{ChangeReport, Outcome, Report, Side};
 use crate::exit_codes::ExitCode;
 
 /// `--stat`: one line per file, as `git diff --stat` gives one per file.
-fn render_stat(report: &Report) -> String {
+pub(super) fn render_stat(report: &Report) -> String {
     use std::fmt::Write as _;
     let cmp = &report.comparison;
     let mut rows: Vec<(String, String)> = Vec::new();

@@ -1,7 +1,9 @@
 //! One file per subcommand. Only this layer prints and knows `--json`; everything below returns
 //! typed results.
 
+mod colour;
 mod diff;
+mod docs;
 mod hook;
 mod list;
 mod prune;
@@ -53,35 +55,38 @@ pub fn error_doc(message: &str, code: ExitCode) -> String {
 }
 
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Text held back under `-q`: printed only when the run does not succeed.
-static DEFERRED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+/// Whether text reports are coloured ([`crate::cli::ColorWhen`], decided once).
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// How many lines per group a text report shows: all under `-v`.
 pub fn group_limit() -> Option<usize> {
     (!VERBOSE.load(std::sync::atomic::Ordering::Relaxed)).then_some(crate::domain::report::GROUP_LINES)
 }
 
-/// Under `-q`, prints the text report held back, for a run that did not succeed.
-fn flush_deferred() {
-    let held = DEFERRED.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default();
-    if !held.is_empty() {
-        let _ = write_stdout(&held);
-    }
-}
-
-/// Prints a text report (control bytes escaped); under `-q` it is held back until the exit code
-/// is known: a run that succeeds prints nothing.
+/// Prints a text report (control bytes escaped), coloured when [`COLOR`] says so.
 fn print_text(text: &str) -> Result<()> {
     let text = logging::printable(text);
-    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Ok(mut d) = DEFERRED.lock() {
-            d.extend_from_slice(text.as_bytes());
-        }
-        return Ok(());
+    if COLOR.load(std::sync::atomic::Ordering::Relaxed) {
+        return write_stdout(colour::paint(&text).as_bytes());
     }
     write_stdout(text.as_bytes())
+}
+
+/// Whether text reports are coloured: `always`; `auto` on a terminal whose TERM is not `dumb`,
+/// unless NO_COLOR is set; never under `--json`.
+fn use_colour(when: crate::cli::ColorWhen, json: bool) -> bool {
+    use std::io::IsTerminal as _;
+    let tty = || {
+        std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var("TERM").map_or(true, |t| t != "dumb")
+    };
+    !json
+        && match when {
+            crate::cli::ColorWhen::Always => true,
+            crate::cli::ColorWhen::Never => false,
+            crate::cli::ColorWhen::Auto => tty(),
+        }
 }
 
 /// Prints a report as JSON or text, in one write. A reader that went away (`| head`) ends the
@@ -130,14 +135,9 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::Error
 }
 
-/// Runs the command line; the exit code says how it ended. Under `-q`, a run that found
-/// something (exit 1, 4) or failed still says what.
+/// Runs the command line; the exit code says how it ended.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let ended = dispatch(cli);
-    if !matches!(ended, Ok(ExitCode::Success)) {
-        flush_deferred();
-    }
-    ended
+    dispatch(cli)
 }
 
 /// Whether the command changes anything (then it logs to a file and holds the lock).
@@ -147,6 +147,7 @@ fn changes(command: &Command) -> bool {
         Command::Restore { dry_run, .. } | Command::Undo { dry_run, .. } => !dry_run,
         Command::Forget { .. } | Command::Prune { .. } | Command::PruneBackups { .. } => true,
         Command::List | Command::Show { .. } | Command::Diff { .. } | Command::Status => false,
+        Command::Completions { .. } | Command::Man { .. } => false,
     }
 }
 
@@ -174,12 +175,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         return hook::run_contained(&cli, event);
     }
     VERBOSE.store(cli.verbose > 0, std::sync::atomic::Ordering::Relaxed);
-    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    COLOR.store(use_colour(cli.color, cli.json), std::sync::atomic::Ordering::Relaxed);
+    match &cli.command {
+        Command::Completions { shell } => return docs::completions(*shell),
+        Command::Man { command } => return docs::man(command.as_deref()),
+        _ => {}
+    }
     let ctx = Context::open(&cli.root, cli.config.as_deref(), cli.state_dir.as_deref())?;
     let json = cli.json;
     let _lock = changes(&cli.command).then(|| prepare_change(&ctx)).transpose()?;
     match cli.command {
-        Command::Hook { .. } => unreachable!("hook mode runs contained, above"),
+        Command::Hook { .. } | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled above, without a root")
+        }
         Command::Register { hook_dir } => register::run_register(&ctx, json, hook_dir.as_deref()),
         Command::Unregister { hook_dir } => register::run_unregister(&ctx, json, hook_dir.as_deref()),
         Command::Snapshot { label } => snapshot::run(&ctx, json, label),
@@ -188,16 +196,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff { old, new, stat, quiet } => diff::run(&ctx, json, old.as_deref(), new.as_deref(), stat, quiet),
         Command::Undo { dry_run, no_restart } => undo::run(&ctx, json, dry_run, no_restart),
         Command::Forget { snapshot } => prune::forget(&ctx, json, &snapshot),
-        Command::Prune { keep } => prune::prune(&ctx, json, keep),
+        Command::Prune { keep } => prune::prune(&ctx, json, keep.unwrap_or(ctx.config.keep_snapshots)),
         Command::PruneBackups { older_than } => prune::prune_backups(&ctx, json, older_than),
         Command::Status => status::run(&ctx, json),
         Command::Restore {
             from,
             dry_run,
+            stat,
             no_restart,
         } => restore::run(
             &ctx,
             json,
+            stat,
             &crate::restore::RestoreOptions {
                 from,
                 dry_run,

@@ -48,16 +48,19 @@ struct Removed {
 pub fn forget(ctx: &Context, json: bool, arg: &str) -> Result<ExitCode> {
     let store = ctx.state.snapshots();
     // Corrupt snapshots too: forgetting them is how they go.
-    let hits: Vec<String> = store
-        .entries()?
-        .into_iter()
-        .map(|e| e.id)
-        .filter(|id| id.starts_with(arg))
-        .collect();
+    let ids: Vec<String> = store.entries()?.into_iter().map(|e| e.id).collect();
+    // The id itself, else the one id holding `arg` anywhere.
+    let hits: Vec<&String> = match ids.iter().find(|id| *id == arg) {
+        Some(exact) => vec![exact],
+        None => ids.iter().filter(|id| id.contains(arg)).collect(),
+    };
     let id = match hits.as_slice() {
-        [one] => one.clone(),
+        [one] => (*one).clone(),
         [] => bail!("no snapshot {arg:?} in {}", store.dir.display()),
-        many => bail!("snapshot id prefix {arg:?} is ambiguous: {}", many.join(", ")),
+        many => bail!(
+            "{arg:?} is part of more than one snapshot id: {}",
+            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     };
     if let Some(p) = protected(ctx)?.into_iter().find(|p| p.id == id) {
         bail!("snapshot {id} is {}; not removed", p.why);

@@ -91,6 +91,26 @@ impl Default for Config {
     }
 }
 
+/// A TOML error as an admin reads it: the types Rust names (`usize`, `a sequence`) in words.
+fn in_words(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, words) in [
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected a list, like [\"a\", \"b\"]"),
+        ("expected a map", "expected a table, like { key = \"value\" }"),
+        (
+            "expected struct SourcePrefix",
+            "expected a table, like { ipv4 = 8, ipv6 = 32 }",
+        ),
+    ] {
+        out = out.replace(rust, words);
+    }
+    out
+}
+
 /// The article's sysctl key, which the default configuration checks.
 pub const RFC1337: &str = "net.ipv4.tcp_rfc1337";
 
@@ -127,7 +147,7 @@ impl Config {
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or(String::new(), |l| format!(":{l}"));
-            anyhow::anyhow!("{origin}{at}: {}", e.message())
+            anyhow::anyhow!("{origin}{at}: {}", in_words(e.message()))
         })?;
         // `origin:LINE` of the line that sets `key`, or `origin` when the default applies.
         let at = |key: &str| {

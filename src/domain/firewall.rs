@@ -322,6 +322,10 @@ impl<'a> Script<'a> {
             return;
         }
         // Read as a line of its own, as [`Script::rule`] and the restorable check read it again.
+        if body.ends_with(b"\r") {
+            line.unknown = Some(CRLF.into());
+            return;
+        }
         let read = shell::words(body).and_then(|w| read_call(&w.strs(), self.iptables));
         match read {
             Ok(key) => {
@@ -439,6 +443,9 @@ impl<'a> Script<'a> {
         self.anchor
     }
 }
+
+/// Why a line ending in CR LF is not read: bash passes the CR on as part of the last word.
+const CRLF: &str = "Windows line endings (CR LF): convert the file with dos2unix";
 
 /// Command words that run their arguments as a command (or may): a call through one is a call
 /// the tool cannot read.
@@ -684,6 +691,9 @@ pub fn restore_test_input(rules: &[&RuleToTest]) -> String {
 /// [`rule::parse_restorable`]. Returns the rule the line adds, or why it is refused.
 pub fn check_restorable(raw: &[u8], iptables: Iptables) -> Result<Rule, String> {
     let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+    if body.ends_with(b"\r") {
+        return Err(CRLF.into());
+    }
     if body.contains(&b'\r') {
         return Err("a carriage return (CR) byte".into());
     }

@@ -220,8 +220,23 @@ impl Report {
                 }
             }
             if self.dry_run {
+                // Capped like the groups: `limit` lines of diff per file.
+                let cap = limit;
                 for c in &self.changes {
-                    out.push_str(c.diff.as_deref().unwrap_or_default());
+                    let diff = c.diff.as_deref().unwrap_or_default();
+                    let lines: Vec<&str> = diff.split_inclusive('\n').collect();
+                    match cap {
+                        Some(cap) if lines.len() > cap => {
+                            lines[..cap].iter().for_each(|l| out.push_str(l));
+                            let _ = writeln!(
+                                out,
+                                "... and {} more diff line(s) of {} (-v shows the whole diff, --stat one line per file)",
+                                lines.len() - cap,
+                                c.path
+                            );
+                        }
+                        _ => out.push_str(diff),
+                    }
                 }
             }
         }

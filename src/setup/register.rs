@@ -26,6 +26,9 @@ pub struct Registered {
 /// `register`: install and record, then a baseline snapshot when one is due (a baseline that
 /// cannot be taken is said in the report; the hooks stay installed).
 pub fn register(ctx: &Context, hook_dir: Option<&str>) -> Result<Registered> {
+    // Hooks that could never snapshot are no protection: the version must read first.
+    crate::system::capture::capture(&ctx.root, &ctx.config, None)
+        .context("refusing to register, nothing was installed")?;
     let (hook_dir, binary, files) = install(ctx, hook_dir)?;
     Ok(Registered {
         hook_dir,

@@ -261,14 +261,19 @@ impl Store {
             .collect())
     }
 
-    /// Finds a stored snapshot by id or unique id prefix.
+    /// Finds a stored snapshot by its id, else by the one id that holds `id` anywhere (the
+    /// random tail `c2e57b` as well as a date prefix).
     pub fn find(&self, id: &str) -> Result<Option<PathBuf>> {
-        let hits: Vec<Manifest> = self.manifests()?.into_iter().filter(|m| m.id.starts_with(id)).collect();
+        let all = self.manifests()?;
+        if let Some(exact) = all.iter().find(|m| m.id == id) {
+            return Ok(Some(self.dir.join(&exact.id)));
+        }
+        let hits: Vec<&Manifest> = all.iter().filter(|m| m.id.contains(id)).collect();
         match hits.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(self.dir.join(&one.id))),
             many => bail!(
-                "snapshot id prefix {id:?} is ambiguous: {}",
+                "{id:?} is part of more than one snapshot id: {}",
                 many.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }

@@ -104,7 +104,7 @@ fn read_version(root: &Root, config: &Config) -> Result<(Version, String)> {
     let version_path = follow_inside(root, &config.version_file)?;
     let version_bytes = fsutil::read_bounded(&version_path).with_context(|| {
         format!(
-            "cannot read the product version (version_file = {:?})",
+            "cannot read the product version: set version_file in /etc/iwss-keeper/config.toml (or the --config file) to the file that holds it (now version_file = {:?})",
             config.version_file
         )
     })?;

@@ -298,15 +298,36 @@ fn text_reports_are_summary_first_and_follow_quiet_and_verbose() {
     assert!(!all.stdout.contains("... and"), "{}", all.stdout);
     assert!(all.stdout.contains("old line "), "{}", all.stdout);
     assert!(all.stdout.contains("-s 203.0.113.25 -j ACCEPT"), "{}", all.stdout);
-    // -q: a run that does not succeed (a dry run that would change something exits 1) still
-    // says why; one that succeeds prints nothing. `-q diff` is `diff --quiet`: the exit code only.
+    // -q before the command says less on stderr and changes no command's meaning: the report is
+    // printed as always. `diff -q` is `diff --quiet`, as in git: the exit code only.
     let quiet = env.keeper(&["-q", "restore", "--dry-run"]);
     assert_eq!(quiet.code, 1);
     assert!(quiet.stdout.contains("27 to restore"), "{}", quiet.stdout);
+    let loud = env.keeper(&["diff"]);
     let quiet = env.keeper(&["-q", "diff"]);
+    assert_eq!((quiet.code, &quiet.stdout), (1, &loud.stdout));
+    let quiet = env.keeper(&["diff", "-q"]);
     assert_eq!((quiet.code, quiet.stdout.as_str()), (1, ""));
+    // The dry run's diff is capped like the groups, all under -v, one line per file with --stat.
+    let dry = env.keeper(&["restore", "--dry-run"]);
+    assert!(
+        dry.stdout.contains("more diff line(s) of /usr/iwss/iwsvafw.sh"),
+        "{}",
+        dry.stdout
+    );
+    let stat = env.keeper(&["restore", "--dry-run", "--stat"]);
+    assert!(
+        !stat.stdout.contains("@@") && stat.stdout.contains("/usr/iwss/iwsvafw.sh"),
+        "{}",
+        stat.stdout
+    );
+    // The id `snapshot` prints is its primary output: printed under -q too.
+    let snap = env.keeper(&["-q", "snapshot"]);
+    assert_eq!(snap.code, 0, "{}", snap.text());
+    assert!(!snap.stdout.trim().is_empty(), "{}", snap.text());
     let restore = env.keeper(&["-q", "restore", "--no-restart"]);
-    assert_eq!((restore.code, restore.stdout.as_str()), (0, ""), "{}", restore.text());
-    let quiet = env.keeper(&["-q", "diff"]);
+    assert_eq!(restore.code, 0, "{}", restore.text());
+    assert!(restore.stderr.is_empty(), "{}", restore.text());
+    let quiet = env.keeper(&["diff", "--quiet"]);
     assert_eq!((quiet.code, quiet.stdout.as_str()), (0, ""));
 }

@@ -22,6 +22,7 @@ mod rule_diff;
 mod schema;
 mod shell;
 mod sysctl_diff;
+mod terminal;
 mod testenv;
 mod trust;
 mod trusted_source;
