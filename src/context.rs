@@ -12,7 +12,7 @@ use crate::domain::snapshot::{FileKind, Origin, Snapshot};
 use crate::root::Root;
 use crate::store::pending::Pending;
 use crate::store::StateDir;
-use crate::system::{capture, fsutil, procsys};
+use crate::system::{capture, fsutil, procsys, trust};
 
 /// Everything a command needs.
 pub struct Context {
@@ -54,11 +54,17 @@ fn check_versions(old: &Snapshot, new: &Snapshot, explicit_old: bool) -> Result<
 
 /// Loads the configuration file if it exists; a missing default file means defaults, a missing
 /// file given explicitly is an error.
+/// The file is opened through the trusted resolver ([`trust::open`]: it and every directory
+/// above it checked on the descriptor) and read from that descriptor.
 fn load_config(path: &Path, explicit: bool) -> Result<Config> {
-    if !explicit && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-        return Ok(Config::default());
-    }
-    let bytes = fsutil::read_bounded(path).with_context(|| format!("cannot read configuration {}", path.display()))?;
+    let file = match trust::open(path, trust::Want::File, "configuration")? {
+        Some(file) => file,
+        None if !explicit => return Ok(Config::default()),
+        None => bail!("cannot read configuration {}: no such file", path.display()),
+    };
+    crate::fault::pause("config-opened");
+    let bytes =
+        fsutil::read_opened(file, path).with_context(|| format!("cannot read configuration {}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
     Config::parse(&text, &path.display().to_string())
 }
@@ -73,8 +79,8 @@ impl Context {
         }
         // Settings and state others could change are not trusted by a tool that runs as root.
         let config_path = config.map_or_else(|| root.path("/etc/iwss-keeper/config.toml"), Path::to_path_buf);
-        fsutil::check_trusted(&config_path, "configuration")?;
         let config = load_config(&config_path, config.is_some())?;
+        fsutil::set_read_budget(config.read_budget_mib * 1024 * 1024);
         // Protocol and service names as the appliance's iptables resolves them.
         let text = |p: &str| fsutil::read_bounded(&root.path(p)).map(|b| String::from_utf8_lossy(&b).into_owned());
         names::set(Names::parse(
@@ -102,12 +108,10 @@ impl Context {
             log::warn!("{w}");
         }
         let state_dir = state_dir.map_or_else(|| root.path(crate::store::lock::DEFAULT_STATE_DIR), Path::to_path_buf);
-        fsutil::check_trusted(&state_dir, "state directory")?;
-        // As root, nobody else may be able to replace the state directory or its snapshots.
+        // Nobody else may be able to replace the state directory or its snapshots: each checked
+        // with every directory above it.
         for dir in [state_dir.clone(), state_dir.join("snapshots")] {
-            if dir.exists() {
-                fsutil::check_trusted_if_root(&dir, "refusing the state directory")?;
-            }
+            trust::open(&dir, trust::Want::Dir, "state directory")?;
         }
         Ok(Self {
             root,

@@ -15,6 +15,39 @@ pub const POINTS: [&str; 9] = [
     "snapshot-after-rename",
 ];
 
+/// Points where a test may hold the run (debug builds only): `IWSS_KEEPER_PAUSE=NAME` and
+/// `IWSS_KEEPER_PAUSE_FILE=PATH` make the run create PATH at NAME and wait (at most 10 s) until
+/// the test removes it, having changed the world meanwhile (a file swapped after it was opened).
+pub const PAUSES: [&str; 1] = ["config-opened"];
+
+/// Holds the run here while the test says so (debug builds only).
+#[inline(always)]
+pub fn pause(name: &'static str) {
+    #[cfg(debug_assertions)]
+    {
+        debug_assert!(PAUSES.contains(&name), "unknown pause point {name}");
+        let (Some(at), Some(file)) = (
+            std::env::var_os("IWSS_KEEPER_PAUSE"),
+            std::env::var_os("IWSS_KEEPER_PAUSE_FILE"),
+        ) else {
+            return;
+        };
+        if at != name {
+            return;
+        }
+        let file = std::path::PathBuf::from(file);
+        if std::fs::write(&file, name).is_err() {
+            return;
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while file.exists() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}
+
 /// Aborts here if this is the point the environment names (debug builds only).
 #[inline(always)]
 pub fn point(name: &'static str) {

@@ -11,20 +11,42 @@ use std::sync::Mutex;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// Text safe for a terminal and a log line: control characters other than newline and tab are
-/// shown as `\xNN` (a CR or an escape sequence in a rule never reaches a terminal raw).
+/// shown as `\xNN` (a CR or an escape sequence in a rule never reaches a terminal raw), and
+/// invisible Unicode format characters (a right-to-left override) as `\u{...}`, so a line never
+/// displays otherwise than what it holds. JSON keeps the exact text.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    let hidden = |c: char| (c.is_control() && c != '\n' && c != '\t') || invisible_format(c);
+    if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if invisible_format(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else if hidden(c) {
             out.push_str(&format!("\\x{:02x}", c as u32));
         } else {
             out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Unicode format characters that change how a line displays without showing themselves: bidi
+/// embeddings, overrides, isolates and marks, zero-width characters, the byte order mark.
+fn invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 /// Sinks attached once the root is known.
@@ -126,7 +148,8 @@ pub fn init(stderr: LevelFilter) {
 /// Appends info and above to `path` (created 0600, parents too).
 pub fn attach_file(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        // 0755 whatever the umask (it can only take bits away).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755).create(dir)?;
     }
     // Never through a link, never into anything but a regular file.
     let file = OpenOptions::new()

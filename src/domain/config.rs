@@ -47,6 +47,8 @@ pub struct Config {
     /// to finish (killing it can leave a half-loaded ruleset under policy DROP); then it is
     /// stopped and the previous files and restart are put back.
     pub signal_grace_secs: u64,
+    /// MiB one run may read in all (the files of the root and of the snapshots it compares).
+    pub read_budget_mib: u64,
     /// Discarded lines the admin decided not to restore (refused or not understood ones, in the
     /// spelling of `keep_rules` or as the line's text): `status` lists them as ignored.
     pub ignore_rules: Vec<String>,
@@ -86,6 +88,7 @@ impl Default for Config {
             hook_timeout_secs: 300,
             signal_grace_secs: 30,
             ignore_rules: Vec::new(),
+            read_budget_mib: 256,
             max_source_prefix: SourcePrefix::default(),
         }
     }
@@ -192,6 +195,13 @@ impl Config {
                 prefix.ipv6
             );
         }
+        if !(1..=1024 * 1024).contains(&config.read_budget_mib) {
+            bail!(
+                "{}: read_budget_mib must be from 1 to 1048576, not {}",
+                at("read_budget_mib"),
+                config.read_budget_mib
+            );
+        }
         if config.keep_snapshots == 0 {
             bail!("{}: keep_snapshots must be at least 1", at("keep_snapshots"));
         }
@@ -255,7 +265,7 @@ mod tests {
             .lines()
             .filter_map(setting)
             .partition(|l| l.starts_with("product = "));
-        assert_eq!(rest.len(), 14, "each of the 15 settings is in the example: {rest:?}");
+        assert_eq!(rest.len(), 15, "each of the 16 settings is in the example: {rest:?}");
         assert_eq!(Config::parse(&rest.join("\n"), "example").unwrap(), Config::default());
         let with_product = Config::parse(&product.join("\n"), "example").unwrap();
         assert_eq!(with_product.product, Some(Product::Iwsva));

@@ -97,7 +97,7 @@ fn install_file(ctx: &Context, m: &Managed) -> Result<FileAction> {
         return Ok(FileAction::new(Action::Unchanged, &m.path));
     }
     let parent = m.path.parent().expect("absolute path");
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    fsutil::create_dirs(parent, 0o755)?;
     let mut action = FileAction::new(Action::Installed, &m.path);
     match &m.content {
         Content::File { text, mode } => action.backup = write_file(ctx, &m.path, text, *mode, state)?,

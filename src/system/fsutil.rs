@@ -10,10 +10,49 @@ use anyhow::{bail, Context, Result};
 
 use crate::domain::snapshot::sha256_hex;
 use crate::fault;
-use crate::system::xattr;
+use crate::system::{trust, xattr};
 
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// What one run may read in all, by default: 256 MiB (`read_budget_mib`).
+pub const DEFAULT_READ_BUDGET: u64 = 256 * 1024 * 1024;
+
+/// Bytes read so far by this run, and its budget.
+static READ_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static READ_BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_READ_BUDGET);
+/// The largest files read so far (size, path), for the message that names them.
+static LARGEST: std::sync::Mutex<Vec<(u64, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// Sets the run's read budget (from the configuration).
+pub fn set_read_budget(bytes: u64) {
+    READ_BUDGET.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Counts `len` bytes of `path` against the run's budget, before they are read: over it, the
+/// run stops, naming the budget and the largest files read (memory stays a small multiple of
+/// the budget, however many large files there are).
+fn charge(path: &Path, len: u64) -> Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let budget = READ_BUDGET.load(Relaxed);
+    let total = READ_TOTAL.fetch_add(len, Relaxed) + len;
+    let mut largest = LARGEST.lock().unwrap_or_else(|e| e.into_inner());
+    largest.push((len, path.to_path_buf()));
+    largest.sort_by_key(|l| std::cmp::Reverse(l.0));
+    largest.truncate(3);
+    if total > budget {
+        let named: Vec<String> = largest
+            .iter()
+            .map(|(n, p)| format!("{} ({n} bytes)", p.display()))
+            .collect();
+        bail!(
+            "reading {} would take this run past its read budget of {budget} bytes (read_budget_mib in the configuration); the largest files: {}",
+            path.display(),
+            named.join(", ")
+        );
+    }
+    Ok(())
+}
 
 /// Refuses a file of `len` bytes over [`MAX_FILE_SIZE`], by name.
 pub fn check_size(path: &Path, len: u64) -> Result<()> {
@@ -28,7 +67,6 @@ pub fn check_size(path: &Path, len: u64) -> Result<()> {
 /// blocking (a FIFO or a device in its place never hangs the run), and checked to be a regular
 /// file on the open descriptor, so nothing else is read.
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
@@ -40,6 +78,13 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
                 anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
             }
         })?;
+    read_opened(file, path)
+}
+
+/// Reads a regular file already opened (and checked) as [`read_bounded`] does: the bytes of the
+/// descriptor, never of whatever `path` names by then.
+pub fn read_opened(file: File, path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
     let meta = file
         .metadata()
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -47,6 +92,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
         bail!("{} is not a regular file; refusing to read it", path.display());
     }
     check_size(path, meta.len())?;
+    charge(path, meta.len())?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
@@ -346,79 +392,49 @@ pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: &str, back
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// Refuses a state directory or configuration file that others could change: group- or
-/// world-writable, or owned by someone other than root or the running user.
+/// Refuses a state directory, hook directory or configuration file that others could change,
+/// checked on the opened descriptor with every directory above it ([`trust::open`]); a path that
+/// does not exist passes.
 pub fn check_trusted(path: &Path, what: &str) -> Result<()> {
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    let want = if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) || path.is_dir() {
+        trust::Want::Dir
+    } else {
+        trust::Want::File
     };
-    let (uid, _) = current_ids();
-    if meta.uid() != 0 && meta.uid() != uid {
-        bail!(
-            "{what} {} is owned by uid {}, not root or the running user; refusing it",
-            path.display(),
-            meta.uid()
-        );
-    }
-    if meta.mode() & 0o022 != 0 {
-        bail!(
-            "{what} {} is group- or world-writable (mode {:04o}); refusing it (chmod go-w)",
-            path.display(),
-            meta.mode() & 0o7777
-        );
-    }
-    Ok(())
+    trust::open(path, want, what).map(drop)
 }
 
-/// Refuses a program path root will run from a hook, a unit or a boot script when anyone but root
-/// (or the running user) could replace it: the file and every directory above it must be owned by
-/// root or the running user and not group- or world-writable. A world-writable directory with the
-/// sticky bit (`/tmp`) passes when the entry below it is owned by root or the running user, who
-/// alone can then rename or remove it.
+/// Refuses what others could replace (it and every directory above it), root or not: for a
+/// program root will run from a hook, a unit or a boot script.
 pub fn check_trusted_path(path: &Path) -> Result<()> {
-    let path = &std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
-    let (uid, _) = current_ids();
-    let trusted_owner = |m: &fs::Metadata| m.uid() == 0 || m.uid() == uid;
-    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if !trusted_owner(&meta) || meta.mode() & 0o022 != 0 {
-        bail!(
-            "{} is owned by uid {} with mode {:04o}: others could replace it",
-            path.display(),
-            meta.uid(),
-            meta.mode() & 0o7777
-        );
+    let want = if path.is_dir() {
+        trust::Want::Dir
+    } else {
+        trust::Want::File
+    };
+    match trust::open(path, want, "")? {
+        Some(_) => Ok(()),
+        None => bail!("{} does not exist", path.display()),
     }
-    let mut child = meta;
-    for dir in path.ancestors().skip(1) {
-        if dir.as_os_str().is_empty() {
-            continue;
-        }
-        let m = fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-        let writable = m.mode() & 0o022 != 0;
-        let sticky_ok = m.mode() & 0o1000 != 0 && trusted_owner(&child);
-        if !trusted_owner(&m) || (writable && !sticky_ok) {
-            bail!(
-                "{} is in {}, which others can write (owner uid {}, mode {:04o})",
-                path.display(),
-                dir.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            );
-        }
-        child = m;
-    }
-    Ok(())
 }
 
-/// [`check_trusted_path`] when the tool runs as root, its refusal led by `refusing` (`refusing to
-/// run PATH`): only root's runs execute or trust what others could replace.
+/// [`check_trusted`] when the tool runs as root, its refusal led by `refusing` (`refusing to run
+/// PATH`): only root's runs execute or trust what others could replace. A path that does not
+/// exist is refused.
 pub fn check_trusted_if_root(path: &Path, refusing: &str) -> Result<()> {
-    if current_ids().0 == 0 {
-        check_trusted_path(path).map_err(|e| anyhow::anyhow!("{refusing}: {e:#}"))?;
+    if current_ids().0 != 0 {
+        return Ok(());
     }
-    Ok(())
+    let want = if path.is_dir() {
+        trust::Want::Dir
+    } else {
+        trust::Want::File
+    };
+    match trust::open(path, want, "") {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => bail!("{refusing}: {} does not exist", path.display()),
+        Err(e) => bail!("{refusing}: {}", format!("{e:#}").trim_start()),
+    }
 }
 
 /// The entries of `dir`; none when it does not exist.
@@ -492,9 +508,12 @@ impl StagedBackup {
     }
 }
 
-/// Creates a directory (and parents) readable by its owner only.
+/// Creates a directory readable by its owner only (missing parents 0755), whatever the umask.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent, 0o755)?;
+    }
+    create_dirs(dir, 0o700)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot set the mode of {}", dir.display()))
 }

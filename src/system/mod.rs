@@ -7,4 +7,5 @@ pub mod iptables;
 pub mod process;
 pub mod procsys;
 pub mod signals;
+pub mod trust;
 mod xattr;

@@ -387,7 +387,11 @@ fn empty_and_missing_files() {
         )
         .unwrap();
         std::os::unix::fs::chown(env.root.join("etc"), Some(4321), Some(4322)).unwrap();
-        let (out, code) = env.run(&["restore", "--no-restart", "--from", &from]);
+        // (The configuration is elsewhere: one in a directory another user owns is refused.)
+        let config = env.dir.path().join("config.toml");
+        fs::write(&config, "").unwrap();
+        let config = config.display().to_string();
+        let (out, code) = env.run(&["--config", &config, "restore", "--no-restart", "--from", &from]);
         assert_eq!(code, 0, "{out}");
         let created = fs::metadata(env.root.join("etc/sysctl.conf")).unwrap();
         assert_eq!((created.uid(), created.gid()), (4321, 4322));

@@ -14,6 +14,7 @@ mod hostile;
 mod layers;
 mod live;
 mod live_only;
+mod opened;
 mod package;
 mod properties;
 mod refused;

@@ -139,7 +139,7 @@ fn register_refuses_a_hook_directory_or_binary_others_can_write() {
     let run = from_downloads(&env);
     assert_eq!(run.code, 2, "{}", run.text());
     assert!(run.stderr.contains("refusing to register"), "{}", run.text());
-    assert!(run.stderr.contains("which others can write"), "{}", run.text());
+    assert!(run.stderr.contains("which others can change"), "{}", run.text());
     assert!(!env.root.join("usr/iwss/hooks/post-install.d/50iwss-keeper").exists());
     // With the packaged binary in place, the hooks run that one.
     let sbin = env.root.join("usr/sbin");
