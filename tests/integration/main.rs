@@ -16,6 +16,7 @@ mod live;
 mod live_only;
 mod package;
 mod properties;
+mod readme;
 mod refused;
 mod register;
 mod rule_diff;
