@@ -17,6 +17,7 @@ mod live_only;
 mod opened;
 mod package;
 mod properties;
+mod readme;
 mod refused;
 mod register;
 mod rule_diff;
