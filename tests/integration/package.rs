@@ -128,9 +128,14 @@ fn expected_files() -> Vec<String> {
         "-rwxr-xr-x root:root - /usr/share/iwss-keeper/hooks/pre-install.d/50iwss-keeper".into(),
         "-rw-r--r-- root:root - /usr/share/zsh/site-functions/_iwss-keeper".into(),
     ];
-    // One man page for the tool and one per subcommand, as the CLI defines them now.
+    // The admin's documentation the README links.
+    for doc in std::fs::read_dir(repo().join("docs")).unwrap() {
+        let name = doc.unwrap().file_name().to_string_lossy().into_owned();
+        files.push(format!("-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/docs/{name}"));
+    }
+    // One man page for the tool and one per visible subcommand, as the CLI defines them now.
     files.push("-rw-r--r-- root:root d /usr/share/man/man1/iwss-keeper.1.gz".into());
-    for sub in iwss_keeper::cli::Cli::command().get_subcommands() {
+    for sub in iwss_keeper::cli::Cli::command().get_subcommands().filter(|s| !s.is_hide_set()) {
         files.push(format!(
             "-rw-r--r-- root:root d /usr/share/man/man1/iwss-keeper-{}.1.gz",
             sub.get_name()
