@@ -135,7 +135,10 @@ fn expected_files() -> Vec<String> {
     }
     // One man page for the tool and one per visible subcommand, as the CLI defines them now.
     files.push("-rw-r--r-- root:root d /usr/share/man/man1/iwss-keeper.1.gz".into());
-    for sub in iwss_keeper::cli::Cli::command().get_subcommands().filter(|s| !s.is_hide_set()) {
+    for sub in iwss_keeper::cli::Cli::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+    {
         files.push(format!(
             "-rw-r--r-- root:root d /usr/share/man/man1/iwss-keeper-{}.1.gz",
             sub.get_name()
