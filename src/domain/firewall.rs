@@ -311,8 +311,12 @@ impl<'a> Script<'a> {
             .filter(|c| c.span.start < call.span.start || c.span.end > call.span.end);
         let body = body_of(bytes, line);
         let start = line.start as usize;
-        let before = &body[..call.span.start - start];
-        let after = &body[call.span.end - start..];
+        // A command reaching past its line (an array assignment's lines) is not a line of its own.
+        let (Some(before), Some(after)) = (body.get(..call.span.start - start), body.get(call.span.end - start..))
+        else {
+            line.unknown = Some("shares its line with other shell code".into());
+            return;
+        };
         let after = &after[after.iter().take_while(|&&b| b == b' ' || b == b'\t').count()..];
         if others.count() > 0
             || !before.iter().all(|&b| b == b' ' || b == b'\t')

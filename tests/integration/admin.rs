@@ -243,6 +243,11 @@ fn show_file_prints_a_file_as_the_snapshot_holds_it() {
         shown.stdout,
         fs::read(testdata().join("iwsva-sp2-to-sp3/before/usr/iwss/iwsvafw.sh")).unwrap()
     );
+    // Any unique part of the id names it: its random tail as well as its date.
+    let tail = &id[id.len() - 6..];
+    let by_tail = env.keeper(&["show", tail]);
+    assert_eq!(by_tail.code, 0, "{}", by_tail.text());
+    assert!(by_tail.stdout.contains(&id), "{}", by_tail.text());
     let missing = env.keeper(&["show", &id, "--file", "/etc/passwd"]);
     assert_eq!(missing.code, 2, "{}", missing.text());
     assert!(
@@ -330,4 +335,40 @@ fn text_reports_are_summary_first_and_follow_quiet_and_verbose() {
     assert!(restore.stderr.is_empty(), "{}", restore.text());
     let quiet = env.keeper(&["diff", "--quiet"]);
     assert_eq!((quiet.code, quiet.stdout.as_str()), (0, ""));
+}
+
+/// `prune` without `--keep` keeps `keep_snapshots`; configuration errors say what is expected in
+/// words; a line with Windows line endings says so and how to fix it.
+#[test]
+fn admin_defaults_and_plain_words() {
+    let env = upgraded();
+    for _ in 0..3 {
+        assert_eq!(env.keeper(&["snapshot"]).code, 0);
+    }
+    env.write_config("keep_snapshots = 2\n");
+    let prune = env.keeper(&["prune"]);
+    assert_eq!(prune.code, 0, "{}", prune.text());
+    let left = env.keeper(&["--json", "list"]).json()["snapshots"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(left <= 3, "{left} snapshots left");
+    env.write_config("keep_snapshots = -1\n");
+    let bad = env.keeper(&["list"]);
+    assert!(bad.stderr.contains("expected a whole number"), "{}", bad.text());
+    let env = TestEnv::from_tree(&testdata().join("iwsva-sp2-to-sp3/after"));
+    let before = env.dir.path().join("before");
+    crate::testenv::copy_tree(&testdata().join("iwsva-sp2-to-sp3/before"), &before);
+    let script = before.join("usr/iwss/iwsvafw.sh");
+    let text = fs::read_to_string(&script)
+        .unwrap()
+        .replace("-s 192.0.2.1 -j ACCEPT\n", "-s 192.0.2.1 -j ACCEPT\r\n");
+    fs::write(&script, text).unwrap();
+    let diff = env.keeper(&["diff", before.to_str().unwrap()]);
+    assert!(
+        diff.stdout
+            .contains("(Windows line endings (CR LF): convert the file with dos2unix)"),
+        "{}",
+        diff.text()
+    );
 }

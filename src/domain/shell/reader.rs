@@ -1120,6 +1120,8 @@ impl<'a> Reader<'a> {
     /// `name=(...)`: an array's words, up to the `)`.
     fn array(&mut self, block: usize) -> Read<()> {
         self.enter()?;
+        // Its newlines are inside one command: they end no logical line.
+        self.nest += 1;
         self.i += 1;
         loop {
             self.skip_newlines(block)?;
@@ -1127,6 +1129,7 @@ impl<'a> Reader<'a> {
                 Some(b')') => {
                     self.i += 1;
                     self.depth -= 1;
+                    self.nest -= 1;
                     return Ok(());
                 }
                 None => return self.stop("an unterminated array assignment"),
