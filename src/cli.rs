@@ -45,8 +45,8 @@ pub struct Cli {
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Colour on a terminal: diff lines, REFUSED/MISSING/FAILED, kept/restored [NO_COLOR=1 turns
-    /// `auto` off; never in --json or when piped]
+    /// Colour: diff lines, REFUSED/MISSING/FAILED, kept/restored; `auto` only on a terminal and
+    /// without NO_COLOR, `always` even piped, never in --json
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
 

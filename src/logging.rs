@@ -148,7 +148,7 @@ pub fn init(stderr: LevelFilter) {
 /// Appends info and above to `path` (created 0600, parents too).
 pub fn attach_file(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        // 0755 whatever the umask (it can only take bits away).
+        // At most 0755 whatever the umask (which can only take bits away).
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755).create(dir)?;
     }
     // Never through a link, never into anything but a regular file.

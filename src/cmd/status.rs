@@ -119,10 +119,13 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         ));
     }
     if let Some(p) = &pending {
-        todo.push(format!(
-            "a {} hook run failed: {}; then run `iwss-keeper restore`",
-            p.event, p.error
-        ));
+        // The error names the command when a plain restore is not the one to run.
+        let then = if p.error.contains("`iwss-keeper restore") {
+            String::new()
+        } else {
+            "; then run `iwss-keeper restore`".into()
+        };
+        todo.push(format!("a {} hook run failed: {}{then}", p.event, p.error));
     }
     if activation_pending {
         todo.push("a restore wrote its files and stopped before restarting and verifying: run `iwss-keeper restore` to finish it".into());
@@ -170,17 +173,22 @@ fn undone_rules(ctx: &Context) -> std::collections::HashMap<String, Option<Strin
 /// Each custom rule of the snapshot's script that ran: whether the live script holds it, and
 /// whether it is loaded in each of its families.
 fn rules(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<RuleStatus>> {
-    let script = compare::script_of(now, &ctx.config.firewall_script);
+    let path = &ctx.config.firewall_script;
+    let old_script = snap.and_then(|old| compare::script_of(old, path));
+    // The live script's anchor is looked for where the snapshot's was, as `restore` does.
+    let script = compare::script_anchored(now, path, old_script.as_ref());
     let index = script.as_ref().map(Script::index);
     let mut custom = Vec::new();
     if let Some(old) = snap {
-        if let Some(old_script) = compare::script_of(old, &ctx.config.firewall_script) {
+        if let Some(old_script) = &old_script {
             // A rule that did not run as the anchor does was never loaded: not expected now
             // (when that cannot be told, every custom rule is).
             let live = |i: usize| old_script.liveness_unknowable() || old_script.lines[i].not_live.is_none();
             // Nor is one the kernel did not have loaded when the snapshot was taken.
             let evidence = compare::Evidence::of(old);
-            let expected = |i: usize, r: &RuleKey| r.is_custom_accept() && live(i) && !evidence.not_loaded(r);
+            let expected = |i: usize, r: &RuleKey| {
+                r.is_custom_accept() && live(i) && !old_script.rule(i).is_some_and(|r| evidence.not_loaded(&r))
+            };
             for (i, key) in old_script.rules().filter(|(i, r)| expected(*i, r)) {
                 // A source list is checked as the rules iptables loads for it.
                 let in_script = index.as_ref().is_some_and(|s| s.covers(key));

@@ -254,10 +254,10 @@ impl Evidence {
             return Ok(());
         };
         for entry in discarded.iter_mut().filter(|d| d.restore) {
-            let Some(rule) = old.lines[entry.index].rule else {
+            let Some(rule) = old.rule(entry.index) else {
                 continue;
             };
-            let kept = keep.iter().any(|k| k.key().covers(&rule) || rule.covers(k.key()));
+            let kept = keep.iter().any(|k| k.covers(&rule) || rule.covers(k));
             if self.not_loaded(&rule) && !kept {
                 entry.not_loaded();
             }
@@ -266,11 +266,13 @@ impl Evidence {
     }
 
     /// Whether the recorded loaded rules show `rule` was not loaded (in a family whose dump
-    /// shows the firewall up).
-    pub fn not_loaded(&self, rule: &RuleKey) -> bool {
-        rule.families().iter().any(|f| {
-            let set = if *f == Family::V4 { &self.v4 } else { &self.v6 };
-            set.as_ref().is_some_and(|s| !s.contains(rule))
+    /// shows the firewall up); a source list, as the rules iptables loads for it.
+    pub fn not_loaded(&self, rule: &Rule) -> bool {
+        rule.loaded_as().iter().any(|one| {
+            one.families().iter().any(|f| {
+                let set = if *f == Family::V4 { &self.v4 } else { &self.v6 };
+                set.as_ref().is_some_and(|s| !s.contains(one.key()))
+            })
         })
     }
 }
@@ -312,6 +314,12 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
             entry.not_live(why);
         }
         discarded.push(entry);
+    }
+    if let Some(why) = new.filter(|n| n.stopped.is_none()).and_then(|n| n.unknowable_reason()) {
+        let why = format!("in the new script, {why}; nothing is restored into it");
+        for entry in discarded.iter_mut().filter(|d| d.restore) {
+            entry.refuse(why.clone());
+        }
     }
     if let Some(stop) = new.and_then(|n| n.stopped.as_ref()) {
         let why = format!(

@@ -109,12 +109,16 @@ fn command_family(word: &str) -> Option<Option<Family>> {
     }
 }
 
-/// Whether a comment's text starts with `stateful`, in any case, after blanks.
-fn is_stateful_comment(c: &[u8]) -> bool {
+/// Whether a comment marks the anchor: after a command, its text starts with `stateful` (in any
+/// case, after blanks); alone on its line, it is `stateful` and nothing else (a header comment
+/// "Stateful packet filter ..." is no anchor).
+fn is_stateful_comment(c: &[u8], alone: bool) -> bool {
     let text = String::from_utf8_lossy(c);
-    text.trim_start()
-        .get(..8)
-        .is_some_and(|head| head.eq_ignore_ascii_case("stateful"))
+    let text = text.trim();
+    if alone {
+        return text.eq_ignore_ascii_case("stateful");
+    }
+    text.get(..8).is_some_and(|head| head.eq_ignore_ascii_case("stateful"))
 }
 
 /// What a call adds, given its words (command word first): its key, or why it cannot be read.
@@ -231,7 +235,10 @@ impl<'a> Script<'a> {
         for (span, block) in &program.comments {
             let Some(k) = self.line_at(span.start) else { continue };
             let line = &mut self.lines[k];
-            if is_stateful_comment(&self.bytes[span.start + 1..span.end]) {
+            let alone = self.bytes[line.start as usize..span.start]
+                .iter()
+                .all(u8::is_ascii_whitespace);
+            if is_stateful_comment(&self.bytes[span.start + 1..span.end], alone) {
                 line.stateful = true;
             }
             line.context.get_or_insert(Context {
@@ -378,6 +385,12 @@ impl<'a> Script<'a> {
         self.stopped.is_some() || self.anchor.is_none() || self.unknowable.is_some()
     }
 
+    /// Why whether a call runs cannot be told though the script was read and has an anchor
+    /// (`set -e`, aliases, a function defined twice), when it cannot.
+    pub fn unknowable_reason(&self) -> Option<&str> {
+        self.unknowable.as_deref()
+    }
+
     /// The function holding the anchor (`Some(None)`: the top level; `None`: no anchor).
     fn anchor_function<'p>(&self, program: &'p shell::Program) -> Option<Option<&'p str>> {
         let context = self.lines[self.anchor?].context?;
@@ -453,9 +466,9 @@ const CRLF: &str = "Windows line endings (CR LF): convert the file with dos2unix
 
 /// Command words that run their arguments as a command (or may): a call through one is a call
 /// the tool cannot read.
-const RUNNERS: [&str; 14] = [
+const RUNNERS: [&str; 22] = [
     "eval", "trap", "command", "builtin", "exec", "source", ".", "xargs", "nohup", "env", "sudo", "timeout", "nice",
-    "su",
+    "su", "sh", "bash", "setsid", "stdbuf", "flock", "ionice", "chroot", "busybox",
 ];
 
 /// Why command `c` is a call the tool cannot read: one run through a runner (`eval`, `trap`,

@@ -66,6 +66,16 @@ pub fn words(text: &[u8]) -> Result<Words<'_>, String> {
             Some(&b) => format!("the shell operator `{}`", b as char),
         });
     }
+    // Nothing after the command but blanks and a comment (`cmd;` is one command to bash, but
+    // not a line of its own to the tool).
+    let rest = &text[first.span.end..];
+    let rest = &rest[rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t' || b == b'\\' || b == b'\n')
+        .count()..];
+    if let Some(&b) = rest.first().filter(|&&b| b != b'#') {
+        return Err(format!("the shell operator `{}`", b as char));
+    }
     Ok(Words { words, comment })
 }
 

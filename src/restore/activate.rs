@@ -35,6 +35,8 @@ pub fn rules_to_verify(old: &Snapshot, cmp: &Comparison, path: &str) -> Result<V
         .rules()
         .filter(|(i, r)| (r.is_custom_accept() && !left_out.contains(i)) || restored.contains(i))
         .filter_map(|(i, _)| script.rule(i))
+        // A source list is verified as the rules iptables loads for it.
+        .flat_map(|r| r.loaded_as())
         .collect())
 }
 
@@ -212,7 +214,8 @@ pub fn activate(
         let sysctl_failed = set_written_values(ctx, cmp, &mut steps);
         failed = failed.or(sysctl_failed);
     }
-    if !no_restart || failed.is_some() {
+    // After a signal the next run finishes the activation.
+    if (!no_restart || failed.is_some()) && signals::received().is_none() {
         ctx.state.finish_activation()?;
     }
     Ok((steps, failed))
@@ -228,12 +231,17 @@ fn restart_verify_or_roll_back(
     steps: &mut Vec<Step>,
 ) -> Result<Option<String>> {
     let rules = rules_to_verify(old, cmp, &ctx.config.firewall_script)?;
-    // A signal starts no new step: the activation journal stays for the next run to finish.
-    signals::check("the firewall restart")?;
+    // A signal starts no new step: the files stay written, the activation journal stays for
+    // the next run to finish, and the restore is recorded as stopped at this step.
+    if let Some(signal) = signals::received() {
+        return Ok(Some(format!("the firewall restart (not started: {signal} received)")));
+    }
     let before = dumps(ctx);
     let restarted = restart(ctx, &new.manifest.version, steps);
-    if restarted.is_ok() {
-        signals::check("verifying the restored rules (the restart finished)")?;
+    if let (Ok(()), Some(signal)) = (&restarted, signals::received()) {
+        return Ok(Some(format!(
+            "verifying the restored rules (not started: {signal} received; the restart finished)"
+        )));
     }
     let Err(step) = restarted.and_then(|()| verify_restored(ctx, &rules, steps)) else {
         return Ok(None);

@@ -137,6 +137,13 @@ pub fn restore(ctx: &Context, opts: &RestoreOptions) -> Result<Restored> {
             log::error!("cannot record this restore for `undo` ({e:#}); its backups are named above");
         }
     }
+    if !opts.dry_run && r.failed.is_none() {
+        // A restore that went through settles the upgrade in progress: its pre-install record
+        // would otherwise choose (or block) the snapshot of a later automatic restore.
+        if let Err(e) = crate::store::pending::PreInstall::clear(&ctx.state) {
+            log::warn!("cannot clear the pre-install record: {e:#}");
+        }
+    }
     if r.failed.is_some() {
         r.report.kept = r.kept().into_iter().map(str::to_string).collect();
         r.report.outcome = if r.rollback_incomplete() {

@@ -248,12 +248,21 @@ fn restart_and_verify(
 ) -> Result<(), String> {
     activate::restart(ctx, version, steps)?;
     let Some(script) = script else { return Ok(()) };
-    let index = Script::parse_as(script, crate::domain::rule::Iptables::of(version)).index();
+    // The rules the put-back script still writes, wherever they are in it: those stay loaded.
+    let script = Script::parse_as(script, crate::domain::rule::Iptables::of(version));
+    let mut kept: std::collections::HashMap<u128, u8> = std::collections::HashMap::new();
+    for (_, key) in script.rules() {
+        *kept.entry(key.hash()).or_default() |= key.reach();
+    }
+    let covered = |r: &rule::Rule| {
+        kept.get(&r.key().hash())
+            .is_some_and(|&reach| reach & r.reach() == r.reach())
+    };
     let rules: Vec<_> = record
         .rules
         .iter()
         .filter_map(|r| rule::parse_dump_line(&r.canonical, r.family).ok().flatten())
-        .filter(|r| !index.covers(r.key()))
+        .filter(|r| !covered(r))
         .collect();
     let still = activate::verify(ctx, &rules, Expect::Gone, steps);
     if still > 0 {

@@ -523,7 +523,11 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 pub fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
     let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
     for d in missing.into_iter().rev() {
-        fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
+        // Created with the mode (the umask can only take bits away), then set exactly: never
+        // writable by others for a moment.
+        std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), mode)
+            .create(d)
+            .with_context(|| format!("cannot create {}", d.display()))?;
         fs::set_permissions(d, fs::Permissions::from_mode(mode))
             .with_context(|| format!("cannot set the mode of {}", d.display()))?;
     }

@@ -23,6 +23,9 @@ pub struct Ran {
     /// Exit code; `None` when killed or timed out.
     pub code: Option<i32>,
     pub timed_out: bool,
+    /// The signal whose grace period ended it, when that (not its timeout) stopped it.
+    #[serde(skip)]
+    pub stopped_by: Option<&'static str>,
     /// stdout and stderr, captured.
     pub output: String,
 }
@@ -34,14 +37,14 @@ impl Ran {
 
     /// One line saying how it ended.
     pub fn summary(&self) -> String {
-        match (self.timed_out, self.code) {
-            (true, _) if let Some(signal) = super::signals::received() => format!(
+        match (self.timed_out, self.code, self.stopped_by) {
+            (true, _, Some(signal)) => format!(
                 "`{}` was stopped: {signal} came and it did not finish within signal_grace_secs",
                 self.command
             ),
-            (true, _) => format!("`{}` timed out and was stopped", self.command),
-            (false, Some(c)) => format!("`{}` exited {c}", self.command),
-            (false, None) => format!("`{}` was killed by a signal", self.command),
+            (true, _, None) => format!("`{}` timed out and was stopped", self.command),
+            (false, Some(c), _) => format!("`{}` exited {c}", self.command),
+            (false, None, _) => format!("`{}` was killed by a signal", self.command),
         }
     }
 }
@@ -178,7 +181,7 @@ pub fn run_with_input(
     let out = drain(child.stdout.take().expect("piped"));
     let err = drain(child.stderr.take().expect("piped"));
     let deadline = deadline_after(timeout);
-    let (status, timed_out) = wait_until(&mut child, sid, deadline)?;
+    let (status, timed_out, stopped_by) = wait_until(&mut child, sid, deadline)?;
     // Reaped: its ids may be reused from now on, so it is no longer ours to kill.
     if let Ok(mut list) = RUNNING.lock() {
         list.retain(|s| *s != sid);
@@ -186,6 +189,7 @@ pub fn run_with_input(
     Ok(Ran {
         code: status.code(),
         timed_out,
+        stopped_by,
         output: output_of(&command, &out, &err, deadline),
         command,
     })
@@ -240,16 +244,24 @@ fn deadline_after(timeout: Duration) -> Instant {
 /// Waits for the child until `deadline`, then kills its session: how it ended, and whether it
 /// timed out.
 /// A signal in hook mode gives the child `signal_grace_secs` more at most.
-fn wait_until(child: &mut std::process::Child, sid: i32, deadline: Instant) -> Result<(ExitStatus, bool)> {
+fn wait_until(
+    child: &mut std::process::Child,
+    sid: i32,
+    deadline: Instant,
+) -> Result<(ExitStatus, bool, Option<&'static str>)> {
     let mut signal_seen = None;
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok((status, false));
+            return Ok((status, false, None));
         }
         let grace = super::signals::grace_deadline(&mut signal_seen);
-        if Instant::now() >= grace.map_or(deadline, |g| g.min(deadline)) {
+        let now = Instant::now();
+        if now >= grace.map_or(deadline, |g| g.min(deadline)) {
             kill_session(sid);
-            return Ok((child.wait()?, true));
+            let by_signal = grace
+                .filter(|g| now >= *g && *g < deadline)
+                .and(super::signals::received());
+            return Ok((child.wait()?, true, by_signal));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

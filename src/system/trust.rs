@@ -74,25 +74,47 @@ fn link_at(dir: &File, name: &OsStr) -> std::io::Result<(u32, PathBuf)> {
     ))
 }
 
+/// One step of a path: a name, or `..` (back to the directory above, as the kernel takes it).
+enum Step {
+    Name(OsString),
+    Up,
+}
+
 /// Opens `path` as described above and returns the checked descriptor; `None` when it (or a
 /// directory above it) does not exist. `what` names it in a refusal.
 pub fn open(path: &Path, want: Want, what: &str) -> Result<Option<File>> {
     let abs = std::path::absolute(path).map_err(|e| anyhow::anyhow!("cannot resolve {}: {e}", path.display()))?;
-    let mut names: std::collections::VecDeque<OsString> = components(&abs, path)?;
-    let root = || File::open("/").map_err(|e| anyhow::anyhow!("cannot open /: {e}"));
-    let mut dir = root()?;
-    let mut shown = PathBuf::from("/");
-    let mut dir_meta = dir.metadata()?;
-    check_dir(&dir_meta, &shown, what, path)?;
+    let mut steps = steps_of(&abs);
+    let root = || -> Result<(File, std::fs::Metadata, PathBuf)> {
+        let dir = File::open("/").map_err(|e| anyhow::anyhow!("cannot open /: {e}"))?;
+        let meta = dir.metadata()?;
+        Ok((dir, meta, PathBuf::from("/")))
+    };
+    // The directories opened so far, `/` first: `..` goes back one.
+    let mut chain = vec![root()?];
+    check_dir(&chain[0].1, &chain[0].2, what, path)?;
     let mut links = 0;
-    while let Some(name) = names.pop_front() {
-        let last = names.is_empty();
+    while let Some(step) = steps.pop_front() {
+        let name = match step {
+            Step::Up => {
+                if chain.len() > 1 {
+                    chain.pop();
+                }
+                if steps.is_empty() {
+                    return Ok(Some(chain.pop().expect("`/` stays").0));
+                }
+                continue;
+            }
+            Step::Name(name) => name,
+        };
+        let last = steps.is_empty();
         let flags = match (last, want) {
             (true, Want::File) => libc::O_RDONLY | libc::O_NONBLOCK,
             _ => libc::O_RDONLY | libc::O_DIRECTORY,
         };
+        let (dir, dir_meta, shown) = chain.last().expect("`/` stays");
         let here = shown.join(&name);
-        match openat(&dir, &name, flags) {
+        match openat(dir, &name, flags) {
             Ok(file) => {
                 let meta = file.metadata()?;
                 let writable = dir_meta.mode() & 0o022 != 0;
@@ -110,46 +132,49 @@ pub fn open(path: &Path, want: Want, what: &str) -> Result<Option<File>> {
                     return Ok(Some(file));
                 }
                 check_dir(&meta, &here, what, path)?;
-                (dir, dir_meta, shown) = (file, meta, here);
+                chain.push((file, meta, here));
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
-                let (owner, target) = link_at(&dir, &name)
+                let (owner, target) = link_at(dir, &name)
                     .map_err(|_| anyhow::anyhow!("{what} {}: {} is not a directory", path.display(), here.display()))?;
                 links += 1;
-                if !trusted_owner(owner) || links > MAX_LINKS {
+                if links > MAX_LINKS {
+                    bail!(
+                        "{what} {}: more than {MAX_LINKS} symbolic links on the way",
+                        path.display()
+                    );
+                }
+                if !trusted_owner(owner) {
                     bail!(
                         "{what} {}: the symbolic link {} is owned by uid {owner}; refusing to follow it",
                         path.display(),
                         here.display()
                     );
                 }
-                let mut rest = components(&target, path)?;
-                rest.extend(names.drain(..));
-                names = rest;
+                let mut rest = steps_of(&target);
+                rest.extend(steps.drain(..));
+                steps = rest;
                 if target.is_absolute() {
-                    (dir, shown) = (root()?, PathBuf::from("/"));
-                    dir_meta = dir.metadata()?;
+                    chain.truncate(1);
                 }
             }
-            Err(e) => bail!("cannot open {}: {e}", here.display()),
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {}", here.display()))),
         }
     }
     // The path was `/` itself.
-    Ok(Some(dir))
+    Ok(Some(chain.swap_remove(0).0))
 }
 
-/// The names of a path, in order; `..` is refused (a trusted path never needs it).
-fn components(p: &Path, whole: &Path) -> Result<std::collections::VecDeque<OsString>> {
-    let mut out = std::collections::VecDeque::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push_back(n.to_os_string()),
-            Component::ParentDir => bail!("{}: a path with `..` is not trusted", whole.display()),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    Ok(out)
+/// The steps of a path, in order.
+fn steps_of(p: &Path) -> std::collections::VecDeque<Step> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(Step::Name(n.to_os_string())),
+            Component::ParentDir => Some(Step::Up),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
 }
 
 /// A directory above what is trusted: owned by root or the running user, and not writable by
@@ -213,6 +238,20 @@ mod tests {
         assert!(open(&conf.join("none.toml"), Want::File, "configuration")
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn dot_dot_goes_back_one_directory_as_the_kernel_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/f"), "x").unwrap();
+        std::os::unix::fs::symlink("../f", dir.path().join("a/b/link")).unwrap();
+        assert!(open(&dir.path().join("a/b/../f"), Want::File, "file")
+            .unwrap()
+            .is_some());
+        assert!(open(&dir.path().join("a/b/link"), Want::File, "file")
+            .unwrap()
+            .is_some());
     }
 
     #[test]

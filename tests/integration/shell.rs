@@ -161,7 +161,7 @@ fn decisions(extra: &str, before_start: &str, new_header: &str) -> Vec<(String, 
 
 const R7: &str = "    IPTABLE ipv4 -A INPUT -p tcp -s 203.0.113.7 -j ACCEPT\n";
 
-/// Cases a hostile review found, each checked against what bash 4.2, 4.4 and 5.2 run: a rule
+/// Constructs that change what runs, each checked against what bash 4.2, 4.4 and 5.2 run: a rule
 /// is restored only where bash ran it, and a rule bash ran is never left unreported.
 #[test]
 fn constructs_that_change_what_runs() {

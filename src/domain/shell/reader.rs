@@ -230,8 +230,11 @@ impl<'a> Reader<'a> {
     fn glued_continuation(&self) -> Read<()> {
         let before = self.i.checked_sub(1).map(|p| self.b[p]);
         let after = self.peek(2);
-        let glued = |b: Option<u8>| b.is_some_and(|b| !blank(b) && b != b'\n');
-        if glued(before) && glued(after) {
+        let solid = |b: Option<u8>| b.is_some_and(|b| !blank(b) && b != b'\n');
+        // Joined, two word bytes make one word and two operator bytes one operator (`&` `&`);
+        // an operator byte beside a word byte stays two tokens, as bash reads them too.
+        let same_kind = before.zip(after).is_some_and(|(x, y)| metachar(x) == metachar(y));
+        if solid(before) && solid(after) && same_kind {
             return self
                 .stop("a line continuation inside a word or operator (bash joins the lines first; not modelled)");
         }
@@ -913,6 +916,7 @@ impl<'a> Reader<'a> {
                     self.substitution(block, "process substitution")?;
                 }
                 b'(' if self.arrays
+                    && self.i > start
                     && self.b[start..self.i].iter().position(|&c| c == b'=') == Some(self.i - start - 1)
                     && is_assignment(&self.b[start..self.i]) =>
                 {
