@@ -76,6 +76,8 @@ for n in 2000 20000; do
         load_restored="cp $w/restored.sh $w/root/usr/iwss/iwsvafw.sh && $w/root/etc/init.d/iptables restart"
         sh -c "$load_restored"
         "$bin" --root "$w/root" --state-dir "$w/state0" snapshot >/dev/null
+        # Protection set up, as on an appliance: `status` exits 0 only then.
+        "$bin" --root "$w/root" --state-dir "$w/state0" register >/dev/null
         measure "status $n" "$load_restored" "$bin --root $w/root --state-dir $w/state0 status"
         measure "status reference $n" "$load_restored" "sh -c '\''iptables-save >/dev/null && ip6tables-save >/dev/null && bash -n $w/restored.sh'\''"
         measure "restore $n" "sh -c '\''$reset_upgraded'\''" "$bin --root $w/root --state-dir $w/state restore --from $w/before"
