@@ -44,6 +44,16 @@ fn children_of(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// SP1 -> SP2 on a registered appliance: pre-install, the package's files, post-install.
+fn upgraded_through_the_hooks() -> Live {
+    let live = Upgrade::before("iwsva-sp1-to-sp2").with_rfc1337(0).in_netns();
+    assert_eq!(live.keeper(&["register"]).code, 0);
+    assert_eq!(live.keeper(&["hook", "pre-install"]).code, 0);
+    lay(&live, "iwsva-sp1-to-sp2/after");
+    assert_eq!(live.keeper(&["hook", "post-install"]).code, 0);
+    live
+}
+
 #[test]
 fn a_refused_line_keeps_status_at_1_until_ignored_by_config() {
     if !require_netns("a_refused_line_keeps_status_at_1_until_ignored_by_config") {
@@ -249,11 +259,7 @@ fn the_log_of_a_hook_restore_names_what_it_did_once_in_order() {
     if !require_netns("the_log_of_a_hook_restore_names_what_it_did_once_in_order") {
         return;
     }
-    let live = Upgrade::before("iwsva-sp1-to-sp2").with_rfc1337(0).in_netns();
-    assert_eq!(live.keeper(&["register"]).code, 0);
-    assert_eq!(live.keeper(&["hook", "pre-install"]).code, 0);
-    lay(&live, "iwsva-sp1-to-sp2/after");
-    assert_eq!(live.keeper(&["hook", "post-install"]).code, 0);
+    let live = upgraded_through_the_hooks();
     let log = live.env.log();
     let at = |needle: &str| {
         assert_eq!(log.matches(needle).count(), 1, "{needle:?} not once:\n{log}");
@@ -279,11 +285,7 @@ fn undone_rules_are_undone_not_missing() {
     if !require_netns("undone_rules_are_undone_not_missing") {
         return;
     }
-    let live = Upgrade::before("iwsva-sp1-to-sp2").with_rfc1337(0).in_netns();
-    assert_eq!(live.keeper(&["register"]).code, 0);
-    assert_eq!(live.keeper(&["hook", "pre-install"]).code, 0);
-    lay(&live, "iwsva-sp1-to-sp2/after");
-    assert_eq!(live.keeper(&["hook", "post-install"]).code, 0);
+    let live = upgraded_through_the_hooks();
     let undo = live.keeper(&["undo"]);
     assert_eq!(undo.code, 0, "{}", undo.text());
     assert!(

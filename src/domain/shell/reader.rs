@@ -1048,6 +1048,9 @@ impl<'a> Reader<'a> {
         self.i += skip;
         let mut depth = 0usize;
         loop {
+            if self.quoted_or_expansion(block, true)? {
+                continue;
+            }
             match self.peek(0) {
                 None => {
                     self.i = open;
@@ -1063,24 +1066,26 @@ impl<'a> Reader<'a> {
                     self.i = open;
                     return self.stop("a `((` that bash reads as nested subshells (not modelled)");
                 }
-                Some(b'\'') => {
-                    self.single_quoted()?;
-                    continue;
-                }
-                Some(b'"') => {
-                    self.i += 1;
-                    self.double_quoted(block)?;
-                    continue;
-                }
-                Some(b'$' | b'`') => {
-                    self.dollar_or_backquote(block)?;
-                    continue;
-                }
                 Some(b'\\') => self.i += 1,
                 Some(_) => {}
             }
             self.i += 1;
         }
+    }
+
+    /// Reads a quoted stretch or an expansion starting at `i` whole (a single quote only when
+    /// `single` says it quotes here); whether one started.
+    fn quoted_or_expansion(&mut self, block: usize, single: bool) -> Read<bool> {
+        match self.peek(0) {
+            Some(b'\'') if single => self.single_quoted()?,
+            Some(b'"') => {
+                self.i += 1;
+                self.double_quoted(block)?;
+            }
+            Some(b'$' | b'`') => self.dollar_or_backquote(block)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// `$[...]`, `${...}` from `$`: up to the bracket closing it, nested quotes and expansions
@@ -1090,6 +1095,10 @@ impl<'a> Reader<'a> {
         self.i += skip;
         let mut depth = 0usize;
         loop {
+            // Single quotes are quotes inside `${...}`, text inside `$[...]`.
+            if self.quoted_or_expansion(block, open == b'{')? {
+                continue;
+            }
             match self.peek(0) {
                 None => {
                     self.i = at;
@@ -1101,19 +1110,6 @@ impl<'a> Reader<'a> {
                 }
                 Some(c) if c == close => depth -= 1,
                 Some(c) if c == open => depth += 1,
-                Some(b'\'') if open == b'{' => {
-                    self.single_quoted()?;
-                    continue;
-                }
-                Some(b'"') => {
-                    self.i += 1;
-                    self.double_quoted(block)?;
-                    continue;
-                }
-                Some(b'$' | b'`') => {
-                    self.dollar_or_backquote(block)?;
-                    continue;
-                }
                 Some(b'\\') => self.i += 1,
                 Some(_) => {}
             }
