@@ -220,7 +220,7 @@ fn arm_deadline(ctx: &Context, event: Event) {
 pub fn run_contained(cli: &Cli, event: Event) -> Result<ExitCode> {
     let root = Root::new(&cli.root);
     super::attach_logs(&root);
-    signals::catch(crate::domain::config::Config::default().signal_grace_secs);
+    signals::catch(crate::domain::config::DEFAULT_SIGNAL_GRACE_SECS);
     let default_state = || root.path(crate::store::lock::DEFAULT_STATE_DIR);
     let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state));
     if event == Event::PreInstall {

@@ -228,9 +228,7 @@ fn lines(ctx: &Context, now: &Snapshot, snap: Option<&Snapshot>) -> Result<Vec<L
     Ok(cmp
         .discarded
         .iter()
-        .filter(|d| {
-            d.attention && !d.restore && ran(d.index) && !d.reason.contains("not loaded when the snapshot was taken")
-        })
+        .filter(|d| d.attention && !d.restore && ran(d.index) && !d.never_loaded)
         .map(|d| LineStatus {
             line: d.line,
             text: d.text.clone(),

@@ -44,6 +44,9 @@ pub struct DiscardedRule {
     /// Index of the logical line in the old script.
     #[serde(skip)]
     pub index: usize,
+    /// The kernel did not have it loaded when the old snapshot was taken: owed by nobody.
+    #[serde(skip)]
+    pub never_loaded: bool,
     /// The exact bytes the restorable grammar accepted, when it did (only [`compare`] sets
     /// them): the plan writes a line only when its bytes are the ones checked.
     #[serde(skip)]
@@ -59,20 +62,21 @@ impl DiscardedRule {
     /// Takes a rule that was to be restored out of the restore: it does not run as the
     /// anchor does (`why`). The admin looks at it: whether it ran before cannot be told.
     fn not_live(&mut self, why: &str) {
-        let base = std::mem::take(&mut self.reason);
-        (self.restore, self.attention, self.checked) = (false, true, None);
-        self.group = format!("{base}, but {why}; not restored").into();
-        self.reason = self.group.clone();
+        self.withdraw(&format!("{why}; not restored"));
     }
 
     /// Takes a rule that was to be restored out of the restore: the kernel did not have it
     /// loaded when the old snapshot was taken.
     fn not_loaded(&mut self) {
+        self.withdraw("not loaded when the snapshot was taken; not restored unless keep_rules names it");
+        self.never_loaded = true;
+    }
+
+    /// Takes a rule out of the restore for the admin to look at: its reason, `but` `why`.
+    fn withdraw(&mut self, why: &str) {
         let base = std::mem::take(&mut self.reason);
         (self.restore, self.attention, self.checked) = (false, true, None);
-        self.group =
-            format!("{base}, but not loaded when the snapshot was taken; not restored unless keep_rules names it")
-                .into();
+        self.group = format!("{base}, but {why}").into();
         self.reason = self.group.clone();
     }
 
@@ -564,6 +568,7 @@ mod tests {
             group: reason.into(),
             detail: None,
             index,
+            never_loaded: false,
             checked: restore.then(|| b"checked".as_slice().into()),
         };
         let mut cmp = Comparison {

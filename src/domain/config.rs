@@ -86,9 +86,9 @@ impl Default for Config {
             keep_snapshots: 10,
             lock_timeout_secs: 30,
             hook_timeout_secs: 300,
-            signal_grace_secs: 30,
+            signal_grace_secs: DEFAULT_SIGNAL_GRACE_SECS,
             ignore_rules: Vec::new(),
-            read_budget_mib: 256,
+            read_budget_mib: DEFAULT_READ_BUDGET_MIB,
             max_source_prefix: SourcePrefix::default(),
         }
     }
@@ -113,6 +113,12 @@ fn in_words(message: &str) -> String {
     }
     out
 }
+
+/// `signal_grace_secs` unless set: a restart's time to finish after a signal.
+pub const DEFAULT_SIGNAL_GRACE_SECS: u64 = 30;
+
+/// `read_budget_mib` unless set.
+pub const DEFAULT_READ_BUDGET_MIB: u64 = 256;
 
 /// The article's sysctl key, which the default configuration checks.
 pub const RFC1337: &str = "net.ipv4.tcp_rfc1337";

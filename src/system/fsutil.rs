@@ -15,12 +15,10 @@ use crate::system::{trust, xattr};
 /// Largest file the tool reads; sysctl files and firewall scripts are far smaller.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
-/// What one run may read in all, by default: 256 MiB (`read_budget_mib`).
-pub const DEFAULT_READ_BUDGET: u64 = 256 * 1024 * 1024;
-
 /// Bytes read so far by this run, and its budget.
 static READ_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static READ_BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_READ_BUDGET);
+static READ_BUDGET: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(crate::domain::config::DEFAULT_READ_BUDGET_MIB << 20);
 /// The largest files read so far (size, path), for the message that names them.
 static LARGEST: std::sync::Mutex<Vec<(u64, PathBuf)>> = std::sync::Mutex::new(Vec::new());
 
@@ -392,49 +390,38 @@ pub fn put_back(path: &Path, old: Option<&[u8]>, owner: Owner, wrote: &str, back
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// What [`trust::open`] is to find at `path`: a directory when one is there, else a file.
+fn want_of(path: &Path) -> trust::Want {
+    if path.is_dir() {
+        trust::Want::Dir
+    } else {
+        trust::Want::File
+    }
+}
+
 /// Refuses a state directory, hook directory or configuration file that others could change,
 /// checked on the opened descriptor with every directory above it ([`trust::open`]); a path that
 /// does not exist passes.
 pub fn check_trusted(path: &Path, what: &str) -> Result<()> {
-    let want = if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) || path.is_dir() {
-        trust::Want::Dir
-    } else {
-        trust::Want::File
-    };
-    trust::open(path, want, what).map(drop)
+    trust::open(path, want_of(path), what).map(drop)
 }
 
 /// Refuses what others could replace (it and every directory above it), root or not: for a
 /// program root will run from a hook, a unit or a boot script.
 pub fn check_trusted_path(path: &Path) -> Result<()> {
-    let want = if path.is_dir() {
-        trust::Want::Dir
-    } else {
-        trust::Want::File
-    };
-    match trust::open(path, want, "")? {
+    match trust::open(path, want_of(path), "path")? {
         Some(_) => Ok(()),
         None => bail!("{} does not exist", path.display()),
     }
 }
 
-/// [`check_trusted`] when the tool runs as root, its refusal led by `refusing` (`refusing to run
-/// PATH`): only root's runs execute or trust what others could replace. A path that does not
-/// exist is refused.
+/// [`check_trusted_path`] when the tool runs as root, its refusal led by `refusing` (`refusing
+/// to run PATH`): only root's runs execute or trust what others could replace.
 pub fn check_trusted_if_root(path: &Path, refusing: &str) -> Result<()> {
     if current_ids().0 != 0 {
         return Ok(());
     }
-    let want = if path.is_dir() {
-        trust::Want::Dir
-    } else {
-        trust::Want::File
-    };
-    match trust::open(path, want, "") {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => bail!("{refusing}: {} does not exist", path.display()),
-        Err(e) => bail!("{refusing}: {}", format!("{e:#}").trim_start()),
-    }
+    check_trusted_path(path).map_err(|e| e.context(refusing.to_string()))
 }
 
 /// The entries of `dir`; none when it does not exist.

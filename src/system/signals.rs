@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// The signal received, 0 when none.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 /// Seconds a running restart may go on after a signal.
-static GRACE_SECS: AtomicU64 = AtomicU64::new(30);
+static GRACE_SECS: AtomicU64 = AtomicU64::new(crate::domain::config::DEFAULT_SIGNAL_GRACE_SECS);
 
 extern "C" fn on_signal(signal: libc::c_int) {
     // Only an atomic store: async-signal-safe.
