@@ -290,17 +290,11 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
     let new = pair.new.as_ref();
     // The new script's rules by meaning, for "does the new side still have it?".
     let new_index: Option<RuleIndex> = new.map(Script::index);
-    // Lines the tool cannot read are matched by their text (indexed only when there are some).
-    let new_texts: HashSet<String> = match new {
-        Some(n) if old.lines.iter().any(|l| l.unknown.is_some()) => {
-            (0..n.lines.len()).flat_map(|k| text_keys(n, k)).collect()
-        }
-        _ => HashSet::new(),
-    };
+    let unmatched = unmatched_texts(old, new);
     let mut discarded = Vec::new();
     for (index, line) in old.lines.iter().enumerate() {
         if let Some(why) = old.why_unknown(index) {
-            if !new_texts.contains(&text_key(old, index)) {
+            if unmatched.contains(&text_key(old, index)) {
                 discarded.push(unknown_line(old, index, why));
             }
             continue;
@@ -335,6 +329,26 @@ fn discarded_rules(pair: &Pair, config: &Config) -> Result<Vec<DiscardedRule>> {
         }
     }
     Ok(discarded)
+}
+
+/// The keys ([`text_key`]) of the old lines the tool cannot read that no line of the new script
+/// answers to ([`text_keys`]).
+fn unmatched_texts(old: &Script, new: Option<&Script>) -> HashSet<String> {
+    let unknown = (0..old.lines.len()).filter(|&k| old.why_unknown(k).is_some());
+    let mut keys: HashSet<String> = unknown.map(|k| text_key(old, k)).collect();
+    let Some(new) = new.filter(|_| !keys.is_empty()) else {
+        return keys;
+    };
+    // A key is a class byte and the text: only a new line with one of these texts answers.
+    let texts: HashSet<&str> = keys.iter().map(|key| &key[1..]).collect();
+    let found: Vec<String> = (0..new.lines.len())
+        .filter(|&k| texts.contains(new.text(k).as_str()))
+        .flat_map(|k| text_keys(new, k))
+        .collect();
+    for key in found {
+        keys.remove(&key);
+    }
+    keys
 }
 
 /// What an old line the tool cannot read is matched by: its text, as data, as code, or (when it

@@ -1,6 +1,7 @@
 //! The appliance firewall script (`/usr/iwss/iwsvafw.sh`): its `IPTABLE` lines as rules with the
 //! canonical form iptables itself prints.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -136,6 +137,27 @@ fn read_call(words: &[&str], iptables: Iptables) -> Result<Option<RuleKey>, Stri
     Ok(rule::parse_args_as(family, args, iptables)?.map(|r| *r.key()))
 }
 
+/// The words bash passes to `call`, a line of its own: what [`shell::words`] reads from the line
+/// alone ([`Script::rule`] and the restorable check read it so), from the program's reading.
+fn call_words<'b>(
+    bytes: &'b [u8],
+    words: &[Range<usize>],
+    call: &shell::reader::Command,
+    commands: &[&shell::reader::Command],
+) -> Result<Vec<Cow<'b, str>>, String> {
+    let words = shell::unquote_all(bytes, words)?;
+    if call.extras {
+        return Err("a redirection or an assignment".into());
+    }
+    let inside = |c: &shell::reader::Command| {
+        !std::ptr::eq(c, call) && call.span.start <= c.span.start && c.span.end <= call.span.end
+    };
+    if commands.iter().any(|c| inside(c)) {
+        return Err("more than one command".into());
+    }
+    Ok(words)
+}
+
 /// The body of a line: its bytes without the final newline.
 fn body_of<'b>(bytes: &'b [u8], line: &Line) -> &'b [u8] {
     let raw = &bytes[line.bytes()];
@@ -183,7 +205,7 @@ impl<'a> Script<'a> {
 
     /// The logical lines of the program, blank ones left out, with their physical numbers.
     fn split(bytes: &'a [u8], iptables: Iptables, program: &shell::Program) -> Self {
-        let mut lines = Vec::new();
+        let mut lines = Vec::with_capacity(program.lines.len());
         let (mut number, mut counted) = (1usize, 0usize);
         for l in &program.lines {
             let text = &bytes[l.bytes.clone()];
@@ -257,7 +279,7 @@ impl<'a> Script<'a> {
         for group in on_line.chunk_by(|a, b| a.0 == b.0) {
             let k = group[0].0;
             let commands: Vec<&shell::reader::Command> = group.iter().map(|&(_, c)| &program.commands[c]).collect();
-            self.read_line(k, &commands);
+            self.read_line(k, program, &commands);
         }
         // Heredoc text that reads like a call: listed when the upgrade drops it, never restored.
         for line in self.lines.iter_mut().filter(|l| l.data) {
@@ -278,18 +300,23 @@ impl<'a> Script<'a> {
     }
 
     /// Reads line `k` from the commands starting on it (in no particular order).
-    fn read_line(&mut self, k: usize, commands: &[&shell::reader::Command]) {
+    fn read_line(&mut self, k: usize, program: &shell::Program, commands: &[&shell::reader::Command]) {
         let bytes = self.bytes;
-        let first_word =
-            |c: &shell::reader::Command| c.words.first().and_then(|w| shell::unquote(&bytes[w.clone()]).ok());
+        let first_word = |c: &shell::reader::Command| {
+            program
+                .words(c)
+                .first()
+                .and_then(|w| shell::unquote(&bytes[w.clone()]).ok())
+        };
         let calls: Vec<&shell::reader::Command> = commands
             .iter()
             .copied()
             .filter(|c| {
-                first_word(c).is_some_and(|w| command_family(&w).is_some()) || indirect_call(bytes, c).is_some()
+                first_word(c).is_some_and(|w| command_family(&w).is_some())
+                    || indirect_call(bytes, program.words(c), c).is_some()
             })
             .collect();
-        let indirect = calls.iter().find_map(|c| indirect_call(bytes, c));
+        let indirect = calls.iter().find_map(|c| indirect_call(bytes, program.words(c), c));
         let first = calls
             .first()
             .copied()
@@ -332,12 +359,12 @@ impl<'a> Script<'a> {
             line.unknown = Some("shares its line with other shell code".into());
             return;
         }
-        // Read as a line of its own, as [`Script::rule`] and the restorable check read it again.
         if body.ends_with(b"\r") {
             line.unknown = Some(CRLF.into());
             return;
         }
-        let read = shell::words(body).and_then(|w| read_call(&w.strs(), self.iptables));
+        let read = call_words(bytes, program.words(call), call, commands)
+            .and_then(|w| read_call(&w.iter().map(|w| w.as_ref()).collect::<Vec<_>>(), self.iptables));
         match read {
             Ok(key) => {
                 line.stateful |= key.as_ref().is_some_and(RuleKey::is_stateful_accept);
@@ -414,7 +441,10 @@ impl<'a> Script<'a> {
     /// for comparing lines the tool cannot read.
     pub fn text(&self, index: usize) -> String {
         let body = String::from_utf8_lossy(body_of(self.bytes, &self.lines[index]));
-        body.replace("\\\n", " ").trim().to_string()
+        match body.contains("\\\n") {
+            true => body.replace("\\\n", " ").trim().to_string(),
+            false => body.trim().to_string(),
+        }
     }
 
     /// The rule line `index` adds, with its canonical text (read again: only the few rules a
@@ -473,8 +503,8 @@ const RUNNERS: [&str; 22] = [
 
 /// Why command `c` is a call the tool cannot read: one run through a runner (`eval`, `trap`,
 /// ...) that names a call word, or whose command word is an expansion (`$IPT -A ...`).
-fn indirect_call(bytes: &[u8], c: &shell::reader::Command) -> Option<&'static str> {
-    let first = &bytes[c.words.first()?.clone()];
+fn indirect_call(bytes: &[u8], words: &[Range<usize>], c: &shell::reader::Command) -> Option<&'static str> {
+    let first = &bytes[words.first()?.clone()];
     let text = &bytes[c.span.clone()];
     let names_call = ["IPTABLE", "iptables", "ip6tables"]
         .iter()
@@ -483,7 +513,7 @@ fn indirect_call(bytes: &[u8], c: &shell::reader::Command) -> Option<&'static st
         return Some("a call run through another command (`eval`, `trap`, `command`, ...)");
     }
     let expands = first.iter().any(|&b| b == b'$' || b == b'`');
-    let adds = c.words[1..]
+    let adds = words[1..]
         .iter()
         .any(|w| ["-A", "-I", "--append", "--insert"].contains(&std::str::from_utf8(&bytes[w.clone()]).unwrap_or("")));
     (expands && (adds || names_call)).then_some("a call whose command word is an expansion (`$IPT ...`)")
@@ -502,7 +532,7 @@ fn semantics_not_modelled(
         return Some("the script runs with `-e` (a failing command ends it)".into());
     }
     for c in &program.commands {
-        let words: Vec<&[u8]> = c.words.iter().map(|w| &bytes[w.clone()]).collect();
+        let words: Vec<&[u8]> = program.words(c).iter().map(|w| &bytes[w.clone()]).collect();
         match words.as_slice() {
             [b"set", flags @ ..] if flags.iter().any(|f| errexit(f) || *f == b"errexit") => {
                 return Some("the script sets `-e` (a failing command ends it)".into())
@@ -847,6 +877,60 @@ IPTABLE -N SCAN_SERV_IN\n";
         let s = Script::parse(b"IPTABLE -A INPUT -s 1.2.3.4 -j ACCEPT\x0b\nIPTABLE -A INPUT -j \xff\x00\n");
         for (i, key) in s.rules() {
             assert_eq!(s.rule(i).map(|r| *r.key()), Some(*key), "line {i}");
+        }
+    }
+
+    #[test]
+    fn a_call_reads_as_its_line_alone_reads() {
+        // Every combination of word spellings and line shapes: the program's reading of a call
+        // line (rule or reason) is what `shell::words` of the line alone gives.
+        let firsts = [
+            "IPTABLE ipv4",
+            "iptables",
+            "/sbin/ip6tables",
+            "'IPTABLE' ipv4",
+            "IPT\\ABLE ipv4",
+        ];
+        let middles = [
+            "-A INPUT -s 192.0.2.1",
+            "-A INPUT -s \"192.0.2.1\"",
+            "-A INPUT -s $(echo 192.0.2.1)",
+            "-A INPUT -s <(echo x)",
+            "-A INPUT -s `x`",
+            "-A 'IN'PUT -s 192.0.2.1 \\\n  -p tcp",
+            "-A INPUT >/dev/null",
+            "-A INPUT -s 192.0.2.[1]",
+            "-A INPUT -s ~x",
+            "-A INPUT -s \"$x\"",
+            "-A INPUT -m comment --comment \"a b\"",
+            "-A INPUT -m comment --comment $'a'",
+        ];
+        let lasts = [
+            "-j ACCEPT",
+            "-j ACCEPT # c",
+            "-j ACCEPT #c\r",
+            "-j ACCEPT\r",
+            "-j ACCEPT ;",
+        ];
+        for first in firsts {
+            for middle in middles {
+                for last in lasts {
+                    let line = format!("{first} {middle} {last}");
+                    let text = format!("# stateful\n{line}\n");
+                    let s = Script::parse(text.as_bytes());
+                    let alone = match line.ends_with('\r') {
+                        true => Err(CRLF.to_string()),
+                        false => shell::words(line.as_bytes()).and_then(|w| read_call(&w.strs(), Iptables::Any)),
+                    };
+                    let l = &s.lines[1];
+                    if l.unknown.as_deref() == Some("shares its line with other shell code") {
+                        assert!(alone.is_err(), "{line}");
+                        continue;
+                    }
+                    let program = l.unknown.as_deref().map_or(Ok(l.rule), |u| Err(u.to_string()));
+                    assert_eq!(program, alone, "{line}");
+                }
+            }
         }
     }
 

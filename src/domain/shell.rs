@@ -29,7 +29,7 @@ impl Words<'_> {
 /// Whether a byte goes on a word as it is: all but quoting, expansion, glob, brace and
 /// escape characters (`#` and `~` start nothing inside a word).
 fn ordinary(b: u8) -> bool {
-    !b"\\'\"$`*?[{}".contains(&b)
+    !matches!(b, b'\\' | b'\'' | b'"' | b'$' | b'`' | b'*' | b'?' | b'[' | b'{' | b'}')
 }
 
 /// The most words a command the tool reads may have (iptables-restore reads at most 255 per
@@ -54,10 +54,14 @@ pub fn words(text: &[u8]) -> Result<Words<'_>, String> {
             comment,
         });
     };
-    let words = unquote_all(text, &first.words)?;
+    let words = unquote_all(text, program.words(first))?;
     let leading = text.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
     if first.extras {
         return Err("a redirection or an assignment".into());
+    }
+    let inside = |c: &reader::Command| c.span.start > first.span.start && c.span.end <= first.span.end;
+    if program.commands.iter().any(inside) {
+        return Err("more than one command".into());
     }
     if program.commands.len() > 1 || program.blocks.len() > 1 || first.span.start != leading || first.guard.is_some() {
         let after = &text[first.span.end..];

@@ -50,7 +50,7 @@ pub enum Source {
     /// One network whose mask is not contiguous (`0.0.0.0/0.0.0.1`).
     NonContiguous,
     /// A list: iptables loads one rule per entry (this many).
-    List(usize),
+    List(u32),
 }
 
 impl RuleKey {

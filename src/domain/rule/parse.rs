@@ -1111,7 +1111,7 @@ fn source_of(src: &Option<(bool, Net)>) -> Source {
     match src {
         None => Source::Any,
         Some((_, Net::V4((_, mask)))) => prefix(mask.leading_ones(), mask.trailing_zeros(), 32),
-        Some((_, Net::Text(text))) if text.contains(',') => Source::List(text.split(',').count()),
+        Some((_, Net::Text(text))) if text.contains(',') => Source::List(text.split(',').count() as u32),
         // An IPv6 network as printed: `ADDR/BITS`, or `ADDR/MASK` when the mask is not one.
         Some((_, Net::Text(text))) => match text.rsplit_once('/').map(|(_, m)| m.parse::<u8>()) {
             Some(Ok(bits)) => Source::Prefix(bits),

@@ -24,8 +24,8 @@ pub struct Block {
 pub struct Command {
     /// From its first word (or assignment, or redirection) to the end of its last.
     pub span: Range<usize>,
-    /// Its words, as written (quotes included), assignments and redirections left out.
-    pub words: Vec<Range<usize>>,
+    /// Where its words are in [`Program::words`].
+    words: Range<usize>,
     /// Whether it has assignments before its words or redirections.
     pub extras: bool,
     /// Index of the block whose list holds it.
@@ -67,6 +67,16 @@ pub struct Program {
     pub comments: Vec<(Range<usize>, usize)>,
     pub lines: Vec<Line>,
     pub stop: Option<Stop>,
+    /// The words of every command, as written (quotes included), assignments and redirections
+    /// left out: one vector for all ([`Program::words`] gives a command's).
+    words: Vec<Range<usize>>,
+}
+
+impl Program {
+    /// The words of command `c`, as written (quotes included).
+    pub fn words(&self, c: &Command) -> &[Range<usize>] {
+        &self.words[c.words.clone()]
+    }
 }
 
 /// Reads `bytes` as bash parses a script.
@@ -82,6 +92,7 @@ pub fn read(bytes: &[u8]) -> Program {
         top_start: 0,
         arrays: false,
         prog: Program::default(),
+        spare: Vec::new(),
     };
     let top = r.block("top level", None);
     if let Err(stop) = r.list(top, &Until::End) {
@@ -130,6 +141,9 @@ struct Reader<'a> {
     /// words, or among the arguments of a builtin that declares.
     arrays: bool,
     prog: Program,
+    /// Word lists of the simple commands being read, for reuse (a substitution inside a word
+    /// reads its own while the command holding it is read).
+    spare: Vec<Vec<Range<usize>>>,
 }
 
 fn blank(b: u8) -> bool {
@@ -348,6 +362,10 @@ impl<'a> Reader<'a> {
     /// reserved word once joined (`i\`+newline+`f`): bash joins it first.
     fn split_reserved(&self) -> Read<()> {
         let rest = &self.b[self.i..self.end];
+        let len = rest.iter().position(|&c| metachar(c)).unwrap_or(rest.len());
+        if !rest[..len].contains(&b'\\') {
+            return Ok(());
+        }
         let (mut joined, mut k, mut split) = (Vec::new(), 0, false);
         while k < rest.len() && !metachar(rest[k]) {
             if rest[k] == b'\\' && rest.get(k + 1) == Some(&b'\n') {
@@ -421,7 +439,7 @@ impl<'a> Reader<'a> {
     /// `return` or `exec` of a program; what later commands of the list then are.
     fn ends_list(&self, commands: &[Command], block: usize) -> Option<&'static str> {
         let [c] = commands else { return None };
-        let word = |k: usize| c.words.get(k).map(|w| &self.b[w.clone()]);
+        let word = |k: usize| self.prog.words(c).get(k).map(|w| &self.b[w.clone()]);
         if c.block != block || c.guard.is_some() {
             return None;
         }
@@ -848,7 +866,8 @@ impl<'a> Reader<'a> {
     /// A simple command: assignments, words and redirections up to an operator.
     fn simple(&mut self, block: usize, guard: Option<&'static str>) -> Read<()> {
         let start = self.i;
-        let (mut words, mut extras, mut end): (Vec<Range<usize>>, bool, usize) = (Vec::new(), false, start);
+        let (mut words, mut extras, mut end) = (self.spare.pop().unwrap_or_default(), false, start);
+        words.clear();
         loop {
             self.skip_blanks(block)?;
             if self.redirection(block)? {
@@ -885,9 +904,12 @@ impl<'a> Reader<'a> {
                 .map_or("end of file".into(), |c| format!("`{}`", c as char));
             return self.stop(format!("unexpected {c}"));
         }
+        let from = self.prog.words.len();
+        self.prog.words.extend_from_slice(&words);
+        self.spare.push(words);
         self.prog.commands.push(Command {
             span: start..end,
-            words,
+            words: from..self.prog.words.len(),
             extras,
             block,
             guard,

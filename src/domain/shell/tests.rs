@@ -50,7 +50,10 @@ fn commands(text: &str) -> Vec<(String, &'static str, Option<&'static str>)> {
     commands
         .iter()
         .map(|c| {
-            let w = c.words.first().map_or(String::new(), |w| text[w.clone()].to_string());
+            let w = program
+                .words(c)
+                .first()
+                .map_or(String::new(), |w| text[w.clone()].to_string());
             (w, program.blocks[c.block].kind, c.guard)
         })
         .collect()
