@@ -2,7 +2,7 @@
 //! flags, and the few operations every command shares (capture the live system, record it, read
 //! a SNAPSHOT argument).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -19,6 +19,8 @@ pub struct Context {
     pub root: Root,
     pub state: StateDir,
     pub config: Config,
+    /// Where the configuration is (or would be: the file is optional).
+    pub config_path: PathBuf,
     /// Settings that stop the tool checking the article's fixes, said when opened.
     pub warnings: Vec<String>,
 }
@@ -117,6 +119,7 @@ impl Context {
             root,
             state: StateDir::new(state_dir),
             config,
+            config_path,
             warnings,
         })
     }

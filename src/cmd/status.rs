@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     if lines.iter().any(|l| !l.ignored) {
         todo.push(format!(
             "lines not restored: restore them by hand, or name them in ignore_rules in {}",
-            ctx.root.path("/etc/iwss-keeper/config.toml").display()
+            ctx.config_path.display()
         ));
     }
     if let Some(p) = &pending {

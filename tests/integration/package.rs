@@ -121,14 +121,17 @@ fn expected_files() -> Vec<String> {
         "-rw-r--r-- root:root - /usr/share/bash-completion/completions/iwss-keeper".into(),
         "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/CHANGELOG.md".into(),
         "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/README.md".into(),
-        "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/hooks.md".into(),
+        "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/hooks/README.md".into(),
+        "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/CONTRIBUTING.md".into(),
+        "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/RELIABILITY.md".into(),
+        "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/BENCHMARKS.md".into(),
         "-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/iwss-keeper.schema.json".into(),
         "-rw-r--r-- root:root - /usr/share/fish/vendor_completions.d/iwss-keeper.fish".into(),
         "-rwxr-xr-x root:root - /usr/share/iwss-keeper/hooks/post-install.d/50iwss-keeper".into(),
         "-rwxr-xr-x root:root - /usr/share/iwss-keeper/hooks/pre-install.d/50iwss-keeper".into(),
         "-rw-r--r-- root:root - /usr/share/zsh/site-functions/_iwss-keeper".into(),
     ];
-    // The admin's documentation the README links.
+    // The documentation the README links.
     for doc in std::fs::read_dir(repo().join("docs")).unwrap() {
         let name = doc.unwrap().file_name().to_string_lossy().into_owned();
         files.push(format!("-rw-r--r-- root:root d /usr/share/doc/iwss-keeper/docs/{name}"));
@@ -368,5 +371,69 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
             fs::read(testdata().join("iwsva-sp2-to-sp3/before").join(file)).unwrap(),
             "{file}"
         );
+    }
+}
+
+/// The Markdown documents the package ships (destination -> source), from the RPM's asset list.
+fn shipped_documents() -> std::collections::BTreeMap<std::path::PathBuf, std::path::PathBuf> {
+    let manifest: toml::Value = toml::from_str(&fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
+    let mut shipped = std::collections::BTreeMap::new();
+    for asset in manifest["package"]["metadata"]["generate-rpm"]["assets"].as_array().unwrap() {
+        let (source, dest) = (asset["source"].as_str().unwrap(), asset["dest"].as_str().unwrap());
+        match source.strip_suffix("*.md") {
+            Some(dir) => {
+                for entry in fs::read_dir(repo().join(dir)).unwrap() {
+                    let name = entry.unwrap().file_name();
+                    if name.to_string_lossy().ends_with(".md") {
+                        shipped.insert(Path::new(dest).join(&name), Path::new(dir).join(&name));
+                    }
+                }
+            }
+            None if source.ends_with(".md") => {
+                shipped.insert(dest.into(), source.into());
+            }
+            None => {}
+        }
+    }
+    shipped
+}
+
+/// `path` with `.` and `..` taken away.
+fn normal(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_in_a_shipped_document_leads_to_a_shipped_document() {
+    // Read under /usr/share/doc/iwss-keeper as in the repository: a relative link to a file the
+    // package leaves out would be dead on the appliance.
+    let shipped = shipped_documents();
+    assert!(shipped.len() > 5, "{shipped:?}");
+    let link = regex::Regex::new(r"\]\(([^)#\s]+)(#[^)]*)?\)").unwrap();
+    for (dest, source) in &shipped {
+        let text = fs::read_to_string(repo().join(source)).unwrap();
+        for found in link.captures_iter(&text) {
+            let target = &found[1];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let at = normal(&dest.parent().unwrap().join(target));
+            assert!(
+                shipped.contains_key(&at),
+                "{}: the link {target} leads to {} in the package, which it does not ship",
+                source.display(),
+                at.display()
+            );
+        }
     }
 }

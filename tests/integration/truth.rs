@@ -80,6 +80,12 @@ fn a_refused_line_keeps_status_at_1_until_ignored_by_config() {
         "{}",
         status.text()
     );
+    // The todo names the configuration in use.
+    let other = live.env.dir.path().join("other.toml");
+    fs::write(&other, "").unwrap();
+    let status = live.keeper(&["--config", other.to_str().unwrap(), "status"]);
+    let todo = format!("name them in ignore_rules in {}\n", other.display());
+    assert!(status.stdout.contains(&todo), "{}", status.text());
     // The admin decides: recorded in the config, `status` says so and is content.
     live.env
         .write_config("ignore_rules = [\"IPTABLE ipv4 -A INPUT -p tcp -s proxy.example -j ACCEPT\"]\n");
