@@ -1,6 +1,7 @@
-//! Firewall scripts: never panic; every rule line parses again in full with the same key; every
-//! canonical form parses back to itself; and a code line the restorable grammar accepts is a
-//! rule whose shell words give exactly the rule the model read.
+//! Firewall scripts: never panic; a one-command line reads as it reads alone; every rule line
+//! parses again in full with the same key; every canonical form parses back to itself; and a code
+//! line the restorable grammar accepts is a rule whose shell words give exactly the rule the
+//! model read.
 #![no_main]
 
 use iwss_keeper::domain::firewall::{check_restorable, Script};
@@ -21,6 +22,15 @@ fuzz_target!(|data: &[u8]| {
             let text = words.words[1..].join(" ");
             let again = script.rule(i).expect("a restorable rule reads again");
             assert_eq!(again.key(), &key, "line {i}: {text}");
+        }
+        // A line that is one simple command reads in the script as it reads alone: the program's
+        // reading of a call is the reading `Script::rule` and the restorable check repeat.
+        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+        if !line.data && script.stopped.is_none() && !body.ends_with(b"\r") && shell::words(body).is_ok() {
+            let alone = Script::parse_as(raw, script.iptables);
+            if let Some(first) = alone.lines.first().filter(|_| alone.stopped.is_none()) {
+                assert_eq!((&first.rule, &first.unknown), (&line.rule, &line.unknown), "line {i}");
+            }
         }
         let Some(key) = line.rule else {
             continue;

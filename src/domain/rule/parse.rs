@@ -1031,7 +1031,7 @@ fn finish(family: Option<Family>, call: Call, matches: &Matches) -> Result<Optio
     if reach & V6 != 0 && matches.has(MatchKind::Icmp) {
         return err("ip6tables has no --icmp-type (it is -p icmpv6 --icmpv6-type)");
     }
-    let mut canonical = String::new();
+    let mut canonical = String::with_capacity(128);
     print_rule(&mut canonical, table, chain, &call, [&src, &dst], matches);
     let accept = call.target.is_some_and(|(t, _)| t == "ACCEPT");
     let input_accept = accept && table == "filter" && chain == "INPUT";
