@@ -378,7 +378,10 @@ fn rpm_installs_into_a_scratch_root_registers_and_erases_cleanly() {
 fn shipped_documents() -> std::collections::BTreeMap<std::path::PathBuf, std::path::PathBuf> {
     let manifest: toml::Value = toml::from_str(&fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
     let mut shipped = std::collections::BTreeMap::new();
-    for asset in manifest["package"]["metadata"]["generate-rpm"]["assets"].as_array().unwrap() {
+    for asset in manifest["package"]["metadata"]["generate-rpm"]["assets"]
+        .as_array()
+        .unwrap()
+    {
         let (source, dest) = (asset["source"].as_str().unwrap(), asset["dest"].as_str().unwrap());
         match source.strip_suffix("*.md") {
             Some(dir) => {
