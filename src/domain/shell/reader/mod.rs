@@ -286,6 +286,21 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Takes the heredoc body line ending at `line_end` (a logical line of data at the top
+    /// level); returns where the next one starts.
+    fn body_line(&mut self, line_end: usize) -> usize {
+        let next = (line_end + 1).min(self.end);
+        if self.nest == 0 {
+            self.prog.lines.push(Line {
+                bytes: self.i..next,
+                data: true,
+            });
+            self.line_start = next;
+        }
+        self.i = next;
+        next
+    }
+
     /// Reads a heredoc's body, up to its delimiter line (or the end, as bash does with a
     /// warning); an expanded body's substitutions run, so they are read as commands.
     fn heredoc_body(&mut self, doc: &Heredoc) -> Read<()> {
@@ -308,30 +323,13 @@ impl<'a> Reader<'a> {
                 let backslashes = carry.iter().rev().take_while(|&&c| c == b'\\').count();
                 if backslashes % 2 == 1 {
                     carry.pop();
-                    let next = (line_end + 1).min(self.end);
-                    if self.nest == 0 {
-                        self.prog.lines.push(Line {
-                            bytes: self.i..next,
-                            data: true,
-                        });
-                        self.line_start = next;
-                    }
-                    self.i = next;
-                    body_end = next;
+                    body_end = self.body_line(line_end);
                     continue;
                 }
                 joined = std::mem::take(&mut carry);
                 text = &joined;
             }
-            let next = (line_end + 1).min(self.end);
-            if self.nest == 0 {
-                self.prog.lines.push(Line {
-                    bytes: self.i..next,
-                    data: true,
-                });
-                self.line_start = next;
-            }
-            self.i = next;
+            let next = self.body_line(line_end);
             if text == doc.delimiter.as_slice() {
                 break;
             }
