@@ -14,14 +14,18 @@ pub(super) const RUNNERS: [&str; 22] = [
 /// ...) that names a call word, or whose command word is an expansion (`$IPT -A ...`).
 pub(super) fn indirect_call(bytes: &[u8], words: &[Range<usize>], c: &shell::reader::Command) -> Option<&'static str> {
     let first = &bytes[words.first()?.clone()];
+    let runner = shell::unquote(first).is_ok_and(|w| RUNNERS.contains(&w.as_ref()));
+    let expands = first.iter().any(|&b| b == b'$' || b == b'`');
+    if !runner && !expands {
+        return None;
+    }
     let text = &bytes[c.span.clone()];
     let names_call = ["IPTABLE", "iptables", "ip6tables"]
         .iter()
         .any(|w| text.windows(w.len()).any(|x| x == w.as_bytes()));
-    if shell::unquote(first).is_ok_and(|w| RUNNERS.contains(&w.as_ref())) && names_call {
+    if runner && names_call {
         return Some("a call run through another command (`eval`, `trap`, `command`, ...)");
     }
-    let expands = first.iter().any(|&b| b == b'$' || b == b'`');
     let adds = words[1..]
         .iter()
         .any(|w| ["-A", "-I", "--append", "--insert"].contains(&std::str::from_utf8(&bytes[w.clone()]).unwrap_or("")));
@@ -41,16 +45,17 @@ pub(super) fn semantics_not_modelled(
         return Some("the script runs with `-e` (a failing command ends it)".into());
     }
     for c in &program.commands {
-        let words: Vec<&[u8]> = program.words(c).iter().map(|w| &bytes[w.clone()]).collect();
-        match words.as_slice() {
-            [b"set", flags @ ..] if flags.iter().any(|f| errexit(f) || *f == b"errexit") => {
+        let Some((first, rest)) = program.words(c).split_first() else {
+            continue;
+        };
+        let mut rest = rest.iter().map(|w| &bytes[w.clone()]);
+        match &bytes[first.clone()] {
+            b"set" if rest.any(|f| errexit(f) || f == b"errexit") => {
                 return Some("the script sets `-e` (a failing command ends it)".into())
             }
-            [b"alias", ..] | [b"unalias", ..] => return Some("the script defines aliases".into()),
-            [b"shopt", rest @ ..] if rest.contains(&&b"expand_aliases"[..]) => {
-                return Some("the script expands aliases".into())
-            }
-            [b"unset", rest @ ..] if rest.iter().any(|w| w.starts_with(b"-f") || *w == b"IPTABLE") => {
+            b"alias" | b"unalias" => return Some("the script defines aliases".into()),
+            b"shopt" if rest.any(|w| w == b"expand_aliases") => return Some("the script expands aliases".into()),
+            b"unset" if rest.any(|w| w.starts_with(b"-f") || w == b"IPTABLE") => {
                 return Some("the script unsets a function".into())
             }
             _ => {}
